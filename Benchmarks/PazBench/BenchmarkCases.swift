@@ -1,0 +1,6 @@
+import ArgumentParser
+
+/// Every benchmark case, in the order `paz-bench --help` lists them.
+enum BenchmarkCases {
+    static let all: [any ParsableCommand.Type] = []
+}

@@ -1,0 +1,28 @@
+/// Why a local server (Redis, RabbitMQ, sshd) could not be started or reached.
+package enum LocalServerError: Error, CustomStringConvertible {
+    /// The program is not installed.
+    case missingExecutable(String)
+    /// The program could not be launched.
+    case launchFailed(String, String)
+    /// The server did not accept connections in time; carries the end of its log.
+    case notReady(server: String, address: String, logTail: String)
+    /// A file or directory could not be prepared.
+    case filesystem(String)
+    /// A helper command (ssh-keygen, chown, useradd…) failed.
+    case commandFailed(String, status: Int32, output: String)
+
+    package var description: String {
+        switch self {
+        case .missingExecutable(let name):
+            "\(name) is not installed: install it (see .ci/run for the Debian packages) and try again"
+        case .launchFailed(let path, let reason):
+            "could not launch \(path): \(reason)"
+        case .notReady(let server, let address, let logTail):
+            "\(server) did not accept connections on \(address) in time. Last log lines:\n\(logTail)"
+        case .filesystem(let reason):
+            "file system: \(reason)"
+        case .commandFailed(let command, let status, let output):
+            "\(command) exited with status \(status): \(output)"
+        }
+    }
+}

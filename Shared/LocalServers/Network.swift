@@ -1,0 +1,71 @@
+package import Foundation
+
+/// Loopback port helpers for local servers. Everything here binds and connects to 127.0.0.0/8 only.
+package enum LoopbackNetwork {
+    /// Asks the kernel for a free TCP port on `host` (a 127.x.y.z address).
+    package static func freePort(host: String = "127.0.0.1") throws(LocalServerError) -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw .filesystem("socket() failed: errno \(errno)") }
+        defer { close(fd) }
+        var address = try socketAddress(host: host, port: 0)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else { throw .filesystem("bind(\(host):0) failed: errno \(errno)") }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// True when a TCP connection to `host:port` succeeds right now.
+    package static func canConnect(host: String, port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        guard var address = try? socketAddress(host: host, port: port) else { return false }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        return result == 0
+    }
+
+    /// Polls until `host:port` accepts connections or `timeout` passes.
+    package static func waitUntilListening(
+        host: String, port: Int, timeout: Duration, whileRunning process: ManagedProcess? = nil, server: String
+    ) async throws(LocalServerError) {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if canConnect(host: host, port: port) { return }
+            if let process, !process.isRunning { break }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        throw .notReady(server: server, address: "\(host):\(port)", logTail: process?.logTail() ?? "")
+    }
+
+    private static func socketAddress(host: String, port: Int) throws(LocalServerError) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        guard inet_pton(AF_INET, host, &address.sin_addr) == 1, host.hasPrefix("127.") else {
+            throw .filesystem("\(host) is not a loopback IPv4 address")
+        }
+        return address
+    }
+}
+
+/// A private directory for one server's data and logs.
+package enum ScratchDirectory {
+    /// Creates a new directory under the system temp dir, named after `prefix`.
+    package static func make(prefix: String) throws(LocalServerError) -> URL {
+        let url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("\(prefix)-\(getpid())-\(UUID().uuidString.prefix(8))")
+        do {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        } catch {
+            throw .filesystem("could not create \(url.path): \(error)")
+        }
+        return url
+    }
+}
