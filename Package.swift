@@ -53,13 +53,14 @@ let package = Package(
             path: "Benchmarks/PazBench"
         ),
 
-        // Tests.
+        // Tests: real servers come from PazTestSupport, started once per run.
+        .target(name: "PazTestSupport", dependencies: ["PazLocalServers"], path: "Tests/Support"),
         .testTarget(name: "ConcurrencyTests", dependencies: ["PazConcurrency"]),
         .testTarget(name: "SchemasTests", dependencies: ["PazSchemas"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "AMQPTests", dependencies: ["PazAMQP", "PazLocalServers"]),
-        .testTarget(name: "RedisTests", dependencies: ["PazRedis", "PazLocalServers"]),
-        .testTarget(name: "SSHTests", dependencies: ["PazSSH", "PazLocalServers"]),
-        .testTarget(name: "HTTPTests", dependencies: ["PazHTTP", "PazLocalServers"]),
+        .testTarget(name: "AMQPTests", dependencies: ["PazAMQP", "PazTestSupport"]),
+        .testTarget(name: "RedisTests", dependencies: ["PazRedis", "PazTestSupport"]),
+        .testTarget(name: "SSHTests", dependencies: ["PazSSH", "PazTestSupport"]),
+        .testTarget(name: "HTTPTests", dependencies: ["PazHTTP", "PazTestSupport"]),
     ]
 )
 
