@@ -56,6 +56,7 @@ let package = Package(
         // Tests: real servers come from PazTestSupport, started once per run.
         .target(name: "PazTestSupport", dependencies: ["PazLocalServers"], path: "Tests/Support"),
         .testTarget(name: "ConcurrencyTests", dependencies: ["PazConcurrency"]),
+        .testTarget(name: "LocalServersTests", dependencies: ["PazLocalServers"]),
         .testTarget(name: "SchemasTests", dependencies: ["PazSchemas"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AMQPTests", dependencies: ["PazAMQP", "PazTestSupport"]),
         .testTarget(name: "RedisTests", dependencies: ["PazRedis", "PazTestSupport"]),

@@ -1,17 +1,21 @@
 package import Foundation
+import Synchronization
 
 /// A child process started by this program (a server for the local stack or a test fixture).
 ///
-/// Output goes to a log file, never to our own stdout. The process is stopped with ``stop(timeout:)``
-/// (SIGTERM, then SIGKILL) or killed at once with ``kill()`` to simulate a crash.
-package final class ManagedProcess: @unchecked Sendable {
-    // @unchecked Sendable: `process` is a Foundation object whose methods used here are thread-safe;
-    // nothing else is mutable.
-    private let process: Process
+/// Started with `posix_spawn`, in a process group of its own, with an empty signal mask and default
+/// signal handlers: threads of a Swift process block signals, and a child inherits that mask, so a
+/// child started through Foundation's `Process` may ignore SIGTERM. Output goes to a log file, never to
+/// our own stdout. ``stop(timeout:)`` sends SIGTERM to the whole group, then SIGKILL; ``kill()`` kills
+/// the group at once, to simulate a crash.
+package final class ManagedProcess: Sendable {
+    /// The process id (also the process group id).
+    package let pid: Int32
     /// The executable's path, for messages.
     package let executable: String
     /// Where stdout and stderr were written.
     package let logFile: URL
+    private let exitStatus = Mutex<Int32?>(nil)
 
     /// Starts `executable` with `arguments`; `environment` is added to the inherited one.
     package init(
@@ -26,50 +30,88 @@ package final class ManagedProcess: @unchecked Sendable {
         }
         self.executable = path
         self.logFile = logFile
-        guard FileManager.default.createFile(atPath: logFile.path, contents: nil) else {
-            throw .filesystem("could not create \(logFile.path)")
+        let logDescriptor = open(logFile.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard logDescriptor >= 0 else {
+            throw .filesystem("could not create \(logFile.path): \(String(cString: strerror(errno)))")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        if let workingDirectory { process.currentDirectoryURL = workingDirectory }
-        do {
-            let handle = try FileHandle(forWritingTo: logFile)
-            process.standardOutput = handle
-            process.standardError = handle
-            process.standardInput = FileHandle.nullDevice
-            try process.run()
-        } catch {
-            throw .launchFailed(path, "\(error)")
+        defer { close(logDescriptor) }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, logDescriptor, 1)
+        posix_spawn_file_actions_adddup2(&actions, logDescriptor, 2)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        var allSignals = sigset_t()
+        sigfillset(&allSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setsigdefault(&attributes, &allSignals)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(
+            &attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP)
+        )
+
+        let environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        // `env -C DIR` changes directory and execs the program in place (same pid): glibc's
+        // posix_spawn_file_actions_addchdir_np is not visible to Swift.
+        let command = workingDirectory.map { ["/usr/bin/env", "-C", $0.path, path] } ?? [path]
+        let argv = (command + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
         }
-        self.process = process
+        var child: pid_t = 0
+        let result = posix_spawn(&child, command[0], &actions, &attributes, argv, envp)
+        guard result == 0 else {
+            throw .launchFailed(path, String(cString: strerror(result)))
+        }
+        self.pid = child
     }
 
-    /// The process id.
-    package var pid: Int32 { process.processIdentifier }
+    /// True while the process has not exited (reaps it once it has).
+    package var isRunning: Bool {
+        exitStatus.withLock { status in
+            guard status == nil else { return false }
+            var raw: Int32 = 0
+            let result = waitpid(pid, &raw, WNOHANG)
+            if result == pid || (result < 0 && errno == ECHILD) {
+                status = raw
+                return false
+            }
+            return true
+        }
+    }
 
-    /// True while the process has not exited.
-    package var isRunning: Bool { process.isRunning }
-
-    /// Sends SIGTERM, waits up to `timeout`, then SIGKILL. Returns when the process is gone.
+    /// Sends SIGTERM to the process group, waits up to `timeout`, then SIGKILL. Returns when the
+    /// process is gone.
     package func stop(timeout: Duration = .seconds(10)) async {
-        guard process.isRunning else { return }
-        process.terminate()
+        guard isRunning else { return }
+        signalGroup(SIGTERM)
         let deadline = ContinuousClock.now + timeout
-        while process.isRunning && ContinuousClock.now < deadline {
+        while isRunning && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(20))
         }
-        if process.isRunning { await kill() }
+        await kill()
     }
 
-    /// Sends SIGKILL (a crash, as far as the process's peers can tell) and waits for it to exit.
+    /// Sends SIGKILL to the process group (a crash, as far as peers can tell) and waits for the exit.
     package func kill() async {
-        guard process.isRunning else { return }
-        _ = Foundation.kill(process.processIdentifier, SIGKILL)
-        while process.isRunning {
+        signalGroup(SIGKILL)
+        while isRunning {
             try? await Task.sleep(for: .milliseconds(10))
         }
+    }
+
+    /// Sends `signal` to the process and everything it started in its group.
+    package func signalGroup(_ signal: Int32) {
+        _ = Foundation.kill(-pid, signal)
     }
 
     /// The last `lines` lines of the log file, for error messages.

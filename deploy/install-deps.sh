@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Paz Machine builds against and runs locally (Debian 12).
+# Idempotent: does nothing when everything is present. Needs root (or sudo).
+set -euo pipefail
+
+packages=(
+  pkg-config
+  librabbitmq-dev
+  libhiredis-dev
+  libssh2-1-dev
+  libcurl4-openssl-dev
+  rabbitmq-server
+  redis-server
+  openssh-server
+  openssh-client
+  python3
+  iproute2
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "installing: ${missing[*]}" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian starts the daemons it installs where an init system runs; ours are started per run instead.
+for service in rabbitmq-server redis-server ssh; do
+  $sudo service "$service" stop >/dev/null 2>&1 || true
+done

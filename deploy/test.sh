@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need, then runs every test against real servers
+# (RabbitMQ, Redis, sshd and an HTTP server are started on free loopback ports, once per run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v swift >/dev/null || export PATH="/opt/swift/usr/bin:$PATH"
+deploy/install-deps.sh
+swift build --build-tests
+swift test --skip-build "$@"
