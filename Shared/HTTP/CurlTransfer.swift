@@ -81,18 +81,19 @@ final class CurlTransfer: @unchecked Sendable {
         guard lowercasedURL.hasPrefix("http://") || lowercasedURL.hasPrefix("https://") else {
             throw .invalidRequest("URL must start with http:// or https://: \(Redaction.url(request.url))")
         }
-        let forbidden: (Character) -> Bool = { $0 == "\r" || $0 == "\n" || $0 == "\0" }
-        guard !request.url.contains(where: forbidden), !request.url.contains(" ") else {
+        // Unicode scalars, not Characters: "\r\n" is a single Character in Swift.
+        let isControl: (Unicode.Scalar) -> Bool = { $0 == "\r" || $0 == "\n" || $0 == "\0" }
+        guard !request.url.unicodeScalars.contains(where: { isControl($0) || $0 == " " }) else {
             throw .invalidRequest("URL contains spaces or control characters; percent-encode it")
         }
-        guard !request.method.rawValue.isEmpty, request.method.rawValue.allSatisfy({ $0.isLetter }) else {
+        guard !request.method.rawValue.isEmpty, request.method.rawValue.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic && $0.isASCII }) else {
             throw .invalidRequest("method \"\(request.method)\" is not a valid HTTP method token")
         }
         for field in request.headers {
-            guard !field.name.isEmpty, !field.name.contains(where: { forbidden($0) || $0 == ":" || $0 == " " }) else {
+            guard !field.name.isEmpty, !field.name.unicodeScalars.contains(where: { isControl($0) || $0 == ":" || $0 == " " }) else {
                 throw .invalidRequest("header name \"\(field.name)\" is empty or contains ':', a space or a line break")
             }
-            guard !field.value.contains(where: forbidden) else {
+            guard !field.value.unicodeScalars.contains(where: isControl) else {
                 throw .invalidRequest("the value of header \(field.name) contains a line break")
             }
         }
