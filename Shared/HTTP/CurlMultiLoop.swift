@@ -31,7 +31,10 @@ final class CurlMultiLoop: @unchecked Sendable {
         if maxConnectionsPerHost > 0 {
             _ = paz_curl_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, maxConnectionsPerHost)
         }
-        let thread = Thread { [self] in run() }
+        let thread = Thread { [self] in
+            CurlMultiLoop.nameCurrentThread(name)
+            run()
+        }
         thread.name = name
         thread.stackSize = 1 << 20
         thread.start()
@@ -89,6 +92,13 @@ final class CurlMultiLoop: @unchecked Sendable {
     }
 
     // MARK: - Loop thread
+
+    /// Gives the OS thread its name, as `top -H` and /proc show it (Linux keeps 15 bytes). Foundation's
+    /// `Thread.name` does not reliably reach the OS thread on Linux (it races with thread start).
+    private static func nameCurrentThread(_ name: String) {
+        let osName = String(decoding: name.utf8.prefix(15), as: UTF8.self)
+        try? osName.write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
+    }
 
     private func run() {
         var running: Int32 = 0

@@ -20,8 +20,11 @@ package final class HTTPClient: Sendable {
         /// An explicit proxy URL; nil means no proxy at all (the environment's `http_proxy` is ignored).
         package var proxy: String?
         package var userAgent: String
-        /// Most simultaneous connections to one host (0: unlimited); extra transfers wait in libcurl.
+        /// Most simultaneous connections to one host (0: unlimited); extra transfers wait in libcurl
+        /// (the wait counts against their total timeout).
         package var maxConnectionsPerHost: Int
+        /// The curl thread's name, as shown by `top -H` (Linux keeps the first 15 bytes).
+        package var threadName: String
 
         package init(
             connectTimeout: Duration = .seconds(10),
@@ -30,7 +33,8 @@ package final class HTTPClient: Sendable {
             sensitiveHeaders: Set<String> = [],
             proxy: String? = nil,
             userAgent: String = "paz-machine",
-            maxConnectionsPerHost: Int = 0
+            maxConnectionsPerHost: Int = 0,
+            threadName: String = "paz-http-curl"
         ) {
             self.connectTimeout = connectTimeout
             self.totalTimeout = totalTimeout
@@ -39,6 +43,7 @@ package final class HTTPClient: Sendable {
             self.proxy = proxy
             self.userAgent = userAgent
             self.maxConnectionsPerHost = maxConnectionsPerHost
+            self.threadName = threadName
         }
     }
 
@@ -50,7 +55,7 @@ package final class HTTPClient: Sendable {
     package init(configuration: Configuration = Configuration(), logger: Logger) throws(HTTPClientError) {
         self.configuration = configuration
         self.logger = logger
-        loop = try CurlMultiLoop(name: "paz-http-curl", maxConnectionsPerHost: configuration.maxConnectionsPerHost)
+        loop = try CurlMultiLoop(name: configuration.threadName, maxConnectionsPerHost: configuration.maxConnectionsPerHost)
     }
 
     deinit {

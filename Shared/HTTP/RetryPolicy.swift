@@ -5,7 +5,7 @@ package import Foundation
 /// Only idempotent requests are retried, and only after a 429, a 500/502/503/504 or a transport failure
 /// that may be transient (timeout, refused or broken connection). The wait is jittered exponential
 /// backoff — a random duration between half and all of `min(maximumDelay, baseDelay × 2^(attempt−1))` —
-/// except after a 429 or 503 carrying `Retry-After`, which is honoured up to `maximumRetryAfter`.
+/// except after a response carrying `Retry-After` (429, 503), which is honoured up to `maximumRetryAfter`.
 package struct RetryPolicy: Sendable {
     /// Attempts in total, including the first (1 = never retry).
     package var maxAttempts: Int

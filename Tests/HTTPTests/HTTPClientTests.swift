@@ -15,10 +15,15 @@ struct HTTPClientTests {
         retry: RetryPolicy = quickRetry,
         logs: LogCapture = LogCapture(),
         sensitiveHeaders: Set<String> = [],
+        maxConnectionsPerHost: Int = 0,
+        threadName: String = "paz-http-test",
         _ body: (HTTPClient) async throws -> T
     ) async throws -> T {
         let client = try HTTPClient(
-            configuration: .init(connectTimeout: .seconds(5), totalTimeout: .seconds(20), retry: retry, sensitiveHeaders: sensitiveHeaders),
+            configuration: .init(
+                connectTimeout: .seconds(5), totalTimeout: .seconds(20), retry: retry, sensitiveHeaders: sensitiveHeaders,
+                maxConnectionsPerHost: maxConnectionsPerHost, threadName: threadName
+            ),
             logger: logs.logger
         )
         do {
@@ -389,23 +394,28 @@ struct HTTPClientTests {
     @Test func hundredConcurrentRequestsShareOneCurlThread() async throws {
         let server = try await TestHTTPServer.get()
         let id = Self.newID()
+        let threadName = "paz-http-c100"
         let started = ContinuousClock.now
-        let results = try await withClient { client in
+        let (results, curlThreadsMidway) = try await withClient(threadName: threadName) { client in
             try await withThrowingTaskGroup(of: (Int, HTTPResponse).self) { group in
                 for index in 0..<100 {
                     group.addTask {
                         let request = HTTPRequest(
-                            method: .post, url: server.url("/echo", id: id, "n=\(index)&ms=300"), body: Data("request \(index)".utf8)
+                            method: .post, url: server.url("/echo", id: id, "n=\(index)&ms=500"), body: Data("request \(index)".utf8)
                         )
                         return (index, try await client.send(request))
                     }
                 }
+                // While all 100 wait at the server, this client still has exactly one thread.
+                try await Task.sleep(for: .milliseconds(250))
+                let curlThreads = Self.threadCount(named: threadName)
                 var results: [Int: HTTPResponse] = [:]
                 for try await (index, response) in group { results[index] = response }
-                return results
+                return (results, curlThreads)
             }
         }
         let elapsed = ContinuousClock.now - started
+        #expect(curlThreadsMidway == 1)
         #expect(results.count == 100)
         for (index, response) in results {
             let echo = try echo(of: response)
@@ -413,9 +423,35 @@ struct HTTPClientTests {
             #expect(echo.query["n"] == "\(index)")
             #expect(echo.body == "request \(index)")
         }
-        // Each request waits 300 ms at the server: one after another they would take 30 s.
+        // Each request waits 500 ms at the server: one after another they would take 50 s.
         #expect(elapsed < .seconds(10))
         #expect(try await serverCount(server, id: id) == 100)
+    }
+
+    @Test func connectionsPerHostAreLimited() async throws {
+        let server = try await TestHTTPServer.get()
+        let id = Self.newID()
+        let started = ContinuousClock.now
+        let statuses = try await withClient(maxConnectionsPerHost: 2) { client in
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<6 {
+                    group.addTask { try await client.send(HTTPRequest(url: server.url("/slow", id: id, "ms=300"))).status }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+        }
+        // Six 300 ms requests over two connections: three rounds.
+        #expect(statuses == Array(repeating: 200, count: 6))
+        #expect(ContinuousClock.now - started >= .milliseconds(880))
+    }
+
+    /// Threads of this process whose name is `name` (from /proc/self/task/*/comm).
+    static func threadCount(named name: String) -> Int {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        return tasks.filter { task in
+            let comm = try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8)
+            return comm?.trimmingCharacters(in: .whitespacesAndNewlines) == name
+        }.count
     }
 }
 
