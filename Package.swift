@@ -61,7 +61,7 @@ let package = Package(
         .testTarget(name: "AMQPTests", dependencies: ["PazAMQP", "PazTestSupport"]),
         .testTarget(name: "RedisTests", dependencies: ["PazRedis", "PazTestSupport"]),
         .testTarget(name: "SSHTests", dependencies: ["PazSSH", "PazTestSupport"]),
-        .testTarget(name: "HTTPTests", dependencies: ["PazHTTP", "PazTestSupport"]),
+        .testTarget(name: "HTTPTests", dependencies: ["PazHTTP", "PazTestSupport", log], resources: [.copy("Server")]),
     ]
 )
 

@@ -1,0 +1,174 @@
+package import Logging
+
+/// An HTTP client for provider APIs, over libcurl.
+///
+/// All transfers of one client run on ONE thread it owns, multiplexed by a libcurl multi handle; callers
+/// `await` ``send(_:signer:)`` from async code and never block. Idempotent requests are retried on 429,
+/// 500/502/503/504 and transient transport failures with jittered exponential backoff (honouring
+/// `Retry-After`), sleeping asynchronously between attempts. Every attempt is logged with secrets redacted.
+/// Call ``shutdown()`` when done.
+package final class HTTPClient: Sendable {
+    /// Client-wide settings.
+    package struct Configuration: Sendable {
+        /// Connect timeout for requests that do not set their own.
+        package var connectTimeout: Duration
+        /// Per-attempt total timeout for requests that do not set their own.
+        package var totalTimeout: Duration
+        package var retry: RetryPolicy
+        /// Header names (any case) to redact from logs in addition to the built-in ones.
+        package var sensitiveHeaders: Set<String>
+        /// An explicit proxy URL; nil means no proxy at all (the environment's `http_proxy` is ignored).
+        package var proxy: String?
+        package var userAgent: String
+        /// Most simultaneous connections to one host (0: unlimited); extra transfers wait in libcurl
+        /// (the wait counts against their total timeout).
+        package var maxConnectionsPerHost: Int
+        /// The curl thread's name, as shown by `top -H` (Linux keeps the first 15 bytes).
+        package var threadName: String
+
+        package init(
+            connectTimeout: Duration = .seconds(10),
+            totalTimeout: Duration = .seconds(60),
+            retry: RetryPolicy = RetryPolicy(),
+            sensitiveHeaders: Set<String> = [],
+            proxy: String? = nil,
+            userAgent: String = "paz-machine",
+            maxConnectionsPerHost: Int = 0,
+            threadName: String = "paz-http-curl"
+        ) {
+            self.connectTimeout = connectTimeout
+            self.totalTimeout = totalTimeout
+            self.retry = retry
+            self.sensitiveHeaders = sensitiveHeaders
+            self.proxy = proxy
+            self.userAgent = userAgent
+            self.maxConnectionsPerHost = maxConnectionsPerHost
+            self.threadName = threadName
+        }
+    }
+
+    private let configuration: Configuration
+    private let logger: Logger
+    private let loop: CurlMultiLoop
+
+    /// Starts the client's curl thread.
+    package init(configuration: Configuration = Configuration(), logger: Logger) throws(HTTPClientError) {
+        self.configuration = configuration
+        self.logger = logger
+        loop = try CurlMultiLoop(name: configuration.threadName, maxConnectionsPerHost: configuration.maxConnectionsPerHost)
+    }
+
+    deinit {
+        loop.requestStop()
+    }
+
+    /// Fails requests still in flight with ``HTTPClientError/shutDown`` and ends the curl thread.
+    package func shutdown() async {
+        await loop.stop()
+    }
+
+    /// Sends `request`, retrying as the configuration's ``RetryPolicy`` allows when it is idempotent.
+    ///
+    /// `signer` runs before every attempt on a fresh copy of `request`. Any status is returned as a
+    /// response, except that a retriable status (429, 5xx) still seen on the last allowed attempt throws
+    /// ``HTTPClientError/gaveUp(attempts:lastResponse:)`` — for idempotent requests only: a POST that is
+    /// not marked idempotent returns its 503 after one attempt.
+    package func send(_ request: HTTPRequest, signer: (any HTTPRequestSigner)? = nil) async throws(HTTPClientError) -> HTTPResponse {
+        let policy = configuration.retry
+        let maxAttempts = request.idempotent ? policy.maxAttempts : 1
+        var attempt = 0
+        while true {
+            attempt += 1
+            var prepared = request
+            if let signer {
+                do {
+                    try await signer.sign(&prepared, attempt: attempt)
+                } catch {
+                    throw .signingFailed("\(error)")
+                }
+            }
+            let redactedURL = Redaction.url(prepared.url)
+            var metadata: Logger.Metadata = [
+                "http.method": "\(prepared.method)",
+                "http.url": "\(redactedURL)",
+                "http.attempt": "\(attempt)",
+            ]
+            logger.trace("HTTP request", metadata: metadata.merging([
+                "http.request_headers": headerMetadata(prepared.headers, extra: prepared.sensitiveHeaders),
+            ]) { $1 })
+
+            let started = ContinuousClock.now
+            let outcome = try await perform(prepared)
+            metadata["http.duration_ms"] = "\(Self.milliseconds(ContinuousClock.now - started))"
+
+            let retryDelay: Duration
+            switch outcome {
+            case .response(let response):
+                metadata["http.status"] = "\(response.status)"
+                logger.debug("HTTP response", metadata: metadata.merging([
+                    "http.response_headers": headerMetadata(response.headers, extra: prepared.sensitiveHeaders),
+                ]) { $1 })
+                guard request.idempotent, RetryPolicy.isRetriableStatus(response.status) else { return response }
+                guard attempt < maxAttempts else {
+                    logger.warning("HTTP request gave up", metadata: metadata)
+                    throw .gaveUp(attempts: attempt, lastResponse: response)
+                }
+                retryDelay = policy.delay(afterAttempt: attempt, response: response)
+            case .failed(let failure):
+                metadata["curl.code"] = "\(failure.code)"
+                metadata["curl.error"] = "\(failure.message)"
+                metadata["curl.detail"] = "\(failure.detail)"
+                logger.warning("HTTP transport error", metadata: metadata)
+                guard request.idempotent, failure.isRetriable, attempt < maxAttempts else {
+                    throw .transport(failure, attempts: attempt)
+                }
+                retryDelay = policy.backoff(afterAttempt: attempt)
+            case .cancelled:
+                throw .cancelled
+            case .shutDown:
+                throw .shutDown
+            }
+
+            metadata["http.retry_in_ms"] = "\(Self.milliseconds(retryDelay))"
+            logger.info("HTTP retry", metadata: metadata)
+            do {
+                try await Task.sleep(for: retryDelay)
+            } catch {
+                throw .cancelled
+            }
+        }
+    }
+
+    /// One attempt on the curl thread; cancelling the calling task aborts the transfer.
+    private func perform(_ request: HTTPRequest) async throws(HTTPClientError) -> TransferOutcome {
+        let transfer = try CurlTransfer(
+            request: request,
+            settings: TransferSettings(
+                connectTimeout: configuration.connectTimeout,
+                totalTimeout: configuration.totalTimeout,
+                proxy: configuration.proxy,
+                userAgent: configuration.userAgent
+            )
+        )
+        let loop = self.loop
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<TransferOutcome, Never>) in
+                transfer.onComplete = { continuation.resume(returning: $0) }
+                if !loop.submit(transfer) {
+                    transfer.complete(.shutDown)
+                }
+            }
+        } onCancel: {
+            loop.cancel(transfer)
+        }
+    }
+
+    private func headerMetadata(_ headers: HTTPHeaders, extra: Set<String>) -> Logger.MetadataValue {
+        let redacted = Redaction.headers(headers, extra: configuration.sensitiveHeaders.union(extra))
+        return .array(redacted.map { .string("\($0.name): \($0.value)") })
+    }
+
+    private static func milliseconds(_ duration: Duration) -> Int {
+        Int((duration.seconds * 1000).rounded())
+    }
+}
