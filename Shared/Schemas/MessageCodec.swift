@@ -51,14 +51,15 @@ package enum MessageCodec {
     /// same canonical rules.
     package static func encodeValue<Value: Encodable>(_ value: Value, style: Style = .compact) throws(SchemaError) -> Data {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = style == .pretty
-            ? [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted] : [.sortedKeys, .withoutEscapingSlashes]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = Timestamp.encodingStrategy
+        let compact: Data
         do {
-            return try encoder.encode(value)
+            compact = try encoder.encode(value)
         } catch {
             throw .encodingFailed(detail: String(describing: error))
         }
+        return style == .pretty ? indent(compact) : compact
     }
 
     /// Reads any schema value written by ``encodeValue(_:style:)``. No version check: use it only
@@ -72,6 +73,62 @@ package enum MessageCodec {
     }
 
     // MARK: - Internals
+
+    /// Indents compact JSON by two spaces per level, `"key": value`, empty `{}` and `[]` kept on
+    /// one line. Done here rather than by `JSONEncoder.prettyPrinted` so the fixture layout does not
+    /// depend on one Foundation version's pretty printer.
+    private static func indent(_ compact: Data) -> Data {
+        let bytes = [UInt8](compact)
+        var output: [UInt8] = []
+        output.reserveCapacity(bytes.count * 2)
+        var depth = 0
+        var inString = false
+        var escaped = false
+        func newline() {
+            output.append(UInt8(ascii: "\n"))
+            output.append(contentsOf: repeatElement(UInt8(ascii: " "), count: depth * 2))
+        }
+        for (index, byte) in bytes.enumerated() {
+            if inString {
+                output.append(byte)
+                if escaped {
+                    escaped = false
+                } else if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""):
+                inString = true
+                output.append(byte)
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                output.append(byte)
+                let next = index + 1 < bytes.count ? bytes[index + 1] : 0
+                if next != UInt8(ascii: "}") && next != UInt8(ascii: "]") {
+                    depth += 1
+                    newline()
+                }
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                let previous = index > 0 ? bytes[index - 1] : 0
+                if previous != UInt8(ascii: "{") && previous != UInt8(ascii: "[") {
+                    depth -= 1
+                    newline()
+                }
+                output.append(byte)
+            case UInt8(ascii: ","):
+                output.append(byte)
+                newline()
+            case UInt8(ascii: ":"):
+                output.append(contentsOf: [UInt8(ascii: ":"), UInt8(ascii: " ")])
+            default:
+                output.append(byte)
+            }
+        }
+        return Data(output)
+    }
 
     /// The fields read before the rest, so a message of another major is never decoded further.
     private struct Header: Decodable {
