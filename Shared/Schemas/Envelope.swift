@@ -45,6 +45,11 @@ package enum MessageKind: String, Sendable, Hashable, Codable, CaseIterable {
     case eventMachineState = "event.machine.state"
     case eventDriverAnnounce = "event.driver.announce"
 
+    /// Whether messages of this kind must name a tenant. Only driver announcements are tenant-less.
+    package var requiresTenant: Bool {
+        self != .eventDriverAnnounce
+    }
+
     /// The category the kind belongs to.
     package var category: MessageCategory {
         if rawValue.hasPrefix("reply.") { return .reply }

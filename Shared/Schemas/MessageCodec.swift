@@ -44,7 +44,10 @@ package enum MessageCodec {
     package static func encode<Payload: MessagePayload>(
         _ envelope: Envelope<Payload>, style: Style = .compact
     ) throws(SchemaError) -> Data {
-        try encodeValue(envelope, style: style)
+        if envelope.kind.requiresTenant && envelope.tenantId == nil {
+            throw .encodingFailed(detail: "\(envelope.kind.rawValue) requires a tenantId")
+        }
+        return try encodeValue(envelope, style: style)
     }
 
     /// Writes any schema value (e.g. a ``DriverAnnouncement`` for the Redis registry) with the
@@ -166,11 +169,16 @@ package enum MessageCodec {
     private static func decodeEnvelope<Payload: MessagePayload>(
         _: Payload.Type, from data: Data
     ) throws(SchemaError) -> Envelope<Payload> {
+        let envelope: Envelope<Payload>
         do {
-            return try decoder().decode(Envelope<Payload>.self, from: data)
+            envelope = try decoder().decode(Envelope<Payload>.self, from: data)
         } catch {
             throw schemaError(from: error)
         }
+        if envelope.kind.requiresTenant && envelope.tenantId == nil {
+            throw .invalidField(path: "tenantId", detail: "required for \(envelope.kind.rawValue)")
+        }
+        return envelope
     }
 
     private static func schemaError(from error: any Error) -> SchemaError {
