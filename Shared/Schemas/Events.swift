@@ -23,16 +23,20 @@ package struct MachineProgress: Sendable, Hashable, Codable {
     package var state: MachineState?
     /// Set when ``phase`` is `failed`.
     package var error: OperationError?
+    /// The machine as the driver left it, when its part succeeded (addresses, SSH endpoint,
+    /// provider ids), so the gateway and the status collector can record it without asking.
+    package var details: MachineDetails?
 
     package init(
         machine: MachineRef, phase: OperationPhase, step: String? = nil, state: MachineState? = nil,
-        error: OperationError? = nil
+        error: OperationError? = nil, details: MachineDetails? = nil
     ) {
         self.machine = machine
         self.phase = phase
         self.step = step
         self.state = state
         self.error = error
+        self.details = details
     }
 }
 

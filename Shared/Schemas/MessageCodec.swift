@@ -135,8 +135,18 @@ package enum MessageCodec {
 
     /// The fields read before the rest, so a message of another major is never decoded further.
     private struct Header: Decodable {
+        /// nil when absent or not a string.
         var schemaVersion: String?
+        /// nil when absent or not a string.
         var kind: String?
+
+        enum CodingKeys: String, CodingKey { case schemaVersion, kind }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            schemaVersion = try? container.decodeIfPresent(String.self, forKey: .schemaVersion)
+            kind = try? container.decodeIfPresent(String.self, forKey: .kind)
+        }
     }
 
     private static func decoder() -> JSONDecoder {

@@ -167,13 +167,18 @@ package struct ProbeResult: Sendable, Hashable, Codable {
     /// `uname -r`.
     package var kernel: String?
     package var osRelease: OSRelease?
+    /// Running systemd units (`systemctl list-units --type=service --state=running`), for
+    /// `cluster inspect`'s "what runs where".
+    package var runningUnits: [String]?
     /// Why the machine was not reachable, for people.
     package var error: String?
 
     package init(
         machine: MachineRef, reachable: Bool, observedAt: Date, uptimeSeconds: Double? = nil,
-        loadAverage: LoadAverage? = nil, kernel: String? = nil, osRelease: OSRelease? = nil, error: String? = nil
+        loadAverage: LoadAverage? = nil, kernel: String? = nil, osRelease: OSRelease? = nil,
+        runningUnits: [String]? = nil, error: String? = nil
     ) {
+        self.runningUnits = runningUnits
         self.machine = machine
         self.reachable = reachable
         self.observedAt = observedAt

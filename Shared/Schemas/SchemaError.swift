@@ -3,11 +3,11 @@
 package enum SchemaError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The body is not JSON, or not a JSON object.
     case malformedJSON(detail: String)
-    /// `schemaVersion` is missing or not `MAJOR.MINOR`.
+    /// `schemaVersion` is missing, not a string, or not `MAJOR.MINOR`.
     case invalidSchemaVersion(found: String?)
     /// The message was written for a major version this build does not read.
     case unsupportedMajorVersion(found: SchemaVersion, supported: SchemaVersion)
-    /// `kind` is missing or names no kind of this major version.
+    /// `kind` is missing, not a string, or names no kind of this major version.
     case unknownKind(String?)
     /// The kind is known but of another category than the caller expects (e.g. an event on a
     /// command queue).
@@ -37,13 +37,13 @@ package enum SchemaError: Error, Sendable, Hashable, CustomStringConvertible {
             "message body is not a JSON object: \(detail)"
         case .invalidSchemaVersion(let found):
             found.map { "schemaVersion \"\($0)\" is not of the form MAJOR.MINOR (e.g. \"1.0\")" }
-                ?? "the message has no schemaVersion"
+                ?? "the message has no schemaVersion string such as \"1.0\""
         case .unsupportedMajorVersion(let found, let supported):
             "schema version \(found) is not supported: this build reads \(supported.major).x "
                 + "(writes \(supported)); upgrade the consumer or send a \(supported.major).x message"
         case .unknownKind(let kind):
             kind.map { "unknown message kind \"\($0)\" for schema \(SchemaVersion.current.major).x" }
-                ?? "the message has no kind"
+                ?? "the message has no kind string such as \"machine.create\""
         case .unexpectedCategory(let kind, let expected):
             "message kind \"\(kind.rawValue)\" is a \(kind.category.rawValue), expected a \(expected.rawValue)"
         case .invalidField(let path, let detail):

@@ -95,7 +95,8 @@ import Testing
         (#"{"kind": "machine.create"}"#, "invalid-schema-version"),
         (#"{"schemaVersion": "one", "kind": "machine.create"}"#, "invalid-schema-version"),
         (#"{"schemaVersion": "1", "kind": "machine.create"}"#, "invalid-schema-version"),
-        (#"{"schemaVersion": 1.0, "kind": "machine.create"}"#, "invalid-field"),
+        (#"{"schemaVersion": 1.0, "kind": "machine.create"}"#, "invalid-schema-version"),
+        (#"{"schemaVersion": "1.0", "kind": 7}"#, "unknown-kind"),
         (#"{"schemaVersion": "1.0"}"#, "unknown-kind"),
         (#"{"schemaVersion": "1.0", "kind": "machine.create"}"#, "invalid-field"),
     ])

@@ -99,7 +99,8 @@ enum Sample {
                 ProbeResult(
                     machine: machine, reachable: true, observedAt: observedAt, uptimeSeconds: 3712.5,
                     loadAverage: LoadAverage(one: 0.08, five: 0.03, fifteen: 0.01), kernel: "6.1.0-27-cloud-amd64",
-                    osRelease: OSRelease(id: "debian", versionId: "12", prettyName: "Debian GNU/Linux 12 (bookworm)")))),
+                    osRelease: OSRelease(id: "debian", versionId: "12", prettyName: "Debian GNU/Linux 12 (bookworm)"),
+                    runningUnits: ["cloud-init.service", "nginx.service", "ssh.service"]))),
         reply(
             .states(
                 MachineStates(states: [
@@ -168,7 +169,9 @@ enum Sample {
                 OperationProgress(
                     command: .machineCreate, phase: .running,
                     machines: [
-                        MachineProgress(machine: machine, phase: .succeeded, step: "ssh answered", state: .running),
+                        MachineProgress(
+                            machine: machine, phase: .succeeded, step: "ssh answered", state: .running,
+                            details: details),
                         MachineProgress(machine: machine2, phase: .running, step: "waiting for ssh", state: .starting),
                     ]))),
         event(
