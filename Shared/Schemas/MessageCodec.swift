@@ -52,7 +52,9 @@ package enum MessageCodec {
 
     /// Writes any schema value (e.g. a ``DriverAnnouncement`` for the Redis registry) with the
     /// same canonical rules.
-    package static func encodeValue<Value: Encodable>(_ value: Value, style: Style = .compact) throws(SchemaError) -> Data {
+    package static func encodeValue<Value: Encodable>(_ value: Value, style: Style = .compact) throws(SchemaError)
+        -> Data
+    {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = Timestamp.encodingStrategy
@@ -206,7 +208,8 @@ package enum MessageCodec {
         case .valueNotFound(let type, let context):
             return .invalidField(path: path(context.codingPath), detail: "expected \(type), found null")
         case .typeMismatch(let type, let context):
-            return .invalidField(path: path(context.codingPath), detail: "expected \(type): \(context.debugDescription)")
+            return .invalidField(
+                path: path(context.codingPath), detail: "expected \(type): \(context.debugDescription)")
         @unknown default:
             return .invalidField(path: "", detail: String(describing: error))
         }

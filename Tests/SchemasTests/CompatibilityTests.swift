@@ -33,7 +33,8 @@ import Testing
     @Test(arguments: Sample.all)
     func everyKindIsReadAtANewerMinor(_ sample: GoldenSample) throws {
         let text = try String(decoding: Fixtures.data(sample.fileName), as: UTF8.self)
-        let relabelled = text.replacingOccurrences(of: "\n  \"schemaVersion\": \"1.0\"", with: "\n  \"schemaVersion\": \"1.9\"")
+        let relabelled = text.replacingOccurrences(
+            of: "\n  \"schemaVersion\": \"1.0\"", with: "\n  \"schemaVersion\": \"1.9\"")
         #expect(relabelled != text)
         let message = try MessageCodec.decode(Data(relabelled.utf8))
         #expect(message.kind == sample.message.kind)
@@ -41,7 +42,8 @@ import Testing
     }
 
     @Test func unknownMachineStateFromNewerMinorReadsAsUnknown() throws {
-        let envelope = try MessageCodec.decode(EventPayload.self, from: Fixtures.data("compat/state-from-newer-minor.json"))
+        let envelope = try MessageCodec.decode(
+            EventPayload.self, from: Fixtures.data("compat/state-from-newer-minor.json"))
         guard case .machineState(let change) = envelope.payload else {
             Issue.record("expected event.machine.state, got \(envelope.kind)")
             return
@@ -125,7 +127,12 @@ import Testing
         let text = try String(decoding: Fixtures.data("machine.create.json"), as: UTF8.self)
         let broken = text.replacingOccurrences(of: "\"machineName\": \"web-1\"", with: "\"machineName\": \"Web_1\"")
         let error = #expect(throws: SchemaError.self) { try MessageCodec.decode(Data(broken.utf8)) }
-        #expect(error == .invalidField(path: "payload.machineName", detail: #"machineName "Web_1" contains "W"; allowed are lowercase letters a-z, digits 0-9 and '-'"#))
+        #expect(
+            error
+                == .invalidField(
+                    path: "payload.machineName",
+                    detail: #"machineName "Web_1" contains "W"; allowed are lowercase letters a-z, digits 0-9 and '-'"#)
+        )
     }
 
     @Test func invalidTraceparentIsRejected() throws {

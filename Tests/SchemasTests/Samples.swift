@@ -30,8 +30,10 @@ enum Sample {
         size: "small", image: "debian-12-genericcloud", location: "local",
         options: ["accel": "tcg", "disk-gib": 10, "cloud-init": ["packages": ["nginx"]], "headless": true],
         sshTrust: SSHTrust(
-            userCAPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl paz-user-ca",
-            hostCAPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGb5kXq0j3yUQb3nmb9gPFqnI0Tq1JOvqVNPz1ay0lUx paz-host-ca"))
+            userCAPublicKey:
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl paz-user-ca",
+            hostCAPublicKey:
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGb5kXq0j3yUQb3nmb9gPFqnI0Tq1JOvqVNPz1ay0lUx paz-host-ca"))
 
     static func command(_ payload: CommandPayload, operation: OperationID? = operation) -> Message {
         .command(
@@ -60,7 +62,8 @@ enum Sample {
     static let details = MachineDetails(
         machine: machine, state: .running, observedAt: observedAt, providerId: "qemu-c-web-m-web-1",
         addresses: [
-            MachineAddress(address: "127.0.0.1", scope: .public), MachineAddress(address: "10.77.0.11", scope: .private),
+            MachineAddress(address: "127.0.0.1", scope: .public),
+            MachineAddress(address: "10.77.0.11", scope: .private),
         ],
         ssh: SSHEndpoint(host: "127.0.0.1", port: 40122, user: "paz"), size: "small", image: "debian-12-genericcloud",
         location: "local", providerResources: ["overlay": "m-web-1.qcow2", "seed": "m-web-1-seed.iso"])
@@ -115,7 +118,8 @@ enum Sample {
                     CatalogImage(
                         id: "debian-12-genericcloud", name: "Debian 12 (bookworm) generic cloud",
                         extra: [
-                            "url": "https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.qcow2",
+                            "url":
+                                "https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.qcow2",
                             "sha256": "5da221d8f7434ee86145e78a2c60ca45eb4ef8296535e04f6f333193225792aa",
                             "guestConfig": "cloud-init", "architecture": "x86_64",
                         ])
@@ -138,28 +142,35 @@ enum Sample {
             .sshHostIdentity(
                 HostIdentity(
                     hostPrivateKey: SecretText(
-                        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n"),
+                        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
+                    ),
                     hostPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBvXh0W9CTJ1mBZs9h7Lz5vbYh9A1hLxbxBf0l2Kkq7C",
-                    hostCertificate: "ssh-ed25519-cert-v01@openssh.com AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29t",
-                    hostCAPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGb5kXq0j3yUQb3nmb9gPFqnI0Tq1JOvqVNPz1ay0lUx paz-host-ca",
-                    userCAPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl paz-user-ca"
+                    hostCertificate:
+                        "ssh-ed25519-cert-v01@openssh.com AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29t",
+                    hostCAPublicKey:
+                        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGb5kXq0j3yUQb3nmb9gPFqnI0Tq1JOvqVNPz1ay0lUx paz-host-ca",
+                    userCAPublicKey:
+                        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl paz-user-ca"
                 ))),
         reply(
             .sshUserCredentials(
                 UserCredentials(
                     ssh: SSHEndpoint(host: "127.0.0.1", port: 40122, user: "paz"),
                     privateKey: SecretText(
-                        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAB\n-----END OPENSSH PRIVATE KEY-----\n"),
+                        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAB\n-----END OPENSSH PRIVATE KEY-----\n"
+                    ),
                     publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0dJ8m3y1mVq2S3f4G6s7hKf9d0pL1uV2wX3yZ4aB5c",
                     certificate: "ssh-ed25519-cert-v01@openssh.com AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29t",
-                    knownHostsLine: "@cert-authority 127.0.0.1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGb5kXq0j3yUQb3nmb9gPFqnI0Tq1JOvqVNPz1ay0lUx",
+                    knownHostsLine:
+                        "@cert-authority 127.0.0.1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGb5kXq0j3yUQb3nmb9gPFqnI0Tq1JOvqVNPz1ay0lUx",
                     serial: 9_007_199_254_740_993, validAfter: createdAt,
                     validBefore: Timestamp.parse("2026-11-22T04:30:00.123Z")!))),
         reply(
             .failure(
                 OperationError(
                     code: .quotaExceeded,
-                    message: "tenant t-acme may run 50 machines; 49 exist and 3 were requested. Remove machines or ask an admin to raise the quota.",
+                    message:
+                        "tenant t-acme may run 50 machines; 49 exist and 3 were requested. Remove machines or ask an admin to raise the quota.",
                     retriable: false, field: "count", details: ["limit": 50, "inUse": 49, "requested": 3]))),
     ]
 
@@ -183,7 +194,10 @@ enum Sample {
             .driverAnnounce(
                 DriverAnnouncement(
                     name: "qemu", version: "0.1.0", instanceId: "build-host-1.4242",
-                    capabilities: [.create, .remove, .start, .stop, .restart, .kill, .states, .catalog, .probe, .precheck, .clusterNetwork],
+                    capabilities: [
+                        .create, .remove, .start, .stop, .restart, .kill, .states, .catalog, .probe, .precheck,
+                        .clusterNetwork,
+                    ],
                     createOptions: [
                         CreateOptionSpec(
                             name: "accel", type: .string, default: "auto", envVar: "PAZ_QEMU_ACCEL",

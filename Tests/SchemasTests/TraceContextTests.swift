@@ -41,8 +41,9 @@ import Testing
 
     @Test func tracestateIsKeptAndEmptyDropped() throws {
         let header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-        #expect(TraceContext(traceparent: header, tracestate: "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7")?.traceState
-            == "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7")
+        #expect(
+            TraceContext(traceparent: header, tracestate: "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7")?.traceState
+                == "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7")
         #expect(TraceContext(traceparent: header, tracestate: "  ")?.traceState == nil)
         #expect(TraceContext(traceparent: header, tracestate: nil)?.traceState == nil)
     }

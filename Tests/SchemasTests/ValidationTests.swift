@@ -47,7 +47,8 @@ import Testing
     @Test func identifiersEncodeAsPlainStrings() throws {
         let data = try MessageCodec.encodeValue(["tenant": TenantID("t-acme")])
         #expect(String(decoding: data, as: UTF8.self) == #"{"tenant":"t-acme"}"#)
-        #expect(try MessageCodec.decodeValue(MachineRef.self, from: Data(#"{"clusterId":"c","machineId":"m"}"#.utf8))
-            == MachineRef(clusterId: "c", machineId: "m"))
+        #expect(
+            try MessageCodec.decodeValue(MachineRef.self, from: Data(#"{"clusterId":"c","machineId":"m"}"#.utf8))
+                == MachineRef(clusterId: "c", machineId: "m"))
     }
 }

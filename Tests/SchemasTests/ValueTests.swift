@@ -74,10 +74,13 @@ import Testing
     }
 
     @Test func jsonValueRoundTripsEveryShape() throws {
-        let value: JSONValue = ["n": nil, "b": false, "i": 42, "d": -0.5, "s": "x/y", "a": [1, "two", [true]], "o": [:]]
+        let value: JSONValue = [
+            "n": nil, "b": false, "i": 42, "d": -0.5, "s": "x/y", "a": [1, "two", [true]], "o": [:],
+        ]
         let data = try MessageCodec.encodeValue(value)
-        #expect(String(decoding: data, as: UTF8.self)
-            == #"{"a":[1,"two",[true]],"b":false,"d":-0.5,"i":42,"n":null,"o":{},"s":"x/y"}"#)
+        #expect(
+            String(decoding: data, as: UTF8.self)
+                == #"{"a":[1,"two",[true]],"b":false,"d":-0.5,"i":42,"n":null,"o":{},"s":"x/y"}"#)
         #expect(try MessageCodec.decodeValue(JSONValue.self, from: data) == value)
         #expect(JSONValue.bool(true).boolValue == true && JSONValue.number(1).boolValue == nil)
     }
