@@ -28,7 +28,7 @@ package struct Identifier<Tag>: Sendable, Hashable, Codable, CustomStringConvert
         let container = try decoder.singleValueContainer()
         let value = try container.decode(String.self)
         do {
-            try Validation.identifier(value, field: decoder.codingPath.last?.stringValue ?? "id")
+            try Validation.identifier(value, field: Validation.fieldName(decoder.codingPath, default: "id"))
         } catch {
             throw DecodingError.dataCorruptedError(in: container, debugDescription: error.message)
         }
@@ -93,7 +93,7 @@ package struct ResourceName: Sendable, Hashable, Codable, CustomStringConvertibl
         let container = try decoder.singleValueContainer()
         let value = try container.decode(String.self)
         do {
-            try Validation.dnsLabel(value, field: decoder.codingPath.last?.stringValue ?? "name")
+            try Validation.dnsLabel(value, field: Validation.fieldName(decoder.codingPath, default: "name"))
         } catch {
             throw DecodingError.dataCorruptedError(in: container, debugDescription: error.message)
         }

@@ -13,7 +13,8 @@ package struct TraceContext: Sendable, Hashable {
     package let spanID: String
     /// Trace flags; bit 0 is "sampled".
     package let flags: UInt8
-    /// Vendor-specific `tracestate`, passed through unchanged; nil when absent or empty.
+    /// Vendor-specific `tracestate`, passed through (surrounding blanks trimmed); nil when absent
+    /// or empty.
     package let traceState: String?
 
     /// Parses a `traceparent` header (and an optional `tracestate`); nil if it is invalid.

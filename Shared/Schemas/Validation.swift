@@ -84,6 +84,11 @@ package enum Validation {
         }
     }
 
+    /// The JSON key a decoded value sits under (array indexes skipped), for error messages.
+    static func fieldName(_ codingPath: [any CodingKey], default defaultName: String) -> String {
+        codingPath.last(where: { $0.intValue == nil })?.stringValue ?? defaultName
+    }
+
     private static func isLowercaseAlphanumeric(_ character: Character) -> Bool {
         guard let ascii = character.asciiValue else { return false }
         return (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(ascii)

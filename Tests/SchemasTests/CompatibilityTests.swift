@@ -123,6 +123,18 @@ import Testing
         }
     }
 
+    @Test func invalidIdentifierInAListNamesTheList() throws {
+        let text = try String(decoding: Fixtures.data("cluster.remove.json"), as: UTF8.self)
+        let broken = text.replacingOccurrences(of: "\"m-web-2\"", with: "\"m:web:2\"")
+        let error = #expect(throws: SchemaError.self) { try MessageCodec.decode(Data(broken.utf8)) }
+        guard case .invalidField(let path, let detail) = error else {
+            Issue.record("expected invalidField, got \(String(describing: error))")
+            return
+        }
+        #expect(path == "payload.machineIds[1]")
+        #expect(detail.hasPrefix("machineIds \"m:web:2\" contains \":\""))
+    }
+
     @Test func invalidNameInPayloadNamesTheField() throws {
         let text = try String(decoding: Fixtures.data("machine.create.json"), as: UTF8.self)
         let broken = text.replacingOccurrences(of: "\"machineName\": \"web-1\"", with: "\"machineName\": \"Web_1\"")
