@@ -1,0 +1,235 @@
+package import Foundation
+
+/// The one place messages are turned into bytes and back, applying the compatibility rules:
+///
+/// - unknown fields are ignored;
+/// - every minor of the supported major is read (optional fields missing in older minors are nil);
+/// - another major is rejected with ``SchemaError/unsupportedMajorVersion(found:supported:)``
+///   before anything else is decoded;
+/// - an unknown kind is rejected with ``SchemaError/unknownKind(_:)``;
+/// - bytes that are not a JSON object are rejected with ``SchemaError/malformedJSON(detail:)``.
+///
+/// Output is canonical: keys sorted, `/` not escaped, dates as ISO 8601 UTC with milliseconds.
+package enum MessageCodec {
+    /// Output layout.
+    package enum Style: Sendable {
+        /// One line; what goes on the wire.
+        case compact
+        /// Indented; for fixtures and docs. Readers accept both.
+        case pretty
+    }
+
+    /// Reads any message, dispatching on its `kind`.
+    package static func decode(_ data: Data) throws(SchemaError) -> Message {
+        let kind = try header(of: data)
+        switch kind.category {
+        case .command: return .command(try decodeEnvelope(CommandPayload.self, from: data))
+        case .reply: return .reply(try decodeEnvelope(ReplyPayload.self, from: data))
+        case .event: return .event(try decodeEnvelope(EventPayload.self, from: data))
+        }
+    }
+
+    /// Reads a message that must be of `Payload`'s category (e.g. on a command queue).
+    package static func decode<Payload: MessagePayload>(
+        _: Payload.Type, from data: Data
+    ) throws(SchemaError) -> Envelope<Payload> {
+        let kind = try header(of: data)
+        guard kind.category == Payload.category else {
+            throw .unexpectedCategory(kind: kind, expected: Payload.category)
+        }
+        return try decodeEnvelope(Payload.self, from: data)
+    }
+
+    /// Writes a message.
+    package static func encode<Payload: MessagePayload>(
+        _ envelope: Envelope<Payload>, style: Style = .compact
+    ) throws(SchemaError) -> Data {
+        if envelope.kind.requiresTenant && envelope.tenantId == nil {
+            throw .encodingFailed(detail: "\(envelope.kind.rawValue) requires a tenantId")
+        }
+        return try encodeValue(envelope, style: style)
+    }
+
+    /// Writes any schema value (e.g. a ``DriverAnnouncement`` for the Redis registry) with the
+    /// same canonical rules.
+    package static func encodeValue<Value: Encodable>(_ value: Value, style: Style = .compact) throws(SchemaError)
+        -> Data
+    {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = Timestamp.encodingStrategy
+        let compact: Data
+        do {
+            compact = try encoder.encode(value)
+        } catch {
+            throw .encodingFailed(detail: String(describing: error))
+        }
+        return style == .pretty ? indent(compact) : compact
+    }
+
+    /// Reads any schema value written by ``encodeValue(_:style:)``. No version check: use it only
+    /// for values stored with their own version (e.g. ``DriverAnnouncement/schemaVersion``).
+    package static func decodeValue<Value: Decodable>(_: Value.Type, from data: Data) throws(SchemaError) -> Value {
+        do {
+            return try decoder().decode(Value.self, from: data)
+        } catch {
+            throw schemaError(from: error)
+        }
+    }
+
+    // MARK: - Internals
+
+    /// Indents compact JSON by two spaces per level, `"key": value`, empty `{}` and `[]` kept on
+    /// one line. Done here rather than by `JSONEncoder.prettyPrinted` so the fixture layout does not
+    /// depend on one Foundation version's pretty printer.
+    private static func indent(_ compact: Data) -> Data {
+        let bytes = [UInt8](compact)
+        var output: [UInt8] = []
+        output.reserveCapacity(bytes.count * 2)
+        var depth = 0
+        var inString = false
+        var escaped = false
+        func newline() {
+            output.append(UInt8(ascii: "\n"))
+            output.append(contentsOf: repeatElement(UInt8(ascii: " "), count: depth * 2))
+        }
+        for (index, byte) in bytes.enumerated() {
+            if inString {
+                output.append(byte)
+                if escaped {
+                    escaped = false
+                } else if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""):
+                inString = true
+                output.append(byte)
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                output.append(byte)
+                let next = index + 1 < bytes.count ? bytes[index + 1] : 0
+                if next != UInt8(ascii: "}") && next != UInt8(ascii: "]") {
+                    depth += 1
+                    newline()
+                }
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                let previous = index > 0 ? bytes[index - 1] : 0
+                if previous != UInt8(ascii: "{") && previous != UInt8(ascii: "[") {
+                    depth -= 1
+                    newline()
+                }
+                output.append(byte)
+            case UInt8(ascii: ","):
+                output.append(byte)
+                newline()
+            case UInt8(ascii: ":"):
+                output.append(contentsOf: [UInt8(ascii: ":"), UInt8(ascii: " ")])
+            default:
+                output.append(byte)
+            }
+        }
+        return Data(output)
+    }
+
+    /// The fields read before the rest, so a message of another major is never decoded further.
+    private struct Header: Decodable {
+        /// nil when absent or not a string.
+        var schemaVersion: String?
+        /// nil when absent or not a string.
+        var kind: String?
+
+        enum CodingKeys: String, CodingKey { case schemaVersion, kind }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            schemaVersion = try? container.decodeIfPresent(String.self, forKey: .schemaVersion)
+            kind = try? container.decodeIfPresent(String.self, forKey: .kind)
+        }
+    }
+
+    private static func decoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = Timestamp.decodingStrategy
+        return decoder
+    }
+
+    private static func header(of data: Data) throws(SchemaError) -> MessageKind {
+        let header: Header
+        do {
+            header = try decoder().decode(Header.self, from: data)
+        } catch DecodingError.typeMismatch(_, let context) where context.codingPath.isEmpty {
+            throw .malformedJSON(detail: "expected a JSON object")
+        } catch {
+            throw schemaError(from: error)
+        }
+        guard let text = header.schemaVersion, let version = SchemaVersion(text) else {
+            throw .invalidSchemaVersion(found: header.schemaVersion)
+        }
+        guard SchemaVersion.current.canRead(version) else {
+            throw .unsupportedMajorVersion(found: version, supported: .current)
+        }
+        guard let name = header.kind, let kind = MessageKind(rawValue: name) else {
+            throw .unknownKind(header.kind)
+        }
+        return kind
+    }
+
+    private static func decodeEnvelope<Payload: MessagePayload>(
+        _: Payload.Type, from data: Data
+    ) throws(SchemaError) -> Envelope<Payload> {
+        let envelope: Envelope<Payload>
+        do {
+            envelope = try decoder().decode(Envelope<Payload>.self, from: data)
+        } catch {
+            throw schemaError(from: error)
+        }
+        if envelope.kind.requiresTenant && envelope.tenantId == nil {
+            throw .invalidField(path: "tenantId", detail: "required for \(envelope.kind.rawValue)")
+        }
+        return envelope
+    }
+
+    private static func schemaError(from error: any Error) -> SchemaError {
+        guard let error = error as? DecodingError else {
+            return .invalidField(path: "", detail: String(describing: error))
+        }
+        switch error {
+        case .dataCorrupted(let context) where context.codingPath.isEmpty:
+            let underlying = context.underlyingError.map { " (\(describe($0)))" } ?? ""
+            return .malformedJSON(detail: context.debugDescription + underlying)
+        case .dataCorrupted(let context):
+            return .invalidField(path: path(context.codingPath), detail: context.debugDescription)
+        case .keyNotFound(let key, let context):
+            return .invalidField(path: path(context.codingPath + [key]), detail: "required field is missing")
+        case .valueNotFound(let type, let context):
+            return .invalidField(path: path(context.codingPath), detail: "expected \(type), found null")
+        case .typeMismatch(let type, let context):
+            return .invalidField(
+                path: path(context.codingPath), detail: "expected \(type): \(context.debugDescription)")
+        @unknown default:
+            return .invalidField(path: "", detail: String(describing: error))
+        }
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        let nsError = error as NSError
+        return (nsError.userInfo[NSDebugDescriptionErrorKey] as? String) ?? String(describing: error)
+    }
+
+    /// `payload.machines[0].machineId` from a coding path.
+    private static func path(_ codingPath: [any CodingKey]) -> String {
+        var result = ""
+        for key in codingPath {
+            if let index = key.intValue {
+                result += "[\(index)]"
+            } else {
+                result += result.isEmpty ? key.stringValue : "." + key.stringValue
+            }
+        }
+        return result
+    }
+}
