@@ -1,4 +1,4 @@
-import Foundation
+package import Foundation
 
 /// A typed identifier that travels as a plain JSON string.
 ///
@@ -15,9 +15,10 @@ package struct Identifier<Tag>: Sendable, Hashable, Codable, CustomStringConvert
         self.rawValue = rawValue
     }
 
-    /// A new random identifier (a lowercase UUID).
-    package static func random() -> Self {
-        Self(unchecked: UUID().uuidString.lowercased())
+    /// A new identifier: the kind's prefix, `_`, and a ULID (time-ordered, 26 Crockford base-32
+    /// characters), e.g. `cls_01JD3K4Z5XJ2W8Q6T9R0M1N2P3` — the form the gateway's API documents.
+    package static func random() -> Self where Tag: IdentifierPrefix {
+        Self(unchecked: "\(Tag.prefix)_\(ULID.make())")
     }
 
     private init(unchecked rawValue: String) {
@@ -56,12 +57,49 @@ extension Identifier: ExpressibleByStringLiteral {
 
 /// Tag types for ``Identifier``.
 package enum IdentifierTag {
-    package enum Tenant {}
-    package enum Cluster {}
-    package enum Machine {}
-    package enum Operation {}
-    package enum Message {}
+    package enum Tenant: IdentifierPrefix { package static let prefix = "tnt" }
+    package enum Cluster: IdentifierPrefix { package static let prefix = "cls" }
+    package enum Machine: IdentifierPrefix { package static let prefix = "mch" }
+    package enum Operation: IdentifierPrefix { package static let prefix = "op" }
+    package enum Message: IdentifierPrefix { package static let prefix = "msg" }
     package enum IdempotencyKey {}
+}
+
+/// The prefix of generated identifiers of one kind (`cls` for clusters…), so an id says what it names.
+package protocol IdentifierPrefix {
+    static var prefix: String { get }
+}
+
+/// ULIDs: 48 bits of milliseconds since 1970 and 80 random bits, in Crockford base 32.
+package enum ULID {
+    private static let alphabet = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+
+    /// A new ULID for the current time.
+    package static func make(now: Date = Date()) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let milliseconds = UInt64(max(0, now.timeIntervalSince1970 * 1000))
+        var text = ""
+        text.reserveCapacity(26)
+        for shift in stride(from: 45, through: 0, by: -5) {
+            text.append(alphabet[Int((milliseconds >> UInt64(shift)) & 31)])
+        }
+        let high = UInt64.random(in: 0...UInt64(UInt16.max), using: &generator)
+        let low = generator.next() as UInt64
+        // 80 random bits = 16 characters: 16 bits of `high` then 64 of `low`.
+        for index in 0..<16 {
+            let bitOffset = 75 - index * 5
+            let value: UInt64
+            if bitOffset >= 64 {
+                value = (high >> UInt64(bitOffset - 64)) & 31
+            } else if bitOffset > 59 {
+                value = ((high << UInt64(64 - bitOffset)) | (low >> UInt64(bitOffset))) & 31
+            } else {
+                value = (low >> UInt64(bitOffset)) & 31
+            }
+            text.append(alphabet[Int(value)])
+        }
+        return text
+    }
 }
 
 /// A tenant (customer account). Every Redis key and every provider tag carries it.

@@ -44,6 +44,19 @@ import Testing
         #expect(first != OperationID.random())
     }
 
+    @Test func generatedIdentifiersArePrefixedULIDsAsTheAPIDocuments() throws {
+        let pattern = /^(tnt|cls|mch|op)_[0-9A-HJKMNP-TV-Z]{26}$/
+        for id in [TenantID.random().rawValue, ClusterID.random().rawValue, MachineID.random().rawValue,
+                   OperationID.random().rawValue] {
+            #expect(id.wholeMatch(of: pattern) != nil, "\(id)")
+        }
+        #expect(ClusterID.random().rawValue.hasPrefix("cls_"))
+        let earlier = ULID.make(now: Date(timeIntervalSince1970: 1_700_000_000))
+        let later = ULID.make(now: Date(timeIntervalSince1970: 1_700_000_001))
+        #expect(earlier < later, "ULIDs sort by time")
+        #expect(ULID.make(now: Date(timeIntervalSince1970: 0)).hasPrefix("0000000000"))
+    }
+
     @Test func identifiersEncodeAsPlainStrings() throws {
         let data = try MessageCodec.encodeValue(["tenant": TenantID("t-acme")])
         #expect(String(decoding: data, as: UTF8.self) == #"{"tenant":"t-acme"}"#)
