@@ -4,7 +4,7 @@ import Synchronization
 /// A `redis-server` bound to 127.0.0.1 on a free port, with its data (and AOF) in one directory.
 ///
 /// Used by tests (shared and private instances), by `paz-bench`, and by `paz-machine up`. The server
-/// runs in the foreground (`daemonize no`) as our child; ``stop()`` shuts it down cleanly (SIGTERM:
+/// runs in the foreground (`daemonize no`) as our child; ``stop()`` shuts it down cleanly (`SHUTDOWN`:
 /// Redis fsyncs the AOF and exits), ``kill()`` simulates a crash, ``restart()`` starts it again on the
 /// same port with the same data directory.
 package final class RedisServer: Sendable {
@@ -40,10 +40,9 @@ package final class RedisServer: Sendable {
     package static func start(
         dataDirectory: URL? = nil, port: Int? = nil, options: Options = Options()
     ) async throws(LocalServerError) -> RedisServer {
-        let directory = try dataDirectory ?? ScratchDirectory.make(prefix: "paz-redis")
-        let server = RedisServer(
-            port: try port ?? LoopbackNetwork.freePort(), dataDirectory: directory, options: options
-        )
+        let directory = if let dataDirectory { dataDirectory } else { try ScratchDirectory.make(prefix: "paz-redis") }
+        let port = if let port { port } else { try LoopbackNetwork.freePort() }
+        let server = RedisServer(port: port, dataDirectory: directory, options: options)
         try server.writeConfiguration()
         try await server.launch()
         return server
@@ -65,10 +64,20 @@ package final class RedisServer: Sendable {
     /// The server's log (stdout and stderr).
     package var logFile: URL { dataDirectory.appendingPathComponent("redis.log") }
 
-    /// Clean shutdown (SIGTERM, then SIGKILL after `timeout`). Returns when the process is gone.
+    /// Clean shutdown: the `SHUTDOWN` command (Redis fsyncs the AOF and exits), then SIGTERM and SIGKILL
+    /// if the process is still there after `timeout`. Returns when the process is gone.
+    ///
+    /// `SHUTDOWN` rather than SIGTERM first: a child inherits its parent's signal mask, and threads of
+    /// a Swift process often block SIGTERM, so the signal may never be delivered.
     package func stop(timeout: Duration = .seconds(10)) async {
         guard let process = running.withLock({ current in defer { current = nil }; return current }) else { return }
-        await process.stop(timeout: timeout)
+        if process.isRunning && RedisWire.shutdown(host: host, port: port, password: options.password) {
+            let deadline = ContinuousClock.now + timeout
+            while process.isRunning && ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+        }
+        await process.stop(timeout: .seconds(1))
     }
 
     /// SIGKILL, as in a crash: writes not yet fsynced to the AOF may be lost.
@@ -90,7 +99,7 @@ package final class RedisServer: Sendable {
         running.withLock { $0 = process }
         let deadline = ContinuousClock.now + options.startTimeout
         while ContinuousClock.now < deadline && process.isRunning {
-            if RedisPing.answersPong(host: host, port: port, password: options.password) { return }
+            if RedisWire.answersPong(host: host, port: port, password: options.password) { return }
             try? await Task.sleep(for: .milliseconds(50))
         }
         await process.kill()
@@ -124,40 +133,55 @@ package final class RedisServer: Sendable {
     }
 }
 
-/// A one-shot `PING` over a raw loopback socket: readiness means Redis answers PONG (it accepts
-/// connections while still loading the AOF, answering `-LOADING`).
-private enum RedisPing {
+/// One-shot exchanges with Redis over a raw loopback socket (PazLocalServers does not link hiredis).
+private enum RedisWire {
+    /// Readiness: Redis answers PONG (it accepts connections while still loading the AOF, answering
+    /// `-LOADING`).
     static func answersPong(host: String, port: Int, password: String?) -> Bool {
-        guard host.hasPrefix("127."), LoopbackNetwork.canConnect(host: host, port: port) else { return false }
+        guard let reply = exchange(host: host, port: port, password: password, command: ["PING"], until: { $0.contains("PONG") })
+        else { return false }
+        return reply.contains("+PONG") && !reply.hasPrefix("-")
+    }
+
+    /// `SHUTDOWN` (fsyncs the AOF, then exits). Returns false when the server could not be reached.
+    static func shutdown(host: String, port: Int, password: String?) -> Bool {
+        exchange(host: host, port: port, password: password, command: ["SHUTDOWN"], until: { _ in false }) != nil
+    }
+
+    /// Sends `AUTH` (if `password`) and `command`, then reads until `done` holds for what arrived or the
+    /// server closes the connection (1 s read timeout). Nil when no connection could be made.
+    private static func exchange(
+        host: String, port: Int, password: String?, command: [String], until done: (String) -> Bool
+    ) -> String? {
+        guard host.hasPrefix("127."), LoopbackNetwork.canConnect(host: host, port: port) else { return nil }
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
+        guard fd >= 0 else { return nil }
         defer { close(fd) }
         var timeout = timeval(tv_sec: 1, tv_usec: 0)
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
-        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { return false }
+        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { return nil }
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        guard connected == 0 else { return false }
+        guard connected == 0 else { return nil }
         var request = ""
         if let password { request += encode(["AUTH", password]) }
-        request += encode(["PING"])
+        request += encode(command)
         let bytes = Array(request.utf8)
-        guard bytes.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, 0) }) == bytes.count else { return false }
+        guard bytes.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, 0) }) == bytes.count else { return nil }
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 256)
-        while !String(decoding: received, as: UTF8.self).contains("PONG") {
+        while !done(String(decoding: received, as: UTF8.self)) {
             let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            guard count > 0 else { return false }
+            guard count > 0 else { break }
             received += buffer[..<count]
-            if received.first == UInt8(ascii: "-") { return false }
         }
-        return true
+        return String(decoding: received, as: UTF8.self)
     }
 
     private static func encode(_ arguments: [String]) -> String {
