@@ -88,6 +88,48 @@ struct RedisConnectionTests {
         await killer.close()
     }
 
+    @Test func idempotentCommandIsResentAfterItsConnectionDropped() async throws {
+        let server = try await TestRedis.shared()
+        let prefix = TestRedis.keyPrefix("resend")
+        let list = RedisArgument(prefix + "jobs")
+        let victim = makeClient(server, poolSize: 1)
+        let killer = makeClient(server, poolSize: 1)
+        let id = try #require(try await victim.command("CLIENT", "ID").integer)
+        async let popped = outcome { () async throws(RedisError) in
+            try await victim.command(["BLPOP", list, "3"], idempotent: true)
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await killer.command("CLIENT", "KILL", "ID", RedisArgument(Int(id))) == .integer(1))
+        try await Task.sleep(for: .milliseconds(300))
+        try await killer.command("RPUSH", list, "job-1")
+        // The BLPOP was re-sent on a new connection and received the job pushed after the kill.
+        #expect(try await popped.get() == .array([.bulk(list.bytes), .bulk(Array("job-1".utf8))]))
+        #expect(try await victim.command("CLIENT", "ID").integer != id)
+        await victim.close()
+        await killer.close()
+    }
+
+    @Test func killedServerRestartsWithItsAOFData() async throws {
+        let server = try await TestRedis.privateServer(appendOnly: true)
+        let redis = makeClient(server, poolSize: 1)
+        do {
+            #expect(try await redis.set("survivor", "yes"))
+            try await redis.xadd("audit", fields: ["event": "issued"])
+            await server.kill()  // SIGKILL: the AOF was written (not yet fsynced) before the reply came
+            try await server.restart()
+            TestRedis.register(server)
+            #expect(try await redis.getString("survivor") == "yes")
+            #expect(try await redis.xrange("audit").map(\.fields) == [["event": "issued"]])
+        } catch {
+            await redis.close()
+            await server.stop()
+            throw error
+        }
+        await redis.close()
+        await server.stop()
+        try? FileManager.default.removeItem(at: server.dataDirectory)
+    }
+
     @Test func restartedServerKeepsAOFDataAndClientReconnects() async throws {
         let server = try await TestRedis.privateServer(appendOnly: true)
         let redis = RedisClient(
