@@ -1,0 +1,56 @@
+/// How a ``RedisClient`` connects. Every connection of the pool uses the same settings.
+package struct RedisConfiguration: Sendable {
+    /// Server address (loopback in this project).
+    package var host: String
+    /// Server TCP port.
+    package var port: Int
+    /// `AUTH` password, when the server requires one. Never logged, never in error messages.
+    package var password: String?
+    /// Database number (`SELECT`); 0 is the default database.
+    package var database: Int
+    /// Bound on establishing a TCP connection.
+    package var connectTimeout: Duration
+    /// Bound on each read and write of a command (the connection is dropped when it passes).
+    /// Keep it above any `BLOCK` time you pass to stream reads.
+    package var commandTimeout: Duration
+    /// Number of connections, each with its own thread.
+    package var poolSize: Int
+    /// Callers allowed to wait for a free connection before ``RedisError/poolExhausted(waiting:)``.
+    package var maxWaiters: Int
+    /// Re-send an idempotent command once when its connection dropped mid-flight.
+    package var retryIdempotent: Bool
+    /// First delay before reconnecting after a failed attempt; it doubles up to ``maxReconnectDelay``.
+    package var reconnectDelay: Duration
+    /// Cap of the reconnect backoff.
+    package var maxReconnectDelay: Duration
+
+    /// Settings with sensible defaults: 2 s connect timeout, 5 s command timeout, 4 connections.
+    package init(
+        host: String = "127.0.0.1",
+        port: Int = 6379,
+        password: String? = nil,
+        database: Int = 0,
+        connectTimeout: Duration = .seconds(2),
+        commandTimeout: Duration = .seconds(5),
+        poolSize: Int = 4,
+        maxWaiters: Int = 10_000,
+        retryIdempotent: Bool = true,
+        reconnectDelay: Duration = .milliseconds(50),
+        maxReconnectDelay: Duration = .seconds(2)
+    ) {
+        self.host = host
+        self.port = port
+        self.password = password
+        self.database = database
+        self.connectTimeout = connectTimeout
+        self.commandTimeout = commandTimeout
+        self.poolSize = max(1, poolSize)
+        self.maxWaiters = maxWaiters
+        self.retryIdempotent = retryIdempotent
+        self.reconnectDelay = reconnectDelay
+        self.maxReconnectDelay = maxReconnectDelay
+    }
+
+    /// `host:port`, for logs and error messages.
+    package var address: String { "\(host):\(port)" }
+}

@@ -1,0 +1,66 @@
+import Logging
+import PazLocalServers
+import PazRedis
+import PazTestSupport
+import Synchronization
+
+/// A client of `server` (callers close it).
+func makeClient(
+    _ server: RedisServer, poolSize: Int = 2, commandTimeout: Duration = .seconds(5), maxWaiters: Int = 10_000,
+    password: String? = nil, logger: Logger = Logger(label: "test.redis")
+) -> RedisClient {
+    RedisClient(
+        configuration: RedisConfiguration(
+            host: server.host, port: server.port, password: password, commandTimeout: commandTimeout,
+            poolSize: poolSize, maxWaiters: maxWaiters
+        ),
+        logger: logger
+    )
+}
+
+/// Runs `body` with a client of the shared server and a key prefix of its own, then closes the client.
+func withSharedRedis(
+    _ name: String, poolSize: Int = 2, commandTimeout: Duration = .seconds(5),
+    _ body: (RedisClient, String) async throws -> Void
+) async throws {
+    let server = try await TestRedis.shared()
+    let client = makeClient(server, poolSize: poolSize, commandTimeout: commandTimeout)
+    do {
+        try await body(client, TestRedis.keyPrefix(name))
+    } catch {
+        await client.close()
+        throw error
+    }
+    await client.close()
+}
+
+/// A log handler that keeps every rendered line (message and metadata) in memory.
+struct CapturingLogHandler: LogHandler {
+    final class Storage: Sendable {
+        let lines = Mutex<[String]>([])
+        var all: [String] { lines.withLock { $0 } }
+    }
+
+    let storage: Storage
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
+        storage.lines.withLock { $0.append("\(event.level) \(event.message) \(merged)") }
+    }
+}
+
+/// The outcome of `body` as a value, for `async let` (whose errors are untyped).
+func outcome(_ body: () async throws(RedisError) -> RedisValue) async -> Result<RedisValue, RedisError> {
+    do throws(RedisError) {
+        return .success(try await body())
+    } catch {
+        return .failure(error)
+    }
+}
