@@ -59,7 +59,7 @@ let package = Package(
         .testTarget(name: "LocalServersTests", dependencies: ["PazLocalServers"]),
         .testTarget(name: "SchemasTests", dependencies: ["PazSchemas"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AMQPTests", dependencies: ["PazAMQP", "PazTestSupport"]),
-        .testTarget(name: "RedisTests", dependencies: ["PazRedis", "PazTestSupport"]),
+        .testTarget(name: "RedisTests", dependencies: ["PazRedis", "PazTestSupport", log]),
         .testTarget(name: "SSHTests", dependencies: ["PazSSH", "PazTestSupport"]),
         .testTarget(name: "HTTPTests", dependencies: ["PazHTTP", "PazTestSupport", log], resources: [.copy("Server")]),
     ]

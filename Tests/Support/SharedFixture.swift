@@ -1,4 +1,4 @@
-import Foundation
+package import Foundation
 package import PazLocalServers
 
 /// A server started at most once per test run and shared by every test that asks for it.
@@ -33,29 +33,45 @@ package enum FixtureCleanup {
         registry.add(process.pid)
     }
 
+    /// Registers a scratch directory to be removed at exit (after the processes are gone).
+    package static func removeAtExit(_ directory: URL) {
+        registry.add(directory)
+    }
+
     /// `@unchecked Sendable`: the pid list is guarded by `lock`.
     private final class Registry: @unchecked Sendable {
         private let lock = NSLock()
         private var pids: [Int32] = []
+        private var directories: [URL] = []
         private var installed = false
 
         func add(_ pid: Int32) {
+            register { $0.pids.append(pid) }
+        }
+
+        func add(_ directory: URL) {
+            register { $0.directories.append(directory) }
+        }
+
+        private func register(_ change: (Registry) -> Void) {
             lock.lock()
             defer { lock.unlock() }
-            pids.append(pid)
+            change(self)
             if !installed {
                 installed = true
-                atexit { FixtureCleanup.registry.killAll() }
+                atexit { FixtureCleanup.registry.cleanUp() }
             }
         }
 
-        func killAll() {
+        /// Processes are started in their own process groups: signal the whole group.
+        func cleanUp() {
             lock.lock()
-            let all = pids
+            let (pids, directories) = (self.pids, self.directories)
             lock.unlock()
-            for pid in all { kill(pid, SIGTERM) }
+            for pid in pids { kill(-pid, SIGTERM) }
             usleep(300_000)
-            for pid in all { kill(pid, SIGKILL) }
+            for pid in pids { kill(-pid, SIGKILL) }
+            for directory in directories { try? FileManager.default.removeItem(at: directory) }
         }
     }
 }

@@ -29,6 +29,7 @@ package enum TestRedis {
     /// Makes sure the server's current process is stopped when the test process exits.
     package static func register(_ server: RedisServer) {
         if let process = server.process { FixtureCleanup.stopAtExit(process) }
+        FixtureCleanup.removeAtExit(server.dataDirectory)
     }
 
     /// A key prefix no other test uses: `test:<name>:<random>:`.
