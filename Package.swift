@@ -26,6 +26,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C libraries (one system-library target each; only their wrapper imports them).
@@ -41,6 +42,9 @@ let package = Package(
         .target(name: "PazRedis", dependencies: ["CHiredis", "PazConcurrency", log], path: "Shared/Redis"),
         .target(name: "PazSSH", dependencies: ["CLibSSH2", "PazConcurrency", log], path: "Shared/SSH"),
         .target(name: "PazHTTP", dependencies: ["CCurl", log], path: "Shared/HTTP"),
+        .target(
+            name: "PazSecrets", dependencies: [.product(name: "Crypto", package: "swift-crypto")], path: "Shared/Secrets"
+        ),
         .target(name: "PazLocalServers", dependencies: [log], path: "Shared/LocalServers"),
 
         // Benchmarks: one executable, one subcommand per case.
@@ -57,6 +61,7 @@ let package = Package(
         .target(name: "PazTestSupport", dependencies: ["PazLocalServers"], path: "Tests/Support"),
         .testTarget(name: "ConcurrencyTests", dependencies: ["PazConcurrency"]),
         .testTarget(name: "LocalServersTests", dependencies: ["PazLocalServers"]),
+        .testTarget(name: "SecretsTests", dependencies: ["PazSecrets"]),
         .testTarget(name: "SchemasTests", dependencies: ["PazSchemas"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AMQPTests", dependencies: ["PazAMQP", "PazTestSupport"]),
         .testTarget(name: "RedisTests", dependencies: ["PazRedis", "PazTestSupport", log]),
