@@ -81,7 +81,16 @@ let package = Package(
         .testTarget(name: "RedisTests", dependencies: ["PazRedis", "PazTestSupport"]),
         .testTarget(name: "SSHTests", dependencies: ["PazSSH", "PazTestSupport"]),
         .testTarget(name: "HTTPTests", dependencies: ["PazHTTP", "PazTestSupport"]),
-        .testTarget(name: "ServiceKitTests", dependencies: ["PazServiceKit", "PazLocalServers"]),
+        .testTarget(
+            name: "ServiceKitTests",
+            dependencies: [
+                "PazServiceKit", "PazLocalServers", log,
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Configuration", package: "swift-configuration"),
+            ]
+        ),
     ]
 )
 
