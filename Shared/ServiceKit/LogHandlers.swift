@@ -17,7 +17,8 @@ package struct LogOutput: Sendable {
     private init(fileHandle: FileHandle) {
         let lock = Mutex(())
         self.init { line in
-            lock.withLock { _ in fileHandle.write(Data(line.utf8)) }
+            // A closed stdout/stderr must not crash the service: the line is dropped.
+            lock.withLock { _ in try? fileHandle.write(contentsOf: Data(line.utf8)) }
         }
     }
 

@@ -76,4 +76,23 @@ struct LogHandlerTests {
         #expect(object["message"] as? String == "bell \u{07} tab \t back \\ slash")
         #expect((object["metadata"] as? [String: String])?["k\"ey"] == "v\u{01}")
     }
+
+    @Test("the configured log format picks the handler: JSON lines or readable text, both at the configured level")
+    func formatFromConfiguration() throws {
+        let json = CapturedLines()
+        let jsonConfig = ServiceKitConfiguration(serviceName: "svc", logLevel: .notice, logFormat: .json)
+        let jsonLogger = Logger(label: "svc") { ServiceKit.makeLogHandler(label: $0, configuration: jsonConfig, output: json.output) }
+        jsonLogger.info("dropped: below notice")
+        jsonLogger.notice("kept", metadata: ["machine": "m-1"])
+        #expect(json.all.count == 1)
+        #expect(try parse(try #require(json.all.first))["message"] as? String == "kept")
+
+        let text = CapturedLines()
+        let textConfig = ServiceKitConfiguration(serviceName: "svc", logLevel: .debug, logFormat: .text)
+        Logger(label: "svc") { ServiceKit.makeLogHandler(label: $0, configuration: textConfig, output: text.output) }
+            .debug("starting", metadata: ["machine": "m-1"])
+        let line = try #require(text.all.first)
+        #expect(line.contains(" debug svc: starting machine=m-1 [ServiceKitTests]"))
+        #expect((try? JSONSerialization.jsonObject(with: Data(line.utf8))) == nil)
+    }
 }
