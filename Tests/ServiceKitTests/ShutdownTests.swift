@@ -1,4 +1,6 @@
+import Foundation
 import Logging
+import PazLocalServers
 import PazServiceKit
 import ServiceLifecycle
 import Testing
@@ -20,6 +22,7 @@ private struct ConsumerService: Service {
     let events: EventLog
     let jobStarted: AsyncStream<Void>.Continuation
     var failAfterAck = false
+    var jobDuration: Duration = .milliseconds(300)
 
     struct Failure: Error {}
 
@@ -32,7 +35,7 @@ private struct ConsumerService: Service {
                 events.record("job-\(job)-started")
                 jobStarted.yield()
                 // In-flight work that is not cancellable mid-way: it runs to the end once started.
-                try await Task.sleep(for: .milliseconds(300))
+                try await Task.sleep(for: jobDuration)
                 events.record("job-\(job)-finished")
                 events.record("job-\(job)-acked")
                 if failAfterAck { throw Failure() }
@@ -95,5 +98,74 @@ struct ShutdownTests {
         let log = events.value
         #expect(log.contains("connection-closed"), "the connection is closed gracefully, not cancelled: \(log)")
         #expect((events.index(of: "job-1-acked") ?? .max) < (events.index(of: "connection-closed") ?? -1))
+    }
+}
+
+/// Set in the child process that ``SignalTests`` starts: the directory it reports to.
+private let signalChildDirectory = ProcessInfo.processInfo.environment["PAZ_SERVICEKIT_SIGNAL_CHILD"]
+
+@Suite("Signals (child process)")
+struct SignalTests {
+    @Test("SIGTERM and SIGINT to a service process: in-flight work finishes and is acked, then the process exits",
+          arguments: [SIGTERM, SIGINT])
+    func signalStopsGracefully(signal: Int32) async throws {
+        let directory = try ScratchDirectory.make(prefix: "servicekit-signal")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // The child is this test binary, running only `SignalChild` below.
+        let binary = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        let child = try ManagedProcess(
+            executable: binary,
+            arguments: ["--testing-library", "swift-testing", "--filter", "ServiceKitTests.SignalChild"],
+            environment: ["PAZ_SERVICEKIT_SIGNAL_CHILD": directory.path],
+            logFile: directory.appendingPathComponent("child.log")
+        )
+        let started = directory.appendingPathComponent("started")
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !FileManager.default.fileExists(atPath: started.path) && child.isRunning && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        try #require(FileManager.default.fileExists(atPath: started.path), "child did not start: \(child.logTail())")
+
+        _ = kill(child.pid, signal)
+        while child.isRunning && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        await child.kill()  // only if it ignored the signal; the assertions below then fail
+
+        let written = try? String(contentsOf: directory.appendingPathComponent("events"), encoding: .utf8)
+        let events = try #require(written, "the child wrote no events: the signal ended it abruptly?\n\(child.logTail())")
+            .split(separator: "\n").map(String.init)
+        let order = ["job-1-started", "shutdown-signalled", "job-1-finished", "job-1-acked",
+                     "consumer-returned", "connection-closed", "group-returned"]
+        #expect(events.filter(order.contains) == order, "child events: \(events)\n\(child.logTail())")
+        #expect(!events.contains("job-2-started"))
+    }
+}
+
+/// Runs only inside the child process of ``SignalTests``: a service group with a consumer, until a signal.
+@Suite("Signal child", .enabled(if: signalChildDirectory != nil, "runs only as the child process of SignalTests"))
+struct SignalChild {
+    @Test func runUntilSignalled() async throws {
+        let directory = URL(fileURLWithPath: try #require(signalChildDirectory))
+        let events = EventLog([])
+        let (started, continuation) = AsyncStream.makeStream(of: Void.self)
+        let runtime = ServiceRuntime(
+            configuration: ServiceKitConfiguration(serviceName: "signal-child", opsPort: 0), logger: testLogger("signal-child")
+        )
+        let group = buildServiceGroup(runtime, services: [
+            ConnectionService(events: events),
+            ConsumerService(events: events, jobStarted: continuation, jobDuration: .milliseconds(500)),
+        ])
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                try await group.run()
+                events.record("group-returned")
+            }
+            var iterator = started.makeAsyncIterator()
+            _ = await iterator.next()
+            try Data().write(to: directory.appendingPathComponent("started"))
+            try await tasks.waitForAll()
+        }
+        try Data(events.value.joined(separator: "\n").utf8).write(to: directory.appendingPathComponent("events"))
     }
 }
