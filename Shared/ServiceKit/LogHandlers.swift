@@ -75,7 +75,7 @@ package struct JSONLogHandler: LogHandler {
 
     package func log(event: LogEvent) {
         var line = "{\"timestamp\":"
-        JSONText.appendString(Self.timestamp(), to: &line)
+        JSONText.appendString(logTimestamp(), to: &line)
         line += ",\"level\":"
         JSONText.appendString(event.level.rawValue, to: &line)
         line += ",\"label\":"
@@ -94,9 +94,6 @@ package struct JSONLogHandler: LogHandler {
         output.write(line)
     }
 
-    private static func timestamp() -> String {
-        Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(Date())
-    }
 }
 
 /// Writes readable lines for development:
@@ -132,8 +129,7 @@ package struct TextLogHandler: LogHandler {
     }
 
     package func log(event: LogEvent) {
-        let timestamp = Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(Date())
-        var line = "\(timestamp) \(event.level) \(label): \(event.message)"
+        var line = "\(logTimestamp()) \(event.level) \(label): \(event.message)"
         let metadata = state.mergedMetadata(event)
         for (key, value) in metadata.sorted(by: { $0.key < $1.key }) {
             line += " \(key)=\(value)"
@@ -143,6 +139,11 @@ package struct TextLogHandler: LogHandler {
         output.write(line)
     }
 }
+
+/// UTC ISO 8601 with milliseconds: `2026-11-22T04:30:00.123Z`.
+private let timestampStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
+private func logTimestamp() -> String { timestampStyle.format(Date()) }
 
 /// Minimal JSON text writer for log lines (RFC 8259 string escaping; metadata values are strings,
 /// arrays or objects, as swift-log's `Logger.MetadataValue`).
