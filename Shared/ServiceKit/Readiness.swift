@@ -10,9 +10,13 @@ import Synchronization
 /// runtime.readiness.register("amqp") { await connection.isOpen }
 /// ```
 package final class ReadinessChecks: Sendable {
-    private let checks = Mutex<[(name: String, check: @Sendable () async -> Bool)]>([])
+    /// The check that fails once graceful shutdown has begun, so traffic moves elsewhere while work drains.
+    package static let shutdownCheckName = "not-shutting-down"
 
-    /// An empty set: with no checks registered the service is ready.
+    private let checks = Mutex<[(name: String, check: @Sendable () async -> Bool)]>([])
+    private let shuttingDown = Atomic<Bool>(false)
+
+    /// An empty set: with no checks registered the service is ready until shutdown begins.
     package init() {}
 
     /// Adds a check under `name` (shown in `/readyz`'s body). Registering a name again replaces it.
@@ -23,6 +27,12 @@ package final class ReadinessChecks: Sendable {
         }
     }
 
+    /// Makes ``shutdownCheckName`` fail from now on; ``buildServiceGroup(_:services:)`` calls it when
+    /// graceful shutdown begins.
+    package func beginShutdown() {
+        shuttingDown.store(true, ordering: .releasing)
+    }
+
     /// Runs every check concurrently.
     package func evaluate() async -> ReadinessReport {
         let current = checks.withLock { $0 }
@@ -31,7 +41,7 @@ package final class ReadinessChecks: Sendable {
                 group.addTask { (name, await check()) }
             }
             return await group.reduce(into: [String: Bool]()) { $0[$1.0] = $1.1 }
-        }
+        }.merging([Self.shutdownCheckName: !shuttingDown.load(ordering: .acquiring)]) { $1 }
         return ReadinessReport(checks: results)
     }
 }

@@ -90,9 +90,10 @@ package enum ServiceKit {
 /// The service group a service's `main` runs: the ops server first, then `services` in dependency order
 /// (connections before the consumers that use them), stopped gracefully on SIGTERM or SIGINT.
 ///
-/// Shutdown contract. On SIGTERM/SIGINT (or `triggerGracefulShutdown()`) the group signals graceful
-/// shutdown to the services in REVERSE order, each after the one behind it has returned: consumers first,
-/// then their connections, the ops server last. A consumer must then
+/// Shutdown contract. On SIGTERM/SIGINT (or `triggerGracefulShutdown()`) `/readyz` turns 503 at once
+/// (check ``ReadinessChecks/shutdownCheckName``), then the group signals graceful shutdown to the services
+/// in REVERSE order, each after the one behind it has returned: consumers first, then their connections,
+/// the ops server last (so `/healthz` and `/metrics` answer while work drains). A consumer must then
 /// 1. stop taking new work (cancel its AMQP consumer / stop fetching),
 /// 2. finish what is in flight and ack it (its connection is still open, because it is earlier in the list),
 /// 3. return from `run()`; only then is its connection asked to close.
@@ -116,7 +117,7 @@ package enum ServiceKit {
 /// }
 /// ```
 package func buildServiceGroup(_ runtime: ServiceRuntime, services: [any Service]) -> ServiceGroup {
-    let all = [runtime.opsServer] + services
+    let all: [any Service] = [runtime.opsServer] + services + [ShutdownNotice(readiness: runtime.readiness)]
     var configuration = ServiceGroupConfiguration(
         services: all.map {
             .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup,
@@ -127,4 +128,14 @@ package func buildServiceGroup(_ runtime: ServiceRuntime, services: [any Service
     )
     configuration.maximumGracefulShutdownDuration = runtime.configuration.shutdownTimeout
     return ServiceGroup(configuration: configuration)
+}
+
+/// Last in the group, so the first to hear of graceful shutdown: marks the service not ready.
+private struct ShutdownNotice: Service {
+    let readiness: ReadinessChecks
+
+    func run() async throws {
+        try? await gracefulShutdown()  // returns on graceful shutdown, throws on cancellation: both end here
+        readiness.beginShutdown()
+    }
 }

@@ -62,7 +62,7 @@ struct OpsServerTests {
             #expect(notReady == 503)
             let report = try JSONDecoder().decode(ReadinessReport.self, from: Data(body.utf8))
             #expect(report.failing == ["redis"])
-            #expect(report.checks == ["amqp": true, "redis": false])
+            #expect(report.checks == ["amqp": true, "redis": false, ReadinessChecks.shutdownCheckName: true])
             #expect(report.status == "not ready")
 
             redisUp.value = true

@@ -23,6 +23,8 @@ private struct ConsumerService: Service {
     let jobStarted: AsyncStream<Void>.Continuation
     var failAfterAck = false
     var jobDuration: Duration = .milliseconds(300)
+    /// When set, job 1 stays in flight until this stream yields.
+    var holdFirstJob: AsyncStream<Void>?
 
     struct Failure: Error {}
 
@@ -36,6 +38,9 @@ private struct ConsumerService: Service {
                 jobStarted.yield()
                 // In-flight work that is not cancellable mid-way: it runs to the end once started.
                 try await Task.sleep(for: jobDuration)
+                if job == 1, let holdFirstJob {
+                    for await _ in holdFirstJob { break }
+                }
                 events.record("job-\(job)-finished")
                 events.record("job-\(job)-acked")
                 if failAfterAck { throw Failure() }
@@ -54,13 +59,15 @@ struct ShutdownTests {
         ServiceRuntime(configuration: ServiceKitConfiguration(serviceName: name, opsPort: 0), logger: testLogger(name))
     }
 
-    @Test("graceful shutdown lets in-flight work finish and ack, then closes dependencies, then run() returns")
+    @Test("graceful shutdown: /readyz turns 503 at once, in-flight work finishes and is acked, then dependencies close, then run() returns")
     func inFlightWorkFinishes() async throws {
         let events = EventLog([])
         let (started, startedContinuation) = AsyncStream.makeStream(of: Void.self)
+        let (hold, release) = AsyncStream.makeStream(of: Void.self)
         let kit = runtime("shutdown-test")
         let group = buildServiceGroup(kit, services: [
-            ConnectionService(events: events), ConsumerService(events: events, jobStarted: startedContinuation),
+            ConnectionService(events: events),
+            ConsumerService(events: events, jobStarted: startedContinuation, holdFirstJob: hold),
         ])
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask {
@@ -70,8 +77,21 @@ struct ShutdownTests {
             var iterator = started.makeAsyncIterator()
             _ = await iterator.next()  // job 1 is in flight
             let port = try await kit.opsServer.listeningPort()
-            #expect(try await httpGet(port: port, path: "/healthz").status == 200)
+            #expect(try await httpGet(port: port, path: "/readyz").status == 200)
             await group.triggerGracefulShutdown()
+
+            // Job 1 is held in flight: the ops server still answers, but no longer as ready.
+            var readiness = try await httpGet(port: port, path: "/readyz")
+            let deadline = ContinuousClock.now + .seconds(10)
+            while readiness.status == 200 && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+                readiness = try await httpGet(port: port, path: "/readyz")
+            }
+            #expect(readiness.status == 503)
+            #expect(readiness.body.contains(ReadinessChecks.shutdownCheckName))
+            #expect(try await httpGet(port: port, path: "/healthz").status == 200)
+            #expect(!events.value.contains("job-1-acked"))
+            release.yield()
             try await tasks.waitForAll()
         }
 
