@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import PazLocalServers
 import PazServiceKit
 import ServiceLifecycle
@@ -25,6 +26,8 @@ private struct ConsumerService: Service {
     var jobDuration: Duration = .milliseconds(300)
     /// When set, job 1 stays in flight until this stream yields.
     var holdFirstJob: AsyncStream<Void>?
+    /// When true, job 1 stays in flight until graceful shutdown is signalled (then runs `jobDuration` more).
+    var firstJobOutlivesSignal = false
 
     struct Failure: Error {}
 
@@ -40,6 +43,10 @@ private struct ConsumerService: Service {
                 try await Task.sleep(for: jobDuration)
                 if job == 1, let holdFirstJob {
                     for await _ in holdFirstJob { break }
+                }
+                if job == 1 && firstJobOutlivesSignal {
+                    while takingWork.value { try await Task.sleep(for: .milliseconds(10)) }
+                    try await Task.sleep(for: jobDuration)
                 }
                 events.record("job-\(job)-finished")
                 events.record("job-\(job)-acked")
@@ -139,16 +146,27 @@ struct SignalTests {
             environment: ["PAZ_SERVICEKIT_SIGNAL_CHILD": directory.path],
             logFile: directory.appendingPathComponent("child.log")
         )
-        let started = directory.appendingPathComponent("started")
-        let deadline = ContinuousClock.now + .seconds(30)
-        while !FileManager.default.fileExists(atPath: started.path) && child.isRunning && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        try #require(FileManager.default.fileExists(atPath: started.path), "child did not start: \(child.logTail())")
+        do {
+            let started = directory.appendingPathComponent("started")
+            let deadline = ContinuousClock.now + .seconds(30)
+            while !FileManager.default.fileExists(atPath: started.path) && child.isRunning && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let portText = try #require(try? String(contentsOf: started, encoding: .utf8), "child did not start: \(child.logTail())")
+            let port = try #require(Int(portText))
 
-        _ = kill(child.pid, signal)
-        while child.isRunning && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
+            // The child bootstrapped logging and metrics globally: its swift-metrics counter is on /metrics.
+            let metrics = try await httpGet(port: port, path: "/metrics")
+            #expect(metrics.body.contains("paz_child_jobs_started_total 1"), "\(metrics.body)")
+            #expect(try await httpGet(port: port, path: "/readyz").status == 200)
+
+            _ = kill(child.pid, signal)
+            while child.isRunning && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        } catch {
+            await child.kill()  // never leave the child running when the test stops early
+            throw error
         }
         await child.kill()  // only if it ignored the signal; the assertions below then fail
 
@@ -159,6 +177,14 @@ struct SignalTests {
                      "consumer-returned", "connection-closed", "group-returned"]
         #expect(events.filter(order.contains) == order, "child events: \(events)\n\(child.logTail())")
         #expect(!events.contains("job-2-started"))
+        #expect(events.contains("second-bootstrap-refused"))
+
+        // Its log lines (stdout, mixed with the test runner's output) are JSON objects from the kit's handler.
+        let logLines = try String(contentsOf: child.logFile, encoding: .utf8).split(separator: "\n")
+            .filter { $0.hasPrefix("{\"timestamp\"") }
+            .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(logLines.contains { ($0["message"] as? String)?.contains("Server started") == true })
+        #expect(logLines.allSatisfy { $0["level"] is String && $0["source"] is String && $0["metadata"] is [String: Any] })
     }
 }
 
@@ -169,12 +195,19 @@ struct SignalChild {
         let directory = URL(fileURLWithPath: try #require(signalChildDirectory))
         let events = EventLog([])
         let (started, continuation) = AsyncStream.makeStream(of: Void.self)
-        let runtime = ServiceRuntime(
-            configuration: ServiceKitConfiguration(serviceName: "signal-child", opsPort: 0), logger: testLogger("signal-child")
-        )
+        // Its own process: the one place a test may bootstrap logging and metrics globally.
+        let configuration = ServiceKitConfiguration(serviceName: "signal-child", logLevel: .info, logFormat: .json, opsPort: 0)
+        let runtime = try ServiceKit.bootstrap(configuration)
+        do {
+            _ = try ServiceKit.bootstrap(configuration)
+        } catch .alreadyBootstrapped {
+            events.record("second-bootstrap-refused")
+        }
+        let jobsStarted = Counter(label: "paz_child_jobs_started_total")
         let group = buildServiceGroup(runtime, services: [
             ConnectionService(events: events),
-            ConsumerService(events: events, jobStarted: continuation, jobDuration: .milliseconds(500)),
+            ConsumerService(events: events, jobStarted: continuation, jobDuration: .milliseconds(300),
+                            firstJobOutlivesSignal: true),
         ])
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask {
@@ -183,7 +216,9 @@ struct SignalChild {
             }
             var iterator = started.makeAsyncIterator()
             _ = await iterator.next()
-            try Data().write(to: directory.appendingPathComponent("started"))
+            jobsStarted.increment()
+            let port = try await runtime.opsServer.listeningPort()
+            try Data(String(port).utf8).write(to: directory.appendingPathComponent("started"), options: .atomic)
             try await tasks.waitForAll()
         }
         try Data(events.value.joined(separator: "\n").utf8).write(to: directory.appendingPathComponent("events"))
