@@ -1,4 +1,4 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.2
 import PackageDescription
 
 /// Settings applied to every Swift target (system-library targets are skipped).
@@ -27,6 +27,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0"),
     ],
     targets: [
         // C libraries (one system-library target each; only their wrapper imports them).
@@ -46,6 +52,20 @@ let package = Package(
             name: "PazSecrets", dependencies: [.product(name: "Crypto", package: "swift-crypto")], path: "Shared/Secrets"
         ),
         .target(name: "PazLocalServers", dependencies: [log], path: "Shared/LocalServers"),
+        .target(
+            name: "PazServiceKit",
+            dependencies: [
+                log,
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Configuration", package: "swift-configuration"),
+            ],
+            path: "Shared/ServiceKit"
+        ),
 
         // Benchmarks: one executable, one subcommand per case.
         .executableTarget(
@@ -67,6 +87,16 @@ let package = Package(
         .testTarget(name: "RedisTests", dependencies: ["PazRedis", "PazTestSupport", log]),
         .testTarget(name: "SSHTests", dependencies: ["PazSSH", "PazTestSupport"]),
         .testTarget(name: "HTTPTests", dependencies: ["PazHTTP", "PazTestSupport", log], resources: [.copy("Server")]),
+        .testTarget(
+            name: "ServiceKitTests",
+            dependencies: [
+                "PazServiceKit", "PazLocalServers", log,
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Configuration", package: "swift-configuration"),
+            ]
+        ),
     ]
 )
 
