@@ -51,6 +51,7 @@ let package = Package(
         .target(
             name: "PazSecrets", dependencies: [.product(name: "Crypto", package: "swift-crypto")], path: "Shared/Secrets"
         ),
+        .target(name: "PazStore", dependencies: ["PazRedis", "PazSchemas", "PazSecrets"], path: "Shared/Store"),
         .target(name: "PazLocalServers", dependencies: [log], path: "Shared/LocalServers"),
         .target(
             name: "PazServiceKit",
@@ -82,6 +83,7 @@ let package = Package(
         .testTarget(name: "ConcurrencyTests", dependencies: ["PazConcurrency"]),
         .testTarget(name: "LocalServersTests", dependencies: ["PazLocalServers"]),
         .testTarget(name: "SecretsTests", dependencies: ["PazSecrets"]),
+        .testTarget(name: "StoreTests", dependencies: ["PazStore", "PazTestSupport", "PazLocalServers"]),
         .testTarget(name: "SchemasTests", dependencies: ["PazSchemas"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AMQPTests", dependencies: ["PazAMQP", "PazTestSupport"]),
         .testTarget(name: "RedisTests", dependencies: ["PazRedis", "PazTestSupport", log]),

@@ -1,0 +1,124 @@
+import Foundation
+package import PazRedis
+package import PazSchemas
+package import PazSecrets
+
+/// Typed access to everything Paz Machine keeps in Redis (keys: ``StoreKeys``).
+///
+/// Shared by the gateway (tenants, clusters, machines, operations), the status collector (states)
+/// and the driver kit (registry, secrets, driver data, journal), so the layout lives in one place.
+package struct Store: Sendable {
+    package let redis: RedisClient
+    private let secretBox: SecretBox?
+
+    /// A store over `redis`; `secretBox` is needed only by code that seals or opens secrets.
+    package init(redis: RedisClient, secretBox: SecretBox? = nil) {
+        self.redis = redis
+        self.secretBox = secretBox
+    }
+
+    // MARK: JSON helpers
+
+    func encode(_ value: some Encodable) throws(StoreError) -> String {
+        do {
+            return String(decoding: try MessageCodec.encodeValue(value), as: UTF8.self)
+        } catch {
+            throw .corrupt(key: "(encoding)", reason: "\(error)")
+        }
+    }
+
+    func decode<Value: Decodable>(_: Value.Type, from text: String, key: String) throws(StoreError) -> Value {
+        do {
+            return try MessageCodec.decodeValue(Value.self, from: Data(text.utf8))
+        } catch {
+            throw .corrupt(key: key, reason: "\(error)")
+        }
+    }
+
+    func decodeAll<Value: Decodable>(_: Value.Type, from hash: [String: String], key: String) throws(StoreError)
+        -> [Value]
+    {
+        var values: [Value] = []
+        values.reserveCapacity(hash.count)
+        for text in hash.values { values.append(try decode(Value.self, from: text, key: key)) }
+        return values
+    }
+
+    func run<T>(_ body: () async throws(RedisError) -> T) async throws(StoreError) -> T {
+        do {
+            return try await body()
+        } catch {
+            throw .redis(error)
+        }
+    }
+
+    // MARK: Secrets
+
+    /// Seals `values` (secret option name → value) for one machine. Empty values remove the key.
+    package func putSecrets(_ values: [String: String], tenant: TenantID, machine: MachineID) async throws(StoreError) {
+        let key = StoreKeys.secrets(tenant, machine)
+        guard !values.isEmpty else {
+            _ = try await run { () async throws(RedisError) in try await redis.delete([key]) }
+            return
+        }
+        guard let secretBox else { throw .secretsUnavailable }
+        let plaintext = try encode(values)
+        let sealed: String
+        do {
+            sealed = try secretBox.seal(plaintext, context: key)
+        } catch {
+            throw .secret(error)
+        }
+        try await run { () async throws(RedisError) in _ = try await redis.set(key, RedisArgument(sealed)) }
+    }
+
+    /// The secret options of one machine (empty when it has none).
+    package func secrets(tenant: TenantID, machine: MachineID) async throws(StoreError) -> [String: String] {
+        let key = StoreKeys.secrets(tenant, machine)
+        guard let sealed = try await run({ () async throws(RedisError) in try await redis.getString(key) }) else {
+            return [:]
+        }
+        guard let secretBox else { throw .secretsUnavailable }
+        let plaintext: String
+        do {
+            plaintext = try secretBox.openText(sealed, context: key)
+        } catch {
+            throw .secret(error)
+        }
+        return try decode([String: String].self, from: plaintext, key: key)
+    }
+}
+
+/// Why a store call failed.
+package enum StoreError: Error, CustomStringConvertible {
+    /// Redis did not answer or refused the command.
+    case redis(RedisError)
+    /// A stored value does not decode: written by an incompatible version, or damaged.
+    case corrupt(key: String, reason: String)
+    /// The name or key is taken.
+    case conflict(String)
+    /// Nothing stored under that id or name (for this tenant).
+    case notFound(String)
+    /// A secret could not be sealed or opened.
+    case secret(SecretError)
+    /// The service was started without a master key but needs secrets.
+    case secretsUnavailable
+
+    /// Whether retrying later may succeed (Redis was unreachable).
+    package var isRetriable: Bool {
+        if case .redis(let error) = self { return error.isRetriable }
+        return false
+    }
+
+    package var description: String {
+        switch self {
+        case .redis(let error): "status store (Redis): \(error)"
+        case .corrupt(let key, let reason): "stored value \(key) is unreadable (\(reason)); it was not changed"
+        case .conflict(let what): what
+        case .notFound(let what): what
+        case .secret(let error): "\(error)"
+        case .secretsUnavailable:
+            "this service has no master key: set PAZ_MASTER_KEY_FILE (the same file the gateway uses)"
+        }
+    }
+}

@@ -1,0 +1,55 @@
+package import PazSchemas
+
+/// Every Redis key Paz Machine uses, in one place (docs/control-plane.md, "Redis keyspace").
+///
+/// Global keys start with `paz:`; everything a tenant owns lives under `paz:t:<tenant>:`, so one
+/// tenant's data can be listed, exported or removed by prefix.
+package enum StoreKeys {
+    /// HASH tenant id → ``TenantRecord`` JSON.
+    package static let tenants = "paz:tenants"
+    /// HASH tenant name → tenant id (names are unique).
+    package static let tenantNames = "paz:tenant-names"
+    /// HASH SHA-256(token) → ``TokenRecord`` JSON. Tokens themselves are never stored.
+    package static let tokens = "paz:tokens"
+    /// STRING ``PazSchemas/DriverAnnouncement`` JSON with a TTL: `paz:registry:<driver>:<instance>`.
+    package static func registry(driver: String, instance: String) -> String { "paz:registry:\(driver):\(instance)" }
+    /// SCAN pattern of every registry entry.
+    package static let registryPattern = "paz:registry:*"
+
+    /// Prefix of everything `tenant` owns.
+    package static func tenantPrefix(_ tenant: TenantID) -> String { "paz:t:\(tenant.rawValue):" }
+    /// HASH cluster id → ``ClusterRecord`` JSON.
+    package static func clusters(_ tenant: TenantID) -> String { tenantPrefix(tenant) + "clusters" }
+    /// HASH cluster name → cluster id.
+    package static func clusterNames(_ tenant: TenantID) -> String { tenantPrefix(tenant) + "cluster-names" }
+    /// HASH machine id → ``MachineRecord`` JSON.
+    package static func machines(_ tenant: TenantID) -> String { tenantPrefix(tenant) + "machines" }
+    /// HASH machine id → ``StateRecord`` JSON; written only through the compare-and-set script.
+    package static func states(_ tenant: TenantID) -> String { tenantPrefix(tenant) + "states" }
+    /// STRING ``OperationRecord`` JSON.
+    package static func operation(_ tenant: TenantID, _ operation: OperationID) -> String {
+        tenantPrefix(tenant) + "op:\(operation.rawValue)"
+    }
+    /// HASH machine id → ``PazSchemas/MachineProgress`` JSON: an operation's per-machine progress.
+    package static func operationProgress(_ tenant: TenantID, _ operation: OperationID) -> String {
+        tenantPrefix(tenant) + "op:\(operation.rawValue):progress"
+    }
+    /// STRING ``IdempotencyRecord`` JSON, expiring after a day.
+    package static func idempotency(_ tenant: TenantID, key: String) -> String { tenantPrefix(tenant) + "idem:\(key)" }
+    /// STRING a machine's secret options, sealed with the master key.
+    package static func secrets(_ tenant: TenantID, _ machine: MachineID) -> String {
+        tenantPrefix(tenant) + "secret:\(machine.rawValue)"
+    }
+    /// STRING the driver's own versioned blob for a machine (what it needs to find it again).
+    package static func driverData(_ tenant: TenantID, _ machine: MachineID) -> String {
+        tenantPrefix(tenant) + "driver-data:\(machine.rawValue)"
+    }
+    /// HASH step → status: the driver's intent journal for a machine (written before each mutation).
+    package static func journal(_ tenant: TenantID, _ machine: MachineID) -> String {
+        tenantPrefix(tenant) + "journal:\(machine.rawValue)"
+    }
+    /// Every per-machine key that is not a hash field (removed with the machine).
+    package static func machineKeys(_ tenant: TenantID, _ machine: MachineID) -> [String] {
+        [secrets(tenant, machine), driverData(tenant, machine), journal(tenant, machine)]
+    }
+}
