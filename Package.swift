@@ -33,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.13.4"),
     ],
     targets: [
         // C libraries (one system-library target each; only their wrapper imports them).
@@ -52,6 +53,12 @@ let package = Package(
             name: "PazSecrets", dependencies: [.product(name: "Crypto", package: "swift-crypto")], path: "Shared/Secrets"
         ),
         .target(name: "PazStore", dependencies: ["PazRedis", "PazSchemas", "PazSecrets"], path: "Shared/Store"),
+        .target(
+            name: "PazGatewayAPI", dependencies: [.product(name: "OpenAPIRuntime", package: "swift-openapi-runtime")],
+            path: "Shared/GatewayAPI", exclude: ["generate.sh"],
+            // Generated code: its unused-import warnings are silenced by the generator only from Swift 6.4 on.
+            swiftSettings: [.unsafeFlags(["-suppress-warnings"])]
+        ),
         .target(name: "PazLocalServers", dependencies: [log], path: "Shared/LocalServers"),
         .target(
             name: "PazServiceKit",
