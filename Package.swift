@@ -34,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.13.4"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // C libraries (one system-library target each; only their wrapper imports them).
@@ -54,10 +55,23 @@ let package = Package(
         ),
         .target(name: "PazStore", dependencies: ["PazRedis", "PazSchemas", "PazSecrets"], path: "Shared/Store"),
         .target(
-            name: "PazGatewayAPI", dependencies: [.product(name: "OpenAPIRuntime", package: "swift-openapi-runtime")],
+            name: "PazGatewayAPI",
+            dependencies: [
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             path: "Shared/GatewayAPI", exclude: ["generate.sh"],
             // Generated code: its unused-import warnings are silenced by the generator only from Swift 6.4 on.
             swiftSettings: [.unsafeFlags(["-suppress-warnings"])]
+        ),
+        .target(
+            name: "PazGatewayClient",
+            dependencies: [
+                "PazGatewayAPI", "PazHTTP",
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            path: "Shared/GatewayClient"
         ),
         .target(name: "PazLocalServers", dependencies: [log], path: "Shared/LocalServers"),
         .target(
