@@ -17,10 +17,31 @@ func cLibrary(_ name: String, pkgConfig: String?, apt: String) -> Target {
 
 let log = Target.Dependency.product(name: "Logging", package: "swift-log")
 
+/// A service is a library target (its code; tests build it in-process) in `Services/<folder>` and a
+/// thin executable in `Services/<folder>/Main` whose `@main` only bootstraps and runs it.
+func service(
+    _ module: String, folder: String, dependencies: [Target.Dependency],
+    exclude: [String] = [], resources: [Resource] = []
+) -> [Target] {
+    [
+        .target(
+            name: module, dependencies: dependencies, path: "Services/\(folder)",
+            exclude: ["Main"] + exclude, resources: resources
+        ),
+        .executableTarget(name: module + "Main", dependencies: [.target(name: module)], path: "Services/\(folder)/Main"),
+    ]
+}
+
+let serviceCore: [Target.Dependency] = ["PazSchemas", "PazStore", "PazAMQP", "PazRedis", "PazServiceKit", log]
+
 let package = Package(
     name: "paz-machine",
     platforms: [.macOS(.v15)],
     products: [
+        .executable(name: "paz-machine", targets: ["PazMachineCLIMain"]),
+        .executable(name: "paz-gateway", targets: ["PazGatewayMain"]),
+        .executable(name: "paz-driver-generic", targets: ["PazGenericDriverMain"]),
+        .executable(name: "paz-status-collector", targets: ["PazStatusCollectorMain"]),
         .executable(name: "paz-bench", targets: ["PazBench"]),
     ],
     dependencies: [
@@ -35,6 +56,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.13.4"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-openapi-hummingbird", from: "2.1.0"),
     ],
     targets: [
         // C libraries (one system-library target each; only their wrapper imports them).
@@ -65,6 +87,13 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-suppress-warnings"])]
         ),
         .target(
+            name: "PazGatewayServer",
+            dependencies: ["PazGatewayAPI", .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime")],
+            path: "Services/Gateway/API",
+            // Generated code (see PazGatewayAPI).
+            swiftSettings: [.unsafeFlags(["-suppress-warnings"])]
+        ),
+        .target(
             name: "PazGatewayClient",
             dependencies: [
                 "PazGatewayAPI", "PazHTTP",
@@ -88,6 +117,31 @@ let package = Package(
             ],
             path: "Shared/ServiceKit"
         ),
+
+        .target(name: "PazDriverKit", dependencies: serviceCore, path: "Shared/DriverKit"),
+
+        // Services.
+        ] + service(
+            "PazGateway", folder: "Gateway",
+            dependencies: serviceCore + [
+                "PazSecrets", "PazGatewayAPI", "PazGatewayServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
+            ],
+            exclude: ["API", "validate-openapi.sh", "check_openapi_examples.py"], resources: [.copy("openapi.yaml")]
+        ) + service(
+            "PazGenericDriver", folder: "Drivers/Generic", dependencies: serviceCore + ["PazDriverKit", "PazSSH", "PazSecrets"]
+        ) + service(
+            "PazStatusCollector", folder: "StatusCollector", dependencies: serviceCore
+        ) + service(
+            "PazMachineCLI", folder: "CLI",
+            dependencies: [
+                "PazGatewayAPI", "PazGatewayClient", "PazHTTP", "PazLocalServers", "PazSecrets", log,
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+            ]
+        ) + [
 
         // Benchmarks: one executable, one subcommand per case.
         .executableTarget(
@@ -120,6 +174,11 @@ let package = Package(
                 .product(name: "Configuration", package: "swift-configuration"),
             ]
         ),
+        .testTarget(name: "GatewayTests", dependencies: ["PazGateway", "PazGatewayClient", "PazTestSupport", "PazLocalServers"]),
+        .testTarget(name: "DriverKitTests", dependencies: ["PazDriverKit", "PazTestSupport", "PazLocalServers"]),
+        .testTarget(name: "GenericDriverTests", dependencies: ["PazGenericDriver", "PazTestSupport", "PazLocalServers"]),
+        .testTarget(name: "StatusCollectorTests", dependencies: ["PazStatusCollector", "PazTestSupport", "PazLocalServers"]),
+        .testTarget(name: "CLITests", dependencies: ["PazMachineCLI", "PazTestSupport", "PazLocalServers"]),
     ]
 )
 

@@ -10,11 +10,14 @@ cd "$(dirname "$0")/../.."
 generator=${SWIFT_OPENAPI_GENERATOR:-swift-openapi-generator}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-"$generator" generate Services/Gateway/openapi.yaml --mode types --mode client --mode server \
-  --access-modifier package --naming-strategy idiomatic --output-directory "$out" >"$out/log" 2>&1 \
-  || { cat "$out/log" >&2; exit 1; }
-rm "$out/log"
+generate() {  # generate <output dir> <generator options…>
+  "$generator" generate Services/Gateway/openapi.yaml --access-modifier package --naming-strategy idiomatic \
+    --output-directory "$@" >"$out/log" 2>&1 || { cat "$out/log" >&2; exit 1; }
+}
+mkdir -p "$out/shared" "$out/server"
+generate "$out/shared" --mode types --mode client
+generate "$out/server" --mode server --additional-import PazGatewayAPI
 rm -f Shared/GatewayAPI/Generated/*.swift
-mv "$out"/Server.swift Services/Gateway/API/Server.swift
-mv "$out"/*.swift Shared/GatewayAPI/Generated/
+mv "$out"/shared/*.swift Shared/GatewayAPI/Generated/
+mv "$out"/server/Server.swift Services/Gateway/API/Server.swift
 echo "regenerated from Services/Gateway/openapi.yaml"

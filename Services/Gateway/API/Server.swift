@@ -16,6 +16,10 @@ package import struct Foundation.Data
 #endif
 package import struct Foundation.Date
 import HTTPTypes
+#if compiler(>=6.4)
+@diagnose(UnusedImportAccess, as: ignored)
+#endif
+package import PazGatewayAPI
 extension APIProtocol {
     /// Registers each operation handler with the provided transport.
     /// - Parameters:

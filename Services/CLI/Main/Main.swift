@@ -1,0 +1,8 @@
+import PazMachineCLI
+
+@main
+enum Main {
+    static func main() async throws {
+        // Replaced when PazMachineCLI lands.
+    }
+}

@@ -1,0 +1,1 @@
+// PazMachineCLI lands with issue 3.

@@ -1,0 +1,1 @@
+// PazGenericDriver lands with issue 3.

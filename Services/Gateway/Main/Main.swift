@@ -1,0 +1,8 @@
+import PazGateway
+
+@main
+enum Main {
+    static func main() async throws {
+        // Replaced when PazGateway lands.
+    }
+}

@@ -1,0 +1,1 @@
+// PazGateway lands with issue 3.

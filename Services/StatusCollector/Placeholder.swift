@@ -1,0 +1,1 @@
+// PazStatusCollector lands with issue 3.

@@ -1,0 +1,1 @@
+// PazDriverKit lands with issue 3.
