@@ -18,8 +18,8 @@ package enum SSHError: Error, Sendable, CustomStringConvertible {
     case authenticationFailed(user: String, host: String, port: Int, code: Int32, message: String)
     /// libssh2 reported an error during `operation` (its code and message).
     case library(operation: String, host: String, port: Int, code: Int32, message: String)
-    /// A remote helper (e.g. `scp` for an upload) exited with a failure.
-    case remoteCommandFailed(command: String, status: Int32, message: String)
+    /// The server refused or failed to store an uploaded file (permissions, missing directory, no `scp`).
+    case uploadRefused(host: String, port: Int, path: String, reason: String)
     /// The session was closed (by ``SSHSession/close()`` or after a timeout/transport error).
     case sessionClosed(host: String, port: Int)
     /// ``SSHSession/waitUntilReady(host:port:hostKeyPolicy:credentials:deadline:connectTimeout:logger:)``
@@ -39,7 +39,7 @@ package enum SSHError: Error, Sendable, CustomStringConvertible {
     /// key may not be installed yet). A host-key mismatch or a malformed key never is.
     package var isRetriable: Bool {
         switch self {
-        case .invalidKey, .hostKeyMismatch, .remoteCommandFailed: false
+        case .invalidKey, .hostKeyMismatch, .uploadRefused: false
         case .resolveFailed, .connectionRefused, .connectFailed, .timedOut, .authenticationFailed,
              .sessionClosed, .notReady: true
         case .library(_, _, _, let code, _):
@@ -70,8 +70,8 @@ package enum SSHError: Error, Sendable, CustomStringConvertible {
                 + " (check the user's authorized keys or certificate trust; libssh2 \(code): \(message))"
         case .library(let operation, let host, let port, let code, let message):
             "\(operation) with \(host):\(port) failed: \(message) (libssh2 error \(code))"
-        case .remoteCommandFailed(let command, let status, let message):
-            "remote \(command) exited with status \(status): \(message)"
+        case .uploadRefused(let host, let port, let path, let reason):
+            "\(host):\(port) refused the upload to \(path): \(reason)"
         case .sessionClosed(let host, let port):
             "the SSH session to \(host):\(port) is closed; connect again"
         case .notReady(let host, let port, let attempts, let waited, let lastError):

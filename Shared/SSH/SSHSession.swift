@@ -126,7 +126,7 @@ package final class SSHSession: Sendable {
 
     /// Writes `bytes` to `remotePath` over SCP, creating the file with `mode` (the remote umask still
     /// applies to a new file; an existing file keeps its mode). Throws
-    /// ``SSHError/remoteCommandFailed(command:status:message:)`` when the server refuses (e.g. permissions).
+    /// ``SSHError/uploadRefused(host:port:path:reason:)`` when the server refuses (e.g. permissions).
     package func upload(_ bytes: [UInt8], to remotePath: String, mode: Int32 = 0o644, timeout: Duration? = nil) async throws(SSHError) {
         let limit = timeout ?? timeouts.operation
         let handle = self.handle

@@ -122,8 +122,17 @@ final class SessionHandle: @unchecked Sendable {
     /// Sends `bytes` as a new file at `remotePath` with `mode`, through the server's `scp -t`.
     func upload(_ bytes: [UInt8], to remotePath: String, mode: Int32, deadline: OperationDeadline) throws(SSHError) {
         let session = try liveSession()
-        let channel = try openChannel(deadline) {
-            libssh2_scp_send64(session, remotePath, mode, libssh2_int64_t(bytes.count), 0, 0)
+        let channel: OpaquePointer
+        do {
+            channel = try openChannel(deadline) {
+                libssh2_scp_send64(session, remotePath, mode, libssh2_int64_t(bytes.count), 0, 0)
+            }
+        } catch {
+            // libssh2 1.10 drops the sink's message ("scp: …: Permission denied") and says only this.
+            guard error.libssh2Code == LIBSSH2_ERROR_SCP_PROTOCOL else { throw error }
+            throw .uploadRefused(host: host, port: port, path: remotePath,
+                                 reason: "the server's scp could not create the file (check that the directory exists and"
+                                     + " the user may write there, and that scp is installed)")
         }
         defer { freeChannel(channel) }
         // The SCP protocol ends a file with one zero byte; the sink then acknowledges and exits.
@@ -131,8 +140,8 @@ final class SessionHandle: @unchecked Sendable {
         guard result.exitStatus == 0, result.exitSignal == nil else {
             let message = String(decoding: result.stdout + result.stderr, as: UTF8.self)
                 .trimmingCharacters(in: CharacterSet(charactersIn: "\u{0}\u{1}\u{2}").union(.whitespacesAndNewlines))
-            throw .remoteCommandFailed(command: "scp -t \(remotePath)", status: result.exitStatus,
-                                       message: message.isEmpty ? "no message" : message)
+            throw .uploadRefused(host: host, port: port, path: remotePath,
+                                 reason: "scp exited with status \(result.exitStatus): \(message.isEmpty ? "no message" : message)")
         }
     }
 
