@@ -17,13 +17,13 @@ package final class SSHSession: Sendable {
     /// The host key the server presented: verified against the policy's expected keys, or, with
     /// ``SSHHostKeyPolicy/acceptAnyAndReport``, the key to record.
     package let hostKey: SSHPublicKey
-    private let timeouts: SSHTimeouts
+    private let timeouts: Timeouts
     private let thread: DedicatedThread
     private let handle: SessionHandle
     private let logger: Logger
 
     /// Timeouts of a session.
-    package struct SSHTimeouts: Sendable {
+    package struct Timeouts: Sendable {
         /// TCP connect, SSH handshake and authentication together.
         package var connect: Duration
         /// Default bound for each later operation (exec, upload) — the session timeout.
@@ -36,7 +36,7 @@ package final class SSHSession: Sendable {
         }
     }
 
-    private init(host: String, port: Int, user: String, hostKey: SSHPublicKey, timeouts: SSHTimeouts,
+    private init(host: String, port: Int, user: String, hostKey: SSHPublicKey, timeouts: Timeouts,
                  thread: DedicatedThread, handle: SessionHandle, logger: Logger) {
         self.host = host
         self.port = port
@@ -65,7 +65,7 @@ package final class SSHSession: Sendable {
         port: Int = 22,
         hostKeyPolicy: SSHHostKeyPolicy,
         credentials: SSHCredentials,
-        timeouts: SSHTimeouts = SSHTimeouts(),
+        timeouts: Timeouts = Timeouts(),
         logger: Logger = Logger(label: "paz.ssh")
     ) async throws(SSHError) -> SSHSession {
         var logger = logger

@@ -51,7 +51,9 @@ final class SessionHandle: @unchecked Sendable {
             throw libraryError("choosing host key algorithms (\(hostKeyPreference))")
         }
         let socket = self.socket
-        try check(call(deadline) { libssh2_session_handshake(session, socket) }, "SSH handshake")
+        // A server without any of the preferred host key types fails here (key exchange failure).
+        try check(call(deadline) { libssh2_session_handshake(session, socket) },
+                  "SSH handshake (accepting host key types \(hostKeyPreference))")
     }
 
     deinit {

@@ -6,7 +6,8 @@ extension SSHSession {
     ///
     /// Returns the presented host key on success. A host-key mismatch or an unusable key stops at
     /// once; at the deadline it throws ``SSHError/notReady(host:port:attempts:waited:lastError:)``
-    /// carrying the last real error (connection refused, authentication failed, timeout…).
+    /// carrying the last real error (connection refused, authentication failed, timeout…); it stops
+    /// the same way, early, when the task is cancelled.
     @discardableResult
     package static func waitUntilReady(
         host: String,
@@ -26,7 +27,7 @@ extension SSHSession {
             let lastError: SSHError
             do throws(SSHError) {
                 let attemptLimit = min(connectTimeout, max(remaining, .milliseconds(100)))
-                let timeouts = SSHTimeouts(connect: attemptLimit, operation: attemptLimit)
+                let timeouts = Timeouts(connect: attemptLimit, operation: attemptLimit)
                 let session = try await connect(host: host, port: port, hostKeyPolicy: hostKeyPolicy,
                                                 credentials: credentials, timeouts: timeouts, logger: logger)
                 do throws(SSHError) {
@@ -46,7 +47,7 @@ extension SSHSession {
                 lastError = error
             }
             let now = ContinuousClock.now
-            guard now < deadline else {
+            guard now < deadline, !Task.isCancelled else {
                 throw .notReady(host: host, port: port, attempts: attempts, waited: now - start, lastError: lastError)
             }
             logger.debug("SSH not ready yet", metadata: [

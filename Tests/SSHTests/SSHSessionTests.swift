@@ -152,3 +152,59 @@ struct SSHSessionTests {
         #expect("\(error!)".contains("timed out after 500 ms"))
     }
 }
+
+@Suite("Connect timeouts")
+struct SSHConnectTimeoutTests {
+    /// A TCP listener on 127.0.0.4 that never accepts: the kernel completes TCP, but no SSH banner comes.
+    final class SilentListener {
+        let fd: Int32
+        let port: Int
+
+        init() throws {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            self.fd = fd
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = 0
+            inet_pton(AF_INET, "127.0.0.4", &address.sin_addr)
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            guard bound == 0, listen(fd, 8) == 0 else {
+                close(fd)
+                throw LocalServerError.filesystem("could not listen on 127.0.0.4")
+            }
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            _ = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+            }
+            port = Int(UInt16(bigEndian: address.sin_port))
+        }
+
+        deinit { close(fd) }
+    }
+
+    @Test("a server that never answers the handshake times out at the connect timeout")
+    func handshakeTimeout() async throws {
+        let listener = try SilentListener()
+        let key = try TestUserKey.generate()
+        let started = ContinuousClock.now
+        let error = await sshError {
+            try await SSHSession.connect(host: "127.0.0.4", port: listener.port,
+                                         hostKeyPolicy: .expect(try SSHPublicKey(openSSH: key.publicKey)),
+                                         credentials: try credentials(key),
+                                         timeouts: .init(connect: .seconds(1)))
+        }
+        let waited = ContinuousClock.now - started
+        guard case .timedOut(let operation, _, let port, let after)? = error else {
+            Issue.record("expected timedOut, got \(String(describing: error))")
+            return
+        }
+        #expect(operation == "connect" && port == listener.port && after == .seconds(1))
+        #expect(waited >= .seconds(1) && waited < .seconds(3))
+        #expect(error?.isRetriable == true)
+        #expect("\(error!)" == "connect with 127.0.0.4:\(listener.port) timed out after 1.0 s")
+    }
+}
