@@ -82,6 +82,13 @@ package final class SSHServer: Sendable {
         }
     }
 
+    deinit {
+        // Keys and logs go with the server, unless sshd still runs (then the OS temp cleaner has them).
+        if runningProcess?.isRunning != true {
+            try? FileManager.default.removeItem(at: directory)
+        }
+    }
+
     /// The address as `host:port`.
     package var address: String { "\(host):\(port)" }
 
