@@ -77,9 +77,11 @@ package struct SSHPrivateKey: Sendable, CustomStringConvertible, CustomDebugStri
 
 /// Who to log in as and with which key.
 ///
-/// Tested with libssh2 1.10 (`libssh2_userauth_publickey_frommemory`): OpenSSH-format Ed25519 and
-/// ECDSA P-256 keys from `ssh-keygen` work. `publicKey` may carry an OpenSSH certificate line instead
-/// of the plain public key (see docs: 1.10 logs in with ECDSA user certificates).
+/// Tested against OpenSSH 9.2 with libssh2 1.10 (`libssh2_userauth_publickey_frommemory`):
+/// OpenSSH-format Ed25519 and ECDSA P-256 private keys from `ssh-keygen` work. `publicKey` may carry
+/// an OpenSSH user certificate line instead of the plain public key: an ECDSA certificate logs in,
+/// an Ed25519 certificate is refused (`LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED`) — issue ECDSA
+/// certificates to services.
 package struct SSHCredentials: Sendable, CustomStringConvertible {
     /// The remote user name.
     package let user: String
