@@ -128,6 +128,10 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             exclude: ["API", "validate-openapi.sh", "check_openapi_examples.py"], resources: [.copy("openapi.yaml")]
         ) + service(
@@ -174,7 +178,13 @@ let package = Package(
                 .product(name: "Configuration", package: "swift-configuration"),
             ]
         ),
-        .testTarget(name: "GatewayTests", dependencies: ["PazGateway", "PazGatewayClient", "PazTestSupport", "PazLocalServers"]),
+        .testTarget(
+            name: "GatewayTests",
+            dependencies: [
+                "PazGateway", "PazGatewayClient", "PazTestSupport", "PazLocalServers", "PazHTTP", log,
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .testTarget(name: "DriverKitTests", dependencies: ["PazDriverKit", "PazTestSupport", "PazLocalServers"]),
         .testTarget(name: "GenericDriverTests", dependencies: ["PazGenericDriver", "PazTestSupport", "PazLocalServers"]),
         .testTarget(name: "StatusCollectorTests", dependencies: ["PazStatusCollector", "PazTestSupport", "PazLocalServers"]),

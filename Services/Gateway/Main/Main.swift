@@ -1,8 +1,12 @@
 import PazGateway
+import PazServiceKit
 
 @main
 enum Main {
     static func main() async throws {
-        // Replaced when PazGateway lands.
+        let reader = try await ConfigurationSources.makeReader()
+        let runtime = try ServiceKit.bootstrap(try ServiceKitConfiguration(reader: reader, defaultServiceName: "paz-gateway"))
+        let gateway = try buildGatewayServices(configuration: try GatewayConfiguration(reader: reader), runtime: runtime)
+        try await buildServiceGroup(runtime, services: gateway.services).run()
     }
 }

@@ -1,0 +1,108 @@
+import Foundation
+import Logging
+import HTTPTypes
+import PazGatewayAPI
+import PazSchemas
+import PazStore
+
+/// `/v1/admin/*`: tenants, quotas and tokens (admin token only; synchronous).
+extension Gateway {
+    func listTenants(_ input: Operations.ListTenants.Input) async throws -> Operations.ListTenants.Output {
+        let tenants = try await stored { () async throws(StoreError) in try await store.tenants() }
+        var items: [Components.Schemas.Tenant] = []
+        for tenant in tenants { items.append(try await apiTenant(tenant)) }
+        return .ok(.init(body: .json(.init(tenants: items))))
+    }
+
+    func createTenant(_ input: Operations.CreateTenant.Input) async throws -> Operations.CreateTenant.Output {
+        guard case .json(let body) = input.body else { throw GatewayProblem.validation("JSON body required", field: "body") }
+        let name: ResourceName
+        do {
+            name = try ResourceName(body.name, field: "name")
+        } catch {
+            throw error.problem
+        }
+        let quota = body.quota?.machines ?? 50
+        guard quota >= 0 else { throw GatewayProblem.validation("quota.machines must be 0 or more", field: "quota.machines") }
+        let record = TenantRecord(name: name, machineQuota: quota)
+        try await stored { () async throws(StoreError) in try await store.createTenant(record) }
+        logger.info("tenant created", metadata: ["tenant": "\(record.id)"])
+        return .created(.init(headers: .init(location: "/v1/admin/tenants/\(record.id.rawValue)"), body: .json(try await apiTenant(record))))
+    }
+
+    func getTenant(_ input: Operations.GetTenant.Input) async throws -> Operations.GetTenant.Output {
+        .ok(.init(body: .json(try await apiTenant(try await findTenant(input.path.tenant)))))
+    }
+
+    func deleteTenant(_ input: Operations.DeleteTenant.Input) async throws -> Operations.DeleteTenant.Output {
+        let tenant = try await findTenant(input.path.tenant)
+        let clusters = try await stored { () async throws(StoreError) in try await store.clusters(tenant: tenant.id) }
+        guard clusters.isEmpty else {
+            throw GatewayProblem(.conflict, "invalid-state", "Tenant owns clusters",
+                                 detail: "tenant \(tenant.name) owns \(clusters.count) cluster(s); delete them first")
+        }
+        try await stored { () async throws(StoreError) in try await store.deleteTenant(tenant) }
+        return .noContent(.init())
+    }
+
+    func setTenantQuota(_ input: Operations.SetTenantQuota.Input) async throws -> Operations.SetTenantQuota.Output {
+        guard case .json(let body) = input.body else { throw GatewayProblem.validation("JSON body required", field: "body") }
+        guard body.machines >= 0 else { throw GatewayProblem.validation("machines must be 0 or more", field: "machines") }
+        var tenant = try await findTenant(input.path.tenant)
+        tenant.machineQuota = body.machines
+        let updated = tenant
+        try await stored { () async throws(StoreError) in try await store.saveTenant(updated) }
+        return .ok(.init(body: .json(try await apiTenant(updated))))
+    }
+
+    func listTenantTokens(_ input: Operations.ListTenantTokens.Input) async throws -> Operations.ListTenantTokens.Output {
+        let tenant = try await findTenant(input.path.tenant)
+        let tokens = try await stored { () async throws(StoreError) in try await store.tokens(of: tenant.id) }
+        let items = tokens.map { token in
+            Components.Schemas.Token(
+                id: token.record.id, tenant: tenant.name.rawValue, name: token.record.name ?? "",
+                prefix: "pazt_", createdAt: token.record.createdAt)
+        }
+        return .ok(.init(body: .json(.init(tokens: items))))
+    }
+
+    func createTenantToken(_ input: Operations.CreateTenantToken.Input) async throws -> Operations.CreateTenantToken.Output {
+        guard case .json(let body) = input.body else { throw GatewayProblem.validation("JSON body required", field: "body") }
+        let tenant = try await findTenant(input.path.tenant)
+        let created = try await stored { () async throws(StoreError) in
+            try await store.createToken(for: tenant.id, name: body.name)
+        }
+        logger.info("token created", metadata: ["tenant": "\(tenant.id)", "token": "\(created.record.id)"])
+        let answer = Components.Schemas.TokenCreated(
+            id: created.record.id, tenant: tenant.name.rawValue, name: body.name,
+            prefix: String(created.token.prefix(9)), createdAt: created.record.createdAt, token: created.token)
+        return .created(.init(
+            headers: .init(location: "/v1/admin/tenants/\(tenant.id.rawValue)/tokens/\(created.record.id)", cacheControl: "no-store"),
+            body: .json(answer)))
+    }
+
+    func revokeTenantToken(_ input: Operations.RevokeTenantToken.Input) async throws -> Operations.RevokeTenantToken.Output {
+        let tenant = try await findTenant(input.path.tenant)
+        let revoked = try await stored { () async throws(StoreError) in
+            try await store.revokeToken(input.path.token, tenant: tenant.id)
+        }
+        guard revoked else { throw GatewayProblem.notFound("token \(input.path.token)") }
+        return .noContent(.init())
+    }
+
+    /// A tenant by id or name.
+    private func findTenant(_ idOrName: String) async throws -> TenantRecord {
+        let tenants = try await stored { () async throws(StoreError) in try await store.tenants() }
+        guard let tenant = tenants.first(where: { $0.id.rawValue == idOrName || $0.name.rawValue == idOrName }) else {
+            throw GatewayProblem.notFound("tenant \(idOrName)")
+        }
+        return tenant
+    }
+
+    private func apiTenant(_ tenant: TenantRecord) async throws -> Components.Schemas.Tenant {
+        let machines = try await stored { () async throws(StoreError) in try await store.machines(tenant: tenant.id) }
+        return Components.Schemas.Tenant(
+            id: tenant.id.rawValue, name: tenant.name.rawValue, quota: .init(machines: tenant.machineQuota),
+            usage: .init(machines: machines.count), createdAt: tenant.createdAt)
+    }
+}

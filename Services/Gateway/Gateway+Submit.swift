@@ -1,0 +1,101 @@
+import Foundation
+import HTTPTypes
+import PazAMQP
+import PazGatewayAPI
+import PazSchemas
+import PazSecrets
+import PazStore
+
+/// One mutating request, ready to be accepted.
+struct Submission {
+    var tenant: TenantID
+    var kind: String
+    var target: OperationTarget
+    var machines: [MachineRef]
+    var driver: ResourceName
+    var commands: [CommandPayload]
+    /// The client's `Idempotency-Key`, if any.
+    var idempotencyKey: String?
+    /// Method, path and canonical body, hashed to tell a replay from a different request.
+    var request: String
+}
+
+extension Gateway {
+    /// The common path of every mutating call: claim the Idempotency-Key (replay or 422 on mismatch),
+    /// record (`prepare`), record the operation, publish the commands with confirms, and only then
+    /// answer 202. A failure before the confirm undoes the records (`undo`), releases the key, marks
+    /// the operation failed and answers 503: nothing was accepted.
+    func submit(
+        _ submission: Submission,
+        prepare: () async throws(StoreError) -> Void = {},
+        undo: () async throws(StoreError) -> Void = {}
+    ) async throws -> Components.Responses.OperationAccepted {
+        let tenant = submission.tenant
+        guard case .connected = amqp.state else {
+            throw GatewayProblem.dependencyUnavailable("the message broker (RabbitMQ) is unreachable")
+        }
+        let operationId = OperationID.random()
+        if let key = submission.idempotencyKey {
+            guard (1...255).contains(key.count), key.allSatisfy({ $0.isASCII && !$0.isNewline }) else {
+                throw GatewayProblem.validation("Idempotency-Key must be 1-255 printable ASCII characters", field: "Idempotency-Key")
+            }
+            let hash = APIToken.hash(submission.request)
+            let existing = try await stored { () async throws(StoreError) in
+                try await store.claimIdempotencyKey(
+                    key, record: IdempotencyRecord(requestHash: hash, operationId: operationId), tenant: tenant)
+            }
+            if let existing {
+                guard existing.requestHash == hash else {
+                    throw GatewayProblem(
+                        .unprocessableContent, "idempotency-key-mismatch", "Idempotency-Key reused",
+                        detail: "this Idempotency-Key was used for a different request; use a new key", field: "Idempotency-Key")
+                }
+                guard let view = try await stored({ () async throws(StoreError) in
+                    try await store.operation(existing.operationId, tenant: tenant)
+                }) else {
+                    throw GatewayProblem(
+                        .conflict, "idempotency-key-in-use", "Idempotency-Key in use",
+                        detail: "the first request with this key is still being processed; retry shortly", retryAfter: 1)
+                }
+                return try await accepted(view, replayed: true)
+            }
+        }
+        let record = OperationRecord(
+            id: operationId, kind: submission.kind, target: submission.target, machines: submission.machines,
+            idempotencyKey: submission.idempotencyKey)
+        do {
+            try await prepare()
+            try await store.createOperation(record, tenant: tenant)
+        } catch {
+            await release(submission)
+            throw GatewayProblem.from(error)
+        }
+        let publisher = CommandPublisher(amqp: amqp, logger: logger)
+        do {
+            try await publisher.publish(
+                submission.commands, driver: submission.driver, tenant: tenant, operation: operationId,
+                idempotencyKey: submission.idempotencyKey)
+        } catch {
+            try? await store.failOperation(
+                operationId,
+                error: OperationError(code: .providerUnavailable, message: error.detail, retriable: true),
+                tenant: tenant)
+            try? await undo()
+            await release(submission)
+            throw error
+        }
+        let view = OperationView(queued: record)
+        return try await accepted(view, replayed: false)
+    }
+
+    private func release(_ submission: Submission) async {
+        guard let key = submission.idempotencyKey else { return }
+        try? await store.releaseIdempotencyKey(key, tenant: submission.tenant)
+    }
+
+    /// `METHOD path canonical-json-body`, the text an Idempotency-Key is bound to.
+    static func requestText(_ method: String, _ path: String, _ body: some Encodable) -> String {
+        let json = (try? JSONEncoder.gateway.encode(body)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        return "\(method) \(path) \(json)"
+    }
+}

@@ -1,0 +1,100 @@
+package import Configuration
+import Foundation
+import HTTPTypes
+package import PazAMQP
+package import PazRedis
+package import PazServiceKit
+
+/// The gateway's settings (docs/control-plane.md, "Configuration").
+///
+/// | key | environment | default |
+/// |---|---|---|
+/// | `http.host`, `http.port` | `HTTP_HOST`, `HTTP_PORT` | `127.0.0.1`, `8480` (`0` = any free port) |
+/// | `amqp.url` | `AMQP_URL` | `amqp://guest:guest@127.0.0.1:5672/` |
+/// | `redis.url` | `REDIS_URL` | `redis://127.0.0.1:6379/0` |
+/// | `paz.adminTokenFile` / `paz.adminToken` | `PAZ_ADMIN_TOKEN_FILE` / `PAZ_ADMIN_TOKEN` | required (file preferred) |
+/// | `paz.masterKeyFile` | `PAZ_MASTER_KEY_FILE` | optional here; needed to seal secret options |
+/// | `status.staleAfterSeconds` | `STATUS_STALE_AFTER_SECONDS` | `30` |
+/// | `catalog.timeoutSeconds` | `CATALOG_TIMEOUT_SECONDS` | `15` |
+package struct GatewayConfiguration: Sendable {
+    package var httpHost: String
+    /// `0` lets the kernel choose (tests read the bound port from ``GatewayServer/listeningPort()``).
+    package var httpPort: Int
+    package var amqp: AMQPConfiguration
+    package var redis: RedisConfiguration
+    /// The admin token (secret: never logged).
+    package var adminToken: Secret
+    /// Path of the master key file; nil when secrets cannot be sealed.
+    package var masterKeyFile: String?
+    /// A state older than this is reported stale.
+    package var staleAfterSeconds: Int
+    /// How long a catalog call waits for a driver.
+    package var catalogTimeout: Duration
+
+    /// Settings given directly (tests).
+    package init(
+        httpHost: String = "127.0.0.1", httpPort: Int = 8480, amqp: AMQPConfiguration, redis: RedisConfiguration,
+        adminToken: Secret, masterKeyFile: String? = nil, staleAfterSeconds: Int = 30,
+        catalogTimeout: Duration = .seconds(15)
+    ) {
+        self.httpHost = httpHost
+        self.httpPort = httpPort
+        self.amqp = amqp
+        self.redis = redis
+        self.adminToken = adminToken
+        self.masterKeyFile = masterKeyFile
+        self.staleAfterSeconds = staleAfterSeconds
+        self.catalogTimeout = catalogTimeout
+    }
+
+    /// Reads the settings from `reader` (environment and `PAZ_CONFIG_FILE`).
+    package init(reader: ConfigReader) throws(ServiceKitError) {
+        httpHost = try reader.value("http.host", default: "127.0.0.1")
+        httpPort = try reader.value("http.port", default: 8480, in: 0...65_535)
+        let amqpURL = reader.secret("amqp.url")?.reveal() ?? "amqp://guest:guest@127.0.0.1:5672/"
+        amqp = try Self.amqpConfiguration(amqpURL)
+        let redisURL = reader.secret("redis.url")?.reveal() ?? "redis://127.0.0.1:6379/0"
+        redis = try Self.redisConfiguration(redisURL)
+        if let path: String = try reader.optional("paz.adminTokenFile") {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw .invalidConfiguration(
+                    key: "paz.adminTokenFile", environmentVariable: "PAZ_ADMIN_TOKEN_FILE", value: "'\(path)'",
+                    expected: "a readable file holding the admin token")
+            }
+            adminToken = Secret(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        } else {
+            adminToken = try reader.requiredSecret("paz.adminToken")
+        }
+        guard !adminToken.reveal().isEmpty else {
+            throw .missingConfiguration(key: "paz.adminToken", environmentVariable: "PAZ_ADMIN_TOKEN")
+        }
+        masterKeyFile = try reader.optional("paz.masterKeyFile")
+        staleAfterSeconds = try reader.value("status.staleAfterSeconds", default: 30, in: 1...86_400)
+        catalogTimeout = .seconds(try reader.value("catalog.timeoutSeconds", default: 15, in: 1...300))
+    }
+
+    /// `amqp://user:password@host:port/vhost`.
+    static func amqpConfiguration(_ text: String) throws(ServiceKitError) -> AMQPConfiguration {
+        guard let url = URLComponents(string: text), url.scheme == "amqp", let host = url.host, !host.isEmpty else {
+            throw .invalidConfiguration(
+                key: "amqp.url", environmentVariable: "AMQP_URL", value: "(hidden)",
+                expected: "amqp://user:password@host:port/vhost")
+        }
+        var vhost = url.percentEncodedPath.removingPercentEncoding ?? "/"
+        if vhost.hasPrefix("/") { vhost.removeFirst() }
+        return AMQPConfiguration(
+            host: host, port: url.port ?? 5672, user: url.user ?? "guest", password: url.password ?? "guest",
+            virtualHost: vhost.isEmpty ? "/" : vhost, connectionName: "paz-gateway")
+    }
+
+    /// `redis://[:password@]host:port/db`.
+    static func redisConfiguration(_ text: String) throws(ServiceKitError) -> RedisConfiguration {
+        guard let url = URLComponents(string: text), url.scheme == "redis", let host = url.host, !host.isEmpty else {
+            throw .invalidConfiguration(
+                key: "redis.url", environmentVariable: "REDIS_URL", value: "(hidden)",
+                expected: "redis://[:password@]host:port/db")
+        }
+        let database = Int(url.path.drop { $0 == "/" }) ?? 0
+        return RedisConfiguration(host: host, port: url.port ?? 6379, password: url.password, database: database)
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import OpenAPIHummingbird
+import OpenAPIRuntime
+package import PazAMQP
+import PazGatewayServer
+import PazRedis
+import PazSecrets
+package import PazServiceKit
+package import PazStore
+package import ServiceLifecycle
+import Synchronization
+
+/// The HTTP API server (Hummingbird 2 + the generated handlers), run as a Service.
+package struct GatewayServer: Service {
+    let gateway: Gateway
+    private let bound = BoundPort()
+
+    init(gateway: Gateway) {
+        self.gateway = gateway
+    }
+
+    /// The port the server listens on (the kernel's choice with `HTTP_PORT=0`); waits until it is bound.
+    package func listeningPort() async -> Int {
+        await bound.value()
+    }
+
+    package func run() async throws {
+        let router = Router()
+        try gateway.registerHandlers(
+            on: router, serverURL: URL(string: "/")!,
+            middlewares: [
+                ProblemMiddleware(logger: gateway.logger),
+                AuthMiddleware(adminToken: gateway.configuration.adminToken, store: gateway.store),
+            ])
+        let configuration = gateway.configuration
+        let application = Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "paz-gateway"),
+            onServerRunning: { [bound] channel in bound.set(channel.localAddress?.port ?? -1) },
+            logger: gateway.logger)
+        gateway.logger.info("gateway listening", metadata: ["host": "\(configuration.httpHost)", "port": "\(configuration.httpPort)"])
+        try await application.run()
+    }
+}
+
+/// Closes the AMQP connection and Redis pool when the group shuts down (they are listed first, so
+/// they stop after the server and the consumer).
+struct ConnectionsService: Service {
+    let amqp: AMQPConnection
+    let redis: RedisClient
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await amqp.close()
+        await redis.close()
+    }
+}
+
+/// What ``buildGatewayServices(configuration:runtime:)`` returns: the services to run, in order, and
+/// handles tests use.
+package struct GatewayServices: Sendable {
+    /// Connections, event consumer, HTTP server: pass to `buildServiceGroup`.
+    package let services: [any Service]
+    package let server: GatewayServer
+    package let store: Store
+    package let amqp: AMQPConnection
+}
+
+/// Builds the gateway: Redis store, AMQP connection, the event consumer and the HTTP server, and
+/// registers the readiness checks (AMQP connected, Redis PING).
+package func buildGatewayServices(configuration: GatewayConfiguration, runtime: ServiceRuntime) throws -> GatewayServices {
+    let logger = runtime.logger
+    let redis = RedisClient(configuration: configuration.redis, logger: logger)
+    var secretBox: SecretBox?
+    if let path = configuration.masterKeyFile {
+        secretBox = SecretBox(masterKey: try MasterKey.fromFile(URL(fileURLWithPath: path)))
+    }
+    let store = Store(redis: redis, secretBox: secretBox)
+    let amqp = AMQPConnection(configuration: configuration.amqp, logger: logger)
+    runtime.readiness.register("amqp") { GatewayReadiness.amqpConnected(amqp) }
+    runtime.readiness.register("redis") { await GatewayReadiness.redisAnswers(store) }
+    let gateway = Gateway(store: store, amqp: amqp, configuration: configuration, runtime: runtime, logger: logger)
+    let server = GatewayServer(gateway: gateway)
+    return GatewayServices(
+        services: [ConnectionsService(amqp: amqp, redis: redis), EventConsumer(amqp: amqp, store: store, logger: logger), server],
+        server: server, store: store, amqp: amqp)
+}
+
+/// A value set once and awaited by many.
+private final class BoundPort: Sendable {
+    private let state = Mutex<(value: Int?, waiters: [CheckedContinuation<Int, Never>])>((nil, []))
+
+    func set(_ value: Int) {
+        let waiters = state.withLock { state in
+            state.value = value
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: value) }
+    }
+
+    func value() async -> Int {
+        await withCheckedContinuation { continuation in
+            let value: Int? = state.withLock { state in
+                if let value = state.value { return value }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let value { continuation.resume(returning: value) }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import HTTPTypes
+import PazGatewayAPI
+import PazSchemas
+
+/// Checks create options against a driver's announced `createOptions` (docs/api.md, "Driver options").
+struct OptionValidator {
+    let driver: ResourceName
+    let specs: [CreateOptionSpec]
+
+    /// The options of one machine, split into plain values (recorded, sent in commands) and secret
+    /// ones (sealed per machine, never in commands or records).
+    struct Resolved {
+        var plain: [String: JSONValue] = [:]
+        var secrets: [String: String] = [:]
+    }
+
+    /// Checks the cluster's options, then each machine's, and merges them per machine (machine wins).
+    /// - Parameter machineOptions: one entry per machine (nil = no per-machine options).
+    func resolve(
+        cluster: Components.Schemas.OptionMap?, machines machineOptions: [Components.Schemas.OptionMap?],
+        machineField: (Int) -> String
+    ) throws(GatewayProblem) -> [Resolved] {
+        let clusterValues = try check(cluster, field: "options")
+        var result: [Resolved] = []
+        for (index, options) in machineOptions.enumerated() {
+            let values = clusterValues.merging(try check(options, field: machineField(index) + "options")) { $1 }
+            var resolved = Resolved()
+            for spec in specs {
+                let name = spec.name.rawValue
+                guard let value = values[name] ?? spec.default else {
+                    if spec.required {
+                        throw GatewayProblem.validation(
+                            "driver \"\(driver)\" requires option \"\(name)\" (\(spec.description))", field: "options.\(name)")
+                    }
+                    continue
+                }
+                if spec.secret {
+                    resolved.secrets[name] = Self.text(value)
+                } else {
+                    resolved.plain[name] = value
+                }
+            }
+            result.append(resolved)
+        }
+        return result
+    }
+
+    /// Every option must be declared and of the declared type.
+    private func check(_ options: Components.Schemas.OptionMap?, field: String) throws(GatewayProblem) -> [String: JSONValue] {
+        var values: [String: JSONValue] = [:]
+        for (name, value) in options?.additionalProperties ?? [:] {
+            guard let spec = specs.first(where: { $0.name.rawValue == name }) else {
+                throw GatewayProblem(
+                    .unprocessableContent, "unknown-option", "Unknown driver option",
+                    detail: "driver \"\(driver)\" has no option \"\(name)\"; see GET /v1/drivers/\(driver)",
+                    field: "\(field).\(name)")
+            }
+            let matches: Bool = switch (spec.type, value) {
+            case (.string, .StringValue), (.stringList, .StringValue), (.integer, .IntegerValue),
+                (.boolean, .BooleanValue), (.number, .IntegerValue), (.number, .StringValue):
+                true
+            default: false
+            }
+            guard matches else {
+                throw GatewayProblem.validation(
+                    "option \"\(name)\" of driver \"\(driver)\" takes a \(spec.type.rawValue)", field: "\(field).\(name)")
+            }
+            values[name] = ResourceMapper.jsonValue(value)
+        }
+        return values
+    }
+
+    private static func text(_ value: JSONValue) -> String {
+        switch value {
+        case .string(let text): text
+        case .bool(let flag): String(flag)
+        case .number(let number): number == number.rounded() ? String(Int64(number)) : String(number)
+        default: ""
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// PazGateway lands with issue 3.

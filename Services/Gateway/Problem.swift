@@ -1,0 +1,83 @@
+import Foundation
+package import HTTPTypes
+import PazAMQP
+import PazGatewayAPI
+import PazSchemas
+import PazStore
+
+/// An RFC 9457 problem the gateway answers with (docs/api.md, "Errors"). Handlers throw it; the
+/// ``ProblemMiddleware`` turns it (and every other error) into an `application/problem+json` response.
+package struct GatewayProblem: Error, Sendable, CustomStringConvertible {
+    package var status: HTTPResponse.Status
+    /// The slug after `urn:paz:problem:`.
+    package var type: String
+    package var title: String
+    package var detail: String
+    package var field: String?
+    package var operation: String?
+    /// Seconds for `Retry-After` (503, 409 in-use).
+    package var retryAfter: Int?
+
+    package init(
+        _ status: HTTPResponse.Status, _ type: String, _ title: String, detail: String, field: String? = nil,
+        operation: String? = nil, retryAfter: Int? = nil
+    ) {
+        self.status = status
+        self.type = type
+        self.title = title
+        self.detail = detail
+        self.field = field
+        self.operation = operation
+        self.retryAfter = retryAfter
+    }
+
+    package var description: String { "\(status.code) \(type): \(detail)" }
+
+    static func notFound(_ what: String) -> Self {
+        Self(.notFound, "not-found", "Not found", detail: "\(what) does not exist for this tenant")
+    }
+
+    static func validation(_ detail: String, field: String) -> Self {
+        Self(.unprocessableContent, "validation", "Invalid value", detail: detail, field: field)
+    }
+
+    static func dependencyUnavailable(_ detail: String) -> Self {
+        Self(.serviceUnavailable, "dependency-unavailable", "Dependency unavailable",
+             detail: detail + "; nothing was accepted, retry later with the same Idempotency-Key", retryAfter: 5)
+    }
+
+    /// The problem for a store failure: Redis down → 503, a conflict → 409, anything else → 500.
+    static func from(_ error: StoreError) -> Self {
+        switch error {
+        case .redis: dependencyUnavailable("the status store (Redis) is unreachable")
+        case .conflict(let what): Self(.conflict, "name-taken", "Name taken", detail: what, field: "name")
+        case .notFound(let what): Self(.notFound, "not-found", "Not found", detail: what)
+        case .secretsUnavailable, .secret, .corrupt:
+            Self(.internalServerError, "internal", "Internal error", detail: "\(error)")
+        }
+    }
+
+    /// The problem for an AMQP failure while queueing commands.
+    static func from(_ error: AMQPError, driver: String) -> Self {
+        switch error {
+        case .unroutable:
+            Self(.serviceUnavailable, "driver-unavailable", "Driver unavailable",
+                 detail: "no command queue of driver \"\(driver)\" exists (no replica ever started); nothing was queued",
+                 retryAfter: 5)
+        default: dependencyUnavailable("the message broker (RabbitMQ) did not accept the command: \(error)")
+        }
+    }
+
+    /// The JSON body.
+    func body(instance: String?, requestId: String) -> Components.Schemas.Problem {
+        Components.Schemas.Problem(
+            _type: "urn:paz:problem:\(type)", title: title, status: status.code, detail: detail, instance: instance,
+            field: field, operation: operation, retriable: status == .serviceUnavailable ? true : nil,
+            requestId: requestId)
+    }
+}
+
+extension ValidationError {
+    /// As a 422 problem naming the field.
+    var problem: GatewayProblem { .validation(message, field: field) }
+}

@@ -1,0 +1,19 @@
+package import PazSchemas
+import PazRedis
+
+extension Store {
+    /// Gives back an `Idempotency-Key` claimed for a request that was then not accepted (e.g. the
+    /// broker was down), so a retry with the same key is treated as a first call.
+    package func releaseIdempotencyKey(_ key: String, tenant: TenantID) async throws(StoreError) {
+        _ = try await run { () async throws(RedisError) in
+            try await redis.delete([StoreKeys.idempotency(tenant, key: key)])
+        }
+    }
+}
+
+extension OperationView {
+    /// A just-recorded operation: no progress yet.
+    package init(queued record: OperationRecord) {
+        self.init(record: record, progress: [], updatedAt: record.createdAt)
+    }
+}
