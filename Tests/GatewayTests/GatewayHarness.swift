@@ -1,0 +1,197 @@
+import Foundation
+import Logging
+import PazAMQP
+import PazGateway
+import PazGatewayAPI
+import PazGatewayClient
+import PazHTTP
+import PazLocalServers
+import PazRedis
+import PazSchemas
+import PazSecrets
+import PazServiceKit
+import PazStore
+import PazTestSupport
+import ServiceLifecycle
+import Testing
+
+/// A gateway running in-process on a free loopback port against real Redis and RabbitMQ, with an
+/// HTTP client, a store and an AMQP connection of the test's own (to play the driver's part).
+final class GatewayHarness: Sendable {
+    let baseURL: String
+    let adminToken: String
+    let store: Store
+    let amqp: AMQPConnection
+    let http: PazHTTP.HTTPClient
+    private let group: ServiceGroup
+    private let task: Task<Void, any Error>
+    private let scratch: URL
+
+    /// Starts a gateway. `amqpPort` overrides the broker port (e.g. one nothing listens on).
+    static func start(amqpPort: Int? = nil, staleAfterSeconds: Int = 30) async throws -> GatewayHarness {
+        let redisServer = try await TestRedis.shared()
+        let rabbit = try await TestRabbitMQ.sharedServer()
+        let logger = Logger(label: "gateway-test")
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("paz-gw-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        let keyFile = scratch.appendingPathComponent("master.key")
+        _ = try MasterKey.create(at: keyFile)
+        let adminToken = "admin-" + UUID().uuidString
+        let amqpConfiguration = AMQPConfiguration(
+            host: "127.0.0.1", port: amqpPort ?? rabbit.port, user: rabbit.user, password: rabbit.password,
+            connectionName: "gateway-test", confirmTimeout: .seconds(5), connectTimeout: .seconds(1))
+        let configuration = GatewayConfiguration(
+            httpHost: "127.0.0.1", httpPort: 0, amqp: amqpConfiguration,
+            redis: RedisConfiguration(host: "127.0.0.1", port: redisServer.port),
+            adminToken: Secret(adminToken), masterKeyFile: keyFile.path, staleAfterSeconds: staleAfterSeconds,
+            catalogTimeout: .seconds(2))
+        let runtime = ServiceRuntime(
+            configuration: ServiceKitConfiguration(serviceName: "paz-gateway-test", opsPort: 0), logger: logger)
+        let services = try buildGatewayServices(configuration: configuration, runtime: runtime)
+        let group = buildServiceGroup(runtime, services: services.services)
+        let task = Task { try await group.run() }
+        let port = await services.server.listeningPort()
+        let amqp = AMQPConnection(
+            configuration: AMQPConfiguration(
+                host: "127.0.0.1", port: rabbit.port, user: rabbit.user, password: rabbit.password,
+                connectionName: "gateway-test-driver"),
+            logger: logger)
+        try await amqp.waitUntilConnected()
+        var httpConfiguration = PazHTTP.HTTPClient.Configuration()
+        httpConfiguration.retry = .none
+        let http = try PazHTTP.HTTPClient(configuration: httpConfiguration, logger: logger)
+        return GatewayHarness(
+            baseURL: "http://127.0.0.1:\(port)", adminToken: adminToken, store: services.store, amqp: amqp, http: http,
+            group: group, task: task, scratch: scratch)
+    }
+
+    private init(
+        baseURL: String, adminToken: String, store: Store, amqp: AMQPConnection, http: PazHTTP.HTTPClient,
+        group: ServiceGroup, task: Task<Void, any Error>, scratch: URL
+    ) {
+        self.baseURL = baseURL
+        self.adminToken = adminToken
+        self.store = store
+        self.amqp = amqp
+        self.http = http
+        self.group = group
+        self.task = task
+        self.scratch = scratch
+    }
+
+    func stop() async {
+        await group.triggerGracefulShutdown()
+        _ = try? await task.value
+        await amqp.close()
+        await http.shutdown()
+        try? FileManager.default.removeItem(at: scratch)
+    }
+
+    /// A generated client authenticated with `token`.
+    func client(token: String?) -> Client {
+        Client(gateway: URL(string: baseURL)!, token: token, http: http)
+    }
+
+    /// A raw request (for error cases the generated client does not model).
+    func request(
+        _ method: PazHTTP.HTTPMethod, _ path: String, token: String?, json: String? = nil, headers: [String: String] = [:]
+    ) async throws -> PazHTTP.HTTPResponse {
+        var fields = PazHTTP.HTTPHeaders()
+        if let token { fields.set("Authorization", "Bearer \(token)") }
+        if json != nil { fields.set("Content-Type", "application/json") }
+        for (name, value) in headers { fields.set(name, value) }
+        return try await http.send(PazHTTP.HTTPRequest(
+            method: method, url: baseURL + path, headers: fields, body: Data((json ?? "").utf8)))
+    }
+
+    /// Creates a tenant (unique name) with `quota` and returns its id and a fresh token.
+    func makeTenant(_ prefix: String, quota: Int = 10) async throws -> (id: String, token: String) {
+        let name = "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())"
+        let created = try await request(.post, "/v1/admin/tenants", token: adminToken,
+                                        json: #"{"name":"\#(name)","quota":{"machines":\#(quota)}}"#)
+        try #require(created.status == 201, "\(String(decoding: created.body, as: UTF8.self))")
+        let tenant = try JSONSerialization.jsonObject(with: created.body) as! [String: Any]
+        let token = try await request(.post, "/v1/admin/tenants/\(name)/tokens", token: adminToken, json: #"{"name":"test"}"#)
+        try #require(token.status == 201)
+        let tokenBody = try JSONSerialization.jsonObject(with: token.body) as! [String: Any]
+        return (tenant["id"] as! String, tokenBody["token"] as! String)
+    }
+
+    /// Announces a driver (unique name) in the registry and declares its command queue, as the
+    /// driver kit does at start.
+    func announceDriver(
+        _ prefix: String, options: [CreateOptionSpec], capabilities: [DriverCapability] = [.create, .remove, .start, .stop]
+    ) async throws -> ResourceName {
+        let name = try ResourceName("\(prefix)-\(UUID().uuidString.prefix(8).lowercased())")
+        try await store.announce(DriverAnnouncement(
+            name: name, version: "0.1.0", instanceId: "test-\(UUID().uuidString.prefix(6))", capabilities: capabilities,
+            createOptions: options, ttlSeconds: 120, startedAt: Date()))
+        try await amqp.declare(AMQPExchange(name: Routing.commandsExchange, kind: .direct))
+        try await amqp.declare(AMQPQueue.quorum(
+            name: Routing.driverCommandQueue(driver: name), deliveryLimit: Routing.deliveryLimit,
+            deadLetterExchange: Routing.deadLetterExchange))
+        try await amqp.bind(AMQPBinding(
+            queue: Routing.driverCommandQueue(driver: name), exchange: Routing.commandsExchange,
+            routingKey: Routing.commandRoutingKey(driver: name)))
+        return name
+    }
+
+    /// Reads up to `count` commands from the driver's queue (acking them), waiting at most `timeout`.
+    func drainCommands(driver: ResourceName, count: Int, timeout: Duration = .seconds(5)) async throws -> [CommandEnvelope] {
+        let consumer = try await amqp.consume(queue: Routing.driverCommandQueue(driver: driver), prefetch: 100)
+        let amqp = amqp
+        let received = await withTaskGroup(of: [CommandEnvelope].self) { group in
+            group.addTask {
+                var envelopes: [CommandEnvelope] = []
+                for await delivery in consumer {
+                    if let envelope = try? MessageCodec.decode(CommandPayload.self, from: Data(delivery.body)) {
+                        envelopes.append(envelope)
+                    }
+                    try? await amqp.ack(delivery)
+                    if envelopes.count >= count { break }
+                }
+                return envelopes
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return []
+            }
+            var result: [CommandEnvelope] = []
+            for await envelopes in group {
+                if !envelopes.isEmpty || result.isEmpty { result = envelopes }
+                group.cancelAll()
+                break
+            }
+            return result
+        }
+        await consumer.cancel()
+        return received
+    }
+
+    /// Publishes an `event.operation` as a driver would.
+    func publishProgress(
+        tenant: String, operation: String, command: MessageKind, machines: [MachineProgress], phase: OperationPhase
+    ) async throws {
+        let envelope = EventEnvelope(
+            tenantId: try TenantID(tenant), operationId: try OperationID(operation), trace: .newTrace(),
+            payload: .operation(OperationProgress(command: command, phase: phase, machines: machines)))
+        try await amqp.publish(
+            exchange: Routing.eventsExchange, routingKey: Routing.eventRoutingKey(.eventOperation),
+            body: Array(try MessageCodec.encode(envelope)), mandatory: true)
+    }
+}
+
+/// JSON helpers for raw responses.
+func json(_ response: PazHTTP.HTTPResponse) -> [String: Any] {
+    (try? JSONSerialization.jsonObject(with: response.body)) as? [String: Any] ?? [:]
+}
+
+/// Polls `condition` every 100 ms until it holds or `timeout` passes.
+func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(100))
+    }
+    return try await condition()
+}
