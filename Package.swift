@@ -47,7 +47,7 @@ let package = Package(
         .executableTarget(
             name: "PazBench",
             dependencies: [
-                "PazAMQP", "PazRedis", "PazLocalServers",
+                "PazAMQP", "PazRedis", "PazLocalServers", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/PazBench"
@@ -57,7 +57,7 @@ let package = Package(
         .target(name: "PazTestSupport", dependencies: ["PazLocalServers"], path: "Tests/Support"),
         .testTarget(name: "ConcurrencyTests", dependencies: ["PazConcurrency"]),
         .testTarget(name: "SchemasTests", dependencies: ["PazSchemas"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "AMQPTests", dependencies: ["PazAMQP", "PazTestSupport"]),
+        .testTarget(name: "AMQPTests", dependencies: ["PazAMQP", "PazTestSupport", log]),
         .testTarget(name: "RedisTests", dependencies: ["PazRedis", "PazTestSupport"]),
         .testTarget(name: "SSHTests", dependencies: ["PazSSH", "PazTestSupport"]),
         .testTarget(name: "HTTPTests", dependencies: ["PazHTTP", "PazTestSupport"]),

@@ -31,10 +31,13 @@ package final class RabbitMQServer: Sendable {
     package static func start(
         dataDirectory: URL? = nil, port: Int? = nil, readyTimeout: Duration = .seconds(60)
     ) async throws(LocalServerError) -> RabbitMQServer {
-        let directory = try dataDirectory ?? ScratchDirectory.make(prefix: "paz-rabbitmq")
+        let directory: URL
+        if let dataDirectory { directory = dataDirectory } else { directory = try ScratchDirectory.make(prefix: "paz-rabbitmq") }
+        let amqpPort: Int
+        if let port { amqpPort = port } else { amqpPort = try LoopbackNetwork.freePort() }
         let server = try RabbitMQServer(
             dataDirectory: directory,
-            port: port ?? LoopbackNetwork.freePort(),
+            port: amqpPort,
             distributionPort: LoopbackNetwork.freePort(),
             epmdPort: LoopbackNetwork.freePort()
         )
@@ -112,25 +115,27 @@ package final class RabbitMQServer: Sendable {
         try await launch(readyTimeout: readyTimeout)
     }
 
-    /// Stops the broker gracefully (SIGTERM, which the wrapper turns into a clean shutdown), then epmd.
+    /// Stops the broker gracefully (SIGTERM to the Erlang VM: a clean shutdown), then epmd.
     package func stop() async {
         await stopBroker()
-        await epmd.stop()
+        await Self.terminate(epmd.pid, grace: .seconds(5))
     }
 
     /// Stops the broker gracefully but keeps epmd, so ``restart(readyTimeout:)`` can follow.
+    ///
+    /// Signals go to the VM itself (its pid file), not to the Debian wrapper script, whose own
+    /// SIGTERM handling is unreliable under dash; all waits are bounded.
     package func stopBroker() async {
         guard let process = broker.withLock({ $0 }) else { return }
-        let beam = beamPID()
-        await process.stop(timeout: .seconds(30))
-        if let beam { await Self.killAndWait(beam, signal: SIGKILL, after: .seconds(10)) }
+        if let beam = beamPID() { await Self.terminate(beam, grace: .seconds(30)) }
+        await Self.terminate(process.pid, grace: .seconds(5))
     }
 
-    /// Kills the Erlang VM with SIGKILL (a crash: no clean shutdown), then reaps its wrapper.
+    /// Kills the Erlang VM with SIGKILL (a crash: no clean shutdown), then its wrapper.
     package func kill() async {
         guard let process = broker.withLock({ $0 }) else { return }
-        if let beam = beamPID() { await Self.killAndWait(beam, signal: SIGKILL, after: .zero) }
-        await process.kill()
+        if let beam = beamPID() { await Self.terminate(beam, grace: .zero) }
+        await Self.terminate(process.pid, grace: .zero)
     }
 
     /// The broker's log tail, for failure messages.
@@ -165,13 +170,17 @@ package final class RabbitMQServer: Sendable {
         return pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
-    /// Sends `signal` after `after` unless the process already exited, then waits until it is gone.
-    private static func killAndWait(_ pid: pid_t, signal: Int32, after delay: Duration) async {
-        let deadline = ContinuousClock.now + delay
-        while isAlive(pid) && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
+    /// Sends SIGTERM (unless `grace` is zero), waits up to `grace`, then SIGKILL; returns when `pid` is gone.
+    private static func terminate(_ pid: pid_t, grace: Duration) async {
+        guard isAlive(pid) else { return }
+        if grace > .zero {
+            _ = Foundation.kill(pid, SIGTERM)
+            let deadline = ContinuousClock.now + grace
+            while isAlive(pid) && ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(20))
+            }
         }
-        if isAlive(pid) { _ = Foundation.kill(pid, signal) }
+        if isAlive(pid) { _ = Foundation.kill(pid, SIGKILL) }
         let gone = ContinuousClock.now + .seconds(10)
         while isAlive(pid) && ContinuousClock.now < gone {
             try? await Task.sleep(for: .milliseconds(10))
