@@ -85,6 +85,10 @@ package final class RabbitMQServer: Sendable {
             "RABBITMQ_CONF_ENV_FILE": path + "/rabbitmq-env.conf",
             // The distribution listener binds to every interface unless told otherwise.
             "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+            // Makes the Debian script exec the Erlang VM (as under systemd) instead of proxying signals
+            // from a shell, so the process we start IS the broker: SIGTERM stops it cleanly, SIGKILL
+            // crashes it. Nothing listens on this path; the readiness notification is simply dropped.
+            "NOTIFY_SOCKET": path + "/notify.sock",
         ]
         let script = "/usr/lib/rabbitmq/bin/rabbitmq-server"
         if getuid() == 0 {
@@ -121,20 +125,25 @@ package final class RabbitMQServer: Sendable {
         await Self.terminate(epmd.pid, grace: .seconds(5))
     }
 
-    /// Stops the broker gracefully but keeps epmd, so ``restart(readyTimeout:)`` can follow.
+    /// Stops the broker gracefully (`rabbitmqctl stop`) but keeps epmd, so ``restart(readyTimeout:)`` can follow.
     ///
-    /// Signals go to the VM itself (its pid file), not to the Debian wrapper script, whose own
-    /// SIGTERM handling is unreliable under dash; all waits are bounded.
+    /// A signal is not enough: the VM inherits a mask with SIGTERM blocked from the Swift thread that
+    /// spawns it, so the clean way is the CLI over Erlang distribution. SIGKILL after 30 s at most.
     package func stopBroker() async {
         guard let process = broker.withLock({ $0 }) else { return }
-        if let beam = beamPID() { await Self.terminate(beam, grace: .seconds(30)) }
-        await Self.terminate(process.pid, grace: .seconds(5))
+        if let control = try? ManagedProcess(
+            executable: "/usr/lib/rabbitmq/bin/rabbitmqctl", arguments: ["-n", nodeName, "stop"],
+            environment: environment, logFile: dataDirectory.appendingPathComponent("rabbitmqctl-stop.log"))
+        {
+            await Self.waitUntilGone(process.pid, timeout: .seconds(30))
+            await Self.terminate(control.pid, grace: .zero)
+        }
+        await Self.terminate(process.pid, grace: .zero)
     }
 
-    /// Kills the Erlang VM with SIGKILL (a crash: no clean shutdown), then its wrapper.
+    /// Kills the Erlang VM with SIGKILL: a crash, no clean shutdown.
     package func kill() async {
         guard let process = broker.withLock({ $0 }) else { return }
-        if let beam = beamPID() { await Self.terminate(beam, grace: .zero) }
         await Self.terminate(process.pid, grace: .zero)
     }
 
@@ -144,7 +153,6 @@ package final class RabbitMQServer: Sendable {
     }
 
     private func launch(readyTimeout: Duration) async throws(LocalServerError) {
-        try? FileManager.default.removeItem(atPath: dataDirectory.path + "/rabbitmq.pid")
         let process = try ManagedProcess(
             executable: launchExecutable,
             arguments: launchArguments,
@@ -162,28 +170,22 @@ package final class RabbitMQServer: Sendable {
         throw .notReady(server: "rabbitmq-server", address: "\(host):\(port)", logTail: process.logTail(lines: 30))
     }
 
-    /// The Erlang VM's pid, from the pid file the broker writes at boot.
-    private func beamPID() -> pid_t? {
-        guard let text = try? String(contentsOfFile: dataDirectory.path + "/rabbitmq.pid", encoding: .utf8) else {
-            return nil
-        }
-        return pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
-    }
-
     /// Sends SIGTERM (unless `grace` is zero), waits up to `grace`, then SIGKILL; returns when `pid` is gone.
     private static func terminate(_ pid: pid_t, grace: Duration) async {
         guard isAlive(pid) else { return }
         if grace > .zero {
             _ = Foundation.kill(pid, SIGTERM)
-            let deadline = ContinuousClock.now + grace
-            while isAlive(pid) && ContinuousClock.now < deadline {
-                try? await Task.sleep(for: .milliseconds(20))
-            }
+            await waitUntilGone(pid, timeout: grace)
         }
         if isAlive(pid) { _ = Foundation.kill(pid, SIGKILL) }
-        let gone = ContinuousClock.now + .seconds(10)
-        while isAlive(pid) && ContinuousClock.now < gone {
-            try? await Task.sleep(for: .milliseconds(10))
+        await waitUntilGone(pid, timeout: .seconds(10))
+    }
+
+    /// Returns when `pid` has exited (or is a zombie), or after `timeout`.
+    private static func waitUntilGone(_ pid: pid_t, timeout: Duration) async {
+        let deadline = ContinuousClock.now + timeout
+        while isAlive(pid) && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
         }
     }
 
