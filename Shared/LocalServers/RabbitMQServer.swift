@@ -21,6 +21,8 @@ package final class RabbitMQServer: Sendable {
     /// Where mnesia, logs, the pid file and the Erlang cookie live.
     package let dataDirectory: URL
 
+    /// True when ``start(dataDirectory:port:readyTimeout:)`` made the directory (then ``stop()`` removes it).
+    private let ownsDirectory: Bool
     private let environment: [String: String]
     private let launchArguments: [String]
     private let launchExecutable: String
@@ -38,6 +40,7 @@ package final class RabbitMQServer: Sendable {
         let server = try RabbitMQServer(
             dataDirectory: directory,
             port: amqpPort,
+            ownsDirectory: dataDirectory == nil,
             distributionPort: LoopbackNetwork.freePort(),
             epmdPort: LoopbackNetwork.freePort()
         )
@@ -50,8 +53,11 @@ package final class RabbitMQServer: Sendable {
         return server
     }
 
-    private init(dataDirectory: URL, port: Int, distributionPort: Int, epmdPort: Int) throws(LocalServerError) {
+    private init(
+        dataDirectory: URL, port: Int, ownsDirectory: Bool, distributionPort: Int, epmdPort: Int
+    ) throws(LocalServerError) {
         self.port = port
+        self.ownsDirectory = ownsDirectory
         self.dataDirectory = dataDirectory
         self.nodeName = "paz-\(getpid())-\(UInt32.random(in: 0...UInt32.max))@localhost"
         let path = dataDirectory.path
@@ -119,10 +125,11 @@ package final class RabbitMQServer: Sendable {
         try await launch(readyTimeout: readyTimeout)
     }
 
-    /// Stops the broker gracefully (SIGTERM to the Erlang VM: a clean shutdown), then epmd.
+    /// Stops the broker gracefully, then epmd; removes the data directory if it was a scratch one.
     package func stop() async {
         await stopBroker()
         await Self.terminate(epmd.pid, grace: .seconds(5))
+        if ownsDirectory { try? FileManager.default.removeItem(at: dataDirectory) }
     }
 
     /// Stops the broker gracefully (`rabbitmqctl stop`) but keeps epmd, so ``restart(readyTimeout:)`` can follow.

@@ -318,4 +318,49 @@ struct AMQPTests {
         await other.close()
         await server.stop()
     }
+
+    @Test("a wrong password is refused with an actionable error (access refused) and never logged")
+    func wrongPasswordRefusedAndNotLogged() async throws {
+        let server = try await TestRabbitMQ.sharedServer()
+        let lines = Record()
+        let secret = "s3cret-\(UUID().uuidString)"
+        let logger = Logger(label: "test.amqp.secret") { _ in CapturingLogHandler(lines: lines) }
+        let connection = AMQPConnection(
+            configuration: AMQPConfiguration(
+                host: server.host, port: server.port, user: server.user, password: secret,
+                connectionName: "wrong-password", reconnectMinimumDelay: .milliseconds(50)),
+            logger: logger)
+        await #expect {
+            try await connection.waitUntilConnected(timeout: .seconds(3))
+        } throws: { error in
+            guard case AMQPError.notConnected(let reason) = error else { return false }
+            return reason.contains("refused user guest")
+        }
+        await #expect {
+            try await connection.publish(exchange: "", routingKey: "nowhere", body: [1])
+        } throws: { error in
+            (error as? AMQPError)?.isRetriable == true
+        }
+        await connection.close()
+        #expect(!lines.all.isEmpty)
+        #expect(lines.all.allSatisfy { !$0.contains(secret) })
+        #expect(!"\(connection.configuration)".contains(secret))
+    }
+}
+
+/// Records every log line with its metadata, to check what reaches the logs.
+struct CapturingLogHandler: LogHandler {
+    let lines: Record
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let all = metadata.merging(event.metadata ?? [:]) { _, new in new }
+        lines.append("\(event.level) \(event.message) \(all)")
+    }
 }
