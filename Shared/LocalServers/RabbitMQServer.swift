@@ -128,7 +128,7 @@ package final class RabbitMQServer: Sendable {
     /// Stops the broker gracefully, then epmd; removes the data directory if it was a scratch one.
     package func stop() async {
         await stopBroker()
-        await Self.terminate(epmd.pid, grace: .seconds(5))
+        await Self.terminate(epmd.pid, grace: .zero)  // stateless; SIGTERM is blocked (see stopBroker)
         if ownsDirectory { try? FileManager.default.removeItem(at: dataDirectory) }
     }
 
