@@ -99,7 +99,7 @@ package final class RabbitMQServer: Sendable {
         let script = "/usr/lib/rabbitmq/bin/rabbitmq-server"
         if getuid() == 0 {
             // The Debian broker expects to run as `rabbitmq`; it must own its state.
-            try Self.runHelper("/bin/chown", ["-R", "rabbitmq:rabbitmq", path])
+            try HelperCommand.run("chown", ["-R", "rabbitmq:rabbitmq", path])
             launchExecutable = "setpriv"
             launchArguments = ["--reuid=rabbitmq", "--regid=rabbitmq", "--init-groups", script]
         } else {
@@ -228,20 +228,5 @@ package final class RabbitMQServer: Sendable {
         guard recv(fd, &reply, reply.count, Int32(MSG_WAITALL)) == reply.count else { return false }
         // Frame type 1 (method) on channel 0: connection.start.
         return reply[0] == 1 && reply[1] == 0 && reply[2] == 0
-    }
-
-    private static func runHelper(_ path: String, _ arguments: [String]) throws(LocalServerError) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        do { try process.run() } catch { throw .launchFailed(path, "\(error)") }
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            throw .commandFailed(([path] + arguments).joined(separator: " "), status: process.terminationStatus, output: output)
-        }
     }
 }
