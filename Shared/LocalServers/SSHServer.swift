@@ -117,16 +117,10 @@ package final class SSHServer: Sendable {
             throw .filesystem("could not create /run/sshd: \(error)")
         }
         guard let sshd = ManagedProcess.locate("sshd") else { throw .missingExecutable("sshd") }
-        // sshd closes every inherited descriptor at start-up, including the one Foundation's `Process`
-        // watches to notice a child's exit; Foundation then blocks its process-monitor thread in
-        // waitpid(sshd) and no other child process can be reaped. So a shell stays the direct child
-        // (keeping that descriptor open) and runs sshd (-D: in the foreground, needing its absolute path
-        // to re-execute) with a parent-death signal: stopping or killing the shell stops sshd too.
+        // -D: foreground, as our direct child (ManagedProcess spawns it with a clean signal mask in a
+        // process group of its own); -e: log to stderr, i.e. the log file.
         let started = try ManagedProcess(
-            executable: "/bin/sh",
-            // Foreground, not `& wait`: the shell may have SIGCHLD blocked, which hangs the `wait` builtin.
-            // `; exit` keeps the shell from exec'ing sshd in its place.
-            arguments: ["-c", "setpriv --pdeathsig TERM \"$0\" -D -e -f \"$1\"; exit $?", sshd, configFile.path],
+            executable: sshd, arguments: ["-D", "-e", "-f", configFile.path],
             logFile: directory.appendingPathComponent("sshd.log")
         )
         process.withLock { $0 = started }
@@ -141,14 +135,6 @@ package final class SSHServer: Sendable {
             return current
         }
         guard let running else { return }
-        // The shell in between may have SIGTERM blocked (it inherits the mask of the thread that
-        // spawned it), so signal sshd itself; the shell exits when sshd does.
-        let pidFile = directory.appendingPathComponent("sshd.pid")
-        if let text = try? String(contentsOf: pidFile, encoding: .utf8),
-           let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1 {
-            kill(pid, SIGTERM)
-        }
-        try? FileManager.default.removeItem(at: pidFile)
         await running.stop()
     }
 
@@ -173,40 +159,5 @@ package final class SSHServer: Sendable {
         } catch {
             throw .filesystem("could not read \(path): \(error)")
         }
-    }
-}
-
-/// Runs a short helper program (ssh-keygen, useradd) to completion, capturing its output.
-package enum HelperCommand {
-    /// Runs `name` with `arguments`; throws unless it exits 0.
-    package static func run(_ name: String, _ arguments: [String]) throws(LocalServerError) {
-        let (status, output) = try execute(name, arguments)
-        guard status == 0 else {
-            throw .commandFailed(([name] + arguments).joined(separator: " "), status: status, output: output)
-        }
-    }
-
-    /// Runs `name` with `arguments` and returns its exit status.
-    package static func status(_ name: String, _ arguments: [String]) throws(LocalServerError) -> Int32 {
-        try execute(name, arguments).status
-    }
-
-    private static func execute(_ name: String, _ arguments: [String]) throws(LocalServerError) -> (status: Int32, output: String) {
-        guard let path = ManagedProcess.locate(name) else { throw .missingExecutable(name) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            throw .launchFailed(path, "\(error)")
-        }
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
     }
 }
