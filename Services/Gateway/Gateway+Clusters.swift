@@ -48,6 +48,10 @@ extension Gateway {
         } catch {
             throw error.problem
         }
+        let request = Self.requestText("POST", "/v1/clusters", body)
+        if let earlier = try await replay(key: input.headers.idempotencyKey, request: request, tenant: tenant) {
+            return .accepted(earlier)
+        }
         let replicas = try await liveDriver(body.driver, field: "driver")
         let driver = replicas[0]
         let count = body.machines?.count ?? body.count ?? 1
@@ -96,7 +100,7 @@ extension Gateway {
             tenant: tenant, kind: "cluster.create",
             target: OperationTarget(type: .cluster, id: record.id.rawValue, name: record.name.rawValue, clusterId: record.id),
             machines: machines.map(\.ref), driver: driver.name, commands: commands,
-            idempotencyKey: input.headers.idempotencyKey, request: Self.requestText("POST", "/v1/clusters", body))
+            idempotencyKey: input.headers.idempotencyKey, request: request)
         let finalRecord = record
         let accepted = try await submit(submission) { () async throws(StoreError) in
             try await store.createCluster(finalRecord, machines: machines, tenant: tenant)
@@ -140,6 +144,10 @@ extension Gateway {
         case .json(let body): body
         case .none: nil
         }
+        let request = Self.requestText("POST", "/v1/clusters/\(cluster.id.rawValue)/machines", spec)
+        if let earlier = try await replay(key: input.headers.idempotencyKey, request: request, tenant: tenant) {
+            return .accepted(earlier)
+        }
         let driver = try await liveDriver(cluster.driver.rawValue, field: "driver")[0]
         let tenantRecord = try await stored { () async throws(StoreError) in try await store.tenant(tenant) }
         let existing = try await stored { () async throws(StoreError) in try await store.machines(tenant: tenant) }
@@ -168,7 +176,7 @@ extension Gateway {
             tenant: tenant, kind: "machine.create",
             target: OperationTarget(type: .machine, id: machine.id.rawValue, name: name.rawValue, clusterId: cluster.id),
             machines: [machine.ref], driver: driver.name, commands: [command], idempotencyKey: input.headers.idempotencyKey,
-            request: Self.requestText("POST", "/v1/clusters/\(cluster.id.rawValue)/machines", spec))
+            request: request)
         let accepted = try await submit(submission) { () async throws(StoreError) in
             try await store.addMachines([machine], tenant: tenant)
             var updated = cluster

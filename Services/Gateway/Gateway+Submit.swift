@@ -31,7 +31,9 @@ extension Gateway {
         undo: () async throws(StoreError) -> Void = {}
     ) async throws -> Components.Responses.OperationAccepted {
         let tenant = submission.tenant
-        guard case .connected = amqp.state else {
+        do {
+            try await amqp.waitUntilConnected(timeout: .seconds(2))  // rides out a brief reconnect
+        } catch {
             throw GatewayProblem.dependencyUnavailable("the message broker (RabbitMQ) is unreachable")
         }
         let operationId = OperationID.random()
@@ -44,21 +46,7 @@ extension Gateway {
                 try await store.claimIdempotencyKey(
                     key, record: IdempotencyRecord(requestHash: hash, operationId: operationId), tenant: tenant)
             }
-            if let existing {
-                guard existing.requestHash == hash else {
-                    throw GatewayProblem(
-                        .unprocessableContent, "idempotency-key-mismatch", "Idempotency-Key reused",
-                        detail: "this Idempotency-Key was used for a different request; use a new key", field: "Idempotency-Key")
-                }
-                guard let view = try await stored({ () async throws(StoreError) in
-                    try await store.operation(existing.operationId, tenant: tenant)
-                }) else {
-                    throw GatewayProblem(
-                        .conflict, "idempotency-key-in-use", "Idempotency-Key in use",
-                        detail: "the first request with this key is still being processed; retry shortly", retryAfter: 1)
-                }
-                return try await accepted(view, replayed: true)
-            }
+            if let existing { return try await replay(existing, hash: hash, tenant: tenant) }
         }
         let record = OperationRecord(
             id: operationId, kind: submission.kind, target: submission.target, machines: submission.machines,
@@ -86,6 +74,34 @@ extension Gateway {
         }
         let view = OperationView(queued: record)
         return try await accepted(view, replayed: false)
+    }
+
+    /// The earlier answer for a known `Idempotency-Key` (nil when the key is unused), checked before
+    /// validation so a repeated create is not refused because its own first call took the name.
+    func replay(key: String?, request: String, tenant: TenantID) async throws -> Components.Responses.OperationAccepted? {
+        guard let key else { return nil }
+        guard let existing = try await stored({ () async throws(StoreError) in
+            try await store.idempotencyRecord(key, tenant: tenant)
+        }) else { return nil }
+        return try await replay(existing, hash: APIToken.hash(request), tenant: tenant)
+    }
+
+    private func replay(_ existing: IdempotencyRecord, hash: String, tenant: TenantID) async throws
+        -> Components.Responses.OperationAccepted
+    {
+        guard existing.requestHash == hash else {
+            throw GatewayProblem(
+                .unprocessableContent, "idempotency-key-mismatch", "Idempotency-Key reused",
+                detail: "this Idempotency-Key was used for a different request; use a new key", field: "Idempotency-Key")
+        }
+        guard let view = try await stored({ () async throws(StoreError) in
+            try await store.operation(existing.operationId, tenant: tenant)
+        }) else {
+            throw GatewayProblem(
+                .conflict, "idempotency-key-in-use", "Idempotency-Key in use",
+                detail: "the first request with this key is still being processed; retry shortly", retryAfter: 1)
+        }
+        return try await accepted(view, replayed: true)
     }
 
     private func release(_ submission: Submission) async {

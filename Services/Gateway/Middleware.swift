@@ -37,6 +37,10 @@ struct ProblemMiddleware: ServerMiddleware {
         do {
             var (response, responseBody) = try await next(request, body, metadata)
             response.headerFields[.xRequestId] = requestId
+            // The generated server percent-encodes header values; a Location path keeps its slashes.
+            if let location = response.headerFields[.location] {
+                response.headerFields[.location] = location.removingPercentEncoding ?? location
+            }
             return (response, responseBody)
         } catch {
             let problem = Self.problem(for: error)

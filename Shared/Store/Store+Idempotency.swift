@@ -17,3 +17,14 @@ extension OperationView {
         self.init(record: record, progress: [], updatedAt: record.createdAt)
     }
 }
+
+extension Store {
+    /// What `key` was first used for, or nil when it is unused (or expired).
+    package func idempotencyRecord(_ key: String, tenant: TenantID) async throws(StoreError) -> IdempotencyRecord? {
+        let redisKey = StoreKeys.idempotency(tenant, key: key)
+        guard let json = try await run({ () async throws(RedisError) in try await redis.getString(redisKey) }) else {
+            return nil
+        }
+        return try decode(IdempotencyRecord.self, from: json, key: redisKey)
+    }
+}

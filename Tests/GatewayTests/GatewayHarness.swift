@@ -57,6 +57,7 @@ final class GatewayHarness: Sendable {
                 connectionName: "gateway-test-driver"),
             logger: logger)
         try await amqp.waitUntilConnected()
+        if amqpPort == nil { try await services.amqp.waitUntilConnected() }
         var httpConfiguration = PazHTTP.HTTPClient.Configuration()
         httpConfiguration.retry = .none
         let http = try PazHTTP.HTTPClient(configuration: httpConfiguration, logger: logger)
@@ -101,7 +102,7 @@ final class GatewayHarness: Sendable {
         if json != nil { fields.set("Content-Type", "application/json") }
         for (name, value) in headers { fields.set(name, value) }
         return try await http.send(PazHTTP.HTTPRequest(
-            method: method, url: baseURL + path, headers: fields, body: Data((json ?? "").utf8)))
+            method: method, url: baseURL + path, headers: fields, body: Data((json ?? "").utf8), idempotent: false))
     }
 
     /// Creates a tenant (unique name) with `quota` and returns its id and a fresh token.

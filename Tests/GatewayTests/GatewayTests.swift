@@ -3,6 +3,7 @@ import PazAMQP
 import PazGatewayAPI
 import PazGatewayClient
 import PazHTTP
+import PazRedis
 import PazSchemas
 import PazStore
 import Testing
@@ -71,8 +72,9 @@ struct GatewayTests {
         // The secret is sealed per machine.
         let machines = try await gateway.store.machines(tenant: try TenantID(tenant.id))
         #expect(machines.count == 3)
-        #expect(try await gateway.store.secrets(tenant: try TenantID(tenant.id), machine: machines[0].id) == [:]
-            || true)
+        for machine in machines {
+            #expect(try await gateway.store.secrets(tenant: try TenantID(tenant.id), machine: machine.id) == ["api-key": "s3cr3t-value"])
+        }
         let sealed = try await gateway.store.redis.getString(StoreKeys.secrets(try TenantID(tenant.id), machines[0].id))
         #expect(sealed != nil && sealed?.contains("s3cr3t-value") == false)
 
@@ -211,7 +213,7 @@ struct GatewayTests {
         _ = try await gateway.store.writeState(
             StateRecord(state: .running, observedAt: Date(), source: .poll), machine: machines[0].id, tenant: tenantId)
         // Older than the initial `starting` record, so write it over a removed state.
-        try await gateway.store.redis.command([
+        _ = try await gateway.store.redis.command([
             "HDEL", .init(StoreKeys.states(tenantId)), .init(machines[1].id.rawValue),
         ])
         _ = try await gateway.store.writeState(

@@ -1,5 +1,6 @@
 import PazGateway
 import PazServiceKit
+import ServiceLifecycle
 
 @main
 enum Main {
