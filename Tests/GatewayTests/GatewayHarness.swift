@@ -57,7 +57,11 @@ final class GatewayHarness: Sendable {
                 connectionName: "gateway-test-driver"),
             logger: logger)
         try await amqp.waitUntilConnected()
-        if amqpPort == nil { try await services.amqp.waitUntilConnected() }
+        if amqpPort == nil {
+            // Ready once the event consumer declared its queue (topology) and Redis answers.
+            try await services.amqp.waitUntilConnected()
+            _ = await eventually { (try? await amqp.queueStatus("paz.gateway.events")) != nil }
+        }
         var httpConfiguration = PazHTTP.HTTPClient.Configuration()
         httpConfiguration.retry = .none
         let http = try PazHTTP.HTTPClient(configuration: httpConfiguration, logger: logger)

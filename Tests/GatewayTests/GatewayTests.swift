@@ -251,4 +251,60 @@ struct GatewayTests {
         #expect(try await gateway.store.redis.getString(StoreKeys.idempotency(tenantId, key: key)) == nil)
         #expect(try await gateway.request(.get, "/readyz", token: nil).status == 503)
     }
+
+    @Test("a command no driver queue takes fails the create with 503 and records nothing")
+    func unroutableCommand() async throws {
+        let gateway = try await GatewayHarness.start()
+        defer { Task { await gateway.stop() } }
+        let tenant = try await gateway.makeTenant("noqueue")
+        let name = try ResourceName("ghost-\(UUID().uuidString.prefix(8).lowercased())")
+        try await gateway.store.announce(DriverAnnouncement(
+            name: name, version: "0.1.0", instanceId: "ghost", capabilities: [.create], createOptions: [],
+            ttlSeconds: 60, startedAt: Date()))
+        let answer = try await gateway.request(
+            .post, "/v1/clusters", token: tenant.token, json: #"{"name":"g","driver":"\#(name)"}"#)
+        #expect(answer.status == 503, "\(String(decoding: answer.body, as: UTF8.self))")
+        #expect(json(answer)["type"] as? String == "urn:paz:problem:driver-unavailable")
+        #expect(answer.headers["Retry-After"] != nil)
+        let tenantId = try TenantID(tenant.id)
+        #expect(try await gateway.store.clusters(tenant: tenantId).isEmpty)
+        #expect(try await gateway.store.machines(tenant: tenantId).isEmpty)
+    }
+
+    @Test("an undecodable event is dead-lettered with the reason headers and acked")
+    func undecodableEvent() async throws {
+        let gateway = try await GatewayHarness.start()
+        defer { Task { await gateway.stop() } }
+        let marker = "not-json-\(UUID().uuidString)"
+        let consumer = try await gateway.amqp.consume(queue: Routing.deadLetterQueue, prefetch: 50)
+        try await gateway.amqp.publish(
+            exchange: Routing.eventsExchange, routingKey: Routing.eventRoutingKey(.eventOperation),
+            body: Array(marker.utf8), mandatory: true)
+        let amqp = gateway.amqp
+        let found = await withTaskGroup(of: AMQPDelivery?.self) { group in
+            group.addTask {
+                for await delivery in consumer {
+                    if delivery.text == marker {
+                        try? await amqp.ack(delivery)
+                        return delivery
+                    }
+                    try? await amqp.nack(delivery, requeue: true)
+                }
+                return nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(10))
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        await consumer.cancel()
+        let delivery = try #require(found)
+        #expect(delivery.properties.headers[Routing.deadLetterReasonHeader] != nil)
+        #expect(delivery.properties.headers[Routing.deadLetterDetailHeader] != nil)
+        let status = try await gateway.amqp.queueStatus("paz.gateway.events")
+        #expect(status?.messageCount == 0)
+    }
 }
