@@ -27,9 +27,12 @@ final class GatewayHarness: Sendable {
     private let task: Task<Void, any Error>
     private let scratch: URL
 
-    /// Starts a gateway. `amqpPort` overrides the broker port (e.g. one nothing listens on).
-    static func start(amqpPort: Int? = nil, staleAfterSeconds: Int = 30) async throws -> GatewayHarness {
-        let redisServer = try await TestRedis.shared()
+    /// Starts a gateway. `amqpPort` overrides the broker port (e.g. one nothing listens on); `redis`
+    /// replaces the shared Redis (e.g. a private one the test stops).
+    static func start(
+        amqpPort: Int? = nil, redis redisServer: RedisServer? = nil, staleAfterSeconds: Int = 30
+    ) async throws -> GatewayHarness {
+        let redisServer = if let redisServer { redisServer } else { try await TestRedis.shared() }
         let rabbit = try await TestRabbitMQ.sharedServer()
         let logger = Logger(label: "gateway-test")
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("paz-gw-\(UUID().uuidString)")

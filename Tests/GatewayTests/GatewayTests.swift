@@ -6,6 +6,8 @@ import PazHTTP
 import PazRedis
 import PazSchemas
 import PazStore
+import PazLocalServers
+import PazTestSupport
 import Testing
 
 @Suite("Gateway", .timeLimit(.minutes(3)))
@@ -306,5 +308,51 @@ struct GatewayTests {
         #expect(delivery.properties.headers[Routing.deadLetterDetailHeader] != nil)
         let status = try await gateway.amqp.queueStatus("paz.gateway.events")
         #expect(status?.messageCount == 0)
+    }
+
+    @Test("Redis unreachable: calls answer 503 with Retry-After, the gateway keeps serving")
+    func redisDown() async throws {
+        let redis = try await TestRedis.privateServer(appendOnly: false)
+        let gateway = try await GatewayHarness.start(redis: redis)
+        defer { Task { await gateway.stop() } }
+        let tenant = try await gateway.makeTenant("redis")
+        await redis.stop()
+        let answer = try await gateway.request(.get, "/v1/clusters", token: tenant.token)
+        #expect(answer.status == 503, "\(String(decoding: answer.body, as: UTF8.self))")
+        #expect(answer.headers["Retry-After"] != nil)
+        #expect(json(answer)["type"] as? String == "urn:paz:problem:dependency-unavailable")
+        #expect(try await gateway.request(.get, "/readyz", token: nil).status == 503)
+        #expect(try await gateway.request(.get, "/healthz", token: nil).status == 200)
+    }
+
+    @Test("drivers come from the registry; catalog calls go to the driver over AMQP RPC, 504 without an answer")
+    func driversAndCatalog() async throws {
+        let gateway = try await GatewayHarness.start()
+        defer { Task { await gateway.stop() } }
+        let tenant = try await gateway.makeTenant("catalog")
+        let driver = try await gateway.announceDriver("cat", options: Self.options)
+        let client = gateway.client(token: tenant.token)
+        let listed = try await client.getDriver(path: .init(driver: driver.rawValue)).ok.body.json
+        #expect(listed.createOptions.map(\.name).sorted() == ["accel", "api-key", "cpus"])
+        #expect(listed.createOptions.first { $0.name == "api-key" }?.secret == true)
+        #expect(listed.versions.first?.replicas == 1)
+
+        let silent = try await gateway.request(.get, "/v1/drivers/\(driver)/sizes", token: tenant.token)
+        #expect(silent.status == 504, "\(String(decoding: silent.body, as: UTF8.self))")
+
+        let amqp = gateway.amqp
+        let responder = Task {
+            try await amqp.respond(queue: Routing.driverCommandQueue(driver: driver)) { request in
+                let command = try MessageCodec.decode(CommandPayload.self, from: Data(request.body))
+                let reply = command.reply(.catalogSizes(CatalogSizes(sizes: [
+                    CatalogSize(id: "small", name: "Small", vcpus: 1, ramMiB: 1024, diskGiB: 10)
+                ])))
+                return Array(try MessageCodec.encode(reply))
+            }
+        }
+        defer { responder.cancel() }
+        let sizes = try await client.listDriverSizes(path: .init(driver: driver.rawValue)).ok.body.json.sizes
+        #expect(sizes.map(\.id) == ["small"])
+        #expect(sizes.first?.ramMiB == 1024)
     }
 }
