@@ -355,4 +355,38 @@ struct GatewayTests {
         #expect(sizes.map(\.id) == ["small"])
         #expect(sizes.first?.ramMiB == 1024)
     }
+
+    @Test("cluster delete queues machine.remove per machine and cluster.remove; its success forgets the cluster")
+    func clusterDelete() async throws {
+        let gateway = try await GatewayHarness.start()
+        defer { Task { await gateway.stop() } }
+        let tenant = try await gateway.makeTenant("delete")
+        let driver = try await gateway.announceDriver("drv", options: Self.options)
+        let created = try await gateway.request(
+            .post, "/v1/clusters", token: tenant.token,
+            json: #"{"name":"gone","driver":"\#(driver)","count":2,"options":{"accel":"kvm"}}"#)
+        #expect(created.status == 202)
+        _ = try await gateway.drainCommands(driver: driver, count: 2)
+
+        let stop = try await gateway.request(.post, "/v1/clusters/gone/stop", token: tenant.token)
+        #expect(stop.status == 202)
+        #expect(try await gateway.drainCommands(driver: driver, count: 2).map(\.kind) == [.machineStop, .machineStop])
+
+        let removal = try await gateway.request(.delete, "/v1/clusters/gone", token: tenant.token)
+        #expect(removal.status == 202)
+        let operationId = try #require(json(removal)["id"] as? String)
+        let commands = try await gateway.drainCommands(driver: driver, count: 3)
+        #expect(commands.map(\.kind).sorted { $0.rawValue < $1.rawValue } == [.clusterRemove, .machineRemove, .machineRemove])
+        let refs = commands.compactMap { command -> MachineRef? in
+            if case .machineRemove(let action) = command.payload { return action.machine }
+            return nil
+        }
+        try await gateway.publishProgress(
+            tenant: tenant.id, operation: operationId, command: .machineRemove,
+            machines: refs.map { MachineProgress(machine: $0, phase: .succeeded) }, phase: .succeeded)
+        let tenantId = try TenantID(tenant.id)
+        #expect(await eventually { (try? await gateway.store.clusters(tenant: tenantId).isEmpty) == true })
+        #expect(try await gateway.store.machines(tenant: tenantId).isEmpty)
+        #expect(try await gateway.request(.get, "/v1/clusters/gone", token: tenant.token).status == 404)
+    }
 }
