@@ -33,7 +33,13 @@ struct EventConsumer: Service {
     let logger: Logger
 
     func run() async throws {
-        let consumer = try await startConsuming()
+        let consumer: AMQPConsumer
+        do {
+            // The broker may be down at start: keep trying, but give up quietly on shutdown.
+            consumer = try await cancelWhenGracefulShutdown { try await startConsuming() }
+        } catch is CancellationError {
+            return
+        }
         await withGracefulShutdownHandler {
             for await delivery in consumer {
                 await handle(delivery)
@@ -58,7 +64,8 @@ struct EventConsumer: Service {
 
     private func attemptToConsume() async -> Result<AMQPConsumer, AMQPError> {
         do throws(AMQPError) {
-            try await amqp.waitUntilConnected(timeout: .seconds(5))
+            // Short waits: waitUntilConnected does not notice cancellation, and shutdown should be quick.
+            try await amqp.waitUntilConnected(timeout: .seconds(1))
             try await GatewayTopology.declare(on: amqp)
             return .success(try await amqp.consume(queue: GatewayTopology.eventsQueue, prefetch: 32))
         } catch {
