@@ -389,4 +389,37 @@ struct GatewayTests {
         #expect(try await gateway.store.machines(tenant: tenantId).isEmpty)
         #expect(try await gateway.request(.get, "/v1/clusters/gone", token: tenant.token).status == 404)
     }
+
+    @Test("the event stream of a running operation sends snapshot, state changes and end")
+    func eventStream() async throws {
+        let gateway = try await GatewayHarness.start()
+        defer { Task { await gateway.stop() } }
+        let tenant = try await gateway.makeTenant("sse")
+        let driver = try await gateway.announceDriver("drv", options: Self.options)
+        let created = try await gateway.request(
+            .post, "/v1/clusters", token: tenant.token, json: #"{"name":"live","driver":"\#(driver)","options":{"accel":"kvm"}}"#)
+        let operationId = try #require(json(created)["id"] as? String)
+        let command = try #require(try await gateway.drainCommands(driver: driver, count: 1).first)
+        guard case .machineCreate(let create) = command.payload else { throw CancellationError() }
+
+        async let stream = gateway.request(.get, "/v1/operations/\(operationId)/events", token: tenant.token)
+        try await Task.sleep(for: .milliseconds(600))
+        try await gateway.publishProgress(
+            tenant: tenant.id, operation: operationId, command: .machineCreate,
+            machines: [MachineProgress(machine: create.machine, phase: .running, step: "provisioning")], phase: .running)
+        try await Task.sleep(for: .milliseconds(600))
+        try await gateway.publishProgress(
+            tenant: tenant.id, operation: operationId, command: .machineCreate,
+            machines: [MachineProgress(machine: create.machine, phase: .succeeded)], phase: .succeeded)
+        let answer = try await stream
+        let text = String(decoding: answer.body, as: UTF8.self)
+        #expect(answer.status == 200)
+        #expect(answer.headers["Content-Type"]?.hasPrefix("text/event-stream") == true)
+        #expect(text.hasPrefix("retry: 3000"))
+        let events = text.split(separator: "\n").filter { $0.hasPrefix("event: ") }.map { String($0.dropFirst(7)) }
+        #expect(events.first == "snapshot")
+        #expect(events.contains("state"))
+        #expect(events.last == "end")
+        #expect(text.contains(#""state":"running""#) && text.contains(#""state":"succeeded""#))
+    }
 }
