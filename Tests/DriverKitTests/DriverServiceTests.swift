@@ -1,9 +1,11 @@
 import Foundation
+import Logging
 import PazAMQP
 import PazDriverKit
 import PazSchemas
 import PazStore
 import PazTestSupport
+import Synchronization
 import Testing
 
 /// The driver kit's consumer loop against the shared RabbitMQ and Redis, with an in-memory driver.
@@ -13,6 +15,10 @@ import Testing
         let create = sampleCreate(driver: harness.driver.name)
         try await harness.send(harness.command(.machineCreate(create)))
         let events = try await harness.events { count($0, phase: .succeeded) >= 1 }
+        try await harness.shutdown()
+        // Unacked commands would be back in the queue once its consumer is gone.
+        let status = try #require(try await harness.connection.queueStatus(harness.queueName))
+        #expect(status.messageCount == 0 && status.consumerCount == 0)
         try await harness.stop()
 
         #expect(count(events, phase: .running) >= 1)
@@ -22,8 +28,6 @@ import Testing
         #expect(succeeded.command == "machine.create")
         #expect(succeeded.machines.first?.details?.addresses.first?.address == "127.0.0.9")
         #expect(harness.driver.count("create") == 1)
-        let status = try await harness.connection.queueStatus(harness.queueName)
-        #expect(status == nil || status?.messageCount == 0)
         let journal = try await DriverContextProbe.journal(harness, machine: create.machineId)
         #expect(journal.values.map(\.status) == [.succeeded])
     }
@@ -113,10 +117,28 @@ import Testing
         #expect(failed.error?.message.contains("cannot start machines") == true)
     }
 
+    @Test func retriableFailuresAreRetriedUpToTheDeliveryLimitThenReported() async throws {
+        let harness = try await Harness.start()
+        let machine = MachineRef(clusterId: .random(), machineId: .random())
+        try await harness.send(harness.command(.machineRestart(MachineAction(machine: machine))))
+        let events = try await harness.events { count($0, phase: .failed) >= 1 }
+        try await harness.shutdown()
+        let status = try #require(try await harness.connection.queueStatus(harness.queueName))
+        try await harness.stop()
+        let failed = try #require(events.compactMap(\.operationProgress).first { $0.phase == .failed })
+        #expect(failed.error?.code == .providerUnavailable && failed.error?.retriable == true)
+        #expect(harness.driver.count("restart") == Routing.deliveryLimit)
+        #expect(status.messageCount == 0)
+    }
+
     @Test func heartbeatAppearsInTheRegistryAndIsWithdrawnOnShutdown() async throws {
         let harness = try await Harness.start()
-        let live = try await harness.store.liveDrivers()
-        let entry = try #require(live.first { $0.name == harness.driver.name })
+        var found: DriverAnnouncement?
+        for _ in 0..<100 where found == nil {  // the first heartbeat runs concurrently with the consumer's start
+            found = try await harness.store.liveDrivers().first { $0.name == harness.driver.name }
+            if found == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        let entry = try #require(found)
         #expect(entry.instanceId == harness.configuration.instanceId)
         #expect(entry.version == "9.9.9" && entry.ttlSeconds == 3)
         #expect(entry.createOptions.map(\.name.rawValue) == ["flavour"])

@@ -57,9 +57,14 @@ struct Harness {
         throw LocalServerError.notReady(server: "driver service consumer", address: harness.queueName, logTail: "")
     }
 
-    func stop() async throws {
+    /// Graceful shutdown of the service (its in-flight commands are acked), keeping the connection open.
+    func shutdown() async throws {
         await group.triggerGracefulShutdown()
         try await running.value
+    }
+
+    func stop() async throws {
+        try await shutdown()
         _ = try? await connection.deleteQueue(eventQueue)
         _ = try? await connection.deleteQueue(queueName)
         await connection.close()

@@ -50,6 +50,7 @@ final class RecordingDriver: Driver {
     }
 
     func restart(_ machine: MachineRef, timeout: Duration?, context: DriverContext) async throws(DriverError) -> MachineDetails {
+        record("restart")
         throw .providerUnavailable("the recording driver's provider is always down for restarts")
     }
 

@@ -129,8 +129,10 @@ package struct GenericDriver: Driver {
         do throws(SSHError) {
             result = try await session.exec(data[keyPath: command], timeout: timeout ?? commandTimeout)
         } catch {
-            await session.close()
-            if case .timedOut = error { throw .timeout("\(name) did not finish on \(data.host) within \(timeout ?? commandTimeout)") }
+            if case .timedOut = error {
+                await session.close()
+                throw .timeout("\(name) did not finish on \(data.host) within \(timeout ?? commandTimeout)")
+            }
             // The machine going down may drop the session before the command reports: that is success.
             context.logger.info("SSH session ended during \(name); the machine is going down", metadata: ["error": "\(error)"])
             result = nil
