@@ -24,8 +24,8 @@ struct Harness {
     var queueName: String { Routing.driverCommandQueue(driver: driver.name) }
 
     static func start(prefetch: Int = 8) async throws -> Harness {
-        let rabbit = try await TestRabbitMQ.sharedServer()
-        let redisServer = try await TestRedis.shared()
+        let servers = try await Servers.ready()
+        let (rabbit, redisServer) = (servers.rabbit, servers.redis)
         let suffix = ULID.make().suffix(10).lowercased()
         let driver = RecordingDriver(name: try ResourceName("t-\(suffix)"))
         let logger = Logger(label: "test.driverkit")

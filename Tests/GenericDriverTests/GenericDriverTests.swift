@@ -20,7 +20,7 @@ import Testing
         let machine = MachineRef(clusterId: .random(), machineId: .random())
 
         init() async throws {
-            let server = try await TestRedis.shared()
+            let server = try await Servers.ready().redis
             store = Store(redis: RedisClient(configuration: RedisConfiguration(host: server.host, port: server.port)),
                           secretBox: SecretBox(masterKey: try MasterKey(bytes: Array(repeating: 9, count: 32))))
             context = DriverContext(tenant: try TenantID("tnt_\(ULID.make().lowercased())"), operationId: .random(),
@@ -60,7 +60,7 @@ import Testing
     func markerPath() -> String { "/tmp/paz-generic-test-\(UUID().uuidString)" }
 
     @Test func createWithTheRightHostKeySucceedsAndRecordsTheMachine() async throws {
-        let sshd = try await TestSSHD.shared()
+        let sshd = try await Servers.ready().sshd
         let setup = try await Setup()
         try await setup.putKey(sshd.userKey)
         let details = try await setup.create(sshd.server, hostKey: sshd.server.hostPublicKeys[0])
@@ -76,10 +76,10 @@ import Testing
     }
 
     @Test func createFailsClearlyForAWrongHostKey() async throws {
-        let sshd = try await TestSSHD.shared()
+        let sshd = try await Servers.ready().sshd
         let setup = try await Setup()
         try await setup.putKey(sshd.userKey)
-        let impostor = try TestUserKey.generate().publicKey
+        let impostor = try await Servers.ready().strangerKey.publicKey
         let error = await failure { () async throws(DriverError) in try await setup.create(sshd.server, hostKey: impostor) }
         guard case .conflict(let message) = error else {
             Issue.record("expected a conflict, got \(String(describing: error))")
@@ -90,9 +90,9 @@ import Testing
     }
 
     @Test func createFailsClearlyForAWrongUserKey() async throws {
-        let sshd = try await TestSSHD.shared()
+        let sshd = try await Servers.ready().sshd
         let setup = try await Setup()
-        try await setup.putKey(try TestUserKey.generate())
+        try await setup.putKey(try await Servers.ready().strangerKey)
         let error = await failure { () async throws(DriverError) in
             try await setup.create(sshd.server, hostKey: sshd.server.hostPublicKeys[0])
         }
@@ -105,7 +105,7 @@ import Testing
     }
 
     @Test func createWithoutAHostKeyNeedsExplicitTrustOnFirstUse() async throws {
-        let sshd = try await TestSSHD.shared()
+        let sshd = try await Servers.ready().sshd
         let setup = try await Setup()
         try await setup.putKey(sshd.userKey)
         let error = await failure { () async throws(DriverError) in try await setup.create(sshd.server, hostKey: nil) }
@@ -120,7 +120,7 @@ import Testing
     }
 
     @Test func secretsAreReadFromTheStoreNotFromTheCommand() async throws {
-        let sshd = try await TestSSHD.shared()
+        let sshd = try await Servers.ready().sshd
         let setup = try await Setup()
         // The key in the command's options is ignored: nothing sealed in the store means no key.
         let error = await failure { () async throws(DriverError) in
@@ -134,8 +134,9 @@ import Testing
     }
 
     @Test func statesAreRunningThenStoppedWhenSSHDStops() async throws {
-        let key = try TestUserKey.generate()
-        let server = try await TestSSHD.makePrivate(authorizing: [key.publicKey])
+        let servers = try await Servers.ready()
+        let (key, server) = (servers.privateKey, servers.privateServer)
+        try await TestSSHD.start(server)
         let setup = try await Setup()
         try await setup.putKey(key)
         _ = try await setup.create(server, hostKey: server.hostPublicKeys[0])
@@ -152,7 +153,7 @@ import Testing
     }
 
     @Test func stopRestartAndKillRunTheConfiguredHarmlessCommands() async throws {
-        let sshd = try await TestSSHD.shared()
+        let sshd = try await Servers.ready().sshd
         let setup = try await Setup()
         try await setup.putKey(sshd.userKey)
         let (stopped, restarted, killed) = (markerPath(), markerPath(), markerPath())
@@ -179,7 +180,7 @@ import Testing
     }
 
     @Test func removeForgetsTheMachineAndIsIdempotent() async throws {
-        let sshd = try await TestSSHD.shared()
+        let sshd = try await Servers.ready().sshd
         let setup = try await Setup()
         try await setup.putKey(sshd.userKey)
         _ = try await setup.create(sshd.server, hostKey: sshd.server.hostPublicKeys[0])

@@ -13,9 +13,8 @@ import Testing
 /// commands through RabbitMQ against the shared sshd, with the SSH key sealed in Redis.
 @Suite(.timeLimit(.minutes(2))) struct GenericServiceTests {
     @Test func executableServesCommandsFromTheQueue() async throws {
-        let rabbit = try await TestRabbitMQ.sharedServer()
-        let redisServer = try await TestRedis.shared()
-        let sshd = try await TestSSHD.shared()
+        let servers = try await Servers.ready()
+        let (rabbit, redisServer, sshd) = (servers.rabbit, servers.redis, servers.sshd)
         let directory = try ScratchDirectory.make(prefix: "paz-generic-service")
         defer { try? FileManager.default.removeItem(at: directory) }
         let binary = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
