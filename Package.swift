@@ -118,7 +118,15 @@ let package = Package(
             path: "Shared/ServiceKit"
         ),
 
-        .target(name: "PazDriverKit", dependencies: serviceCore, path: "Shared/DriverKit"),
+        .target(
+            name: "PazDriverKit",
+            dependencies: serviceCore + [
+                "PazSecrets",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Configuration", package: "swift-configuration"),
+            ],
+            path: "Shared/DriverKit"
+        ),
 
         // Services.
         ] + service(
@@ -185,8 +193,20 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "DriverKitTests", dependencies: ["PazDriverKit", "PazTestSupport", "PazLocalServers"]),
-        .testTarget(name: "GenericDriverTests", dependencies: ["PazGenericDriver", "PazTestSupport", "PazLocalServers"]),
+        .testTarget(
+            name: "DriverKitTests",
+            dependencies: serviceCore + [
+                "PazDriverKit", "PazTestSupport", "PazLocalServers", "PazSecrets",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "GenericDriverTests",
+            dependencies: serviceCore + [
+                "PazGenericDriver", "PazDriverKit", "PazTestSupport", "PazLocalServers", "PazSecrets", "PazSSH",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .testTarget(name: "StatusCollectorTests", dependencies: ["PazStatusCollector", "PazTestSupport", "PazLocalServers"]),
         .testTarget(name: "CLITests", dependencies: ["PazMachineCLI", "PazTestSupport", "PazLocalServers"]),
     ]

@@ -3,6 +3,6 @@ import PazGenericDriver
 @main
 enum Main {
     static func main() async throws {
-        // Replaced when PazGenericDriver lands.
+        try await GenericDriver.runService()
     }
 }

@@ -1,0 +1,8 @@
+import PazDriverKit
+
+extension GenericDriver {
+    /// `paz-driver-generic`: bootstraps the service kit and runs the driver kit's consumer loop with this driver.
+    package static func runService() async throws {
+        try await DriverServiceMain.run(defaultServiceName: "driver-generic") { _ in GenericDriver() }
+    }
+}

@@ -1,0 +1,272 @@
+import Foundation
+import Logging
+package import PazDriverKit
+package import PazSchemas
+import PazSSH
+
+/// Docker Machine's generic driver: machines that already exist, reached over SSH.
+///
+/// - create: checks the options, connects verifying the host key (or records it with
+///   `accept-new-host-key`), runs `true`, and keeps host/port/user/host key in the driver data.
+///   A redelivered create connects again with the key recorded the first time.
+/// - states: one SSH handshake + authentication per machine, concurrently (at most
+///   ``stateConcurrency``), each within ``stateTimeout``: success → `running`; connection refused →
+///   `stopped` (the host answers but sshd does not: it is shutting down or booting); a wrong host
+///   key or refused key → `error`; no answer in time / unreachable → `unknown` (we cannot tell a
+///   powered-off host from a network problem).
+/// - stop / restart / kill: run the configured command over SSH; the connection dropping while the
+///   machine shuts down counts as success.
+/// - start: unsupported (nothing can power on an existing machine over SSH).
+/// - remove: forgets the driver data; nothing on the host changes.
+package struct GenericDriver: Driver {
+    package let name: ResourceName = "generic"
+    package let version = "0.1.0"
+    package let capabilities: [DriverCapability] = [.create, .remove, .stop, .restart, .kill, .states, .catalog, .precheck]
+    package var createOptions: [CreateOptionSpec] { GenericOptions.specs }
+
+    /// Connect + authenticate bound of a state check.
+    package var stateTimeout: Duration
+    /// How many machines ``states(of:context:)`` checks at once.
+    package var stateConcurrency: Int
+    /// Connect bound of create and the power commands.
+    package var connectTimeout: Duration
+    /// How long a power command may run.
+    package var commandTimeout: Duration
+
+    package init(stateTimeout: Duration = .seconds(5), stateConcurrency: Int = 16,
+                 connectTimeout: Duration = .seconds(15), commandTimeout: Duration = .seconds(60)) {
+        self.stateTimeout = stateTimeout
+        self.stateConcurrency = max(1, stateConcurrency)
+        self.connectTimeout = connectTimeout
+        self.commandTimeout = commandTimeout
+    }
+
+    // MARK: Create, remove
+
+    package func preCreateCheck(_ machines: [MachineCreate], context: DriverContext) async throws(DriverError) -> PreCreateCheckResult {
+        var warnings: [String] = []
+        for machine in machines {
+            let options = try GenericOptions(machine.options)
+            if options.sshHostKey == nil {
+                warnings.append("\(machine.machineName): accept-new-host-key trusts whatever host key \(options.ipAddress) presents at create")
+            }
+        }
+        return PreCreateCheckResult(warnings: warnings)
+    }
+
+    package func create(_ request: MachineCreate, context: DriverContext) async throws(DriverError) -> MachineDetails {
+        let options = try GenericOptions(request.options)
+        let credentials = try await credentials(user: options.sshUser, machine: request.machineId, context: context)
+        let earlier = try await context.driverData(GenericMachineData.self, version: GenericMachineData.version, for: request.machineId)
+        let policy: SSHHostKeyPolicy
+        if let line = options.sshHostKey {
+            policy = .expect(try publicKey(line, field: "ssh-host-key"))
+        } else if let earlier, earlier.host == options.ipAddress, earlier.port == options.sshPort {
+            policy = .expect(try publicKey(earlier.hostKey, field: "ssh-host-key"))  // adopt the first attempt's key
+        } else {
+            policy = .acceptAnyAndReport
+        }
+        await context.progress(request.machine, step: "connecting to \(options.ipAddress):\(options.sshPort)")
+        let session = try await connect(options.ipAddress, options.sshPort, policy, credentials, connectTimeout, context)
+        let hostKey = session.hostKey.openSSHLine
+        let result: SSHExecResult
+        do throws(SSHError) {
+            result = try await session.exec("true", timeout: commandTimeout)
+        } catch {
+            await session.close()
+            throw Self.driverError(error, user: options.sshUser)
+        }
+        await session.close()
+        guard result.exitStatus == 0 else {
+            throw .conflict(
+                "'true' exited with status \(result.exitStatus) on \(options.ipAddress) as \(options.sshUser): "
+                    + "the account cannot run commands (\(result.stderrText.prefix(200)))")
+        }
+        try await context.saveDriverData(
+            GenericMachineData(host: options.ipAddress, port: options.sshPort, user: options.sshUser, hostKey: hostKey,
+                               stopCommand: options.stopCommand, restartCommand: options.restartCommand,
+                               killCommand: options.killCommand),
+            version: GenericMachineData.version, for: request.machineId)
+        return details(request.machine, host: options.ipAddress, port: options.sshPort, user: options.sshUser, state: .running)
+    }
+
+    package func remove(_ machine: MachineRef, context: DriverContext) async throws(DriverError) -> RemovalResult {
+        let existed = try await context.forgetDriverData(for: machine.machineId)
+        return RemovalResult(clusterId: machine.clusterId, machineIds: [machine.machineId],
+                             removedResources: existed ? ["driver-data"] : [], alreadyGone: !existed)
+    }
+
+    // MARK: Power
+
+    package func start(_ machine: MachineRef, context: DriverContext) async throws(DriverError) -> MachineDetails {
+        throw .unsupported(
+            operation: "start",
+            reason: "the generic driver manages existing machines over SSH and cannot power one on; start it by "
+                + "other means (its console, IPMI, wake-on-LAN) and its state will show running once SSH answers")
+    }
+
+    package func stop(_ machine: MachineRef, timeout: Duration?, context: DriverContext) async throws(DriverError) -> MachineDetails {
+        try await power(machine, \.stopCommand, name: "stop-command", state: .stopped, timeout: timeout, context: context)
+    }
+
+    package func restart(_ machine: MachineRef, timeout: Duration?, context: DriverContext) async throws(DriverError) -> MachineDetails {
+        try await power(machine, \.restartCommand, name: "restart-command", state: .starting, timeout: timeout, context: context)
+    }
+
+    package func kill(_ machine: MachineRef, context: DriverContext) async throws(DriverError) -> MachineDetails {
+        try await power(machine, \.killCommand, name: "kill-command", state: .stopped, timeout: nil, context: context)
+    }
+
+    private func power(
+        _ machine: MachineRef, _ command: KeyPath<GenericMachineData, String>, name: String, state: MachineState,
+        timeout: Duration?, context: DriverContext
+    ) async throws(DriverError) -> MachineDetails {
+        let data = try await machineData(machine, context: context)
+        let credentials = try await credentials(user: data.user, machine: machine.machineId, context: context)
+        let session = try await connect(
+            data.host, data.port, .expect(try publicKey(data.hostKey, field: "ssh-host-key")), credentials, connectTimeout, context)
+        let result: SSHExecResult?
+        do throws(SSHError) {
+            result = try await session.exec(data[keyPath: command], timeout: timeout ?? commandTimeout)
+        } catch {
+            if case .timedOut = error {
+                await session.close()
+                throw .timeout("\(name) did not finish on \(data.host) within \(timeout ?? commandTimeout)")
+            }
+            // The machine going down may drop the session before the command reports: that is success.
+            context.logger.info("SSH session ended during \(name); the machine is going down", metadata: ["error": "\(error)"])
+            result = nil
+        }
+        await session.close()
+        // A shutdown may also kill the command with a signal: success too.
+        if let result, result.exitStatus != 0, result.exitSignal == nil {
+            throw .conflict("\(name) exited with status \(result.exitStatus) on \(data.host): \(result.stderrText.prefix(300))")
+        }
+        return details(machine, host: data.host, port: data.port, user: data.user, state: state)
+    }
+
+    // MARK: States, catalog
+
+    package func states(of machines: [MachineRef], context: DriverContext) async throws(DriverError) -> [MachineRef: MachineStateObservation] {
+        await withTaskGroup(of: MachineStateObservation.self) { group in
+            var results: [MachineRef: MachineStateObservation] = [:]
+            var pending = machines[...]
+            for _ in 0..<stateConcurrency {
+                guard let machine = pending.popFirst() else { break }
+                group.addTask { await observe(machine, context: context) }
+            }
+            for await observation in group {
+                results[observation.machine] = observation
+                if let machine = pending.popFirst() { group.addTask { await observe(machine, context: context) } }
+            }
+            return results
+        }
+    }
+
+    private func observe(_ machine: MachineRef, context: DriverContext) async -> MachineStateObservation {
+        func observation(_ state: MachineState, _ detail: String? = nil) -> MachineStateObservation {
+            MachineStateObservation(machine: machine, state: state, observedAt: Date(), detail: detail)
+        }
+        do throws(DriverError) {
+            guard let data = try await context.driverData(
+                GenericMachineData.self, version: GenericMachineData.version, for: machine.machineId)
+            else { return observation(.notFound, "the generic driver has no record of this machine") }
+            let credentials = try await credentials(user: data.user, machine: machine.machineId, context: context)
+            let key = try publicKey(data.hostKey, field: "ssh-host-key")
+            do throws(SSHError) {
+                let session = try await SSHSession.connect(
+                    host: data.host, port: data.port, hostKeyPolicy: .expect(key), credentials: credentials,
+                    timeouts: .init(connect: stateTimeout, operation: stateTimeout), logger: context.logger)
+                await session.close()
+                return observation(.running)
+            } catch {
+                switch error {
+                case .connectionRefused:
+                    return observation(.stopped, "\(data.host):\(data.port) refuses SSH connections")
+                case .hostKeyMismatch, .authenticationFailed:
+                    return observation(.error, "\(error)")
+                default:
+                    return observation(.unknown, "\(error)")
+                }
+            }
+        } catch {
+            return observation(.unknown, "\(error)")
+        }
+    }
+
+    package func images(_ query: CatalogImagesQuery, context: DriverContext) async throws(DriverError) -> [CatalogImage] { [] }
+
+    package func sizes(_ query: CatalogSizesQuery, context: DriverContext) async throws(DriverError) -> [CatalogSize] { [] }
+
+    package func locations(context: DriverContext) async throws(DriverError) -> [CatalogLocation] {
+        [CatalogLocation(id: "existing", name: "Existing machines (reached over SSH)")]
+    }
+
+    // MARK: Helpers
+
+    private func machineData(_ machine: MachineRef, context: DriverContext) async throws(DriverError) -> GenericMachineData {
+        guard let data = try await context.driverData(
+            GenericMachineData.self, version: GenericMachineData.version, for: machine.machineId)
+        else {
+            throw .notFound("the generic driver has no record of machine \(machine.machineId); create it first")
+        }
+        return data
+    }
+
+    private func credentials(user: String, machine: MachineID, context: DriverContext) async throws(DriverError) -> SSHCredentials {
+        guard let pem = try await context.secrets(for: machine)["ssh-key"] else {
+            throw .invalidArgument(
+                field: "ssh-key", message: "ssh-key is required: pass the OpenSSH private key authorized for \(user) (a secret option)")
+        }
+        do {
+            return SSHCredentials(user: user, privateKey: try SSHPrivateKey(pem: pem))
+        } catch {
+            throw .invalidArgument(field: "ssh-key", message: "\(error)")
+        }
+    }
+
+    private func publicKey(_ line: String, field: String) throws(DriverError) -> SSHPublicKey {
+        do {
+            return try SSHPublicKey(openSSH: line)
+        } catch {
+            throw .invalidArgument(field: field, message: "\(field) is not an OpenSSH public key line: \(error)")
+        }
+    }
+
+    private func connect(
+        _ host: String, _ port: Int, _ policy: SSHHostKeyPolicy, _ credentials: SSHCredentials, _ timeout: Duration,
+        _ context: DriverContext
+    ) async throws(DriverError) -> SSHSession {
+        do {
+            return try await SSHSession.connect(
+                host: host, port: port, hostKeyPolicy: policy, credentials: credentials,
+                timeouts: .init(connect: timeout, operation: commandTimeout), logger: context.logger)
+        } catch {
+            throw Self.driverError(error, user: credentials.user)
+        }
+    }
+
+    /// Maps an SSH failure to what the user can do about it.
+    static func driverError(_ error: SSHError, user: String) -> DriverError {
+        switch error {
+        case .hostKeyMismatch(let host, let port, _, let presented):
+            .conflict("\(host):\(port) presented host key \(presented), which is not the expected ssh-host-key; "
+                + "nothing was sent to it. If the machine was reinstalled, check its new key out of band and pass it as ssh-host-key. (\(error))")
+        case .authenticationFailed:
+            .invalidCredentials("\(error) — check ssh-user (\(user)) and that ssh-key's public key is in its authorized_keys")
+        case .invalidKey:
+            .invalidArgument(field: "ssh-key", message: "\(error)")
+        case .timedOut:
+            .timeout("\(error)")
+        default:
+            error.isRetriable ? .providerUnavailable("\(error)") : .internal("\(error)")
+        }
+    }
+
+    private func details(_ machine: MachineRef, host: String, port: Int, user: String, state: MachineState) -> MachineDetails {
+        MachineDetails(
+            machine: machine, state: state, observedAt: Date(), providerId: "generic:\(host):\(port)",
+            addresses: [MachineAddress(address: host, scope: .public)], ssh: SSHEndpoint(host: host, port: port, user: user),
+            location: "existing")
+    }
+}

@@ -1,0 +1,114 @@
+import Foundation
+package import PazDriverKit
+package import PazSchemas
+
+/// The generic driver's create options (Docker Machine's generic driver), parsed and checked.
+///
+/// | option | type | default | |
+/// |---|---|---|---|
+/// | `ip-address` | string | required | the machine's address |
+/// | `ssh-port` | integer | 22 | |
+/// | `ssh-user` | string | root | |
+/// | `ssh-key` | string, secret | required | OpenSSH private key text (sealed in Redis, never in commands) |
+/// | `ssh-host-key` | string | | the expected host key line (`ssh-ed25519 AAAA…`), e.g. from `ssh-keyscan` |
+/// | `accept-new-host-key` | boolean | false | trust on first use: record the key seen at create instead |
+/// | `stop-command` | string | `sudo shutdown -P now` | |
+/// | `restart-command` | string | `sudo shutdown -r now` | |
+/// | `kill-command` | string | `sudo poweroff -f` | |
+package struct GenericOptions: Sendable, Hashable {
+    package var ipAddress: String
+    package var sshPort: Int
+    package var sshUser: String
+    package var sshHostKey: String?
+    package var acceptNewHostKey: Bool
+    package var stopCommand: String
+    package var restartCommand: String
+    package var killCommand: String
+
+    /// The specs announced in the registry.
+    package static let specs: [CreateOptionSpec] = [
+        spec("ip-address", .string, required: true, "IP address (or host name) of the existing machine"),
+        spec("ssh-port", .integer, default: .number(22), "SSH port of the machine"),
+        spec("ssh-user", .string, default: .string("root"), "SSH user (needs passwordless sudo for stop/restart/kill)"),
+        spec("ssh-key", .string, required: true, "OpenSSH private key (file content) authorized for ssh-user", secret: true),
+        spec("ssh-host-key", .string,
+             "The machine's SSH host key line, e.g. 'ssh-ed25519 AAAA…' from ssh-keyscan; required unless accept-new-host-key"),
+        spec("accept-new-host-key", .boolean, default: .bool(false),
+             "Trust on first use: record the host key the machine presents at create instead of checking ssh-host-key"),
+        spec("stop-command", .string, default: .string("sudo shutdown -P now"), "Command that stops the machine"),
+        spec("restart-command", .string, default: .string("sudo shutdown -r now"), "Command that restarts the machine"),
+        spec("kill-command", .string, default: .string("sudo poweroff -f"), "Command that powers the machine off at once"),
+    ]
+
+    private static func spec(
+        _ name: String, _ type: CreateOptionSpec.ValueType, required: Bool = false, default value: JSONValue? = nil,
+        _ description: String, secret: Bool = false
+    ) -> CreateOptionSpec {
+        CreateOptionSpec(
+            name: ResourceName(stringLiteral: name), type: type, required: required, default: value,
+            envVar: "PAZ_GENERIC_" + name.uppercased().replacingOccurrences(of: "-", with: "_"),
+            description: description, secret: secret)
+    }
+
+    /// Parses a command's options; errors name the option.
+    package init(_ options: [String: JSONValue]) throws(DriverError) {
+        guard let ip = options["ip-address"]?.stringValue, !ip.isEmpty else {
+            throw .invalidArgument(field: "ip-address", message: "ip-address is required: the address of the existing machine")
+        }
+        ipAddress = ip
+        sshPort = try Self.integer(options, "ssh-port", default: 22, in: 1...65_535)
+        sshUser = try Self.string(options, "ssh-user", default: "root")
+        sshHostKey = options["ssh-host-key"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+        if let value = options["accept-new-host-key"], value != .null {
+            guard let flag = value.boolValue ?? value.stringValue.flatMap({ Bool($0.lowercased()) }) else {
+                throw .invalidArgument(field: "accept-new-host-key", message: "accept-new-host-key must be true or false")
+            }
+            acceptNewHostKey = flag
+        } else {
+            acceptNewHostKey = false
+        }
+        stopCommand = try Self.string(options, "stop-command", default: "sudo shutdown -P now")
+        restartCommand = try Self.string(options, "restart-command", default: "sudo shutdown -r now")
+        killCommand = try Self.string(options, "kill-command", default: "sudo poweroff -f")
+        guard sshHostKey != nil || acceptNewHostKey else {
+            throw .invalidArgument(
+                field: "ssh-host-key",
+                message: "ssh-host-key is required to verify \(ipAddress):\(sshPort): pass the machine's host key line "
+                    + "(e.g. from 'ssh-keyscan -p \(sshPort) \(ipAddress)', checked out of band), or set "
+                    + "accept-new-host-key=true to trust the key it presents now (trust on first use)")
+        }
+    }
+
+    private static func string(_ options: [String: JSONValue], _ name: String, default value: String) throws(DriverError) -> String {
+        guard let raw = options[name], raw != .null else { return value }
+        guard let text = raw.stringValue, !text.isEmpty else {
+            throw .invalidArgument(field: name, message: "\(name) must be a non-empty string")
+        }
+        return text
+    }
+
+    private static func integer(
+        _ options: [String: JSONValue], _ name: String, default value: Int, in range: ClosedRange<Int>
+    ) throws(DriverError) -> Int {
+        guard let raw = options[name], raw != .null else { return value }
+        guard let number = raw.numberValue ?? raw.stringValue.flatMap(Double.init), number.rounded() == number,
+              range.contains(Int(number)) else {
+            throw .invalidArgument(field: name, message: "\(name) must be an integer in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return Int(number)
+    }
+}
+
+/// What the generic driver keeps per machine (driver-data blob, version ``version``).
+package struct GenericMachineData: Sendable, Hashable, Codable {
+    /// The blob's schema version.
+    package static let version = 1
+    package var host: String
+    package var port: Int
+    package var user: String
+    /// The verified (or, with accept-new-host-key, recorded) host key line.
+    package var hostKey: String
+    package var stopCommand: String
+    package var restartCommand: String
+    package var killCommand: String
+}

@@ -1,1 +1,0 @@
-// PazGenericDriver lands with issue 3.

@@ -1,0 +1,60 @@
+import Foundation
+import Logging
+import PazAMQP
+import PazSchemas
+
+extension DriverService {
+    /// Answers a query on its reply-to (transient, with the correlation id), then acks it.
+    func answer(_ request: CommandRequest) async {
+        let delivery = request.delivery
+        guard let replyTo = delivery.properties.replyTo, !replyTo.isEmpty else {
+            await deadLetter(delivery, reason: "missing-reply-to",
+                             detail: "\(request.envelope.kind.rawValue) is a query and needs a reply-to")
+            return
+        }
+        let payload: ReplyPayload
+        do throws(DriverError) {
+            payload = try await query(request)
+        } catch {
+            request.logger.info("query failed", metadata: ["error": "\(error)"])
+            payload = .failure(error.operationError)
+        }
+        do {
+            let body = try MessageCodec.encode(request.envelope.reply(payload))
+            try await connection.publishUnconfirmed(
+                exchange: "", routingKey: replyTo, body: Array(body),
+                properties: AMQPProperties(
+                    messageID: nil, correlationID: delivery.properties.correlationID ?? request.envelope.messageId.rawValue,
+                    contentType: Routing.contentType, type: payload.kind.rawValue, persistent: false))
+        } catch {
+            // The caller's timeout covers a lost reply; an unroutable reply-to (caller gone) is not retried.
+            request.logger.warning("could not send the reply", metadata: ["error": "\(error)"])
+        }
+        await settle(delivery, logger: request.logger) { try await connection.ack(delivery) }
+    }
+
+    private func query(_ request: CommandRequest) async throws(DriverError) -> ReplyPayload {
+        let context = context(for: request)
+        switch request.envelope.payload {
+        case .machineStates(let query):
+            let observed = try await driver.states(of: query.machines, context: context)
+            let now = Date()
+            return .states(MachineStates(states: query.machines.map { machine in
+                observed[machine] ?? MachineStateObservation(
+                    machine: machine, state: .unknown, observedAt: now, detail: "the driver did not report this machine")
+            }))
+        case .catalogImages(let query):
+            return .catalogImages(CatalogImages(images: try await driver.images(query, context: context)))
+        case .catalogSizes(let query):
+            return .catalogSizes(CatalogSizes(sizes: try await driver.sizes(query, context: context)))
+        case .catalogLocations:
+            return .catalogLocations(CatalogLocations(locations: try await driver.locations(context: context)))
+        case .machinePrecheck(let check):
+            return .precheck(try await driver.preCreateCheck(check.machines, context: context))
+        case .machineProbe(let action):
+            return .probe(try await driver.probe(action.machine, context: context))
+        default:
+            throw .unsupported(operation: request.envelope.kind.rawValue, reason: "driver services do not answer it")
+        }
+    }
+}

@@ -1,0 +1,92 @@
+package import Foundation
+import PazRedis
+package import PazSchemas
+import PazStore
+
+/// A step of a mutating command, as recorded in the journal before and after it runs.
+package struct JournalEntry: Sendable, Hashable, Codable {
+    /// Where the step is.
+    package enum Status: String, Sendable, Hashable, Codable {
+        case started, succeeded, failed
+    }
+
+    package var status: Status
+    package var at: Date
+    /// The machine as the step left it (set when a create/start/stop… succeeded).
+    package var details: MachineDetails?
+    /// The removal result (set when a remove succeeded).
+    package var removal: RemovalResult?
+    /// Why it failed.
+    package var error: OperationError?
+
+    package init(status: Status, at: Date = Date(), details: MachineDetails? = nil, removal: RemovalResult? = nil,
+                 error: OperationError? = nil) {
+        self.status = status
+        self.at = at
+        self.details = details
+        self.removal = removal
+        self.error = error
+    }
+}
+
+/// The per-machine intent journal (`StoreKeys.journal`, a hash step → ``JournalEntry`` JSON).
+///
+/// The kit writes `started` before running a mutating command and the outcome after it, under the
+/// step `<command kind>:<operation id>`. A redelivered command whose step already `succeeded` is
+/// not run again: its recorded outcome is published once more.
+package struct IntentJournal: Sendable {
+    let redis: RedisClient
+    let tenant: TenantID
+
+    /// The step name of `kind` within `operation`.
+    package static func step(_ kind: MessageKind, operation: OperationID?) -> String {
+        "\(kind.rawValue):\(operation?.rawValue ?? "-")"
+    }
+
+    /// The entry of `step` for `machine`, if any.
+    package func entry(_ step: String, machine: MachineID) async throws(DriverError) -> JournalEntry? {
+        let key = StoreKeys.journal(tenant, machine)
+        let text: String?
+        do {
+            text = try await redis.hget(key, field: step)
+        } catch {
+            throw .providerUnavailable("status store (Redis): \(error)")
+        }
+        guard let text else { return nil }
+        do {
+            return try MessageCodec.decodeValue(JournalEntry.self, from: Data(text.utf8))
+        } catch {
+            throw .internal("journal \(key) field \(step) is unreadable: \(error)")
+        }
+    }
+
+    /// Records `entry` for `step` of `machine`.
+    package func record(_ entry: JournalEntry, step: String, machine: MachineID) async throws(DriverError) {
+        let json: Data
+        do {
+            json = try MessageCodec.encodeValue(entry)
+        } catch {
+            throw .internal("cannot encode journal entry: \(error)")
+        }
+        do {
+            _ = try await redis.hset(StoreKeys.journal(tenant, machine), fields: [step: RedisArgument(bytes: Array(json))])
+        } catch {
+            throw .providerUnavailable("status store (Redis): \(error)")
+        }
+    }
+
+    /// Every step recorded for `machine`.
+    package func entries(machine: MachineID) async throws(DriverError) -> [String: JournalEntry] {
+        let hash: [String: String]
+        do {
+            hash = try await redis.hgetall(StoreKeys.journal(tenant, machine))
+        } catch {
+            throw .providerUnavailable("status store (Redis): \(error)")
+        }
+        var entries: [String: JournalEntry] = [:]
+        for (step, text) in hash {
+            entries[step] = try? MessageCodec.decodeValue(JournalEntry.self, from: Data(text.utf8))
+        }
+        return entries
+    }
+}

@@ -1,1 +1,0 @@
-// PazDriverKit lands with issue 3.

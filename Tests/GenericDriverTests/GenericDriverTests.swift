@@ -1,0 +1,203 @@
+import Foundation
+import Logging
+import PazDriverKit
+import PazGenericDriver
+import PazLocalServers
+import PazRedis
+import PazSchemas
+import PazSecrets
+import PazStore
+import PazTestSupport
+import Testing
+
+/// The generic driver against real sshd servers (127.0.0.2 shared, 127.0.0.3 private) and Redis.
+/// Power commands are always harmless `touch` commands: nothing here may power this machine off.
+@Suite(.timeLimit(.minutes(2))) struct GenericDriverTests {
+    struct Setup {
+        let driver = GenericDriver(stateTimeout: .seconds(3), connectTimeout: .seconds(5), commandTimeout: .seconds(10))
+        let store: Store
+        let context: DriverContext
+        let machine = MachineRef(clusterId: .random(), machineId: .random())
+
+        init() async throws {
+            let server = try await Servers.ready().redis
+            store = Store(redis: RedisClient(configuration: RedisConfiguration(host: server.host, port: server.port)),
+                          secretBox: SecretBox(masterKey: try MasterKey(bytes: Array(repeating: 9, count: 32))))
+            context = DriverContext(tenant: try TenantID("tnt_\(ULID.make().lowercased())"), operationId: .random(),
+                                    logger: Logger(label: "test.generic"), store: store)
+        }
+
+        func putKey(_ key: TestUserKey, machine: MachineRef? = nil) async throws {
+            try await store.putSecrets(["ssh-key": key.privateKey], tenant: context.tenant, machine: (machine ?? self.machine).machineId)
+        }
+
+        func create(_ server: SSHServer, machine: MachineRef? = nil, hostKey: String?, extra: [String: JSONValue] = [:])
+            async throws(DriverError) -> MachineDetails
+        {
+            let machine = machine ?? self.machine
+            var options: [String: JSONValue] = [
+                "ip-address": .string(server.host), "ssh-port": .number(Double(server.port)), "ssh-user": .string(server.user),
+            ]
+            if let hostKey { options["ssh-host-key"] = .string(hostKey) }
+            options.merge(extra) { $1 }
+            return try await driver.create(
+                MachineCreate(driver: "generic", clusterId: machine.clusterId, clusterName: "existing", machineId: machine.machineId,
+                              machineName: "host-1", options: options),
+                context: context)
+        }
+    }
+
+    /// The error `body` throws (nil if it succeeds).
+    func failure<T>(_ body: () async throws(DriverError) -> T) async -> DriverError? {
+        do {
+            _ = try await body()
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    func markerPath() -> String { "/tmp/paz-generic-test-\(UUID().uuidString)" }
+
+    @Test func createWithTheRightHostKeySucceedsAndRecordsTheMachine() async throws {
+        let sshd = try await Servers.ready().sshd
+        let setup = try await Setup()
+        try await setup.putKey(sshd.userKey)
+        let details = try await setup.create(sshd.server, hostKey: sshd.server.hostPublicKeys[0])
+        #expect(details.state == .running)
+        #expect(details.ssh == SSHEndpoint(host: "127.0.0.2", port: sshd.server.port, user: sshd.server.user))
+        #expect(details.addresses == [MachineAddress(address: "127.0.0.2", scope: .public)])
+        let data = try #require(try await setup.context.driverData(
+            GenericMachineData.self, version: GenericMachineData.version, for: setup.machine.machineId))
+        #expect(data.hostKey.hasPrefix(sshd.server.hostPublicKeys[0].split(separator: " ").prefix(2).joined(separator: " ")))
+        // A redelivered create adopts the same machine.
+        let again = try await setup.create(sshd.server, hostKey: sshd.server.hostPublicKeys[0])
+        #expect(again.ssh == details.ssh)
+    }
+
+    @Test func createFailsClearlyForAWrongHostKey() async throws {
+        let sshd = try await Servers.ready().sshd
+        let setup = try await Setup()
+        try await setup.putKey(sshd.userKey)
+        let impostor = try await Servers.ready().strangerKey.publicKey
+        let error = await failure { () async throws(DriverError) in try await setup.create(sshd.server, hostKey: impostor) }
+        guard case .conflict(let message) = error else {
+            Issue.record("expected a conflict, got \(String(describing: error))")
+            return
+        }
+        #expect(message.contains("not the expected ssh-host-key"))
+        #expect(error?.isRetriable == false)
+    }
+
+    @Test func createFailsClearlyForAWrongUserKey() async throws {
+        let sshd = try await Servers.ready().sshd
+        let setup = try await Setup()
+        try await setup.putKey(try await Servers.ready().strangerKey)
+        let error = await failure { () async throws(DriverError) in
+            try await setup.create(sshd.server, hostKey: sshd.server.hostPublicKeys[0])
+        }
+        guard case .invalidCredentials(let message) = error else {
+            Issue.record("expected invalid credentials, got \(String(describing: error))")
+            return
+        }
+        #expect(message.contains("authorized_keys"))
+        #expect(error?.operationError.code == .invalidCredentials)
+    }
+
+    @Test func createWithoutAHostKeyNeedsExplicitTrustOnFirstUse() async throws {
+        let sshd = try await Servers.ready().sshd
+        let setup = try await Setup()
+        try await setup.putKey(sshd.userKey)
+        let error = await failure { () async throws(DriverError) in try await setup.create(sshd.server, hostKey: nil) }
+        #expect(error?.operationError.field == "ssh-host-key")
+        #expect(error?.operationError.message.contains("accept-new-host-key=true") == true)
+
+        _ = try await setup.create(sshd.server, hostKey: nil, extra: ["accept-new-host-key": .bool(true)])
+        let data = try #require(try await setup.context.driverData(
+            GenericMachineData.self, version: GenericMachineData.version, for: setup.machine.machineId))
+        let recorded = data.hostKey.split(separator: " ").prefix(2).joined(separator: " ")
+        #expect(sshd.server.hostPublicKeys.contains { $0.hasPrefix(recorded) })
+    }
+
+    @Test func secretsAreReadFromTheStoreNotFromTheCommand() async throws {
+        let sshd = try await Servers.ready().sshd
+        let setup = try await Setup()
+        // The key in the command's options is ignored: nothing sealed in the store means no key.
+        let error = await failure { () async throws(DriverError) in
+            try await setup.create(sshd.server, hostKey: sshd.server.hostPublicKeys[0],
+                                   extra: ["ssh-key": .string(sshd.userKey.privateKey)])
+        }
+        #expect(error?.operationError.field == "ssh-key")
+        try await setup.putKey(sshd.userKey)
+        let details = try await setup.create(sshd.server, hostKey: sshd.server.hostPublicKeys[0])
+        #expect(details.state == .running)
+    }
+
+    @Test func statesAreRunningThenStoppedWhenSSHDStops() async throws {
+        let servers = try await Servers.ready()
+        let (key, server) = (servers.privateKey, servers.privateServer)
+        try await TestSSHD.start(server)
+        let setup = try await Setup()
+        try await setup.putKey(key)
+        _ = try await setup.create(server, hostKey: server.hostPublicKeys[0])
+        let unknown = MachineRef(clusterId: setup.machine.clusterId, machineId: .random())
+
+        let before = try await setup.driver.states(of: [setup.machine, unknown], context: setup.context)
+        #expect(before[setup.machine]?.state == .running)
+        #expect(before[unknown]?.state == .notFound)
+
+        await server.stop()
+        let after = try await setup.driver.states(of: [setup.machine], context: setup.context)
+        #expect(after[setup.machine]?.state == .stopped)
+        #expect(after[setup.machine]?.detail?.contains("refuses SSH connections") == true)
+    }
+
+    @Test func stopRestartAndKillRunTheConfiguredHarmlessCommands() async throws {
+        let sshd = try await Servers.ready().sshd
+        let setup = try await Setup()
+        try await setup.putKey(sshd.userKey)
+        let (stopped, restarted, killed) = (markerPath(), markerPath(), markerPath())
+        defer { for path in [stopped, restarted, killed] { try? FileManager.default.removeItem(atPath: path) } }
+        _ = try await setup.create(sshd.server, hostKey: sshd.server.hostPublicKeys[0], extra: [
+            "stop-command": .string("touch \(stopped)"), "restart-command": .string("touch \(restarted)"),
+            "kill-command": .string("touch \(killed)"),
+        ])
+        let afterStop = try await setup.driver.stop(setup.machine, timeout: nil, context: setup.context)
+        #expect(afterStop.state == .stopped)
+        #expect(FileManager.default.fileExists(atPath: stopped))
+        #expect(!FileManager.default.fileExists(atPath: killed))
+        _ = try await setup.driver.restart(setup.machine, timeout: nil, context: setup.context)
+        #expect(FileManager.default.fileExists(atPath: restarted))
+        _ = try await setup.driver.kill(setup.machine, context: setup.context)
+        #expect(FileManager.default.fileExists(atPath: killed))
+    }
+
+    @Test func startIsUnsupportedWithAClearMessage() async throws {
+        let setup = try await Setup()
+        let error = await failure { () async throws(DriverError) in try await setup.driver.start(setup.machine, context: setup.context) }
+        #expect(error?.operationError.code == .unsupported)
+        #expect(error?.operationError.message.contains("cannot power one on") == true)
+    }
+
+    @Test func removeForgetsTheMachineAndIsIdempotent() async throws {
+        let sshd = try await Servers.ready().sshd
+        let setup = try await Setup()
+        try await setup.putKey(sshd.userKey)
+        _ = try await setup.create(sshd.server, hostKey: sshd.server.hostPublicKeys[0])
+        let first = try await setup.driver.remove(setup.machine, context: setup.context)
+        #expect(first.alreadyGone == false)
+        let second = try await setup.driver.remove(setup.machine, context: setup.context)
+        #expect(second.alreadyGone == true)
+        let states = try await setup.driver.states(of: [setup.machine], context: setup.context)
+        #expect(states[setup.machine]?.state == .notFound)
+    }
+
+    @Test func announcesItsOptionsWithEnvironmentFallbacks() {
+        let driver = GenericDriver()
+        let specs = Dictionary(uniqueKeysWithValues: driver.createOptions.map { ($0.name.rawValue, $0) })
+        #expect(specs["ssh-key"]?.secret == true && specs["ssh-key"]?.required == true)
+        #expect(specs["ip-address"]?.envVar == "PAZ_GENERIC_IP_ADDRESS")
+        #expect(specs["stop-command"]?.default == .string("sudo shutdown -P now"))
+        #expect(!driver.capabilities.contains(.start))
+    }
+}
