@@ -144,7 +144,7 @@ final class StatesResponder: Sendable {
 
     /// Answers until the calling task is cancelled.
     func serve() async throws {
-        try await connection.respond(queue: Routing.driverCommandQueue(driver: driver)) { [states, received] delivery in
+        try await connection.respond(queue: Routing.driverCommandQueue(driver: driver)) { [self] delivery in
             let command = try MessageCodec.decode(CommandPayload.self, from: Data(delivery.body))
             received.withLock { $0.append(command) }
             guard case .machineStates(let query) = command.payload else {

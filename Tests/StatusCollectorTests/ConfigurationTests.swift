@@ -1,3 +1,5 @@
+import PazAMQP
+import PazRedis
 import PazServiceKit
 import PazStatusCollector
 import Testing
