@@ -34,8 +34,7 @@ package struct EventApplier: Service {
     }
 
     package func run() async throws {
-        guard await connections.prepareTopology() else { return }
-        let consumer = try await connections.amqp.consume(queue: queue, prefetch: prefetch)
+        guard let consumer = await startConsumer() else { return }
         logger.info("Applying state events")
         // Graceful shutdown cancels the loop: the stream then ends (cancelling the consumer) after
         // the event in hand, whose Redis write and ack do not observe cancellation.
@@ -45,6 +44,20 @@ package struct EventApplier: Service {
             }
         }
         logger.info("Event applier stopped")
+    }
+
+    /// Declares the topology and starts consuming, retrying while the broker is away; nil when
+    /// graceful shutdown came first.
+    private func startConsumer() async -> AMQPConsumer? {
+        while await connections.prepareTopology() {
+            do {
+                return try await connections.amqp.consume(queue: queue, prefetch: prefetch)
+            } catch {
+                logger.warning("Could not start consuming state events; retrying", metadata: ["error": "\(error)"])
+                guard await sleepUnlessShuttingDown(.seconds(1)) else { return nil }
+            }
+        }
+        return nil
     }
 
     private func handle(_ delivery: AMQPDelivery) async {

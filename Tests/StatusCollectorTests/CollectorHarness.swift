@@ -26,7 +26,17 @@ func eventually(timeout: Duration, _ condition: () async throws -> Bool) async r
     return try await condition()
 }
 
-/// A connection to the shared test broker.
+/// The broker of this suite. Not the run-wide shared one: RabbitMQ 3.10 crashes the channels that
+/// publish to an exchange while a quorum queue bound to it is being deleted (541 INTERNAL_ERROR),
+/// so other suites deleting their queues bound to `paz.events` must not hit these tests, and these
+/// tests never delete their events queues (the broker goes away with the run).
+enum CollectorBroker {
+    private static let fixture = SharedFixture<RabbitMQServer> { try await TestRabbitMQ.startPrivate() }
+
+    static func server() async throws -> RabbitMQServer { try await fixture.value() }
+}
+
+/// A connection to a test broker.
 func connect(_ server: RabbitMQServer, name: String) async throws -> AMQPConnection {
     let connection = AMQPConnection(configuration: amqpConfiguration(server, name: name), logger: Logger(label: "test.\(name)"))
     try await connection.waitUntilConnected(timeout: .seconds(30))
@@ -53,7 +63,7 @@ struct CollectorHarness {
 
     static func make(interval: Duration, timeout: Duration, name: String) async throws -> CollectorHarness {
         let redisServer = try await TestRedis.privateServer(appendOnly: false)
-        let rabbit = try await TestRabbitMQ.sharedServer()
+        let rabbit = try await CollectorBroker.server()
         let redisConfiguration = RedisConfiguration(host: redisServer.host, port: redisServer.port)
         let redis = RedisClient(configuration: redisConfiguration)
         let configuration = CollectorConfiguration(

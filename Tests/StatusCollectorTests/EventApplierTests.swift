@@ -37,19 +37,19 @@ struct EventApplierTests {
         let publisher = try await connect(harness.rabbit, name: "event-publisher")
 
         try await harness.withCollector { _ in
-            let held1 = try await eventually(timeout: .seconds(10)) {
+            let polled = try await eventually(timeout: .seconds(10)) {
                 try await harness.store.states(tenant: tenant)[machine.id]?.state == .unknown
             }
-            #expect(held1)
+            #expect(polled)
             let polledAt = try #require(try await harness.store.states(tenant: tenant)[machine.id]).observedAt
             let older = polledAt.addingTimeInterval(0.001)
             let newer = polledAt.addingTimeInterval(0.002)
 
             try await publish(publisher, tenant: tenant, machine: machine.ref, state: .stopped, observedAt: newer)
-            let held2 = try await eventually(timeout: .seconds(5)) {
+            let newerApplied = try await eventually(timeout: .seconds(5)) {
                 try await harness.store.states(tenant: tenant)[machine.id]?.state == .stopped
             }
-            #expect(held2)
+            #expect(newerApplied)
             try await publish(publisher, tenant: tenant, machine: machine.ref, state: .running, observedAt: older)
             #expect(await eventually(timeout: .seconds(5)) {
                 harness.counter(CollectorMetrics.events, [("result", "stale")]) >= 1
@@ -74,20 +74,20 @@ struct EventApplierTests {
         let publisher = try await connect(harness.rabbit, name: "event-publisher")
 
         try await harness.withCollector { _ in
-            let held3 = try await eventually(timeout: .seconds(10)) {
+            let polled = try await eventually(timeout: .seconds(10)) {
                 try await harness.store.states(tenant: tenant)[kept.id]?.state == .unknown
             }
-            #expect(held3)
+            #expect(polled)
             try await harness.store.removeMachine(removed, tenant: tenant)
             let later = Date().addingTimeInterval(1)
             try await publish(publisher, tenant: tenant, machine: removed.ref, state: .running, observedAt: later)
             try await publish(publisher, tenant: stranger, machine: removed.ref, state: .running, observedAt: later)
             // Events are applied in order: once this marker is in, the two before it were handled.
             try await publish(publisher, tenant: tenant, machine: kept.ref, state: .running, observedAt: later)
-            let held4 = try await eventually(timeout: .seconds(5)) {
+            let markerApplied = try await eventually(timeout: .seconds(5)) {
                 try await harness.store.states(tenant: tenant)[kept.id]?.state == .running
             }
-            #expect(held4)
+            #expect(markerApplied)
             let states = try await harness.store.states(tenant: tenant)
             #expect(states[removed.id] == nil)
             #expect(try await harness.redis.scanKeys(matching: StoreKeys.tenantPrefix(stranger) + "*").isEmpty)
@@ -117,10 +117,10 @@ struct EventApplierTests {
         let messageID = unique("poison")
 
         try await harness.withCollector { _ in
-            let held5 = try await eventually(timeout: .seconds(10)) {
+            let consuming = try await eventually(timeout: .seconds(10)) {
                 try await observer.queueStatus(harness.configuration.eventsQueue)?.consumerCount == 1
             }
-            #expect(held5)
+            #expect(consuming)
             try await observer.publish(
                 exchange: "", routingKey: harness.configuration.eventsQueue, body: Array(#"{"schemaVersion": "2.0"}"#.utf8),
                 properties: AMQPProperties(messageID: messageID, contentType: Routing.contentType))
@@ -132,14 +132,13 @@ struct EventApplierTests {
             #expect(letter.properties.headers[Routing.deadLetterDetailHeader] != nil)
             #expect(letter.text == #"{"schemaVersion": "2.0"}"#)
             // Acked: nothing of it is left in the collector's queue.
-            let held6 = try await eventually(timeout: .seconds(5)) {
+            let drained = try await eventually(timeout: .seconds(5)) {
                 try await observer.queueStatus(harness.configuration.eventsQueue)?.messageCount == 0
             }
-            #expect(held6)
+            #expect(drained)
             #expect(harness.counter(CollectorMetrics.events, [("result", "dead-lettered")]) == 1)
         }
         watching.cancel()
-        try await observer.deleteQueue(harness.configuration.eventsQueue)
         await observer.close()
         await harness.stop()
     }

@@ -69,10 +69,10 @@ struct PollerTests {
         let collecting = Task { try await capture.collect() }
 
         try await harness.withCollector { _ in
-            let held1 = try await eventually(timeout: .seconds(10)) {
+            let polled = try await eventually(timeout: .seconds(10)) {
                 try await harness.store.states(tenant: tenant).values.filter { $0.state == .running }.count == 2
             }
-            #expect(held1)
+            #expect(polled)
             // The first poll changed starting → running: one event per machine.
             #expect(await eventually(timeout: .seconds(5)) {
                 capture.changes(tenant: tenant).filter { $0.oldState == .starting && $0.newState == .running }.count == 2
@@ -81,10 +81,10 @@ struct PollerTests {
             let target = machines[0]
             responder.set(.stopped, for: [target])
             let changedAt = ContinuousClock.now
-            let held2 = try await eventually(timeout: .seconds(3)) {
+            let changed = try await eventually(timeout: .seconds(3)) {
                 try await harness.store.states(tenant: tenant)[target.id]?.state == .stopped
             }
-            #expect(held2)
+            #expect(changed)
             #expect(ContinuousClock.now - changedAt < .milliseconds(1500))  // one interval and a margin
             #expect(await eventually(timeout: .seconds(3)) {
                 capture.changes(tenant: tenant).contains {
@@ -123,26 +123,26 @@ struct PollerTests {
             func state(_ machine: MachineRecord) async throws -> StateRecord? {
                 try await harness.store.states(tenant: tenant)[machine.id]
             }
-            let held3 = try await eventually(timeout: .seconds(10)) {
+            let settled = try await eventually(timeout: .seconds(10)) {
                 for machine in healthyMachines + stoppingMachines {
                     if try await state(machine)?.state != .running { return false }
                 }
                 return try await state(absentMachines[0])?.state == .unknown
             }
-            #expect(held3)
+            #expect(settled)
             #expect(harness.counter(CollectorMetrics.polls, [("driver", absent.rawValue), ("outcome", "unroutable")]) >= 1)
 
             // Stop one responder: its queue stays, nobody answers.
             servingStopping.cancel()
             await stoppingResponder.connection.close()
             let stoppedAt = ContinuousClock.now
-            let held4 = try await eventually(timeout: .seconds(5)) {
+            let markedUnknown = try await eventually(timeout: .seconds(5)) {
                 for machine in stoppingMachines {
                     if try await state(machine)?.state != .unknown { return false }
                 }
                 return true
             }
-            #expect(held4)
+            #expect(markedUnknown)
             // Within one interval plus the timeout (and a little scheduling margin).
             #expect(ContinuousClock.now - stoppedAt < .milliseconds(2000))
             #expect(harness.counter(CollectorMetrics.pollTimeouts, [("driver", stopping.rawValue)]) >= 1)
