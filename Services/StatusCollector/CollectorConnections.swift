@@ -62,12 +62,16 @@ package final class CollectorConnections: Service, Sendable {
     }
 
     /// Waits for the AMQP connection and declares the collector's topology, retrying (with backoff)
-    /// until it succeeds; false when graceful shutdown came first.
+    /// until it succeeds; false when graceful shutdown came first. The connection logs its own
+    /// connect failures; this only watches its state, so shutdown is never held up.
     func prepareTopology() async -> Bool {
         var delay = Duration.milliseconds(100)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            guard amqp.state == .connected else {
+                guard await sleepUnlessShuttingDown(.milliseconds(100)) else { return false }
+                continue
+            }
             do throws(AMQPError) {
-                try await amqp.waitUntilConnected(timeout: .seconds(5))
                 try await topology.declare(on: amqp)
                 return true
             } catch {
