@@ -1,4 +1,5 @@
 import Foundation
+import MetricsTestKit
 import PazAMQP
 import PazLocalServers
 import PazRedis
@@ -49,6 +50,9 @@ struct PollerTests {
             #expect(Set(query.machines) == Set(machines.map(\.ref)))
             #expect(harness.counter(CollectorMetrics.polls, [("driver", driver.rawValue), ("outcome", "answered")]) == 1)
             #expect(harness.counter(CollectorMetrics.statesWritten, [("source", "poll")]) == 3)
+            let durations = try harness.metrics.expectTimer(CollectorMetrics.pollDuration, [("driver", driver.rawValue)])
+            #expect(durations.values.count == 1)
+            #expect(durations.values.allSatisfy { $0 > 0 && $0 < 3_000_000_000 })
             #expect(await harness.runtime.readiness.evaluate().isReady)
         }
         serving.cancel()
