@@ -77,9 +77,11 @@ struct PollerTests {
                 try await harness.store.states(tenant: tenant).values.filter { $0.state == .running }.count == 2
             }
             #expect(polled)
-            // The first poll changed starting → running: one event per machine.
+            // The first poll changed starting → running: an event per machine (at least once: a
+            // publish retried after a lost connection may arrive twice).
             #expect(await eventually(timeout: .seconds(5)) {
-                capture.changes(tenant: tenant).filter { $0.oldState == .starting && $0.newState == .running }.count == 2
+                let first = capture.changes(tenant: tenant).filter { $0.oldState == .starting && $0.newState == .running }
+                return Set(first.map(\.machine)) == Set(machines.map(\.ref))
             })
 
             let target = machines[0]
@@ -95,9 +97,10 @@ struct PollerTests {
                     $0.machine == target.ref && $0.oldState == .running && $0.newState == .stopped && $0.source == .poll
                 }
             })
-            // The other machine did not change, so no event was published for it again.
+            // The other machine did not change, so no event about it followed its first one.
             let other = capture.changes(tenant: tenant).filter { $0.machine == machines[1].ref }
-            #expect(other.count == 1)
+            #expect(!other.isEmpty)
+            #expect(other.allSatisfy { $0.oldState == .starting && $0.newState == .running })
         }
         collecting.cancel()
         serving.cancel()
