@@ -145,7 +145,12 @@ let package = Package(
         ) + service(
             "PazGenericDriver", folder: "Drivers/Generic", dependencies: serviceCore + ["PazDriverKit", "PazSSH", "PazSecrets"]
         ) + service(
-            "PazStatusCollector", folder: "StatusCollector", dependencies: serviceCore
+            "PazStatusCollector", folder: "StatusCollector",
+            dependencies: serviceCore + [
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Configuration", package: "swift-configuration"),
+            ]
         ) + service(
             "PazMachineCLI", folder: "CLI",
             dependencies: [
@@ -207,7 +212,15 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "StatusCollectorTests", dependencies: ["PazStatusCollector", "PazTestSupport", "PazLocalServers"]),
+        .testTarget(
+            name: "StatusCollectorTests",
+            dependencies: [
+                "PazStatusCollector", "PazTestSupport", "PazLocalServers", "PazStore", "PazAMQP", "PazRedis",
+                "PazSchemas", "PazServiceKit", log,
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .testTarget(name: "CLITests", dependencies: ["PazMachineCLI", "PazTestSupport", "PazLocalServers"]),
     ]
 )

@@ -3,6 +3,6 @@ import PazStatusCollector
 @main
 enum Main {
     static func main() async throws {
-        // Replaced when PazStatusCollector lands.
+        try await StatusCollectorCommand.main()
     }
 }

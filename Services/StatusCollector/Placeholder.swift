@@ -1,1 +1,0 @@
-// PazStatusCollector lands with issue 3.
