@@ -1,0 +1,266 @@
+import Foundation
+package import Logging
+
+/// One AMQP 0-9-1 connection to RabbitMQ, owned by a thread of its own.
+///
+/// librabbitmq blocks and is not thread-safe, so the connection lives on a dedicated thread that runs a
+/// loop: it executes the jobs async callers submit (publish, ack, declare…), reads incoming frames
+/// (deliveries, confirms, returns), services heartbeats, enforces confirm/RPC deadlines and reconnects
+/// with exponential backoff and jitter. After a reconnect it re-declares the remembered topology and
+/// restarts consumers. No blocking call ever runs on Swift's cooperative pool.
+///
+/// Publishes are persistent and confirmed: ``publish(exchange:routingKey:body:properties:mandatory:)``
+/// returns only after the broker's basic.ack; a nack, a return, a timeout or a lost connection is a thrown
+/// ``AMQPError``. Many publishes may be in flight at once (pipelined confirms).
+package final class AMQPConnection: Sendable {
+    private let mailbox = Mailbox()
+    private let stateBox = StateBox()
+    /// The configuration (its description omits the password).
+    package let configuration: AMQPConfiguration
+
+    /// Starts the connection thread; the first connection attempt begins at once. Use
+    /// ``waitUntilConnected(timeout:)`` to wait for it.
+    package init(configuration: AMQPConfiguration, logger: Logger) {
+        self.configuration = configuration
+        var logger = logger
+        logger[metadataKey: "amqp.server"] = "\(configuration)"
+        logger[metadataKey: "amqp.connection"] = "\(configuration.connectionName)"
+        let mailbox = mailbox
+        let stateBox = stateBox
+        let thread = Thread { [logger] in
+            ConnectionCore(configuration: configuration, logger: logger, mailbox: mailbox, state: stateBox).run()
+        }
+        thread.name = "amqp-\(configuration.connectionName)"
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    deinit {
+        _ = mailbox.post { core in core.close(nil) }
+    }
+
+    /// Connected, reconnecting (with the last error) or closed — for readiness probes.
+    package var state: AMQPConnectionState { stateBox.value }
+
+    /// Waits until the connection is up; throws ``AMQPError/notConnected(reason:)`` after `timeout`.
+    package func waitUntilConnected(timeout: Duration = .seconds(30)) async throws(AMQPError) {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            switch state {
+            case .connected: return
+            case .closed: throw .closed
+            case .connecting, .reconnecting:
+                guard ContinuousClock.now < deadline else {
+                    if case .reconnecting(let reason) = state { throw .notConnected(reason: reason) }
+                    throw .notConnected(reason: "no connection within \(timeout)")
+                }
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+        }
+    }
+
+    /// Closes the connection (channel and connection close); waiting publishes and calls fail with `.closed`.
+    package func close() async {
+        let result: Result<Void, AMQPError> = await withCheckedContinuation { continuation in
+            let completion = Completion(continuation)
+            if !mailbox.post({ core in core.close(completion) }) { completion.succeed(()) }
+        }
+        _ = result
+    }
+
+    // MARK: Topology
+
+    /// Declares an exchange and remembers it (re-declared after reconnects).
+    package func declare(_ exchange: AMQPExchange) async throws(AMQPError) {
+        try await perform { core throws(AMQPError) in try core.declare(.exchange(exchange)) }
+    }
+
+    /// Declares a queue and remembers it (re-declared after reconnects).
+    package func declare(_ queue: AMQPQueue) async throws(AMQPError) {
+        try await perform { core throws(AMQPError) in try core.declare(.queue(queue)) }
+    }
+
+    /// Binds a queue to an exchange and remembers the binding.
+    package func bind(_ binding: AMQPBinding) async throws(AMQPError) {
+        try await perform { core throws(AMQPError) in try core.declare(.binding(binding)) }
+    }
+
+    /// Deletes a queue and forgets it; returns how many messages it held.
+    @discardableResult
+    package func deleteQueue(_ name: String) async throws(AMQPError) -> Int {
+        try await perform { core throws(AMQPError) in try core.deleteQueue(name) }
+    }
+
+    /// Counts of a queue (passive declare), or nil when it does not exist.
+    package func queueStatus(_ name: String) async throws(AMQPError) -> AMQPQueueStatus? {
+        try await perform { core throws(AMQPError) in try core.queueStatus(name) }
+    }
+
+    // MARK: Publishing
+
+    /// Publishes a message (persistent unless `properties.persistent` is false) and waits for the broker's
+    /// confirm. With `mandatory`, a message no queue receives fails with ``AMQPError/unroutable(exchange:routingKey:replyCode:replyText:)``.
+    package func publish(
+        exchange: String, routingKey: String, body: [UInt8], properties: AMQPProperties = AMQPProperties(),
+        mandatory: Bool = true
+    ) async throws(AMQPError) {
+        let result: Result<Void, AMQPError> = await withCheckedContinuation { continuation in
+            let completion = Completion(continuation)
+            let posted = mailbox.post { core in
+                do throws(AMQPError) {
+                    try core.publish(
+                        exchange: exchange, routingKey: routingKey, body: body, properties: properties,
+                        mandatory: mandatory, waiter: .publish(completion))
+                } catch {
+                    completion.fail(error)
+                }
+            }
+            if !posted { completion.fail(.closed) }
+        }
+        try result.get()
+    }
+
+    /// Publishes without waiting for the confirm (failures are only logged). For RPC replies, whose
+    /// loss the caller's timeout already covers. Returns once the frame is written.
+    package func publishUnconfirmed(
+        exchange: String, routingKey: String, body: [UInt8], properties: AMQPProperties = AMQPProperties()
+    ) async throws(AMQPError) {
+        try await perform { core throws(AMQPError) in
+            try core.publish(
+                exchange: exchange, routingKey: routingKey, body: body, properties: properties, mandatory: false,
+                waiter: .untracked)
+        }
+    }
+
+    // MARK: Consuming
+
+    /// Starts a manual-ack consumer with `prefetch` unacked deliveries at most. The consumer survives
+    /// reconnects (deliveries of a lost connection become stale: acking them throws ``AMQPError/staleDelivery(deliveryTag:)``).
+    package func consume(queue: String, prefetch: UInt16) async throws(AMQPError) -> AMQPConsumer {
+        let (stream, continuation) = AsyncStream.makeStream(of: AMQPDelivery.self)
+        let tag = try await perform { core throws(AMQPError) in
+            try core.consume(queue: queue, prefetch: prefetch, continuation: continuation)
+        }
+        let mailbox = mailbox
+        continuation.onTermination = { _ in
+            _ = mailbox.post { core in core.cancel(consumerTag: tag) }
+        }
+        return AMQPConsumer(stream: stream, tag: tag, connection: self)
+    }
+
+    /// Acknowledges a delivery.
+    package func ack(_ delivery: AMQPDelivery) async throws(AMQPError) {
+        try await perform { core throws(AMQPError) in try core.settle(delivery, .ack) }
+    }
+
+    /// Negatively acknowledges a delivery; without requeue it goes to the dead-letter exchange (if any).
+    package func nack(_ delivery: AMQPDelivery, requeue: Bool) async throws(AMQPError) {
+        try await perform { core throws(AMQPError) in try core.settle(delivery, .nack(requeue: requeue)) }
+    }
+
+    /// Rejects a delivery (like nack, for one message).
+    package func reject(_ delivery: AMQPDelivery, requeue: Bool) async throws(AMQPError) {
+        try await perform { core throws(AMQPError) in try core.settle(delivery, .reject(requeue: requeue)) }
+    }
+
+    func cancel(consumerTag: String) async {
+        _ = try? await perform { core in core.cancel(consumerTag: consumerTag) }
+    }
+
+    // MARK: RPC
+
+    /// Sends a request with direct reply-to and a fresh correlation id, and returns the reply.
+    /// Throws ``AMQPError/rpcTimeout(routingKey:after:)`` when no reply arrives within `timeout`, and
+    /// ``AMQPError/unroutable(exchange:routingKey:replyCode:replyText:)`` when no queue takes the request.
+    package func call(
+        exchange: String = "", routingKey: String, body: [UInt8], properties: AMQPProperties = AMQPProperties(),
+        timeout: Duration
+    ) async throws(AMQPError) -> AMQPDelivery {
+        let result: Result<AMQPDelivery, AMQPError> = await withCheckedContinuation { continuation in
+            let completion = Completion(continuation)
+            let posted = mailbox.post { core in
+                do throws(AMQPError) {
+                    try core.call(
+                        exchange: exchange, routingKey: routingKey, body: body, properties: properties,
+                        timeout: timeout, completion: completion)
+                } catch {
+                    completion.fail(error)
+                }
+            }
+            if !posted { completion.fail(.closed) }
+        }
+        return try result.get()
+    }
+
+    /// Consumes `queue` and answers each request by publishing `handler`'s result to its reply-to with
+    /// its correlation id, then acks it. A request without reply-to, or whose handler throws, is
+    /// rejected without requeue (dead-lettered if the queue has a DLX). Runs until the task is cancelled
+    /// or the connection is closed.
+    package func respond(
+        queue: String, prefetch: UInt16 = 32, handler: @Sendable (AMQPDelivery) async throws -> [UInt8]
+    ) async throws(AMQPError) {
+        let consumer = try await consume(queue: queue, prefetch: prefetch)
+        for await request in consumer {
+            guard let replyTo = request.properties.replyTo, let id = request.properties.correlationID else {
+                try? await reject(request, requeue: false)
+                continue
+            }
+            do {
+                let reply = try await handler(request)
+                try await publishUnconfirmed(
+                    exchange: "", routingKey: replyTo, body: reply,
+                    properties: AMQPProperties(correlationID: id, persistent: false))
+                try await ack(request)
+            } catch let error as AMQPError where error.isRetriable {
+                continue  // the connection dropped: the request will be redelivered
+            } catch {
+                try? await reject(request, requeue: false)
+            }
+        }
+    }
+
+    // MARK: Plumbing
+
+    /// Runs `body` on the connection thread and returns its result.
+    private func perform<T: Sendable>(_ body: @escaping @Sendable (ConnectionCore) throws(AMQPError) -> T)
+        async throws(AMQPError) -> T
+    {
+        let result: Result<T, AMQPError> = await withCheckedContinuation { continuation in
+            let completion = Completion(continuation)
+            let posted = mailbox.post { core in
+                do throws(AMQPError) {
+                    completion.succeed(try body(core))
+                } catch {
+                    completion.fail(error)
+                }
+            }
+            if !posted { completion.fail(.closed) }
+        }
+        return try result.get()
+    }
+}
+
+/// The deliveries of one consumer, as an async sequence. Ends when the consumer is cancelled (by
+/// ``cancel()``, by the broker, or by closing the connection).
+package struct AMQPConsumer: AsyncSequence, Sendable {
+    package typealias Element = AMQPDelivery
+    private let stream: AsyncStream<AMQPDelivery>
+    /// The consumer tag.
+    package let tag: String
+    private let connection: AMQPConnection
+
+    init(stream: AsyncStream<AMQPDelivery>, tag: String, connection: AMQPConnection) {
+        self.stream = stream
+        self.tag = tag
+        self.connection = connection
+    }
+
+    package func makeAsyncIterator() -> AsyncStream<AMQPDelivery>.Iterator {
+        stream.makeAsyncIterator()
+    }
+
+    /// Stops consuming; unacked deliveries return to the queue.
+    package func cancel() async {
+        await connection.cancel(consumerTag: tag)
+    }
+}

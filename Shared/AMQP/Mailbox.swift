@@ -1,0 +1,66 @@
+import CRabbitMQ
+import Foundation
+import Synchronization
+
+/// A job for the connection thread; it receives the thread-confined state.
+typealias ConnectionJob = @Sendable (ConnectionCore) -> Void
+
+/// Jobs handed from async callers to the connection thread, plus the eventfd that wakes its poll().
+final class Mailbox: Sendable {
+    /// Readable while jobs are waiting.
+    let eventFD: Int32
+    private let state = Mutex<(jobs: [ConnectionJob], closed: Bool)>(([], false))
+
+    init() {
+        eventFD = paz_wakeup_eventfd()
+        precondition(eventFD >= 0, "eventfd failed: errno \(errno)")
+    }
+
+    deinit { Glibc.close(eventFD) }
+
+    /// Queues `job` and wakes the thread. Returns false once the mailbox is closed (the job will never run).
+    func post(_ job: @escaping ConnectionJob) -> Bool {
+        let accepted = state.withLock { state in
+            guard !state.closed else { return false }
+            state.jobs.append(job)
+            return true
+        }
+        if accepted {
+            var one: UInt64 = 1
+            _ = write(eventFD, &one, MemoryLayout<UInt64>.size)
+        }
+        return accepted
+    }
+
+    /// Takes every queued job (and clears the wake-up counter).
+    func take() -> [ConnectionJob] {
+        var counter: UInt64 = 0
+        _ = read(eventFD, &counter, MemoryLayout<UInt64>.size)
+        return state.withLock { state in
+            defer { state.jobs.removeAll(keepingCapacity: true) }
+            return state.jobs
+        }
+    }
+
+    /// Refuses further jobs and returns those still queued (so they can be failed, not lost).
+    func close() -> [ConnectionJob] {
+        state.withLock { state in
+            state.closed = true
+            defer { state.jobs.removeAll() }
+            return state.jobs
+        }
+    }
+}
+
+/// Resumes one awaiting caller exactly once with a typed result.
+struct Completion<Value: Sendable>: Sendable {
+    private let continuation: CheckedContinuation<Result<Value, AMQPError>, Never>
+
+    init(_ continuation: CheckedContinuation<Result<Value, AMQPError>, Never>) {
+        self.continuation = continuation
+    }
+
+    func succeed(_ value: Value) { continuation.resume(returning: .success(value)) }
+    func fail(_ error: AMQPError) { continuation.resume(returning: .failure(error)) }
+    func resume(_ result: Result<Value, AMQPError>) { continuation.resume(returning: result) }
+}

@@ -1,0 +1,229 @@
+package import Foundation
+import Synchronization
+
+/// A `rabbitmq-server` (Debian 3.10) on free 127.0.0.1 ports with all of its state in one directory.
+///
+/// The node gets a unique name, its own `epmd` (on a private port, started and stopped here), no plugins
+/// (so no management listener) and listeners bound to 127.0.0.1 only. When this program runs as root the
+/// broker runs as the `rabbitmq` user (via `setpriv`), with the data directory chowned to it.
+/// Readiness means the AMQP port answers a real AMQP 0-9-1 protocol header with `connection.start`.
+package final class RabbitMQServer: Sendable {
+    /// Always 127.0.0.1.
+    package let host = "127.0.0.1"
+    /// The AMQP port.
+    package let port: Int
+    /// The default user of a fresh node (RabbitMQ only accepts it from loopback).
+    package let user = "guest"
+    /// The default user's password.
+    package let password = "guest"
+    /// The Erlang node name (`paz-<pid>-<random>@localhost`).
+    package let nodeName: String
+    /// Where mnesia, logs, the pid file and the Erlang cookie live.
+    package let dataDirectory: URL
+
+    private let environment: [String: String]
+    private let launchArguments: [String]
+    private let launchExecutable: String
+    private let epmd: ManagedProcess
+    private let broker: Mutex<ManagedProcess?>
+
+    /// Starts a node. `dataDirectory` defaults to a new scratch directory; `port` to a free port.
+    package static func start(
+        dataDirectory: URL? = nil, port: Int? = nil, readyTimeout: Duration = .seconds(60)
+    ) async throws(LocalServerError) -> RabbitMQServer {
+        let directory = try dataDirectory ?? ScratchDirectory.make(prefix: "paz-rabbitmq")
+        let server = try RabbitMQServer(
+            dataDirectory: directory,
+            port: port ?? LoopbackNetwork.freePort(),
+            distributionPort: LoopbackNetwork.freePort(),
+            epmdPort: LoopbackNetwork.freePort()
+        )
+        do {
+            try await server.launch(readyTimeout: readyTimeout)
+        } catch {
+            await server.stop()
+            throw error
+        }
+        return server
+    }
+
+    private init(dataDirectory: URL, port: Int, distributionPort: Int, epmdPort: Int) throws(LocalServerError) {
+        self.port = port
+        self.dataDirectory = dataDirectory
+        self.nodeName = "paz-\(getpid())-\(UInt32.random(in: 0...UInt32.max))@localhost"
+        let path = dataDirectory.path
+        for sub in ["mnesia", "log"] {
+            do {
+                try FileManager.default.createDirectory(
+                    atPath: path + "/" + sub, withIntermediateDirectories: true)
+            } catch {
+                throw .filesystem("could not create \(path)/\(sub): \(error)")
+            }
+        }
+        let files = ["enabled_plugins": "[].\n", "rabbitmq.conf": "", "rabbitmq-env.conf": ""]
+        for (name, contents) in files {
+            guard FileManager.default.createFile(atPath: path + "/" + name, contents: Data(contents.utf8)) else {
+                throw .filesystem("could not write \(path)/\(name)")
+            }
+        }
+        environment = [
+            "HOME": path,
+            "RABBITMQ_NODENAME": nodeName,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": String(port),
+            "RABBITMQ_DIST_PORT": String(distributionPort),
+            "ERL_EPMD_PORT": String(epmdPort),
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+            "RABBITMQ_MNESIA_BASE": path + "/mnesia",
+            "RABBITMQ_LOG_BASE": path + "/log",
+            "RABBITMQ_PID_FILE": path + "/rabbitmq.pid",
+            "RABBITMQ_ENABLED_PLUGINS_FILE": path + "/enabled_plugins",
+            "RABBITMQ_CONFIG_FILE": path + "/rabbitmq.conf",
+            "RABBITMQ_CONF_ENV_FILE": path + "/rabbitmq-env.conf",
+            // The distribution listener binds to every interface unless told otherwise.
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+        ]
+        let script = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+        if getuid() == 0 {
+            // The Debian broker expects to run as `rabbitmq`; it must own its state.
+            try Self.runHelper("/bin/chown", ["-R", "rabbitmq:rabbitmq", path])
+            launchExecutable = "setpriv"
+            launchArguments = ["--reuid=rabbitmq", "--regid=rabbitmq", "--init-groups", script]
+        } else {
+            launchExecutable = script
+            launchArguments = []
+        }
+        epmd = try ManagedProcess(
+            executable: "epmd",
+            arguments: ["-port", String(epmdPort), "-address", "127.0.0.1"],
+            environment: ["ERL_EPMD_ADDRESS": "127.0.0.1"],
+            logFile: dataDirectory.appendingPathComponent("epmd.log")
+        )
+        broker = Mutex(nil)
+    }
+
+    /// Every process started for this node (epmd and the broker's wrapper), for at-exit cleanup.
+    package var processes: [ManagedProcess] {
+        [epmd] + (broker.withLock { $0 }.map { [$0] } ?? [])
+    }
+
+    /// Starts the broker again on the same port and data (after ``kill()`` or ``stopBroker()``).
+    package func restart(readyTimeout: Duration = .seconds(60)) async throws(LocalServerError) {
+        try await launch(readyTimeout: readyTimeout)
+    }
+
+    /// Stops the broker gracefully (SIGTERM, which the wrapper turns into a clean shutdown), then epmd.
+    package func stop() async {
+        await stopBroker()
+        await epmd.stop()
+    }
+
+    /// Stops the broker gracefully but keeps epmd, so ``restart(readyTimeout:)`` can follow.
+    package func stopBroker() async {
+        guard let process = broker.withLock({ $0 }) else { return }
+        let beam = beamPID()
+        await process.stop(timeout: .seconds(30))
+        if let beam { await Self.killAndWait(beam, signal: SIGKILL, after: .seconds(10)) }
+    }
+
+    /// Kills the Erlang VM with SIGKILL (a crash: no clean shutdown), then reaps its wrapper.
+    package func kill() async {
+        guard let process = broker.withLock({ $0 }) else { return }
+        if let beam = beamPID() { await Self.killAndWait(beam, signal: SIGKILL, after: .zero) }
+        await process.kill()
+    }
+
+    /// The broker's log tail, for failure messages.
+    package func logTail() -> String {
+        broker.withLock { $0 }?.logTail(lines: 30) ?? ""
+    }
+
+    private func launch(readyTimeout: Duration) async throws(LocalServerError) {
+        try? FileManager.default.removeItem(atPath: dataDirectory.path + "/rabbitmq.pid")
+        let process = try ManagedProcess(
+            executable: launchExecutable,
+            arguments: launchArguments,
+            environment: environment,
+            logFile: dataDirectory.appendingPathComponent("rabbitmq-\(Int(Date().timeIntervalSince1970 * 1000)).out"),
+            workingDirectory: dataDirectory
+        )
+        broker.withLock { $0 = process }
+        let deadline = ContinuousClock.now + readyTimeout
+        while ContinuousClock.now < deadline {
+            if !process.isRunning { break }
+            if Self.answersAMQP(host: host, port: port) { return }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        throw .notReady(server: "rabbitmq-server", address: "\(host):\(port)", logTail: process.logTail(lines: 30))
+    }
+
+    /// The Erlang VM's pid, from the pid file the broker writes at boot.
+    private func beamPID() -> pid_t? {
+        guard let text = try? String(contentsOfFile: dataDirectory.path + "/rabbitmq.pid", encoding: .utf8) else {
+            return nil
+        }
+        return pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// Sends `signal` after `after` unless the process already exited, then waits until it is gone.
+    private static func killAndWait(_ pid: pid_t, signal: Int32, after delay: Duration) async {
+        let deadline = ContinuousClock.now + delay
+        while isAlive(pid) && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        if isAlive(pid) { _ = Foundation.kill(pid, signal) }
+        let gone = ContinuousClock.now + .seconds(10)
+        while isAlive(pid) && ContinuousClock.now < gone {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    /// True while `pid` exists and is not a zombie.
+    private static func isAlive(_ pid: pid_t) -> Bool {
+        guard Foundation.kill(pid, 0) == 0 else { return false }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")")
+        else { return false }
+        return !stat[close...].dropFirst(2).hasPrefix("Z")
+    }
+
+    /// True when `host:port` answers the AMQP 0-9-1 protocol header with a method frame on channel 0.
+    private static func answersAMQP(host: String, port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { return false }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else { return false }
+        let header: [UInt8] = [0x41, 0x4D, 0x51, 0x50, 0, 0, 9, 1]
+        guard send(fd, header, header.count, 0) == header.count else { return false }
+        var reply = [UInt8](repeating: 0, count: 7)
+        guard recv(fd, &reply, reply.count, Int32(MSG_WAITALL)) == reply.count else { return false }
+        // Frame type 1 (method) on channel 0: connection.start.
+        return reply[0] == 1 && reply[1] == 0 && reply[2] == 0
+    }
+
+    private static func runHelper(_ path: String, _ arguments: [String]) throws(LocalServerError) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        do { try process.run() } catch { throw .launchFailed(path, "\(error)") }
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            throw .commandFailed(([path] + arguments).joined(separator: " "), status: process.terminationStatus, output: output)
+        }
+    }
+}
