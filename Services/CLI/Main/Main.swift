@@ -2,7 +2,7 @@ import PazMachineCLI
 
 @main
 enum Main {
-    static func main() async throws {
-        // Replaced when PazMachineCLI lands.
+    static func main() async {
+        await PazMachine.main()
     }
 }
