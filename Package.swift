@@ -147,7 +147,7 @@ let package = Package(
         .executableTarget(
             name: "PazBench",
             dependencies: [
-                "PazAMQP", "PazRedis", "PazLocalServers",
+                "PazAMQP", "PazRedis", "PazLocalServers", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/PazBench"
@@ -160,7 +160,7 @@ let package = Package(
         .testTarget(name: "SecretsTests", dependencies: ["PazSecrets"]),
         .testTarget(name: "StoreTests", dependencies: ["PazStore", "PazTestSupport", "PazLocalServers"]),
         .testTarget(name: "SchemasTests", dependencies: ["PazSchemas"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "AMQPTests", dependencies: ["PazAMQP", "PazTestSupport"]),
+        .testTarget(name: "AMQPTests", dependencies: ["PazAMQP", "PazTestSupport", log]),
         .testTarget(name: "RedisTests", dependencies: ["PazRedis", "PazTestSupport", log]),
         .testTarget(name: "SSHTests", dependencies: ["PazSSH", "PazTestSupport"]),
         .testTarget(name: "HTTPTests", dependencies: ["PazHTTP", "PazTestSupport", log], resources: [.copy("Server")]),

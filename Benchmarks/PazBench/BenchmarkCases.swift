@@ -3,6 +3,8 @@ import ArgumentParser
 /// Every benchmark case, in the order `paz-bench --help` lists them.
 enum BenchmarkCases {
     static let all: [any ParsableCommand.Type] = [
+        AMQPConfirmsBenchmark.self,
+        AMQPRPCBenchmark.self,
         RedisHGetAllBenchmark.self,
     ]
 }

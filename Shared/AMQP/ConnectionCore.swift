@@ -9,7 +9,7 @@ package enum AMQPConnectionState: Sendable, Equatable {
     case connecting
     /// Connected; topology declared and consumers running.
     case connected
-    /// Lost; reconnecting with backoff. `reason` is the last error.
+    /// Lost, or never established; retrying with backoff. `reason` is the last error.
     case reconnecting(reason: String)
     /// Closed by its owner.
     case closed
@@ -207,7 +207,7 @@ final class ConnectionCore {
             let delay = configuration.reconnectDelay(attempt: attempts)
             attempts += 1
             nextAttempt = ContinuousClock.now + delay
-            state.set(epoch == 0 ? .connecting : .reconnecting(reason: lastError))
+            state.set(.reconnecting(reason: lastError))
             logger.warning(
                 "AMQP connect failed",
                 metadata: ["error": "\(error)", "retry.in": "\(delay)", "attempt": "\(attempts)"])

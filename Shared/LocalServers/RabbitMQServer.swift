@@ -21,6 +21,8 @@ package final class RabbitMQServer: Sendable {
     /// Where mnesia, logs, the pid file and the Erlang cookie live.
     package let dataDirectory: URL
 
+    /// True when ``start(dataDirectory:port:readyTimeout:)`` made the directory (then ``stop()`` removes it).
+    private let ownsDirectory: Bool
     private let environment: [String: String]
     private let launchArguments: [String]
     private let launchExecutable: String
@@ -31,10 +33,14 @@ package final class RabbitMQServer: Sendable {
     package static func start(
         dataDirectory: URL? = nil, port: Int? = nil, readyTimeout: Duration = .seconds(60)
     ) async throws(LocalServerError) -> RabbitMQServer {
-        let directory = try dataDirectory ?? ScratchDirectory.make(prefix: "paz-rabbitmq")
+        let directory: URL
+        if let dataDirectory { directory = dataDirectory } else { directory = try ScratchDirectory.make(prefix: "paz-rabbitmq") }
+        let amqpPort: Int
+        if let port { amqpPort = port } else { amqpPort = try LoopbackNetwork.freePort() }
         let server = try RabbitMQServer(
             dataDirectory: directory,
-            port: port ?? LoopbackNetwork.freePort(),
+            port: amqpPort,
+            ownsDirectory: dataDirectory == nil,
             distributionPort: LoopbackNetwork.freePort(),
             epmdPort: LoopbackNetwork.freePort()
         )
@@ -47,8 +53,11 @@ package final class RabbitMQServer: Sendable {
         return server
     }
 
-    private init(dataDirectory: URL, port: Int, distributionPort: Int, epmdPort: Int) throws(LocalServerError) {
+    private init(
+        dataDirectory: URL, port: Int, ownsDirectory: Bool, distributionPort: Int, epmdPort: Int
+    ) throws(LocalServerError) {
         self.port = port
+        self.ownsDirectory = ownsDirectory
         self.dataDirectory = dataDirectory
         self.nodeName = "paz-\(getpid())-\(UInt32.random(in: 0...UInt32.max))@localhost"
         let path = dataDirectory.path
@@ -82,6 +91,10 @@ package final class RabbitMQServer: Sendable {
             "RABBITMQ_CONF_ENV_FILE": path + "/rabbitmq-env.conf",
             // The distribution listener binds to every interface unless told otherwise.
             "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+            // Makes the Debian script exec the Erlang VM (as under systemd) instead of proxying signals
+            // from a shell, so the process we start IS the broker: SIGTERM stops it cleanly, SIGKILL
+            // crashes it. Nothing listens on this path; the readiness notification is simply dropped.
+            "NOTIFY_SOCKET": path + "/notify.sock",
         ]
         let script = "/usr/lib/rabbitmq/bin/rabbitmq-server"
         if getuid() == 0 {
@@ -112,25 +125,33 @@ package final class RabbitMQServer: Sendable {
         try await launch(readyTimeout: readyTimeout)
     }
 
-    /// Stops the broker gracefully (SIGTERM, which the wrapper turns into a clean shutdown), then epmd.
+    /// Stops the broker gracefully, then epmd; removes the data directory if it was a scratch one.
     package func stop() async {
         await stopBroker()
-        await epmd.stop()
+        await Self.terminate(epmd.pid, grace: .zero)  // stateless; SIGTERM is blocked (see stopBroker)
+        if ownsDirectory { try? FileManager.default.removeItem(at: dataDirectory) }
     }
 
-    /// Stops the broker gracefully but keeps epmd, so ``restart(readyTimeout:)`` can follow.
+    /// Stops the broker gracefully (`rabbitmqctl stop`) but keeps epmd, so ``restart(readyTimeout:)`` can follow.
+    ///
+    /// A signal is not enough: the VM inherits a mask with SIGTERM blocked from the Swift thread that
+    /// spawns it, so the clean way is the CLI over Erlang distribution. SIGKILL after 30 s at most.
     package func stopBroker() async {
         guard let process = broker.withLock({ $0 }) else { return }
-        let beam = beamPID()
-        await process.stop(timeout: .seconds(30))
-        if let beam { await Self.killAndWait(beam, signal: SIGKILL, after: .seconds(10)) }
+        if let control = try? ManagedProcess(
+            executable: "/usr/lib/rabbitmq/bin/rabbitmqctl", arguments: ["-n", nodeName, "stop"],
+            environment: environment, logFile: dataDirectory.appendingPathComponent("rabbitmqctl-stop.log"))
+        {
+            await Self.waitUntilGone(process.pid, timeout: .seconds(30))
+            await Self.terminate(control.pid, grace: .zero)
+        }
+        await Self.terminate(process.pid, grace: .zero)
     }
 
-    /// Kills the Erlang VM with SIGKILL (a crash: no clean shutdown), then reaps its wrapper.
+    /// Kills the Erlang VM with SIGKILL: a crash, no clean shutdown.
     package func kill() async {
         guard let process = broker.withLock({ $0 }) else { return }
-        if let beam = beamPID() { await Self.killAndWait(beam, signal: SIGKILL, after: .zero) }
-        await process.kill()
+        await Self.terminate(process.pid, grace: .zero)
     }
 
     /// The broker's log tail, for failure messages.
@@ -139,7 +160,6 @@ package final class RabbitMQServer: Sendable {
     }
 
     private func launch(readyTimeout: Duration) async throws(LocalServerError) {
-        try? FileManager.default.removeItem(atPath: dataDirectory.path + "/rabbitmq.pid")
         let process = try ManagedProcess(
             executable: launchExecutable,
             arguments: launchArguments,
@@ -157,24 +177,22 @@ package final class RabbitMQServer: Sendable {
         throw .notReady(server: "rabbitmq-server", address: "\(host):\(port)", logTail: process.logTail(lines: 30))
     }
 
-    /// The Erlang VM's pid, from the pid file the broker writes at boot.
-    private func beamPID() -> pid_t? {
-        guard let text = try? String(contentsOfFile: dataDirectory.path + "/rabbitmq.pid", encoding: .utf8) else {
-            return nil
+    /// Sends SIGTERM (unless `grace` is zero), waits up to `grace`, then SIGKILL; returns when `pid` is gone.
+    private static func terminate(_ pid: pid_t, grace: Duration) async {
+        guard isAlive(pid) else { return }
+        if grace > .zero {
+            _ = Foundation.kill(pid, SIGTERM)
+            await waitUntilGone(pid, timeout: grace)
         }
-        return pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        if isAlive(pid) { _ = Foundation.kill(pid, SIGKILL) }
+        await waitUntilGone(pid, timeout: .seconds(10))
     }
 
-    /// Sends `signal` after `after` unless the process already exited, then waits until it is gone.
-    private static func killAndWait(_ pid: pid_t, signal: Int32, after delay: Duration) async {
-        let deadline = ContinuousClock.now + delay
+    /// Returns when `pid` has exited (or is a zombie), or after `timeout`.
+    private static func waitUntilGone(_ pid: pid_t, timeout: Duration) async {
+        let deadline = ContinuousClock.now + timeout
         while isAlive(pid) && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(20))
-        }
-        if isAlive(pid) { _ = Foundation.kill(pid, signal) }
-        let gone = ContinuousClock.now + .seconds(10)
-        while isAlive(pid) && ContinuousClock.now < gone {
-            try? await Task.sleep(for: .milliseconds(10))
         }
     }
 

@@ -117,16 +117,10 @@ package final class SSHServer: Sendable {
             throw .filesystem("could not create /run/sshd: \(error)")
         }
         guard let sshd = ManagedProcess.locate("sshd") else { throw .missingExecutable("sshd") }
-        // sshd closes every inherited descriptor at start-up, including the one Foundation's `Process`
-        // watches to notice a child's exit; Foundation then blocks its process-monitor thread in
-        // waitpid(sshd) and no other child process can be reaped. So a shell stays the direct child
-        // (keeping that descriptor open) and runs sshd (-D: in the foreground, needing its absolute path
-        // to re-execute) with a parent-death signal: stopping or killing the shell stops sshd too.
+        // -D: foreground, as our direct child (ManagedProcess spawns it with a clean signal mask in a
+        // process group of its own); -e: log to stderr, i.e. the log file.
         let started = try ManagedProcess(
-            executable: "/bin/sh",
-            // Foreground, not `& wait`: the shell may have SIGCHLD blocked, which hangs the `wait` builtin.
-            // `; exit` keeps the shell from exec'ing sshd in its place.
-            arguments: ["-c", "setpriv --pdeathsig TERM \"$0\" -D -e -f \"$1\"; exit $?", sshd, configFile.path],
+            executable: sshd, arguments: ["-D", "-e", "-f", configFile.path],
             logFile: directory.appendingPathComponent("sshd.log")
         )
         process.withLock { $0 = started }
@@ -141,14 +135,6 @@ package final class SSHServer: Sendable {
             return current
         }
         guard let running else { return }
-        // The shell in between may have SIGTERM blocked (it inherits the mask of the thread that
-        // spawned it), so signal sshd itself; the shell exits when sshd does.
-        let pidFile = directory.appendingPathComponent("sshd.pid")
-        if let text = try? String(contentsOf: pidFile, encoding: .utf8),
-           let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1 {
-            kill(pid, SIGTERM)
-        }
-        try? FileManager.default.removeItem(at: pidFile)
         await running.stop()
     }
 

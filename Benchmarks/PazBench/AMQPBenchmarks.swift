@@ -1,0 +1,119 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PazAMQP
+import PazLocalServers
+
+/// Starts a private broker, runs `body` with a connection factory, always stops the broker.
+private func withBroker<T>(_ body: (@escaping (String) async throws -> AMQPConnection) async throws -> T) async throws -> T {
+    print("starting rabbitmq-server on a free loopback port…")
+    let server = try await RabbitMQServer.start()
+    var logger = Logger(label: "paz-bench.amqp")
+    logger.logLevel = .warning
+    let open: (String) async throws -> AMQPConnection = { [logger] name in
+        let connection = AMQPConnection(
+            configuration: AMQPConfiguration(
+                host: server.host, port: server.port, user: server.user, password: server.password,
+                connectionName: name),
+            logger: logger)
+        try await connection.waitUntilConnected()
+        return connection
+    }
+    do {
+        let result = try await body(open)
+        await server.stop()
+        return result
+    } catch {
+        await server.stop()
+        throw error
+    }
+}
+
+/// `amqp-confirms`: persistent publishes to a quorum queue, each confirmed by the broker.
+struct AMQPConfirmsBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "amqp-confirms",
+        abstract: "Confirmed persistent publishes per second to a quorum queue (target ≥ 5,000 msg/s).")
+
+    @Option(help: "Messages to publish.")
+    var messages = 20_000
+
+    @Option(help: "Publishes in flight at once (pipelined confirms).")
+    var inFlight = 1_000
+
+    @Option(help: "Body size in bytes.")
+    var bodySize = 256
+
+    func run() async throws {
+        let rate = try await withBroker { open in
+            let connection = try await open("bench-confirms")
+            try await connection.declare(AMQPQueue.quorum(name: "bench-confirms", deliveryLimit: 5))
+            let body = [UInt8](repeating: 0x61, count: bodySize)
+            let start = ContinuousClock.now
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                var next = 0
+                func add() {
+                    let id = next
+                    next += 1
+                    group.addTask {
+                        try await connection.publish(
+                            exchange: "", routingKey: "bench-confirms", body: body,
+                            properties: AMQPProperties(messageID: "\(id)"))
+                    }
+                }
+                while next < min(inFlight, messages) { add() }
+                while try await group.next() != nil {
+                    if next < messages { add() }
+                }
+            }
+            let elapsed = ContinuousClock.now - start
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let stored = try await connection.queueStatus("bench-confirms")?.messageCount ?? -1
+            await connection.close()
+            print("messages: \(messages), body: \(bodySize) B, in flight: \(inFlight)")
+            print("elapsed: \(String(format: "%.3f", seconds)) s, queue holds \(stored) messages")
+            return Double(messages) / seconds
+        }
+        print("amqp-confirms: \(Int(rate.rounded())) msg/s")
+    }
+}
+
+/// `amqp-rpc`: request/reply round trips through a responder on another connection.
+struct AMQPRPCBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "amqp-rpc",
+        abstract: "RPC round-trip latency with direct reply-to (target p50 ≤ 1 ms).")
+
+    @Option(help: "Round trips to measure (after 200 warm-up calls).")
+    var calls = 5_000
+
+    func run() async throws {
+        let latencies = try await withBroker { open in
+            let client = try await open("bench-rpc-client")
+            let responderConnection = try await open("bench-rpc-responder")
+            try await responderConnection.declare(AMQPQueue(name: "bench-rpc", durable: false, autoDelete: true))
+            let responder = Task {
+                try await responderConnection.respond(queue: "bench-rpc") { request in request.body }
+            }
+            let body = Array("ping".utf8)
+            for _ in 0..<200 { _ = try await client.call(routingKey: "bench-rpc", body: body, timeout: .seconds(5)) }
+            var latencies: [Double] = []
+            latencies.reserveCapacity(calls)
+            for _ in 0..<calls {
+                let start = ContinuousClock.now
+                _ = try await client.call(routingKey: "bench-rpc", body: body, timeout: .seconds(5))
+                let elapsed = ContinuousClock.now - start
+                latencies.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1e3)
+            }
+            responder.cancel()
+            await client.close()
+            await responderConnection.close()
+            return latencies.sorted()
+        }
+        func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+        print("calls: \(latencies.count)")
+        print(String(format: "p50: %.3f ms, p90: %.3f ms, p99: %.3f ms, max: %.3f ms",
+                     percentile(0.5), percentile(0.9), percentile(0.99), latencies.last ?? 0))
+        print(String(format: "amqp-rpc: %.3f ms", percentile(0.5)))
+    }
+}
