@@ -178,7 +178,13 @@ let package = Package(
         .testTarget(name: "DriverKitTests", dependencies: ["PazDriverKit", "PazTestSupport", "PazLocalServers"]),
         .testTarget(name: "GenericDriverTests", dependencies: ["PazGenericDriver", "PazTestSupport", "PazLocalServers"]),
         .testTarget(name: "StatusCollectorTests", dependencies: ["PazStatusCollector", "PazTestSupport", "PazLocalServers"]),
-        .testTarget(name: "CLITests", dependencies: ["PazMachineCLI", "PazTestSupport", "PazLocalServers"]),
+        .testTarget(
+            name: "CLITests",
+            dependencies: [
+                "PazMachineCLI", "PazTestSupport", "PazLocalServers", "PazGatewayAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
     ]
 )
 

@@ -1,9 +1,10 @@
 package import ArgumentParser
 package import Foundation
 import Logging
+import OpenAPIRuntime
 package import PazGatewayAPI
 import PazGatewayClient
-package import PazHTTP
+import PazHTTP
 
 /// Options every command takes.
 package struct GlobalOptions: ParsableArguments, Sendable {
@@ -142,11 +143,13 @@ extension CLIError {
         switch error {
         case let error as CLIError:
             self = error
-        case HTTPClientError.gaveUp(_, let response):
-            self = .problem(ProblemMiddleware.problem(status: response.status, body: response.body))
         case let error as HTTPClientError:
-            let target = gateway.map { " \($0.absoluteString)" } ?? ""
-            self = .transport("cannot reach the gateway\(target): \(error) (is it running? `paz-machine up` starts a local one)")
+            if case .gaveUp(_, let response) = error {
+                self = .problem(ProblemMiddleware.problem(status: response.status, body: response.body))
+            } else {
+                let target = gateway.map { " \($0.absoluteString)" } ?? ""
+                self = .transport("cannot reach the gateway\(target): \(error) (is it running? `paz-machine up` starts a local one)")
+            }
         default:
             self = .transport("unexpected answer from the gateway: \(error)")
         }

@@ -1,4 +1,4 @@
-package import Foundation
+import Foundation
 package import PazGatewayAPI
 
 /// The dynamic part of a create command line: `--<driver>-<option> VALUE` flags (as Docker Machine),

@@ -1,4 +1,4 @@
-package import ArgumentParser
+import ArgumentParser
 package import Foundation
 
 /// `--output`: tables and prose (default) or JSON on stdout.

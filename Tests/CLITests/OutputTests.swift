@@ -44,13 +44,15 @@ struct OutputTests {
         #expect(object["id"] as? String == "op_01")
         #expect(object["kind"] as? String == "cluster.create")
         #expect(object["state"] as? String == "running")
-        #expect(object["createdAt"] as? String == "2026-11-18T08:26:40.250Z")
+        #expect(object["createdAt"] as? String == "2026-11-18T11:06:40.250Z")
         let machines = try #require(object["machines"] as? [[String: Any]])
         #expect(machines.map { $0["machine"] as? String } == ["web-1", "web-2"])
         #expect((object["target"] as? [String: Any])?["type"] as? String == "cluster")
         // And it decodes back into the generated type.
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        decoder.dateDecodingStrategy = .custom { decoder in
+            try Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(decoder.singleValueContainer().decode(String.self))
+        }
         #expect(try decoder.decode(Components.Schemas.Operation.self, from: Data(text.utf8)).id == "op_01")
     }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PazGatewayAPI
 
 /// `paz-machine login`: stores the gateway URL and a tenant token in the config file (0600).
 struct Login: ContextCommand {

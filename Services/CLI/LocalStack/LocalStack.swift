@@ -41,7 +41,8 @@ package struct LocalStack: Sendable {
         try makeDirectory(dataDirectory)
         try checkBrokerCanReach(dataDirectory)
         try makeDirectory(logDirectory)
-        var state = try StackState.load(from: stateFile) ?? StackState(ports: Self.freePorts())
+        var state: StackState
+        if let saved = try StackState.load(from: stateFile) { state = saved } else { state = StackState(ports: try Self.freePorts()) }
         if !state.processes.isEmpty {
             if state.processes.allSatisfy(\.isAlive) {
                 context.note("the local stack is already running (data in \(dataDirectory.path))")
@@ -258,13 +259,38 @@ package struct LocalStack: Sendable {
     private func stop(_ state: StackState) async -> StackState {
         let ordered = state.processes.filter { !$0.isServer }.reversed() + state.processes.filter(\.isServer).reversed()
         for process in ordered where process.isAlive {
-            let timeout: Duration = process.name == "rabbitmq-server" ? .seconds(30) : .seconds(15)
+            if process.name == "rabbitmq-server" { await stopBroker(process) }
+            // epmd keeps no state: no need to wait for it.
+            let timeout: Duration = process.name == "epmd" ? .seconds(1) : .seconds(15)
             let killed = await ProcessGroups.stop(process.pid, startTime: process.startTime, timeout: timeout)
             context.note("stopped \(process.name) (pid \(process.pid))" + (killed ? " with SIGKILL" : ""))
         }
         var stopped = state
         stopped.processes = []
         return stopped
+    }
+
+    /// Stops RabbitMQ the clean way, `rabbitmqctl stop` (its VM may have SIGTERM blocked, see
+    /// PazLocalServers' RabbitMQServer), with the broker's own environment (node name, epmd port,
+    /// cookie location) read from `/proc/<pid>/environ`; waits up to 30 s for it to exit.
+    private func stopBroker(_ process: StackState.Process) async {
+        guard let raw = FileManager.default.contents(atPath: "/proc/\(process.pid)/environ") else { return }
+        var environment: [String: String] = [:]
+        for entry in raw.split(separator: 0) {
+            let text = String(decoding: entry, as: UTF8.self)
+            guard let equals = text.firstIndex(of: "=") else { continue }
+            environment[String(text[..<equals])] = String(text[text.index(after: equals)...])
+        }
+        guard let node = environment["RABBITMQ_NODENAME"],
+              let control = try? ManagedProcess(
+                executable: "/usr/lib/rabbitmq/bin/rabbitmqctl", arguments: ["-n", node, "stop"],
+                environment: environment, logFile: logDirectory.appendingPathComponent("rabbitmqctl-stop.log"))
+        else { return }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while process.isAlive && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        await control.stop(timeout: .seconds(1))
     }
 
     // MARK: helpers
@@ -286,10 +312,10 @@ package struct LocalStack: Sendable {
         guard getuid() == 0 else { return }
         var directory = url.deletingLastPathComponent()
         while directory.path != "/" {
-            var info = stat()
-            if stat(directory.path, &info) == 0, info.st_mode & 0o001 == 0 {
+            let attributes = try? FileManager.default.attributesOfItem(atPath: directory.path)
+            if let mode = (attributes?[.posixPermissions] as? NSNumber)?.intValue, mode & 0o001 == 0 {
                 throw .localStack("rabbitmq-server runs as the rabbitmq user, which cannot enter \(directory.path) (mode "
-                    + String(info.st_mode & 0o777, radix: 8) + "): choose a data directory it can reach, "
+                    + String(mode & 0o777, radix: 8) + "): choose a data directory it can reach, "
                     + "e.g. `paz-machine up --data-dir /var/lib/paz-machine`")
             }
             directory = directory.deletingLastPathComponent()

@@ -1,4 +1,4 @@
-package import Foundation
+import Foundation
 
 /// Processes of the local stack by pid, for `down` (a later `paz-machine` that did not start them):
 /// every server and service runs in a process group of its own whose id is the leader's pid, so
