@@ -221,7 +221,13 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "CLITests", dependencies: ["PazMachineCLI", "PazTestSupport", "PazLocalServers"]),
+        .testTarget(
+            name: "CLITests",
+            dependencies: [
+                "PazMachineCLI", "PazTestSupport", "PazLocalServers", "PazGatewayAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
     ]
 )
 

@@ -1,8 +1,9 @@
+import ArgumentParser
 import PazMachineCLI
 
 @main
 enum Main {
-    static func main() async throws {
-        // Replaced when PazMachineCLI lands.
+    static func main() async {
+        await PazMachine.main()
     }
 }

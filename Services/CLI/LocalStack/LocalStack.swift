@@ -1,0 +1,340 @@
+package import Foundation
+import Logging
+import PazGatewayAPI
+import PazHTTP
+import PazLocalServers
+import PazSecrets
+
+/// The whole control plane on this computer, under one data directory: redis-server (AOF) and
+/// rabbitmq-server, then `paz-gateway`, `paz-status-collector` and `paz-driver-generic` (found next to
+/// `paz-machine`), all on 127.0.0.1, as background process groups recorded in `stack.json`.
+package struct LocalStack: Sendable {
+    /// The service executables `up` starts, in order, with the ops port each uses.
+    package static let services = ["paz-gateway", "paz-status-collector", "paz-driver-generic"]
+    /// The tenant `up` creates for the CLI.
+    package static let tenant = "default"
+
+    package let dataDirectory: URL
+    package let context: CLIContext
+
+    package init(dataDirectory: URL, context: CLIContext) {
+        self.dataDirectory = dataDirectory
+        self.context = context
+    }
+
+    /// `$XDG_DATA_HOME/paz-machine`, else `~/.local/share/paz-machine`.
+    package static func defaultDataDirectory(environment: [String: String]) -> URL {
+        let base = environment["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? ((environment["HOME"] ?? NSHomeDirectory()) + "/.local/share")
+        return URL(fileURLWithPath: base).appendingPathComponent("paz-machine")
+    }
+
+    package var stateFile: URL { dataDirectory.appendingPathComponent("stack.json") }
+    package var masterKeyFile: URL { dataDirectory.appendingPathComponent("master.key") }
+    package var adminTokenFile: URL { dataDirectory.appendingPathComponent("admin-token") }
+    package var logDirectory: URL { dataDirectory.appendingPathComponent("logs") }
+
+    // MARK: up
+
+    /// Starts the stack (or finds it running), makes sure the CLI is logged in to it, and returns its state.
+    package func up() async throws(CLIError) -> StackState {
+        try makeDirectory(dataDirectory)
+        try checkBrokerCanReach(dataDirectory)
+        try makeDirectory(logDirectory)
+        var state: StackState
+        if let saved = try StackState.load(from: stateFile) { state = saved } else { state = StackState(ports: try Self.freePorts()) }
+        if !state.processes.isEmpty {
+            if state.processes.allSatisfy(\.isAlive) {
+                context.note("the local stack is already running (data in \(dataDirectory.path))")
+                try await login(state)
+                return state
+            }
+            let dead = state.processes.filter { !$0.isAlive }.map(\.name).joined(separator: ", ")
+            context.note("the local stack is partly running (\(dead) stopped): restarting it")
+            state = await stop(state)
+            try state.save(to: stateFile)
+        }
+        do {
+            try await start(&state)
+        } catch {
+            context.note("stopping what was started…")
+            state = await stop(state)
+            try? state.save(to: stateFile)
+            throw error
+        }
+        try await login(state)
+        return state
+    }
+
+    private func start(_ state: inout StackState) async throws(CLIError) {
+        let ports = state.ports
+        for port in [ports.redis, ports.amqp, ports.gateway, ports.gatewayOps, ports.collectorOps, ports.driverOps]
+        where LoopbackNetwork.canConnect(host: "127.0.0.1", port: port) {
+            throw .localStack("port 127.0.0.1:\(port) of the local stack is taken by another program: stop it, "
+                + "or remove \(stateFile.path) so that `paz-machine up` picks new ports")
+        }
+
+        context.note("starting redis-server on 127.0.0.1:\(ports.redis)…")
+        let redis: RedisServer
+        do {
+            redis = try await RedisServer.start(
+                dataDirectory: try subdirectory("redis"), port: ports.redis, options: .init(appendOnly: true))
+        } catch {
+            throw .localStack("redis-server did not start: \(error)")
+        }
+        if let process = redis.process {
+            state.processes.append(.init(name: "redis-server", pid: process.pid, isServer: true, log: process.logFile.path))
+        }
+        try state.save(to: stateFile)
+
+        context.note("starting rabbitmq-server on 127.0.0.1:\(ports.amqp)…")
+        let rabbit: RabbitMQServer
+        do {
+            rabbit = try await RabbitMQServer.start(dataDirectory: try subdirectory("rabbitmq"), port: ports.amqp)
+        } catch {
+            throw .localStack("rabbitmq-server did not start: \(error)")
+        }
+        for (index, process) in rabbit.processes.enumerated() {
+            state.processes.append(.init(
+                name: index == 0 ? "epmd" : "rabbitmq-server", pid: process.pid, isServer: true, log: process.logFile.path))
+        }
+        try state.save(to: stateFile)
+
+        try ensureSecrets()
+        let executables = try locateServices()
+        let environment = serviceEnvironment(ports: ports)
+        let opsPorts = [ports.gatewayOps, ports.collectorOps, ports.driverOps]
+        for (index, name) in Self.services.enumerated() {
+            let log = logDirectory.appendingPathComponent("\(name).log")
+            var env = environment
+            env["OPS_PORT"] = String(opsPorts[index])
+            let process: ManagedProcess
+            do {
+                process = try ManagedProcess(
+                    executable: executables[index].path, arguments: [], environment: env, logFile: log,
+                    workingDirectory: dataDirectory)
+            } catch {
+                throw .localStack("\(name) could not be started: \(error)")
+            }
+            state.processes.append(.init(name: name, pid: process.pid, isServer: false, log: log.path))
+            try state.save(to: stateFile)
+            context.note("started \(name) (pid \(process.pid), log \(log.path))")
+        }
+        for (index, name) in Self.services.enumerated() {
+            try await waitUntilReady(name, port: opsPorts[index], state: state)
+        }
+        try await waitUntilReady("paz-gateway", port: ports.gateway, state: state)
+    }
+
+    /// The environment of every service (docs/control-plane.md).
+    package func serviceEnvironment(ports: StackState.Ports) -> [String: String] {
+        [
+            "AMQP_URL": "amqp://guest:guest@127.0.0.1:\(ports.amqp)/",
+            "REDIS_URL": "redis://127.0.0.1:\(ports.redis)/0",
+            "PAZ_MASTER_KEY_FILE": masterKeyFile.path,
+            "PAZ_ADMIN_TOKEN_FILE": adminTokenFile.path,
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_PORT": String(ports.gateway),
+            "OPS_HOST": "127.0.0.1",
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "info",
+        ]
+    }
+
+    /// The service executables next to `paz-machine`; names every missing one.
+    package func locateServices() throws(CLIError) -> [URL] {
+        let directory = context.executableDirectory
+        let candidates = Self.services.map { directory.appendingPathComponent($0) }
+        let missing = candidates.filter { !FileManager.default.isExecutableFile(atPath: $0.path) }
+        guard missing.isEmpty else {
+            let names = missing.map(\.lastPathComponent)
+            throw .localStack("\(names.joined(separator: ", ")) not found in \(directory.path): `paz-machine up` runs the "
+                + "services built next to it; build them with "
+                + names.map { "`swift build --product \($0)`" }.joined(separator: " and ") + ", then run `paz-machine up` again")
+        }
+        return candidates
+    }
+
+    /// Creates the master key (0600) and the admin token file (0600) unless they exist.
+    private func ensureSecrets() throws(CLIError) {
+        if !FileManager.default.fileExists(atPath: masterKeyFile.path) {
+            do {
+                _ = try MasterKey.create(at: masterKeyFile)
+            } catch {
+                throw .localStack("cannot create the master key \(masterKeyFile.path): \(error)")
+            }
+        }
+        if !FileManager.default.fileExists(atPath: adminTokenFile.path) {
+            try PrivateFile.write(Data((APIToken.generate() + "\n").utf8), to: adminTokenFile)
+        }
+    }
+
+    private func adminToken() throws(CLIError) -> String {
+        guard let data = FileManager.default.contents(atPath: adminTokenFile.path) else {
+            throw .file("cannot read the admin token \(adminTokenFile.path)")
+        }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Polls `http://127.0.0.1:port/readyz` until it answers 200; fails early when a process died.
+    private func waitUntilReady(_ name: String, port: Int, state: StackState, timeout: Duration = .seconds(60)) async throws(CLIError) {
+        var logger = Logger(label: "paz-machine.up")
+        logger.logLevel = .critical
+        let http: HTTPClient
+        do {
+            http = try HTTPClient(configuration: .init(connectTimeout: .seconds(2), totalTimeout: .seconds(5), retry: .none), logger: logger)
+        } catch {
+            throw .transport("cannot start the HTTP client: \(error)")
+        }
+        let outcome = await poll(http, name: name, port: port, state: state, timeout: timeout)
+        await http.shutdown()
+        if let outcome { throw outcome }
+    }
+
+    /// Nil once `/readyz` answered 200, else why not.
+    private func poll(_ http: HTTPClient, name: String, port: Int, state: StackState, timeout: Duration) async -> CLIError? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let dead = state.processes.first(where: { !$0.isAlive }) {
+                return .localStack("\(dead.name) exited while starting; the end of its log (\(dead.log)):\n" + Self.tail(of: dead.log))
+            }
+            if let response = try? await http.send(HTTPRequest(url: "http://127.0.0.1:\(port)/readyz")), response.status == 200 {
+                return nil
+            }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+        let log = state.processes.first { $0.name == name }?.log ?? ""
+        return .localStack("\(name) was not ready on 127.0.0.1:\(port)/readyz after \(timeout); the end of its log (\(log)):\n" + Self.tail(of: log))
+    }
+
+    /// The last lines of a log file.
+    package static func tail(of path: String, lines: Int = 20) -> String {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return "(no log)" }
+        return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
+    }
+
+    /// Makes sure the CLI config names this stack's gateway with a working tenant token: keeps a token
+    /// that works, else creates the tenant (first time) and a new token with the admin token.
+    private func login(_ state: StackState) async throws(CLIError) {
+        let gateway = state.gatewayURL
+        var config = try CLIConfig.load(from: context.configFile)
+        if config.gateway == gateway.absoluteString, let token = config.token {
+            let works = (try? await CLIContext.withClient(gateway: gateway, token: token) { client in
+                _ = try await client.getStatus().ok
+            }) != nil
+            if works { return }
+        }
+        let admin = try adminToken()
+        let token = try await CLIContext.withClient(gateway: gateway, token: admin) { client in
+            do {
+                _ = try await client.createTenant(body: .json(.init(name: Self.tenant))).created
+            } catch {
+                // 409: the tenant exists from an earlier `up`, so only a new token is needed.
+                guard case .problem(let problem) = CLIError(error), problem.status == 409 else { throw error }
+            }
+            let tokenName = "paz-machine-up-\(Int(Date().timeIntervalSince1970))"
+            return try await client.createTenantToken(path: .init(tenant: Self.tenant), body: .json(.init(name: tokenName)))
+                .created.body.json.token
+        }
+        config.gateway = gateway.absoluteString
+        config.token = token
+        try config.save(to: context.configFile)
+        context.note("logged in to \(gateway.absoluteString) as tenant \(Self.tenant) (config: \(context.configFile.path))")
+    }
+
+    // MARK: down
+
+    /// Stops every process of the stack (services first, then servers; SIGTERM, then SIGKILL) and
+    /// keeps the data. Returns false when nothing was running.
+    @discardableResult
+    package func down() async throws(CLIError) -> Bool {
+        guard var state = try StackState.load(from: stateFile), !state.processes.isEmpty else { return false }
+        state = await stop(state)
+        try state.save(to: stateFile)
+        return true
+    }
+
+    /// Stops `state`'s processes, services first, each in reverse start order; returns the state
+    /// without processes.
+    private func stop(_ state: StackState) async -> StackState {
+        let ordered = state.processes.filter { !$0.isServer }.reversed() + state.processes.filter(\.isServer).reversed()
+        for process in ordered where process.isAlive {
+            if process.name == "rabbitmq-server" { await stopBroker(process) }
+            // epmd keeps no state: no need to wait for it.
+            let timeout: Duration = process.name == "epmd" ? .seconds(1) : .seconds(15)
+            let killed = await ProcessGroups.stop(process.pid, startTime: process.startTime, timeout: timeout)
+            context.note("stopped \(process.name) (pid \(process.pid))" + (killed ? " with SIGKILL" : ""))
+        }
+        var stopped = state
+        stopped.processes = []
+        return stopped
+    }
+
+    /// Stops RabbitMQ the clean way, `rabbitmqctl stop` (its VM may have SIGTERM blocked, see
+    /// PazLocalServers' RabbitMQServer), with the broker's own environment (node name, epmd port,
+    /// cookie location) read from `/proc/<pid>/environ`; waits up to 30 s for it to exit.
+    private func stopBroker(_ process: StackState.Process) async {
+        guard let raw = FileManager.default.contents(atPath: "/proc/\(process.pid)/environ") else { return }
+        var environment: [String: String] = [:]
+        for entry in raw.split(separator: 0) {
+            let text = String(decoding: entry, as: UTF8.self)
+            guard let equals = text.firstIndex(of: "=") else { continue }
+            environment[String(text[..<equals])] = String(text[text.index(after: equals)...])
+        }
+        guard let node = environment["RABBITMQ_NODENAME"],
+              let control = try? ManagedProcess(
+                executable: "/usr/lib/rabbitmq/bin/rabbitmqctl", arguments: ["-n", node, "stop"],
+                environment: environment, logFile: logDirectory.appendingPathComponent("rabbitmqctl-stop.log"))
+        else { return }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while process.isAlive && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        await control.stop(timeout: .seconds(1))
+    }
+
+    // MARK: helpers
+
+    private static func freePorts() throws(CLIError) -> StackState.Ports {
+        do {
+            var ports: Set<Int> = []
+            while ports.count < 6 { ports.insert(try LoopbackNetwork.freePort()) }
+            let list = Array(ports)
+            return .init(redis: list[0], amqp: list[1], gateway: list[2], gatewayOps: list[3], collectorOps: list[4], driverOps: list[5])
+        } catch {
+            throw .localStack("cannot find free loopback ports: \(error)")
+        }
+    }
+
+    /// As root, RabbitMQ runs as the `rabbitmq` user, which must be able to enter every directory
+    /// above its data: refuse early (with what to do) instead of a broker that cannot start.
+    private func checkBrokerCanReach(_ url: URL) throws(CLIError) {
+        guard getuid() == 0 else { return }
+        var directory = url.deletingLastPathComponent()
+        while directory.path != "/" {
+            let attributes = try? FileManager.default.attributesOfItem(atPath: directory.path)
+            if let mode = (attributes?[.posixPermissions] as? NSNumber)?.intValue, mode & 0o001 == 0 {
+                throw .localStack("rabbitmq-server runs as the rabbitmq user, which cannot enter \(directory.path) (mode "
+                    + String(mode & 0o777, radix: 8) + "): choose a data directory it can reach, "
+                    + "e.g. `paz-machine up --data-dir /var/lib/paz-machine`")
+            }
+            directory = directory.deletingLastPathComponent()
+        }
+    }
+
+    private func subdirectory(_ name: String) throws(CLIError) -> URL {
+        let url = dataDirectory.appendingPathComponent(name)
+        try makeDirectory(url)
+        return url
+    }
+
+    /// Creates `url` with mode 0711: private, but enterable by the broker's user (see
+    /// ``checkBrokerCanReach(_:)``); secrets inside are files with mode 0600.
+    private func makeDirectory(_ url: URL) throws(CLIError) {
+        do {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
+        } catch {
+            throw .file("cannot create \(url.path): \(error)")
+        }
+    }
+}

@@ -1,0 +1,83 @@
+package import Foundation
+
+/// The local stack's state file (`stack.json` in the data directory): the ports chosen at the first
+/// `up` (kept for later ones) and the processes running now (empty after `down`).
+package struct StackState: Codable, Equatable, Sendable {
+    /// Loopback ports of the stack, chosen once.
+    package struct Ports: Codable, Equatable, Sendable {
+        package var redis: Int
+        package var amqp: Int
+        package var gateway: Int
+        package var gatewayOps: Int
+        package var collectorOps: Int
+        package var driverOps: Int
+
+        package init(redis: Int, amqp: Int, gateway: Int, gatewayOps: Int, collectorOps: Int, driverOps: Int) {
+            self.redis = redis
+            self.amqp = amqp
+            self.gateway = gateway
+            self.gatewayOps = gatewayOps
+            self.collectorOps = collectorOps
+            self.driverOps = driverOps
+        }
+    }
+
+    /// A process group started by `up`.
+    package struct Process: Codable, Equatable, Sendable {
+        /// `redis-server`, `epmd`, `rabbitmq-server`, `paz-gateway`…
+        package var name: String
+        /// The leader's pid, which is also the group id.
+        package var pid: Int32
+        /// The leader's start time (`/proc/<pid>/stat`), so a recycled pid is not taken for it.
+        package var startTime: UInt64?
+        /// Servers are stopped after the services.
+        package var isServer: Bool
+        /// Its log file.
+        package var log: String
+
+        package init(name: String, pid: Int32, isServer: Bool, log: String) {
+            self.name = name
+            self.pid = pid
+            self.startTime = ProcessGroups.entry(pid)?.startTime
+            self.isServer = isServer
+            self.log = log
+        }
+
+        /// True while the process (or anything in its group) runs.
+        package var isAlive: Bool { ProcessGroups.isAlive(pid, startTime: startTime) }
+    }
+
+    package var ports: Ports
+    package var processes: [Process]
+
+    package init(ports: Ports, processes: [Process] = []) {
+        self.ports = ports
+        self.processes = processes
+    }
+
+    /// The gateway's URL.
+    package var gatewayURL: URL { URL(string: "http://127.0.0.1:\(ports.gateway)")! }
+
+    /// Reads `file`; nil when it does not exist.
+    package static func load(from file: URL) throws(CLIError) -> StackState? {
+        guard FileManager.default.fileExists(atPath: file.path) else { return nil }
+        do {
+            return try JSONDecoder().decode(StackState.self, from: Data(contentsOf: file))
+        } catch {
+            throw .file("cannot read \(file.path): \(error). If no stack runs, delete it and run `paz-machine up` again")
+        }
+    }
+
+    /// Writes `file` (mode 0600).
+    package func save(to file: URL) throws(CLIError) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        do {
+            try PrivateFile.write(encoder.encode(self), to: file)
+        } catch let error as CLIError {
+            throw error
+        } catch {
+            throw .file("cannot encode the stack state: \(error)")
+        }
+    }
+}

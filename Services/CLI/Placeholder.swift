@@ -1,1 +1,0 @@
-// PazMachineCLI lands with issue 3.
