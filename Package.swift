@@ -32,7 +32,9 @@ func service(
     ]
 }
 
-let serviceCore: [Target.Dependency] = ["PazSchemas", "PazStore", "PazAMQP", "PazRedis", "PazServiceKit", log]
+let serviceCore: [Target.Dependency] = [
+    "PazSchemas", "PazStore", "PazAMQP", "PazRedis", "PazServiceKit", "PazControlPlane", log,
+]
 
 let package = Package(
     name: "paz-machine",
@@ -119,6 +121,14 @@ let package = Package(
         ),
 
         .target(
+            name: "PazControlPlane",
+            dependencies: [
+                "PazAMQP", "PazRedis", "PazSchemas", "PazServiceKit",
+                .product(name: "Configuration", package: "swift-configuration"),
+            ],
+            path: "Shared/ControlPlane"
+        ),
+        .target(
             name: "PazDriverKit",
             dependencies: serviceCore + [
                 "PazSecrets",
@@ -164,7 +174,7 @@ let package = Package(
         .executableTarget(
             name: "PazBench",
             dependencies: [
-                "PazAMQP", "PazRedis", "PazLocalServers", log,
+                "PazAMQP", "PazRedis", "PazLocalServers", "PazMachineCLI", "PazSchemas", "PazStore", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/PazBench"
@@ -226,6 +236,12 @@ let package = Package(
             dependencies: [
                 "PazMachineCLI", "PazTestSupport", "PazLocalServers", "PazGatewayAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "PazMachineCLI", "PazGatewayAPI", "PazTestSupport", "PazLocalServers", "PazAMQP", "PazRedis", "PazSecrets", log,
             ]
         ),
     ]

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Logging
 import PazAMQP
+import PazControlPlane
 import PazSchemas
 import PazStore
 import ServiceLifecycle
@@ -12,15 +13,9 @@ enum GatewayTopology {
     static let eventsQueue = "paz.gateway.events"
 
     static func declare(on amqp: AMQPConnection) async throws(AMQPError) {
-        try await amqp.declare(AMQPExchange(name: Routing.commandsExchange, kind: .direct))
-        try await amqp.declare(AMQPExchange(name: Routing.eventsExchange, kind: .topic))
-        try await amqp.declare(AMQPExchange(name: Routing.deadLetterExchange, kind: .fanout))
-        try await amqp.declare(AMQPQueue(name: Routing.deadLetterQueue))
-        try await amqp.bind(AMQPBinding(queue: Routing.deadLetterQueue, exchange: Routing.deadLetterExchange, routingKey: ""))
-        try await amqp.declare(AMQPQueue.quorum(
-            name: eventsQueue, deliveryLimit: Routing.deliveryLimit, deadLetterExchange: Routing.deadLetterExchange))
-        try await amqp.bind(AMQPBinding(
-            queue: eventsQueue, exchange: Routing.eventsExchange, routingKey: Routing.eventRoutingKey(.eventOperation)))
+        try await ControlPlaneTopology.declareShared(on: amqp)
+        try await ControlPlaneTopology.declareQueue(
+            eventsQueue, boundTo: Routing.eventsExchange, routingKey: Routing.eventRoutingKey(.eventOperation), on: amqp)
     }
 }
 

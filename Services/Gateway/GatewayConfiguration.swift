@@ -2,6 +2,7 @@ package import Configuration
 import Foundation
 import HTTPTypes
 package import PazAMQP
+import PazControlPlane
 package import PazRedis
 package import PazServiceKit
 
@@ -51,10 +52,9 @@ package struct GatewayConfiguration: Sendable {
     package init(reader: ConfigReader) throws(ServiceKitError) {
         httpHost = try reader.value("http.host", default: "127.0.0.1")
         httpPort = try reader.value("http.port", default: 8480, in: 0...65_535)
-        let amqpURL = reader.secret("amqp.url")?.reveal() ?? "amqp://guest:guest@127.0.0.1:5672/"
-        amqp = try Self.amqpConfiguration(amqpURL)
-        let redisURL = reader.secret("redis.url")?.reveal() ?? "redis://127.0.0.1:6379/0"
-        redis = try Self.redisConfiguration(redisURL)
+        let connections = try ConnectionSettings(reader: reader, serviceName: "paz-gateway")
+        amqp = connections.amqp
+        redis = connections.redis
         if let path: String = try reader.optional("paz.adminTokenFile") {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
                 throw .invalidConfiguration(
@@ -71,30 +71,5 @@ package struct GatewayConfiguration: Sendable {
         masterKeyFile = try reader.optional("paz.masterKeyFile")
         staleAfterSeconds = try reader.value("status.staleAfterSeconds", default: 30, in: 1...86_400)
         catalogTimeout = .seconds(try reader.value("catalog.timeoutSeconds", default: 15, in: 1...300))
-    }
-
-    /// `amqp://user:password@host:port/vhost`.
-    static func amqpConfiguration(_ text: String) throws(ServiceKitError) -> AMQPConfiguration {
-        guard let url = URLComponents(string: text), url.scheme == "amqp", let host = url.host, !host.isEmpty else {
-            throw .invalidConfiguration(
-                key: "amqp.url", environmentVariable: "AMQP_URL", value: "(hidden)",
-                expected: "amqp://user:password@host:port/vhost")
-        }
-        var vhost = url.percentEncodedPath.removingPercentEncoding ?? "/"
-        if vhost.hasPrefix("/") { vhost.removeFirst() }
-        return AMQPConfiguration(
-            host: host, port: url.port ?? 5672, user: url.user ?? "guest", password: url.password ?? "guest",
-            virtualHost: vhost.isEmpty ? "/" : vhost, connectionName: "paz-gateway")
-    }
-
-    /// `redis://[:password@]host:port/db`.
-    static func redisConfiguration(_ text: String) throws(ServiceKitError) -> RedisConfiguration {
-        guard let url = URLComponents(string: text), url.scheme == "redis", let host = url.host, !host.isEmpty else {
-            throw .invalidConfiguration(
-                key: "redis.url", environmentVariable: "REDIS_URL", value: "(hidden)",
-                expected: "redis://[:password@]host:port/db")
-        }
-        let database = Int(url.path.drop { $0 == "/" }) ?? 0
-        return RedisConfiguration(host: host, port: url.port ?? 6379, password: url.password, database: database)
     }
 }

@@ -1,5 +1,6 @@
 package import Configuration
 package import PazAMQP
+import PazControlPlane
 package import PazRedis
 package import PazServiceKit
 
@@ -52,8 +53,7 @@ package struct CollectorConfiguration: Sendable {
     /// Reads the settings; `serviceName` names the AMQP connection in the broker's connection list.
     /// - Throws: ``PazServiceKit/ServiceKitError`` naming the environment variable of a bad value.
     package init(reader: ConfigReader, serviceName: String) throws(ServiceKitError) {
-        let amqpURL: String = try reader.value("amqp.url", default: "amqp://guest:guest@127.0.0.1:5672/")
-        let redisURL: String = try reader.value("redis.url", default: "redis://127.0.0.1:6379/0")
+        let connections = try ConnectionSettings(reader: reader, serviceName: serviceName)
         let seconds = try reader.value("status.intervalSeconds", default: 10, in: 1...3600)
         let interval = Duration.seconds(seconds)
         let timeout: Duration
@@ -69,8 +69,7 @@ package struct CollectorConfiguration: Sendable {
             timeout = min(.seconds(5), interval / 2)
         }
         self.init(
-            amqp: try ConnectionURL.amqp(amqpURL, key: "amqp.url", connectionName: serviceName),
-            redis: try ConnectionURL.redis(redisURL, key: "redis.url"),
+            amqp: connections.amqp, redis: connections.redis,
             interval: interval, timeout: timeout,
             concurrency: try reader.value("status.concurrency", default: 16, in: 1...1024),
             eventPrefetch: UInt16(try reader.value("status.eventPrefetch", default: 32, in: 1...65_535)))

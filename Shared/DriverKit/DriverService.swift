@@ -1,6 +1,7 @@
 package import Foundation
 package import Logging
 package import PazAMQP
+import PazControlPlane
 package import PazSchemas
 package import PazStore
 import ServiceLifecycle
@@ -74,15 +75,10 @@ package struct DriverService: Service {
 
     /// Declares exchanges, the dead-letter queue and the driver's quorum queue with its binding.
     func declareTopology() async throws(AMQPError) {
-        try await connection.declare(AMQPExchange(name: Routing.commandsExchange, kind: .direct))
-        try await connection.declare(AMQPExchange(name: Routing.eventsExchange, kind: .topic))
-        try await connection.declare(AMQPExchange(name: Routing.deadLetterExchange, kind: .fanout))
-        try await connection.declare(AMQPQueue(name: Routing.deadLetterQueue))
-        try await connection.bind(AMQPBinding(queue: Routing.deadLetterQueue, exchange: Routing.deadLetterExchange, routingKey: ""))
-        try await connection.declare(
-            .quorum(name: queueName, deliveryLimit: Routing.deliveryLimit, deadLetterExchange: Routing.deadLetterExchange))
-        try await connection.bind(AMQPBinding(
-            queue: queueName, exchange: Routing.commandsExchange, routingKey: Routing.commandRoutingKey(driver: driver.name)))
+        try await ControlPlaneTopology.declareShared(on: connection)
+        try await ControlPlaneTopology.declareQueue(
+            queueName, boundTo: Routing.commandsExchange, routingKey: Routing.commandRoutingKey(driver: driver.name),
+            on: connection)
     }
 
     /// The registry entry of this replica.

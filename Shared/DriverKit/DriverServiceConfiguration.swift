@@ -1,5 +1,6 @@
 package import Configuration
 import Foundation
+import PazControlPlane
 package import PazAMQP
 package import PazRedis
 package import PazServiceKit
@@ -37,10 +38,9 @@ package struct DriverServiceConfiguration: Sendable {
 
     /// Reads the settings; `serviceName` names the AMQP connection.
     package init(reader: ConfigReader, serviceName: String) throws(ServiceKitError) {
-        let amqpURL: String = try reader.value("amqp.url", default: "amqp://guest:guest@127.0.0.1:5672/")
-        let redisURL: String = try reader.value("redis.url", default: "redis://127.0.0.1:6379/0")
-        amqp = try Self.parseAMQP(amqpURL, connectionName: serviceName)
-        redis = try Self.parseRedis(redisURL)
+        let connections = try ConnectionSettings(reader: reader, serviceName: serviceName)
+        amqp = connections.amqp
+        redis = connections.redis
         prefetch = try reader.value("driver.prefetch", default: 8, in: 1...1000)
         heartbeatTTL = .seconds(try reader.value("driver.heartbeatTtlSeconds", default: 15, in: 3...3600))
         instanceId = try reader.value("driver.instanceId", default: Self.defaultInstanceId)
@@ -49,35 +49,5 @@ package struct DriverServiceConfiguration: Sendable {
     /// `<hostname>.<pid>`.
     package static var defaultInstanceId: String {
         "\(ProcessInfo.processInfo.hostName).\(ProcessInfo.processInfo.processIdentifier)"
-    }
-
-    /// `amqp://user:password@host:port/vhost` (vhost percent-encoded; empty path = `/`).
-    static func parseAMQP(_ text: String, connectionName: String) throws(ServiceKitError) -> AMQPConfiguration {
-        guard let url = URLComponents(string: text), url.scheme == "amqp", let host = url.host, !host.isEmpty else {
-            throw invalid("amqp.url", "a URL like amqp://user:password@127.0.0.1:5672/")
-        }
-        let path = url.percentEncodedPath.dropFirst()
-        let vhost = path.isEmpty ? "/" : (String(path).removingPercentEncoding ?? String(path))
-        return AMQPConfiguration(
-            host: host, port: url.port ?? 5672, user: url.user ?? "guest", password: url.password ?? "guest",
-            virtualHost: vhost, connectionName: connectionName)
-    }
-
-    /// `redis://[:password@]host:port/db`.
-    static func parseRedis(_ text: String) throws(ServiceKitError) -> RedisConfiguration {
-        guard let url = URLComponents(string: text), url.scheme == "redis", let host = url.host, !host.isEmpty else {
-            throw invalid("redis.url", "a URL like redis://127.0.0.1:6379/0")
-        }
-        let path = url.path.dropFirst()
-        guard let database = path.isEmpty ? 0 : Int(path) else {
-            throw invalid("redis.url", "a URL whose path is a database number, like redis://127.0.0.1:6379/0")
-        }
-        return RedisConfiguration(host: host, port: url.port ?? 6379, password: url.password, database: database)
-    }
-
-    private static func invalid(_ key: String, _ expected: String) -> ServiceKitError {
-        // The value is not repeated: it may carry a password.
-        .invalidConfiguration(key: key, environmentVariable: ConfigurationSources.environmentVariable(for: key),
-                              value: "(not shown)", expected: expected)
     }
 }

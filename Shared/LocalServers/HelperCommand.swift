@@ -1,7 +1,8 @@
 import Foundation
 
 /// Runs a short helper program (ssh-keygen, useradd, chown) to completion, capturing its output.
-/// For commands that finish in milliseconds; servers are started with ``ManagedProcess``.
+/// For commands that finish in milliseconds (it blocks the calling thread); servers are started with
+/// ``ManagedProcess``.
 package enum HelperCommand {
     /// Runs `name` with `arguments`; throws unless it exits 0.
     package static func run(_ name: String, _ arguments: [String]) throws(LocalServerError) {
@@ -16,22 +17,15 @@ package enum HelperCommand {
         try execute(name, arguments).status
     }
 
+    /// Output goes to a scratch file, not a pipe: a pipe's write end would leak into a server spawned
+    /// concurrently by another thread, and reading to end-of-file would then hang until that server exits.
     private static func execute(_ name: String, _ arguments: [String]) throws(LocalServerError) -> (status: Int32, output: String) {
-        guard let path = ManagedProcess.locate(name) else { throw .missingExecutable(name) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            throw .launchFailed(path, "\(error)")
-        }
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+        let directory = try ScratchDirectory.make(prefix: "paz-helper")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let outputFile = directory.appendingPathComponent("output")
+        let process = try ManagedProcess(executable: name, arguments: arguments, logFile: outputFile)
+        let status = process.waitUntilExit()
+        let output = (try? String(contentsOf: outputFile, encoding: .utf8)) ?? ""
+        return (status, output)
     }
 }

@@ -89,6 +89,21 @@ package final class ManagedProcess: Sendable {
         }
     }
 
+    /// Blocks the calling thread until the process exits and returns its exit code (128 + the
+    /// signal's number when a signal ended it). For helpers that finish in milliseconds.
+    package func waitUntilExit() -> Int32 {
+        exitStatus.withLock { status in
+            if status == nil {
+                var raw: Int32 = 0
+                while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
+                status = raw
+            }
+            let raw = status ?? 0
+            let signal = raw & 0x7f
+            return signal == 0 ? (raw >> 8) & 0xff : 128 + signal
+        }
+    }
+
     /// Sends SIGTERM to the process group, waits up to `timeout`, then SIGKILL. Returns when the
     /// process is gone.
     package func stop(timeout: Duration = .seconds(10)) async {

@@ -16,7 +16,9 @@ package final class RabbitMQServer: Sendable {
     package let user = "guest"
     /// The default user's password.
     package let password = "guest"
-    /// The Erlang node name (`paz-<pid>-<random>@localhost`).
+    /// The Erlang node name (`paz-<pid>-<random>@localhost`), chosen when the data directory is new and
+    /// kept in it (file `node-name`): mnesia keeps a node's data under its name, so a restart on the
+    /// same directory must use the same one to find its queues and messages again.
     package let nodeName: String
     /// Where mnesia, logs, the pid file and the Erlang cookie live.
     package let dataDirectory: URL
@@ -59,8 +61,8 @@ package final class RabbitMQServer: Sendable {
         self.port = port
         self.ownsDirectory = ownsDirectory
         self.dataDirectory = dataDirectory
-        self.nodeName = "paz-\(getpid())-\(UInt32.random(in: 0...UInt32.max))@localhost"
         let path = dataDirectory.path
+        self.nodeName = try Self.nodeName(in: dataDirectory)
         for sub in ["mnesia", "log"] {
             do {
                 try FileManager.default.createDirectory(
@@ -113,6 +115,23 @@ package final class RabbitMQServer: Sendable {
             logFile: dataDirectory.appendingPathComponent("epmd.log")
         )
         broker = Mutex(nil)
+    }
+
+    /// The node name recorded in `directory`, or a new one (recorded there) if it has none.
+    private static func nodeName(in directory: URL) throws(LocalServerError) -> String {
+        let file = directory.appendingPathComponent("node-name")
+        if let data = FileManager.default.contents(atPath: file.path) {
+            let name = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            if !name.isEmpty { return name }
+        }
+        let name = "paz-\(getpid())-\(UInt32.random(in: 0...UInt32.max))@localhost"
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try Data((name + "\n").utf8).write(to: file)
+        } catch {
+            throw .filesystem("could not record the node name in \(file.path): \(error)")
+        }
+        return name
     }
 
     /// Every process started for this node (epmd and the broker's wrapper), for at-exit cleanup.

@@ -319,6 +319,26 @@ struct AMQPTests {
         await server.stop()
     }
 
+    @Test("a new broker on the same data directory is the same node and keeps durable queues and messages")
+    func dataDirectorySurvivesAStop() async throws {
+        let directory = try ScratchDirectory.make(prefix: "paz-rabbit-keep")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let queue = unique("kept")
+        let first = try await TestRabbitMQ.startPrivate(dataDirectory: directory)
+        let writer = try await connect(first, name: "keep-writer")
+        try await writer.declare(AMQPQueue.quorum(name: queue, deliveryLimit: 5))
+        try await writer.publish(exchange: "", routingKey: queue, body: Array("kept".utf8))
+        await writer.close()
+        await first.stop()
+
+        let second = try await TestRabbitMQ.startPrivate(dataDirectory: directory)
+        #expect(second.nodeName == first.nodeName)
+        let reader = try await connect(second, name: "keep-reader")
+        #expect(try await reader.queueStatus(queue)?.messageCount == 1)
+        await reader.close()
+        await second.stop()
+    }
+
     @Test("a wrong password is refused with an actionable error (access refused) and never logged")
     func wrongPasswordRefusedAndNotLogged() async throws {
         let server = try await TestRabbitMQ.sharedServer()

@@ -92,7 +92,8 @@ struct Harness {
         defer { timer.cancel() }
         for await delivery in consumer {
             try await connection.ack(delivery)
-            guard case .event(let event) = try MessageCodec.decode(Data(delivery.body)), event.tenantId == tenant else { continue }
+            // The broker is shared with other suites, some of which publish undecodable events on purpose.
+            guard case .event(let event) = try? MessageCodec.decode(Data(delivery.body)), event.tenantId == tenant else { continue }
             events.append(event)
             if done(events) { break }
         }

@@ -83,7 +83,8 @@ import Testing
         var finished: [String: OperationProgress] = [:]
         for await delivery in consumer {
             try await connection.ack(delivery)
-            guard case .event(let event) = try MessageCodec.decode(Data(delivery.body)), event.tenantId == tenant,
+            // Other suites share the broker and publish undecodable events on purpose.
+            guard case .event(let event) = try? MessageCodec.decode(Data(delivery.body)), event.tenantId == tenant,
                   case .operation(let progress) = event.payload, progress.phase.isFinished else { continue }
             finished[progress.command] = progress
             if progress.command == "machine.create" {

@@ -1,3 +1,4 @@
+package import Foundation
 package import PazLocalServers
 
 /// RabbitMQ for tests: one node shared by the whole run, or private nodes for tests that kill or
@@ -11,8 +12,9 @@ package enum TestRabbitMQ {
     }
 
     /// A node of the caller's own, which it may kill and restart; the caller stops it when done.
-    package static func startPrivate() async throws -> RabbitMQServer {
-        let server = try await RabbitMQServer.start()
+    /// With `dataDirectory` the caller owns (and removes) the directory.
+    package static func startPrivate(dataDirectory: URL? = nil) async throws -> RabbitMQServer {
+        let server = try await RabbitMQServer.start(dataDirectory: dataDirectory)
         register(server)
         return server
     }
