@@ -15,6 +15,7 @@ packages=(
   openssh-client
   python3
   iproute2
+  wrk
 )
 
 missing=()

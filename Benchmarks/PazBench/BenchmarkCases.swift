@@ -6,5 +6,8 @@ enum BenchmarkCases {
         AMQPConfirmsBenchmark.self,
         AMQPRPCBenchmark.self,
         RedisHGetAllBenchmark.self,
+        StatusBenchmark.self,
+        AcceptBenchmark.self,
+        IdleRSSBenchmark.self,
     ]
 }

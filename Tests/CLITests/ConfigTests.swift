@@ -26,6 +26,8 @@ struct ConfigTests {
         #expect(CLIConfig.defaultFile(environment: ["XDG_CONFIG_HOME": "/x"]).path == "/x/paz-machine/config.json")
         #expect(CLIConfig.defaultFile(environment: ["HOME": "/home/u"]).path == "/home/u/.config/paz-machine/config.json")
         #expect(LocalStack.defaultDataDirectory(environment: ["XDG_DATA_HOME": "/d"]).path == "/d/paz-machine")
+        #expect(LocalStack.defaultDataDirectory(environment: ["HOME": "/h"], isRoot: false).path == "/h/.local/share/paz-machine")
+        #expect(LocalStack.defaultDataDirectory(environment: ["HOME": "/root"], isRoot: true).path == "/var/lib/paz-machine")
     }
 
     @Test("login --no-verify stores gateway and token; flags override the file; without them: not logged in")

@@ -3,7 +3,7 @@ import Foundation
 
 /// Where the local stack keeps its data.
 struct StackOptions: ParsableArguments, Sendable {
-    @Option(help: "The local stack's data directory (default: $XDG_DATA_HOME/paz-machine).")
+    @Option(help: "The local stack's data directory (default: $XDG_DATA_HOME/paz-machine; /var/lib/paz-machine as root, else ~/.local/share/paz-machine).")
     var dataDir: String?
 
     func stack(_ context: CLIContext) -> LocalStack {

@@ -22,11 +22,14 @@ package struct LocalStack: Sendable {
         self.context = context
     }
 
-    /// `$XDG_DATA_HOME/paz-machine`, else `~/.local/share/paz-machine`.
-    package static func defaultDataDirectory(environment: [String: String]) -> URL {
-        let base = environment["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? ((environment["HOME"] ?? NSHomeDirectory()) + "/.local/share")
-        return URL(fileURLWithPath: base).appendingPathComponent("paz-machine")
+    /// `$XDG_DATA_HOME/paz-machine`; else `/var/lib/paz-machine` for root (whose home the broker's
+    /// `rabbitmq` user cannot enter) and `~/.local/share/paz-machine` for everyone else.
+    package static func defaultDataDirectory(environment: [String: String], isRoot: Bool = getuid() == 0) -> URL {
+        if let base = environment["XDG_DATA_HOME"], !base.isEmpty {
+            return URL(fileURLWithPath: base).appendingPathComponent("paz-machine")
+        }
+        if isRoot { return URL(fileURLWithPath: "/var/lib/paz-machine") }
+        return URL(fileURLWithPath: (environment["HOME"] ?? NSHomeDirectory()) + "/.local/share/paz-machine")
     }
 
     package var stateFile: URL { dataDirectory.appendingPathComponent("stack.json") }

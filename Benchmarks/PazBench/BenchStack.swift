@@ -1,0 +1,96 @@
+import Foundation
+import PazLocalServers
+import PazMachineCLI
+import PazRedis
+import PazSchemas
+import PazStore
+
+/// The whole control plane as `paz-machine up` runs it (redis-server, rabbitmq-server, gateway, status
+/// collector, generic driver, all on 127.0.0.1), under a scratch data directory, for the cases that
+/// measure the services. The service executables are the ones built next to `paz-bench`.
+struct BenchStack {
+    let stack: LocalStack
+    let state: StackState
+    /// The token `up` made for the tenant `default`.
+    let token: String
+    let root: URL
+
+    /// Brings the stack up; the caller calls ``stop()``.
+    static func start() async throws -> BenchStack {
+        let root = try ScratchDirectory.make(prefix: "paz-bench-stack")
+        let context = CLIContext(
+            terminal: Terminal(out: { _ in }, err: { print($0, terminator: "") }),
+            environment: ProcessInfo.processInfo.environment,
+            configFile: root.appendingPathComponent("config.json"),
+            executableDirectory: CLIContext.runningExecutable().deletingLastPathComponent())
+        let stack = LocalStack(dataDirectory: root.appendingPathComponent("data"), context: context)
+        let state = try await stack.up()
+        guard let token = try CLIConfig.load(from: context.configFile).token else {
+            await Self.stop(stack, root: root)
+            throw BenchError("`up` wrote no token to \(context.configFile.path)")
+        }
+        return BenchStack(stack: stack, state: state, token: token, root: root)
+    }
+
+    /// Stops every process of the stack and removes its data.
+    func stop() async {
+        await Self.stop(stack, root: root)
+    }
+
+    private static func stop(_ stack: LocalStack, root: URL) async {
+        _ = try? await stack.down()
+        try? FileManager.default.removeItem(at: root)
+    }
+
+    var gatewayURL: String { state.gatewayURL.absoluteString.trimmingCharacters(in: CharacterSet(charactersIn: "/")) }
+
+    /// Runs `body` with the stack's Redis as a ``Store``.
+    func withStore<T>(_ body: (Store) async throws -> T) async throws -> T {
+        let redis = RedisClient(configuration: RedisConfiguration(host: "127.0.0.1", port: state.ports.redis))
+        do {
+            let result = try await body(Store(redis: redis))
+            await redis.close()
+            return result
+        } catch {
+            await redis.close()
+            throw error
+        }
+    }
+
+    /// Records a cluster of `count` generic machines for the tenant `default`, each `running`, as
+    /// the gateway and the collector would have left them; returns the machine ids.
+    func seedCluster(name: String, machines count: Int) async throws -> [MachineID] {
+        try await withStore { store in
+            guard var tenant = try await store.tenants().first(where: { $0.name.rawValue == LocalStack.tenant }) else {
+                throw BenchError("the tenant \(LocalStack.tenant) does not exist")
+            }
+            tenant.machineQuota = max(tenant.machineQuota, count)
+            try await store.saveTenant(tenant)
+            let driver: ResourceName = "generic"
+            var cluster = ClusterRecord(name: try ResourceName(name), driver: driver)
+            let machines = try (1...count).map { index in
+                MachineRecord(name: try ResourceName("\(name)-\(index)"), clusterId: cluster.id, driver: driver)
+            }
+            cluster.machineIds = machines.map(\.id)
+            try await store.createCluster(cluster, machines: machines, tenant: tenant.id, initialState: .running)
+            return cluster.machineIds
+        }
+    }
+
+    /// Resident set size of each service process (kB from `/proc/<pid>/status`), in MB.
+    func serviceRSS() -> [(name: String, megabytes: Double)] {
+        state.processes.filter { !$0.isServer }.compactMap { process in
+            guard let status = try? String(contentsOfFile: "/proc/\(process.pid)/status", encoding: .utf8),
+                  let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+                  let kilobytes = line.split(separator: " ").dropFirst().first.flatMap({ Double($0) })
+            else { return nil }
+            return (process.name, kilobytes / 1024)
+        }
+    }
+}
+
+/// A benchmark that could not run, with the reason.
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
