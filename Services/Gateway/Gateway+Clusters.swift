@@ -67,8 +67,7 @@ extension Gateway {
             cluster: body.options, machines: machineSpecs.map { $0?.options }, machineField: { "machines[\($0)]." })
         let cluster = ClusterRecord(
             name: name, driver: driver.name, size: body.size, image: body.image, location: body.location,
-            options: try OptionValidator(driver: driver.name, specs: driver.createOptions)
-                .resolve(cluster: body.options, machines: [nil], machineField: { _ in "" })[0].plain,
+            options: try OptionValidator(driver: driver.name, specs: driver.createOptions).clusterOptions(body.options),
             secretOptionNames: Array(Set(resolved.flatMap(\.secrets.keys))).sorted())
         var machines: [MachineRecord] = []
         var names = Set(existing.map(\.name.rawValue))

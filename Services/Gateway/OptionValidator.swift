@@ -45,6 +45,19 @@ struct OptionValidator {
         return result
     }
 
+    /// The options recorded on the cluster (the base of machines added later): the cluster-wide
+    /// values given, checked, plus the defaults, without secrets. Required options may come per
+    /// machine instead, so they are not required here; ``resolve(cluster:machines:machineField:)``
+    /// checks every machine has them.
+    func clusterOptions(_ options: Components.Schemas.OptionMap?) throws(GatewayProblem) -> [String: JSONValue] {
+        let given = try check(options, field: "options")
+        var recorded: [String: JSONValue] = [:]
+        for spec in specs where !spec.secret {
+            if let value = given[spec.name.rawValue] ?? spec.default { recorded[spec.name.rawValue] = value }
+        }
+        return recorded
+    }
+
     /// Every option must be declared and of the declared type.
     private func check(_ options: Components.Schemas.OptionMap?, field: String) throws(GatewayProblem) -> [String: JSONValue] {
         var values: [String: JSONValue] = [:]

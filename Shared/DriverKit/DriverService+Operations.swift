@@ -55,7 +55,7 @@ extension DriverService {
 
         let outcome: StepOutcome
         if let entry = try await journal.entry(step, machine: machine.machineId), entry.status == .succeeded,
-           let recorded = entry.details.map(StepOutcome.machine) ?? entry.removal.map(StepOutcome.removed) {
+           let recorded = entry.details.map(StepOutcome.machine) {
             logger.info("command already done (journal); reporting its outcome again")
             outcome = recorded
         } else {
@@ -79,8 +79,9 @@ extension DriverService {
             switch outcome {
             case .machine(let details):
                 try await journal.record(JournalEntry(status: .succeeded, details: details), step: step, machine: machine.machineId)
-            case .removed(let removal):
-                try await journal.record(JournalEntry(status: .succeeded, removal: removal), step: step, machine: machine.machineId)
+            case .removed:
+                // The journal goes with the machine; a redelivered removal finds it gone and is harmless.
+                try await journal.forget(machine: machine.machineId)
             }
             logger.info("command succeeded")
         }

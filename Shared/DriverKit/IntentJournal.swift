@@ -14,17 +14,13 @@ package struct JournalEntry: Sendable, Hashable, Codable {
     package var at: Date
     /// The machine as the step left it (set when a create/start/stop… succeeded).
     package var details: MachineDetails?
-    /// The removal result (set when a remove succeeded).
-    package var removal: RemovalResult?
     /// Why it failed.
     package var error: OperationError?
 
-    package init(status: Status, at: Date = Date(), details: MachineDetails? = nil, removal: RemovalResult? = nil,
-                 error: OperationError? = nil) {
+    package init(status: Status, at: Date = Date(), details: MachineDetails? = nil, error: OperationError? = nil) {
         self.status = status
         self.at = at
         self.details = details
-        self.removal = removal
         self.error = error
     }
 }
@@ -33,7 +29,8 @@ package struct JournalEntry: Sendable, Hashable, Codable {
 ///
 /// The kit writes `started` before running a mutating command and the outcome after it, under the
 /// step `<command kind>:<operation id>`. A redelivered command whose step already `succeeded` is
-/// not run again: its recorded outcome is published once more.
+/// not run again: its recorded outcome is published once more. A removal keeps no outcome: the journal
+/// is deleted with the machine, and a redelivered removal runs again and finds the machine gone.
 package struct IntentJournal: Sendable {
     let redis: RedisClient
     let tenant: TenantID
@@ -70,6 +67,15 @@ package struct IntentJournal: Sendable {
         }
         do {
             _ = try await redis.hset(StoreKeys.journal(tenant, machine), fields: [step: RedisArgument(bytes: Array(json))])
+        } catch {
+            throw .providerUnavailable("status store (Redis): \(error)")
+        }
+    }
+
+    /// Deletes `machine`'s journal (after it was removed: nothing of the machine may stay in Redis).
+    package func forget(machine: MachineID) async throws(DriverError) {
+        do {
+            _ = try await redis.command("DEL", RedisArgument(StoreKeys.journal(tenant, machine)))
         } catch {
             throw .providerUnavailable("status store (Redis): \(error)")
         }

@@ -6,7 +6,7 @@ import Synchronization
 /// Started with `posix_spawn`, in a process group of its own, with an empty signal mask and default
 /// signal handlers: threads of a Swift process block signals, and a child inherits that mask, so a
 /// child started through Foundation's `Process` may ignore SIGTERM. Output goes to a log file, never to
-/// our own stdout. ``stop(timeout:)`` sends SIGTERM to the whole group, then SIGKILL; ``kill()`` kills
+/// our own stdout, and no other descriptor of ours is inherited. ``stop(timeout:)`` sends SIGTERM to the whole group, then SIGKILL; ``kill()`` kills
 /// the group at once, to simulate a crash.
 package final class ManagedProcess: Sendable {
     /// The process id (also the process group id).
@@ -42,6 +42,9 @@ package final class ManagedProcess: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, logDescriptor, 1)
         posix_spawn_file_actions_adddup2(&actions, logDescriptor, 2)
+        for descriptor in Self.inheritableDescriptors() {
+            posix_spawn_file_actions_addclose(&actions, descriptor)
+        }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -133,6 +136,15 @@ package final class ManagedProcess: Sendable {
     package func logTail(lines: Int = 20) -> String {
         guard let text = try? String(contentsOf: logFile, encoding: .utf8) else { return "" }
         return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
+    }
+
+    /// Every descriptor of this process above stderr. The child closes them all: a daemon that kept
+    /// one (a pipe, or the socket Foundation's `Process` watches to learn that our own process exited)
+    /// would keep whoever holds the other end waiting for an end-of-file that never comes. glibc
+    /// ignores a close action for a descriptor closed meanwhile.
+    private static func inheritableDescriptors() -> [Int32] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        return names.compactMap(Int32.init).filter { $0 > 2 }
     }
 
     /// Finds `name` on PATH and in the sbin directories where Debian puts servers.

@@ -14,11 +14,6 @@ struct CLIProcess: Sendable {
         func object() throws -> [String: Any] {
             try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any], "not a JSON object: \(out)")
         }
-
-        /// stdout parsed as a JSON array.
-        func array() throws -> [[String: Any]] {
-            try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [[String: Any]], "not a JSON array: \(out)")
-        }
     }
 
     /// `paz-machine`, next to the test bundle in the build directory.

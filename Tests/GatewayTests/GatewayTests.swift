@@ -38,8 +38,39 @@ struct GatewayTests {
         let document = try await gateway.request(.get, "/openapi.yaml", token: nil)
         #expect(document.status == 200)
         #expect(String(decoding: document.body, as: UTF8.self).contains("openapi: 3.1"))
-        let ready = try await gateway.request(.get, "/readyz", token: nil)
+        // Readiness follows the dependencies' connections, which a loaded machine may still be making.
+        var ready = try await gateway.request(.get, "/readyz", token: nil)
+        let deadline = ContinuousClock.now + .seconds(15)
+        while ready.status != 200 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+            ready = try await gateway.request(.get, "/readyz", token: nil)
+        }
         #expect(ready.status == 200, "\(String(decoding: ready.body, as: UTF8.self))")
+    }
+
+    @Test("a required option may be given per machine; a machine without it is refused naming the option")
+    func requiredOptionPerMachine() async throws {
+        let gateway = try await GatewayHarness.start()
+        defer { Task { await gateway.stop() } }
+        let tenant = try await gateway.makeTenant("per-machine")
+        let driver = try await gateway.announceDriver("drv", options: Self.options)
+        let body = #"{"name":"pm","driver":"\#(driver)","options":{"cpus":2},"machines":[{"options":{"accel":"kvm"}},{"options":{"accel":"tcg"}}]}"#
+        let created = try await gateway.request(.post, "/v1/clusters", token: tenant.token, json: body)
+        #expect(created.status == 202, "\(String(decoding: created.body, as: UTF8.self))")
+        let commands = try await gateway.drainCommands(driver: driver, count: 2)
+        let accels = commands.compactMap { command -> JSONValue? in
+            guard case .machineCreate(let create) = command.payload else { return nil }
+            return create.options["accel"]
+        }
+        #expect(Set(accels) == [.string("kvm"), .string("tcg")])
+        let cluster = try #require(try await gateway.store.cluster("pm", tenant: try TenantID(tenant.id)))
+        #expect(cluster.options["cpus"] == .number(2) && cluster.options["accel"] == nil)
+
+        let missing = #"{"name":"pm2","driver":"\#(driver)","machines":[{"options":{"accel":"kvm"}},{}]}"#
+        let refused = try await gateway.request(.post, "/v1/clusters", token: tenant.token, json: missing)
+        #expect(refused.status == 400 || refused.status == 422)
+        #expect(String(decoding: refused.body, as: UTF8.self).contains("accel"))
+        #expect(try await gateway.store.cluster("pm2", tenant: try TenantID(tenant.id)) == nil)
     }
 
     @Test("cluster create publishes one confirmed machine.create per machine; Idempotency-Key replays")
@@ -311,16 +342,17 @@ struct GatewayTests {
         #expect(status?.messageCount == 0)
     }
 
-    /// Publishes an operation event, again after a nack (at most three tries).
-    private static func publishRetryingNacks(_ amqp: AMQPConnection, body: [UInt8]) async throws(AMQPError) {
-        for attempt in 1...3 {
+    /// Publishes an operation event, again after a nack (at most ten tries, 200 ms apart).
+    private static func publishRetryingNacks(_ amqp: AMQPConnection, body: [UInt8]) async throws {
+        for attempt in 1...10 {
             do {
                 try await amqp.publish(
                     exchange: Routing.eventsExchange, routingKey: Routing.eventRoutingKey(.eventOperation),
                     body: body, mandatory: true)
                 return
             } catch {
-                guard case .nacked = error, attempt < 3 else { throw error }
+                guard case .nacked = error, attempt < 10 else { throw error }
+                try await Task.sleep(for: .milliseconds(200))
             }
         }
     }

@@ -33,6 +33,23 @@ import Testing
         #expect(lines.contains("oops"))
     }
 
+    @Test("a child inherits none of our descriptors: a pipe we hold reaches end-of-file while it runs")
+    func childInheritsNoDescriptors() async throws {
+        let directory = try scratch()
+        let pipe = Pipe()
+        let held = pipe.fileHandleForWriting.fileDescriptor
+        let process = try ManagedProcess(
+            executable: "sh", arguments: ["-c", "ls /proc/$$/fd; sleep 30"], logFile: directory.appendingPathComponent("sh.log"))
+        try await Task.sleep(for: .milliseconds(300))
+        let open = process.logTail().split(separator: "\n").compactMap { Int32($0) }
+        #expect(!open.contains(held), "the child holds our pipe's write end (fd \(held)): \(open)")
+        #expect(open.allSatisfy { $0 <= 2 }, "descriptors of the child's shell: \(open)")
+        try pipe.fileHandleForWriting.close()
+        #expect(pipe.fileHandleForReading.readDataToEndOfFile().isEmpty)
+        #expect(process.isRunning)
+        await process.stop()
+    }
+
     @Test func killEndsTheWholeProcessGroup() async throws {
         let directory = try scratch()
         let pidFile = directory.appendingPathComponent("grandchild.pid")

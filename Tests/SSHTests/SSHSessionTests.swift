@@ -203,7 +203,8 @@ struct SSHConnectTimeoutTests {
             return
         }
         #expect(operation == "connect" && port == listener.port && after == .seconds(1))
-        #expect(waited >= .seconds(1) && waited < .seconds(3))
+        // The upper bound only says it did not hang: a loaded machine schedules the thread late.
+        #expect(waited >= .seconds(1) && waited < .seconds(10))
         #expect(error?.isRetriable == true)
         #expect("\(error!)" == "connect with 127.0.0.4:\(listener.port) timed out after 1.0 s")
     }
