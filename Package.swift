@@ -44,6 +44,7 @@ let package = Package(
         .executable(name: "paz-gateway", targets: ["PazGatewayMain"]),
         .executable(name: "paz-driver-generic", targets: ["PazGenericDriverMain"]),
         .executable(name: "paz-status-collector", targets: ["PazStatusCollectorMain"]),
+        .executable(name: "paz-ssh-broker", targets: ["PazSSHBrokerMain"]),
         .executable(name: "paz-bench", targets: ["PazBench"]),
     ],
     dependencies: [
@@ -77,6 +78,7 @@ let package = Package(
         .target(
             name: "PazSecrets", dependencies: [.product(name: "Crypto", package: "swift-crypto")], path: "Shared/Secrets"
         ),
+        .target(name: "PazOpenSSH", dependencies: [.product(name: "Crypto", package: "swift-crypto")], path: "Shared/OpenSSH"),
         .target(name: "PazStore", dependencies: ["PazRedis", "PazSchemas", "PazSecrets"], path: "Shared/Store"),
         .target(
             name: "PazGatewayAPI",
@@ -142,7 +144,7 @@ let package = Package(
         ] + service(
             "PazGateway", folder: "Gateway",
             dependencies: serviceCore + [
-                "PazSecrets", "PazGatewayAPI", "PazGatewayServer",
+                "PazSecrets", "PazGatewayAPI", "PazGatewayServer", "PazOpenSSH",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
@@ -162,6 +164,14 @@ let package = Package(
                 .product(name: "Configuration", package: "swift-configuration"),
             ]
         ) + service(
+            "PazSSHBroker", folder: "SSHBroker",
+            dependencies: serviceCore + [
+                "PazOpenSSH", "PazSecrets",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Configuration", package: "swift-configuration"),
+            ]
+        ) + service(
             "PazMachineCLI", folder: "CLI",
             dependencies: [
                 "PazGatewayAPI", "PazGatewayClient", "PazHTTP", "PazLocalServers", "PazSecrets", log,
@@ -174,7 +184,7 @@ let package = Package(
         .executableTarget(
             name: "PazBench",
             dependencies: [
-                "PazAMQP", "PazRedis", "PazLocalServers", "PazMachineCLI", "PazSchemas", "PazStore", log,
+                "PazAMQP", "PazRedis", "PazLocalServers", "PazMachineCLI", "PazSchemas", "PazStore", "PazControlPlane", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/PazBench"
@@ -185,6 +195,7 @@ let package = Package(
         .testTarget(name: "ConcurrencyTests", dependencies: ["PazConcurrency"]),
         .testTarget(name: "LocalServersTests", dependencies: ["PazLocalServers"]),
         .testTarget(name: "SecretsTests", dependencies: ["PazSecrets"]),
+        .testTarget(name: "OpenSSHTests", dependencies: ["PazOpenSSH"]),
         .testTarget(name: "StoreTests", dependencies: ["PazStore", "PazTestSupport", "PazLocalServers"]),
         .testTarget(name: "SchemasTests", dependencies: ["PazSchemas"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AMQPTests", dependencies: ["PazAMQP", "PazTestSupport", log]),
@@ -232,6 +243,16 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "SSHBrokerTests",
+            dependencies: [
+                "PazSSHBroker", "PazOpenSSH", "PazSecrets", "PazTestSupport", "PazLocalServers", "PazStore", "PazAMQP",
+                "PazRedis", "PazSchemas", "PazServiceKit", log,
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Configuration", package: "swift-configuration"),
+            ]
+        ),
+        .testTarget(
             name: "CLITests",
             dependencies: [
                 "PazMachineCLI", "PazTestSupport", "PazLocalServers", "PazGatewayAPI",
@@ -241,7 +262,8 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "PazMachineCLI", "PazGatewayAPI", "PazTestSupport", "PazLocalServers", "PazAMQP", "PazRedis", "PazSecrets", log,
+                "PazMachineCLI", "PazGatewayAPI", "PazTestSupport", "PazLocalServers", "PazAMQP", "PazRedis", "PazSecrets",
+                "PazSchemas", "PazStore", "PazControlPlane", log,
             ]
         ),
     ]

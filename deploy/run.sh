@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 command -v swift >/dev/null || export PATH="/opt/swift/usr/bin:$PATH"
 deploy/install-deps.sh
 
-for product in paz-machine paz-gateway paz-status-collector paz-driver-generic; do
+for product in paz-machine paz-ssh-broker paz-gateway paz-status-collector paz-driver-generic; do
   swift build --product "$product"
 done
 bin=$(swift build --show-bin-path)

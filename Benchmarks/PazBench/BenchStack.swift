@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import PazAMQP
 import PazLocalServers
 import PazMachineCLI
 import PazRedis
@@ -58,8 +60,9 @@ struct BenchStack {
     }
 
     /// Records a cluster of `count` generic machines for the tenant `default`, each `running`, as
-    /// the gateway and the collector would have left them; returns the machine ids.
-    func seedCluster(name: String, machines count: Int) async throws -> [MachineID] {
+    /// the gateway and the collector would have left them (machine `i` reachable at `ssh(i)` when
+    /// given); returns the machine refs.
+    func seedCluster(name: String, machines count: Int, ssh: ((Int) -> SSHEndpoint)? = nil) async throws -> [MachineRef] {
         try await withStore { store in
             guard var tenant = try await store.tenants().first(where: { $0.name.rawValue == LocalStack.tenant }) else {
                 throw BenchError("the tenant \(LocalStack.tenant) does not exist")
@@ -68,12 +71,48 @@ struct BenchStack {
             try await store.saveTenant(tenant)
             let driver: ResourceName = "generic"
             var cluster = ClusterRecord(name: try ResourceName(name), driver: driver)
+            let clusterId = cluster.id
             let machines = try (1...count).map { index in
-                MachineRecord(name: try ResourceName("\(name)-\(index)"), clusterId: cluster.id, driver: driver)
+                var machine = MachineRecord(name: try ResourceName("\(name)-\(index)"), clusterId: clusterId, driver: driver)
+                if let endpoint = ssh?(index) {
+                    machine.details = MachineDetails(
+                        machine: machine.ref, state: .running, observedAt: Date(),
+                        addresses: [MachineAddress(address: endpoint.host, scope: .public)], ssh: endpoint)
+                }
+                return machine
             }
             cluster.machineIds = machines.map(\.id)
             try await store.createCluster(cluster, machines: machines, tenant: tenant.id, initialState: .running)
-            return cluster.machineIds
+            return machines.map(\.ref)
+        }
+    }
+
+    /// The id of the tenant `up` made.
+    func tenantId() async throws -> TenantID {
+        try await withStore { store in
+            guard let tenant = try await store.tenants().first(where: { $0.name.rawValue == LocalStack.tenant }) else {
+                throw BenchError("the tenant \(LocalStack.tenant) does not exist")
+            }
+            return tenant.id
+        }
+    }
+
+    /// Runs `body` with an AMQP connection to the stack's broker.
+    func withAMQP<T>(_ body: (AMQPConnection) async throws -> T) async throws -> T {
+        var logger = Logger(label: "paz-bench.amqp")
+        logger.logLevel = .warning
+        let amqp = AMQPConnection(
+            configuration: AMQPConfiguration(
+                host: "127.0.0.1", port: state.ports.amqp, user: "guest", password: "guest", connectionName: "paz-bench"),
+            logger: logger)
+        do {
+            try await amqp.waitUntilConnected(timeout: .seconds(10))
+            let result = try await body(amqp)
+            await amqp.close()
+            return result
+        } catch {
+            await amqp.close()
+            throw error
         }
     }
 

@@ -9,5 +9,6 @@ enum BenchmarkCases {
         StatusBenchmark.self,
         AcceptBenchmark.self,
         IdleRSSBenchmark.self,
+        SSHOverheadBenchmark.self,
     ]
 }

@@ -4,7 +4,7 @@ import PazMachineCLI
 import PazSchemas
 
 /// Runs `body` on a fresh local stack, always stopping it.
-private func withStack<T>(_ body: (BenchStack) async throws -> T) async throws -> T {
+func withStack<T>(_ body: (BenchStack) async throws -> T) async throws -> T {
     print("starting the local stack (redis-server, rabbitmq-server, gateway, status collector, generic driver)…")
     let stack = try await BenchStack.start()
     do {
@@ -17,7 +17,7 @@ private func withStack<T>(_ body: (BenchStack) async throws -> T) async throws -
     }
 }
 
-private func format(_ value: Double, _ digits: Int = 3) -> String { String(format: "%.\(digits)f", value) }
+func format(_ value: Double, _ digits: Int = 3) -> String { String(format: "%.\(digits)f", value) }
 
 /// `status`: `GET /v1/status` of a tenant with a 100-machine cluster, through the gateway (Redis only).
 struct StatusBenchmark: AsyncParsableCommand {
@@ -86,7 +86,7 @@ struct AcceptBenchmark: AsyncParsableCommand {
     func run() async throws {
         let rate = try await withStack { stack in
             let ids = try await stack.seedCluster(name: "bench", machines: machines)
-            let list = ids.map { "\"\($0.rawValue)\"" }.joined(separator: ",")
+            let list = ids.map { "\"\($0.machineId.rawValue)\"" }.joined(separator: ",")
             let script = """
                 wrk.method = "POST"
                 wrk.headers["Authorization"] = "Bearer \(stack.token)"

@@ -74,6 +74,15 @@ package enum Format {
         }
     }
 
+    /// A span like `3d 4h`, `2h 5m`, `4m 10s` or `12s`.
+    package static func duration(seconds: Int) -> String {
+        let days = seconds / 86_400, hours = seconds % 86_400 / 3600, minutes = seconds % 3600 / 60, rest = seconds % 60
+        if days > 0 { return "\(days)d \(hours)h" }
+        if hours > 0 { return "\(hours)h \(minutes)m" }
+        if minutes > 0 { return "\(minutes)m \(rest)s" }
+        return "\(rest)s"
+    }
+
     /// The age of `date` at `now`, or `never` when there is none.
     package static func age(of date: Date?, now: Date = Date()) -> String {
         guard let date else { return "never" }

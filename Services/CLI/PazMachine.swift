@@ -14,7 +14,7 @@ package struct PazMachine: AsyncParsableCommand {
             Up.self, Down.self, Login.self, Drivers.self, ClusterCommand.self,
             CreateMachine.self, ListMachines.self, Status.self, InspectMachine.self,
             StartMachine.self, StopMachine.self, RestartMachine.self, KillMachine.self, RemoveMachine.self,
-            MachineIP.self, OpsCommand.self,
+            MachineIP.self, SSH.self, SCP.self, SSHConfig.self, Probe.self, OpsCommand.self,
         ]
     )
 

@@ -26,10 +26,11 @@ extension Gateway {
             .filter { $0.clusterId == cluster.id }
         let states = try await stored { () async throws(StoreError) in try await store.states(tenant: tenant) }
         let now = Date()
-        let apiMachines = machines.map {
+        var apiMachines = machines.map {
             ResourceMapper.machine(
                 $0, cluster: cluster.name.rawValue, state: states[$0.id], staleAfter: configuration.staleAfterSeconds, now: now)
         }
+        if input.query.probe == true { apiMachines = await withUnits(apiMachines, records: machines) }
         let answer = Components.Schemas.Cluster(
             id: cluster.id.rawValue, name: cluster.name.rawValue, driver: cluster.driver.rawValue, size: cluster.size,
             image: cluster.image, location: cluster.location, options: ResourceMapper.optionMap(cluster.options),

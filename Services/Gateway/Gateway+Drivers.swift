@@ -38,7 +38,7 @@ extension Gateway {
 
     func listDriverImages(_ input: Operations.ListDriverImages.Input) async throws -> Operations.ListDriverImages.Output {
         let limit = input.query.limit ?? 100
-        let reply = try await catalog(
+        let reply = try await driverQuery(
             input.path.driver, .catalogImages(CatalogImagesQuery(search: input.query.search)))
         guard case .catalogImages(let list) = reply else { throw Self.unexpectedReply(reply) }
         let images = try list.images.map {
@@ -48,7 +48,7 @@ extension Gateway {
     }
 
     func listDriverSizes(_ input: Operations.ListDriverSizes.Input) async throws -> Operations.ListDriverSizes.Output {
-        let reply = try await catalog(input.path.driver, .catalogSizes(CatalogSizesQuery()))
+        let reply = try await driverQuery(input.path.driver, .catalogSizes(CatalogSizesQuery()))
         guard case .catalogSizes(let list) = reply else { throw Self.unexpectedReply(reply) }
         let sizes = try list.sizes.map {
             Components.Schemas.Size(
@@ -61,7 +61,7 @@ extension Gateway {
     func listDriverLocations(_ input: Operations.ListDriverLocations.Input) async throws
         -> Operations.ListDriverLocations.Output
     {
-        let reply = try await catalog(input.path.driver, .catalogLocations(CatalogLocationsQuery()))
+        let reply = try await driverQuery(input.path.driver, .catalogLocations(CatalogLocationsQuery()))
         guard case .catalogLocations(let list) = reply else { throw Self.unexpectedReply(reply) }
         let locations = try list.locations.map {
             Components.Schemas.Location(id: $0.id, name: $0.name, country: $0.country, extras: try Self.extras($0.extra))
@@ -77,8 +77,9 @@ extension Gateway {
         return replicas
     }
 
-    /// A catalog RPC to the driver's queue: 504 when no replica answers in time, 503 when the broker is down.
-    private func catalog(_ driverName: String, _ query: CommandPayload) async throws -> ReplyPayload {
+    /// A query RPC (catalog, probe) to the driver's queue: 504 when no replica answers in time, 503
+    /// when the broker is down.
+    func driverQuery(_ driverName: String, _ query: CommandPayload) async throws -> ReplyPayload {
         let tenant = try Principal.tenant()
         let driver = try await liveReplicas(driverName)[0].name
         let envelope = CommandEnvelope(tenantId: tenant, trace: .newTrace(), payload: query)

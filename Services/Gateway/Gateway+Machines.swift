@@ -4,7 +4,7 @@ import PazGatewayAPI
 import PazSchemas
 import PazStore
 
-/// `/v1/machines`: list, inspect, delete, lifecycle, ip. SSH credentials and probe come with issue 4.
+/// `/v1/machines`: list, inspect, delete, lifecycle, ip (SSH credentials: Gateway+SSH.swift).
 extension Gateway {
     func listMachines(_ input: Operations.ListMachines.Input) async throws -> Operations.ListMachines.Output {
         let tenant = try Principal.tenant()
@@ -62,20 +62,6 @@ extension Gateway {
         }
         return .ok(.init(body: .json(.init(
             machine: machine.name.rawValue, ip: address.address, family: address.address.contains(":") ? .ipv6 : .ipv4))))
-    }
-
-    func issueSSHCredentials(_ input: Operations.IssueSSHCredentials.Input) async throws
-        -> Operations.IssueSSHCredentials.Output
-    {
-        let tenant = try Principal.tenant()
-        _ = try await findMachine(input.path.machine, tenant: tenant)
-        throw Self.notImplemented("SSH credentials (the SSH broker)")
-    }
-
-    func probeMachine(_ input: Operations.ProbeMachine.Input) async throws -> Operations.ProbeMachine.Output {
-        let tenant = try Principal.tenant()
-        _ = try await findMachine(input.path.machine, tenant: tenant)
-        throw Self.notImplemented("probe")
     }
 
     // MARK: Helpers

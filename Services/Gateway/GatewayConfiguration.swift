@@ -17,6 +17,7 @@ package import PazServiceKit
 /// | `paz.masterKeyFile` | `PAZ_MASTER_KEY_FILE` | optional here; needed to seal secret options |
 /// | `status.staleAfterSeconds` | `STATUS_STALE_AFTER_SECONDS` | `30` |
 /// | `catalog.timeoutSeconds` | `CATALOG_TIMEOUT_SECONDS` | `15` |
+/// | `ssh.brokerTimeoutSeconds` | `SSH_BROKER_TIMEOUT_SECONDS` | `10` |
 package struct GatewayConfiguration: Sendable {
     package var httpHost: String
     /// `0` lets the kernel choose (tests read the bound port from ``GatewayServer/listeningPort()``).
@@ -31,12 +32,14 @@ package struct GatewayConfiguration: Sendable {
     package var staleAfterSeconds: Int
     /// How long a catalog call waits for a driver.
     package var catalogTimeout: Duration
+    /// How long a call to the SSH broker waits.
+    package var brokerTimeout: Duration
 
     /// Settings given directly (tests).
     package init(
         httpHost: String = "127.0.0.1", httpPort: Int = 8480, amqp: AMQPConfiguration, redis: RedisConfiguration,
         adminToken: Secret, masterKeyFile: String? = nil, staleAfterSeconds: Int = 30,
-        catalogTimeout: Duration = .seconds(15)
+        catalogTimeout: Duration = .seconds(15), brokerTimeout: Duration = .seconds(10)
     ) {
         self.httpHost = httpHost
         self.httpPort = httpPort
@@ -46,6 +49,7 @@ package struct GatewayConfiguration: Sendable {
         self.masterKeyFile = masterKeyFile
         self.staleAfterSeconds = staleAfterSeconds
         self.catalogTimeout = catalogTimeout
+        self.brokerTimeout = brokerTimeout
     }
 
     /// Reads the settings from `reader` (environment and `PAZ_CONFIG_FILE`).
@@ -71,5 +75,6 @@ package struct GatewayConfiguration: Sendable {
         masterKeyFile = try reader.optional("paz.masterKeyFile")
         staleAfterSeconds = try reader.value("status.staleAfterSeconds", default: 30, in: 1...86_400)
         catalogTimeout = .seconds(try reader.value("catalog.timeoutSeconds", default: 15, in: 1...300))
+        brokerTimeout = .seconds(try reader.value("ssh.brokerTimeoutSeconds", default: 10, in: 1...300))
     }
 }

@@ -21,13 +21,31 @@ package final class SSHServer: Sendable {
     private let configFile: URL
     private let process = Mutex<ManagedProcess?>(nil)
 
+    /// A host identity issued by a CA, and the user CA to trust (what a driver installs on a machine).
+    package struct CertifiedIdentity: Sendable {
+        /// The host's OpenSSH private key file text.
+        package var hostPrivateKey: String
+        /// The host certificate line for that key.
+        package var hostCertificate: String
+        /// The user CA's public key line (`TrustedUserCAKeys`).
+        package var userCAPublicKey: String
+
+        package init(hostPrivateKey: String, hostCertificate: String, userCAPublicKey: String) {
+            self.hostPrivateKey = hostPrivateKey
+            self.hostCertificate = hostCertificate
+            self.userCAPublicKey = userCAPublicKey
+        }
+    }
+
     /// The default unprivileged login account.
     package static let defaultUser = "paz-test"
 
     /// Prepares (does not start) an sshd on `host:port` (`port` nil = a free port now).
-    /// `extraConfig` lines are appended to the generated sshd_config (e.g. `TrustedUserCAKeys …`).
+    /// `extraConfig` lines are appended to the generated sshd_config (e.g. `TrustedUserCAKeys …`);
+    /// With `certified`, sshd presents only that host key and certificate (no keys of its own) and
+    /// accepts user certificates of its user CA.
     package init(host: String = "127.0.0.2", port: Int? = nil, user: String = SSHServer.defaultUser,
-                 extraConfig: [String] = []) throws(LocalServerError) {
+                 certified: CertifiedIdentity? = nil, extraConfig: [String] = []) throws(LocalServerError) {
         guard host.hasPrefix("127.") else { throw .filesystem("\(host) is not a loopback address") }
         self.host = host
         if let port {
@@ -49,7 +67,18 @@ package final class SSHServer: Sendable {
         }
         var hostKeyFiles: [String] = []
         var publicKeys: [String] = []
-        for type in ["ed25519", "ecdsa"] {
+        var certifiedConfig: [String] = []
+        if let certified {
+            let key = directory.appendingPathComponent("certified_host_key")
+            try Self.write(certified.hostPrivateKey, to: key, mode: 0o600)
+            try Self.write(certified.hostCertificate, to: directory.appendingPathComponent("certified_host_key-cert.pub"), mode: 0o644)
+            try Self.write(certified.userCAPublicKey, to: directory.appendingPathComponent("user_ca.pub"), mode: 0o644)
+            certifiedConfig = [
+                "HostKey \(key.path)", "HostCertificate \(key.path)-cert.pub",
+                "TrustedUserCAKeys \(directory.appendingPathComponent("user_ca.pub").path)",
+            ]
+        }
+        for type in certified == nil ? ["ed25519", "ecdsa"] : [] {
             let file = directory.appendingPathComponent("ssh_host_\(type)_key").path
             try HelperCommand.run("ssh-keygen", ["-q", "-t", type, "-N", "", "-C", "paz-sshd", "-f", file])
             hostKeyFiles.append(file)
@@ -74,7 +103,7 @@ package final class SSHServer: Sendable {
             "MaxSessions 100",
             "LogLevel VERBOSE",
             "Subsystem sftp internal-sftp",
-        ] + extraConfig
+        ] + certifiedConfig + extraConfig
         do {
             try (config.joined(separator: "\n") + "\n").write(to: configFile, atomically: true, encoding: .utf8)
         } catch {
@@ -152,6 +181,17 @@ package final class SSHServer: Sendable {
     }
 
     private static let userCreation = Mutex(())
+
+    /// Creates `file` with `mode` from the start (a key is never readable by others, not even briefly).
+    private static func write(_ text: String, to file: URL, mode: mode_t) throws(LocalServerError) {
+        let bytes = Array((text.hasSuffix("\n") ? text : text + "\n").utf8)
+        let fd = open(file.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw .filesystem("could not create \(file.path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        guard Foundation.write(fd, bytes, bytes.count) == bytes.count else {
+            throw .filesystem("could not write \(file.path): \(String(cString: strerror(errno)))")
+        }
+    }
 
     private static func readLine(_ path: String) throws(LocalServerError) -> String {
         do {

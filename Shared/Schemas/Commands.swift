@@ -163,6 +163,15 @@ package struct HostIdentityRequest: Sendable, Hashable, Codable {
     }
 }
 
+/// The type of the ephemeral key in ``UserCredentials`` (`ssh.user-credentials`, `keyType`).
+package enum SSHKeyType: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Ed25519 (`ssh-ed25519`): what OpenSSH clients get; the default when `keyType` is absent.
+    case ed25519
+    /// ECDSA on NIST P-256 (`ecdsa-sha2-nistp256`): for clients that cannot use Ed25519 user keys
+    /// with certificates (services logging in with libssh2 1.10).
+    case ecdsa
+}
+
 /// `ssh.user-credentials` (RPC to the SSH broker): a short-lived user certificate for a machine
 /// the tenant owns.
 package struct UserCredentialsRequest: Sendable, Hashable, Codable {
@@ -171,11 +180,14 @@ package struct UserCredentialsRequest: Sendable, Hashable, Codable {
     package var principal: String
     /// Requested validity; the broker caps it at its configured maximum.
     package var ttlSeconds: Int?
+    /// The type of the ephemeral key; nil (omitted on the wire) means ``SSHKeyType/ed25519``.
+    package var keyType: SSHKeyType?
 
-    package init(machine: MachineRef, principal: String, ttlSeconds: Int? = nil) {
+    package init(machine: MachineRef, principal: String, ttlSeconds: Int? = nil, keyType: SSHKeyType? = nil) {
         self.machine = machine
         self.principal = principal
         self.ttlSeconds = ttlSeconds
+        self.keyType = keyType
     }
 }
 

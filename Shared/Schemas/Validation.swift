@@ -60,6 +60,11 @@ package enum Validation {
             ValidationError(field: field, value: value, problem: problem, kind: .dnsLabel)
         }
         guard !value.isEmpty else { throw fail(.empty) }
+        let bytes = value.utf8
+        if bytes.count <= dnsLabelMaximumLength, bytes.first != UInt8(ascii: "-"), bytes.last != UInt8(ascii: "-"),
+           bytes.allSatisfy({ isLowercaseAlphanumericByte($0) || $0 == UInt8(ascii: "-") }) {
+            return
+        }
         guard value.count <= dnsLabelMaximumLength else {
             throw fail(.tooLong(length: value.count, maximum: dnsLabelMaximumLength))
         }
@@ -76,11 +81,23 @@ package enum Validation {
             ValidationError(field: field, value: value, problem: problem, kind: .identifier)
         }
         guard !value.isEmpty else { throw fail(.empty) }
+        // Bytes, not Characters: every record read from Redis holds several identifiers, and Unicode
+        // property lookups per character dominated decoding (GET /v1/status).
+        if value.utf8.count <= identifierMaximumLength, value.utf8.allSatisfy(isIdentifierByte) { return }
         guard value.count <= identifierMaximumLength else {
             throw fail(.tooLong(length: value.count, maximum: identifierMaximumLength))
         }
-        if let bad = value.first(where: { !$0.isASCII || !($0.isLetter || $0.isNumber || "._-".contains($0)) }) {
-            throw fail(.invalidCharacter(bad))
+        let bad = value.first { $0.asciiValue.map { !isIdentifierByte($0) } ?? true } ?? " "
+        throw fail(.invalidCharacter(bad))
+    }
+
+    private static func isIdentifierByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"):
+            true
+        default:
+            false
         }
     }
 
@@ -90,8 +107,10 @@ package enum Validation {
     }
 
     private static func isLowercaseAlphanumeric(_ character: Character) -> Bool {
-        guard let ascii = character.asciiValue else { return false }
-        return (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(ascii)
-            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(ascii)
+        character.asciiValue.map(isLowercaseAlphanumericByte) ?? false
+    }
+
+    private static func isLowercaseAlphanumericByte(_ ascii: UInt8) -> Bool {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(ascii) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(ascii)
     }
 }

@@ -72,7 +72,7 @@ extension Store {
     package func clusters(tenant: TenantID) async throws(StoreError) -> [ClusterRecord] {
         let key = StoreKeys.clusters(tenant)
         let hash = try await run { () async throws(RedisError) in try await redis.hgetall(key) }
-        return try decodeAll(ClusterRecord.self, from: hash, key: key).sorted { $0.createdAt < $1.createdAt }
+        return try decodeAll(ClusterRecord.self, from: hash, key: key, cache: clusterCache).sorted { $0.createdAt < $1.createdAt }
     }
 
     /// The tenant's machine with this id, or nil.
@@ -87,7 +87,7 @@ extension Store {
     package func machines(tenant: TenantID) async throws(StoreError) -> [MachineRecord] {
         let key = StoreKeys.machines(tenant)
         let hash = try await run { () async throws(RedisError) in try await redis.hgetall(key) }
-        return try decodeAll(MachineRecord.self, from: hash, key: key).sorted {
+        return try decodeAll(MachineRecord.self, from: hash, key: key, cache: machineCache).sorted {
             ($0.createdAt, $0.name.rawValue) < ($1.createdAt, $1.name.rawValue)
         }
     }

@@ -59,8 +59,9 @@ extension Store {
         }
         let hashes = replies.map(Self.hash(from:))
         return StatusSnapshot(
-            clusters: try decodeAll(ClusterRecord.self, from: hashes[0], key: keys[0]).sorted { $0.createdAt < $1.createdAt },
-            machines: try decodeAll(MachineRecord.self, from: hashes[1], key: keys[1]).sorted {
+            clusters: try decodeAll(ClusterRecord.self, from: hashes[0], key: keys[0], cache: clusterCache)
+                .sorted { $0.createdAt < $1.createdAt },
+            machines: try decodeAll(MachineRecord.self, from: hashes[1], key: keys[1], cache: machineCache).sorted {
                 ($0.createdAt, $0.name.rawValue) < ($1.createdAt, $1.name.rawValue)
             },
             states: try decodeStates(hashes[2], key: keys[2])

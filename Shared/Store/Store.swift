@@ -10,6 +10,9 @@ package import PazSecrets
 package struct Store: Sendable {
     package let redis: RedisClient
     private let secretBox: SecretBox?
+    /// Decoded cluster and machine records by their JSON (see ``DecodeCache``).
+    let clusterCache = DecodeCache<ClusterRecord>()
+    let machineCache = DecodeCache<MachineRecord>()
 
     /// A store over `redis`; `secretBox` is needed only by code that seals or opens secrets.
     package init(redis: RedisClient, secretBox: SecretBox? = nil) {
@@ -35,12 +38,18 @@ package struct Store: Sendable {
         }
     }
 
-    func decodeAll<Value: Decodable>(_: Value.Type, from hash: [String: String], key: String) throws(StoreError)
-        -> [Value]
-    {
+    func decodeAll<Value: Decodable>(
+        _: Value.Type, from hash: [String: String], key: String, cache: DecodeCache<Value>? = nil
+    ) throws(StoreError) -> [Value] {
         var values: [Value] = []
         values.reserveCapacity(hash.count)
-        for text in hash.values { values.append(try decode(Value.self, from: text, key: key)) }
+        for text in hash.values {
+            if let cache {
+                values.append(try cache.value(for: text) { (text) throws(StoreError) in try decode(Value.self, from: text, key: key) })
+            } else {
+                values.append(try decode(Value.self, from: text, key: key))
+            }
+        }
         return values
     }
 

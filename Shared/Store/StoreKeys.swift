@@ -48,6 +48,15 @@ package enum StoreKeys {
     package static func journal(_ tenant: TenantID, _ machine: MachineID) -> String {
         tenantPrefix(tenant) + "journal:\(machine.rawValue)"
     }
+    /// HASH the tenant's SSH certificate authorities (user CA and host CA), written only by the SSH
+    /// broker: field `sealed` = both private keys sealed with the master key (context: this key),
+    /// `user.pub` / `host.pub` = their public key lines, `createdAt`. Created once with HSETNX.
+    package static func sshCertificateAuthorities(_ tenant: TenantID) -> String { tenantPrefix(tenant) + "ssh-ca" }
+    /// STREAM one entry per certificate the SSH broker issued for the tenant (never key material),
+    /// trimmed to about ``sshAuditMaxLength`` entries.
+    package static func sshAudit(_ tenant: TenantID) -> String { tenantPrefix(tenant) + "ssh-audit" }
+    /// The approximate `MAXLEN ~` of ``sshAudit(_:)``.
+    package static let sshAuditMaxLength = 100_000
     /// Every per-machine key that is not a hash field (removed with the machine).
     package static func machineKeys(_ tenant: TenantID, _ machine: MachineID) -> [String] {
         [secrets(tenant, machine), driverData(tenant, machine), journal(tenant, machine)]

@@ -61,6 +61,20 @@ struct EndToEndTests {
         let running = try await Self.states(cli)
         #expect(running.count == 3 && running.values.allSatisfy { $0 == "running" }, "\(running)")
 
+        // probe: the host is this computer, so its kernel is ours; cluster inspect --probe adds units.
+        let probe = try await cli.run(["probe", machineIds[0], "--output", "json"])
+        #expect(probe.status == 0, "\(probe.err)")
+        let probed = try probe.object()
+        #expect(probed["reachable"] as? Bool == true, "\(probe.out)")
+        var name = utsname()
+        uname(&name)
+        let kernel = withUnsafeBytes(of: &name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        #expect(probed["kernel"] as? String == kernel)
+        #expect((probed["uptimeSeconds"] as? Double ?? 0) > 0)
+        let inspected = try await cli.run(["cluster", "inspect", "lab", "--probe", "--output", "json"])
+        let probedMachines = try inspected.object()["machines"] as? [[String: Any]] ?? []
+        #expect(probedMachines.count == 3 && probedMachines.allSatisfy { $0["unitsObservedAt"] != nil }, "\(inspected.out)")
+
         // One host goes away out of band: within a poll interval (plus the poll's own timeout) it is
         // no longer running.
         let stopped = hosts.servers[1]

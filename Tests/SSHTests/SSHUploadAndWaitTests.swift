@@ -67,7 +67,7 @@ struct SSHUploadAndWaitTests {
         let started = ContinuousClock.now
         let error = await sshError {
             try await SSHSession.waitUntilReady(host: "127.0.0.4", port: port, hostKeyPolicy: .expect(anyKey),
-                                                credentials: userCredentials, deadline: .now + .seconds(3))
+                                                credentials: userCredentials, deadline: .now + .seconds(6))
         }
         let waited = ContinuousClock.now - started
         guard case .notReady(let host, let errorPort, let attempts, _, let lastError)? = error else {
@@ -80,7 +80,7 @@ struct SSHUploadAndWaitTests {
             Issue.record("expected the last error to be connectionRefused, got \(lastError)")
             return
         }
-        #expect(waited >= .seconds(3) && waited < .seconds(10))
+        #expect(waited >= .seconds(6) && waited < .seconds(15))
         #expect("\(error!)".contains("last error: connection refused"))
     }
 
@@ -91,7 +91,7 @@ struct SSHUploadAndWaitTests {
             try await SSHSession.waitUntilReady(host: sshd.server.host, port: sshd.server.port,
                                                 hostKeyPolicy: try expectedHostKey(of: sshd.server),
                                                 credentials: try credentials(try TestUserKey.generate()),
-                                                deadline: .now + .seconds(4))  // a loaded machine must answer at least once
+                                                deadline: .now + .seconds(10))  // a loaded machine must answer at least once
         }
         guard case .notReady(_, _, _, _, .authenticationFailed)? = error else {
             Issue.record("expected notReady(authenticationFailed), got \(String(describing: error))")

@@ -143,10 +143,10 @@ import Testing
         let name = try ResourceName("drv-\(ULID.make().suffix(8).lowercased())")
         let announcement = DriverAnnouncement(
             name: name, version: "1.0.0", instanceId: "i-1", schemaVersion: .current, capabilities: [],
-            createOptions: [], ttlSeconds: 1, startedAt: Date())
+            createOptions: [], ttlSeconds: 3, startedAt: Date())
         try await store.announce(announcement)
         #expect(try await store.liveDrivers().contains { $0.name == name })
-        try await Task.sleep(for: .milliseconds(1500))
+        try await Task.sleep(for: .milliseconds(3500))
         #expect(try await !store.liveDrivers().contains { $0.name == name })
     }
 }

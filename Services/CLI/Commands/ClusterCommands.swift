@@ -151,7 +151,14 @@ struct ClusterInspect: ContextCommand {
             .map { "\($0.key)=\(Drivers.describe($0.value))" } + cluster.secretOptions.sorted().map { "\($0)=<secret>" }
         if !options.isEmpty { fields.append(("options", options.joined(separator: " "))) }
         if let pending = cluster.pendingOperation { fields.append(("operation", "\(pending.kind.rawValue) \(pending.id)")) }
-        return KeyValues.render(fields) + "\n" + ListMachines.render(cluster.machines)
+        var text = KeyValues.render(fields) + "\n" + ListMachines.render(cluster.machines)
+        let probed = cluster.machines.filter { $0.units != nil }
+        if !probed.isEmpty {
+            text += "\n" + Table(["MACHINE", "RUNNING SERVICES"], rows: probed.map { machine in
+                [machine.name, (machine.units ?? []).map(\.name).joined(separator: " ")]
+            }).render()
+        }
+        return text
     }
 }
 

@@ -17,7 +17,7 @@ struct StackOptions: ParsableArguments, Sendable {
 /// `paz-machine up`: starts the local control plane in the background and logs the CLI in to it.
 struct Up: ContextCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Start a local control plane (Redis, RabbitMQ, gateway, status collector, generic driver).",
+        abstract: "Start a local control plane (Redis, RabbitMQ, SSH broker, gateway, status collector, generic driver).",
         discussion: """
             Everything listens on 127.0.0.1 and keeps running after this command returns; its data, logs \
             and state stay in the data directory. Running it again while the stack runs is harmless. \

@@ -6,11 +6,11 @@ import PazLocalServers
 import PazSecrets
 
 /// The whole control plane on this computer, under one data directory: redis-server (AOF) and
-/// rabbitmq-server, then `paz-gateway`, `paz-status-collector` and `paz-driver-generic` (found next to
+/// rabbitmq-server, then `paz-ssh-broker`, `paz-gateway`, `paz-status-collector` and `paz-driver-generic` (found next to
 /// `paz-machine`), all on 127.0.0.1, as background process groups recorded in `stack.json`.
 package struct LocalStack: Sendable {
     /// The service executables `up` starts, in order, with the ops port each uses.
-    package static let services = ["paz-gateway", "paz-status-collector", "paz-driver-generic"]
+    package static let services = ["paz-ssh-broker", "paz-gateway", "paz-status-collector", "paz-driver-generic"]
     /// The tenant `up` creates for the CLI.
     package static let tenant = "default"
 
@@ -70,8 +70,10 @@ package struct LocalStack: Sendable {
     }
 
     private func start(_ state: inout StackState) async throws(CLIError) {
+        if state.ports.brokerOps == nil { state.ports.brokerOps = try Self.freePort() }
         let ports = state.ports
-        for port in [ports.redis, ports.amqp, ports.gateway, ports.gatewayOps, ports.collectorOps, ports.driverOps]
+        let brokerOps = ports.brokerOps ?? 0
+        for port in [ports.redis, ports.amqp, ports.gateway, ports.gatewayOps, ports.collectorOps, ports.driverOps, brokerOps]
         where LoopbackNetwork.canConnect(host: "127.0.0.1", port: port) {
             throw .localStack("port 127.0.0.1:\(port) of the local stack is taken by another program: stop it, "
                 + "or remove \(stateFile.path) so that `paz-machine up` picks new ports")
@@ -106,7 +108,7 @@ package struct LocalStack: Sendable {
         try ensureSecrets()
         let executables = try locateServices()
         let environment = serviceEnvironment(ports: ports)
-        let opsPorts = [ports.gatewayOps, ports.collectorOps, ports.driverOps]
+        let opsPorts = [brokerOps, ports.gatewayOps, ports.collectorOps, ports.driverOps]
         for (index, name) in Self.services.enumerated() {
             let log = logDirectory.appendingPathComponent("\(name).log")
             var env = environment
@@ -301,11 +303,21 @@ package struct LocalStack: Sendable {
     private static func freePorts() throws(CLIError) -> StackState.Ports {
         do {
             var ports: Set<Int> = []
-            while ports.count < 6 { ports.insert(try LoopbackNetwork.freePort()) }
+            while ports.count < 7 { ports.insert(try LoopbackNetwork.freePort()) }
             let list = Array(ports)
-            return .init(redis: list[0], amqp: list[1], gateway: list[2], gatewayOps: list[3], collectorOps: list[4], driverOps: list[5])
+            return .init(
+                redis: list[0], amqp: list[1], gateway: list[2], gatewayOps: list[3], collectorOps: list[4], driverOps: list[5],
+                brokerOps: list[6])
         } catch {
             throw .localStack("cannot find free loopback ports: \(error)")
+        }
+    }
+
+    private static func freePort() throws(CLIError) -> Int {
+        do {
+            return try LoopbackNetwork.freePort()
+        } catch {
+            throw .localStack("cannot find a free loopback port: \(error)")
         }
     }
 

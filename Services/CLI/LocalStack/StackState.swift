@@ -11,14 +11,19 @@ package struct StackState: Codable, Equatable, Sendable {
         package var gatewayOps: Int
         package var collectorOps: Int
         package var driverOps: Int
+        /// The SSH broker's ops port; nil in a state file written before the broker was part of the stack.
+        package var brokerOps: Int?
 
-        package init(redis: Int, amqp: Int, gateway: Int, gatewayOps: Int, collectorOps: Int, driverOps: Int) {
+        package init(
+            redis: Int, amqp: Int, gateway: Int, gatewayOps: Int, collectorOps: Int, driverOps: Int, brokerOps: Int? = nil
+        ) {
             self.redis = redis
             self.amqp = amqp
             self.gateway = gateway
             self.gatewayOps = gatewayOps
             self.collectorOps = collectorOps
             self.driverOps = driverOps
+            self.brokerOps = brokerOps
         }
     }
 

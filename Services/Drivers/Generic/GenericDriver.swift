@@ -21,7 +21,7 @@ import PazSSH
 package struct GenericDriver: Driver {
     package let name: ResourceName = "generic"
     package let version = "0.1.0"
-    package let capabilities: [DriverCapability] = [.create, .remove, .stop, .restart, .kill, .states, .catalog, .precheck]
+    package let capabilities: [DriverCapability] = [.create, .remove, .stop, .restart, .kill, .states, .catalog, .precheck, .probe]
     package var createOptions: [CreateOptionSpec] { GenericOptions.specs }
 
     /// Connect + authenticate bound of a state check.
@@ -143,6 +143,31 @@ package struct GenericDriver: Driver {
             throw .conflict("\(name) exited with status \(result.exitStatus) on \(data.host): \(result.stderrText.prefix(300))")
         }
         return details(machine, host: data.host, port: data.port, user: data.user, state: state)
+    }
+
+    // MARK: Probe
+
+    /// Runs ``ProbeScript`` over SSH with the machine's key, the host verified against its recorded key.
+    /// An unreachable machine is a result (`reachable: false` with the reason), not an error.
+    package func probe(_ machine: MachineRef, context: DriverContext) async throws(DriverError) -> ProbeResult {
+        let data = try await machineData(machine, context: context)
+        let credentials = try await credentials(user: data.user, machine: machine.machineId, context: context)
+        let session: SSHSession
+        do {
+            session = try await connect(
+                data.host, data.port, .expect(try publicKey(data.hostKey, field: "ssh-host-key")), credentials, connectTimeout, context)
+        } catch {
+            return ProbeResult(machine: machine, reachable: false, observedAt: Date(), error: "\(error)")
+        }
+        let result: SSHExecResult
+        do throws(SSHError) {
+            result = try await session.exec(ProbeScript.command, timeout: commandTimeout)
+        } catch {
+            await session.close()
+            return ProbeResult(machine: machine, reachable: false, observedAt: Date(), error: "\(error)")
+        }
+        await session.close()
+        return ProbeScript.parse(result.stdoutText, machine: machine)
     }
 
     // MARK: States, catalog

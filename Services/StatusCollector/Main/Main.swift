@@ -1,8 +1,11 @@
 import PazStatusCollector
+import PazServiceKit
 
 @main
 enum Main {
-    static func main() async throws {
-        try await StatusCollectorCommand.main()
+    static func main() async {
+        await ServiceKit.runMain("paz-status-collector") {
+            try await StatusCollectorCommand.main()
+        }
     }
 }

@@ -1,8 +1,11 @@
 import PazGenericDriver
+import PazServiceKit
 
 @main
 enum Main {
-    static func main() async throws {
-        try await GenericDriver.runService()
+    static func main() async {
+        await ServiceKit.runMain("paz-driver-generic") {
+            try await GenericDriver.runService()
+        }
     }
 }

@@ -1,0 +1,197 @@
+import Foundation
+import Logging
+import PazAMQP
+import PazControlPlane
+@testable import PazMachineCLI
+import PazLocalServers
+import PazRedis
+import PazSchemas
+import PazStore
+import PazTestSupport
+import Testing
+
+/// Issue 4's acceptance path through the built executables: `paz-machine up` (with the SSH broker), a
+/// generic machine whose sshd trusts the tenant's user CA and presents a host certificate from the
+/// broker, then `paz-machine ssh` / `scp` / `ssh-config` with the system OpenSSH client, expiry, tenant
+/// isolation, a man in the middle, and no private key in Redis or the services' logs.
+@Suite("End to end: short-lived SSH certificates from the broker", .serialized)
+struct SSHEndToEndTests {
+    @Test("ssh/scp/ssh-config with broker certificates; expiry; tenant isolation; MITM refused; no key leaks")
+    func shortLivedCertificates() async throws {
+        let root = try ScratchDirectory.make(prefix: "paz-e2e-ssh")
+        let data = root.appendingPathComponent("data")
+        let cli = try CLIProcess(environment: [
+            "HOME": root.path, "XDG_CONFIG_HOME": root.appendingPathComponent("config").path,
+            "XDG_STATE_HOME": root.appendingPathComponent("state").path,
+        ])
+        let up = try await cli.run(["up", "--data-dir", data.path])
+        defer { EndToEndTests.tearDown(cli, data: data, root: root) }
+        try #require(up.status == 0, "up failed: \(up.err)")
+        let stack = try #require(try StackState.load(from: data.appendingPathComponent("stack.json")))
+
+        // A machine of tenant A: an existing host, created through the generic driver.
+        let key = try TestUserKey.generate()
+        let keyFile = root.appendingPathComponent("id_ed25519")
+        try PrivateFile.write(Data(key.privateKey.utf8), to: keyFile)
+        let plain = try SSHServer(host: "127.0.0.2")
+        try plain.authorize(publicKeys: [key.publicKey])
+        try await TestSSHD.start(plain)
+        let created = try await cli.run([
+            "cluster", "create", "lab", "--driver", "generic", "--generic-ip-address", plain.host,
+            "--generic-ssh-port", String(plain.port), "--generic-ssh-user", plain.user,
+            "--generic-ssh-key", "@" + keyFile.path, "--generic-ssh-host-key", plain.hostPublicKeys[0],
+            "--generic-stop-command", "true", "--generic-restart-command", "true", "--generic-kill-command", "true",
+        ])
+        try #require(created.status == 0, "cluster create failed: \(created.err)")
+        let machineId = try #require(
+            (try await cli.run(["inspect", "lab-1", "--output", "json"]).object())["id"] as? String)
+        let clusterId = try #require(
+            (try await cli.run(["cluster", "inspect", "lab", "--output", "json"]).object())["id"] as? String)
+
+        // The host identity a driver installs: the broker's host key and certificate, the user CA.
+        let tenantA = try await Self.tenantId(named: LocalStack.tenant, redisPort: stack.ports.redis)
+        let identity = try await Self.hostIdentity(
+            tenant: tenantA, machine: MachineRef(clusterId: try ClusterID(clusterId), machineId: try MachineID(machineId)),
+            principals: [plain.host], amqpPort: stack.ports.amqp)
+        await plain.stop()
+        let trusted = try SSHServer(host: plain.host, port: plain.port, certified: .init(
+            hostPrivateKey: identity.hostPrivateKey.value, hostCertificate: identity.hostCertificate,
+            userCAPublicKey: identity.userCAPublicKey))
+        try await TestSSHD.start(trusted)
+
+        // ssh: a command, its exit status, its output; the host is verified through the host CA.
+        #expect(try await cli.run(["ssh", "lab-1", "--", "true"]).status == 0)
+        #expect(try await cli.run(["ssh", "lab-1", "--", "exit 7"]).status == 7)
+        let whoami = try await cli.run(["ssh", "lab-1", "--", "whoami"])
+        #expect(whoami.out.trimmingCharacters(in: .whitespacesAndNewlines) == plain.user, "\(whoami.err)")
+        #expect(!whoami.err.contains("Warning: Permanently added"), "host trusted on first use: \(whoami.err)")
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: FileManager.default.temporaryDirectory.path)
+            .filter { $0.hasPrefix("paz-ssh-") }
+        #expect(leftovers.isEmpty, "credential files left behind: \(leftovers)")
+
+        // scp both ways.
+        let local = root.appendingPathComponent("hello.txt")
+        try Data("hello over scp\n".utf8).write(to: local)
+        #expect(try await cli.run(["scp", local.path, "lab-1:/tmp/paz-scp-\(machineId).txt"]).status == 0)
+        let back = root.appendingPathComponent("back.txt")
+        let fetched = try await cli.run(["scp", "lab-1:/tmp/paz-scp-\(machineId).txt", back.path])
+        #expect(fetched.status == 0, "\(fetched.err)")
+        #expect((try? String(contentsOf: back, encoding: .utf8)) == "hello over scp\n")
+        _ = try await cli.run(["ssh", "lab-1", "--", "rm", "-f", "/tmp/paz-scp-\(machineId).txt"])
+
+        // ssh-config: works with the plain OpenSSH client, until the certificate expires.
+        let config = try await cli.run(["ssh-config", "lab", "--ttl", "10"])
+        try #require(config.status == 0, "\(config.err)")
+        #expect(config.out.contains("Host lab-1"))
+        let configFile = root.appendingPathComponent("paz.conf")
+        try Data(config.out.utf8).write(to: configFile)
+        let issuedAt = ContinuousClock.now
+        #expect(try Self.plainSSH(["-F", configFile.path, "lab-1", "true"]) == 0)
+        try await Task.sleep(until: issuedAt + .seconds(13))
+        #expect(try Self.plainSSH(["-F", configFile.path, "lab-1", "true"]) != 0, "an expired certificate was accepted")
+
+        // Tenant B: no credentials for A's machine; B's own certificate is refused by A's machine.
+        let tokenB = try await EndToEndTests.secondTenantToken(stack: stack, data: data)
+        let asB = ["PAZ_TOKEN": tokenB]
+        let refused = try await cli.run(["ssh", machineId, "--", "true"], extraEnvironment: asB)
+        #expect(refused.status != 0 && refused.err.lowercased().contains("not found"), "\(refused.err)")
+        let hostB = try SSHServer(host: "127.0.0.3")
+        try hostB.authorize(publicKeys: [key.publicKey])
+        try await TestSSHD.start(hostB)
+        let createdB = try await cli.run([
+            "cluster", "create", "lab-b", "--driver", "generic", "--generic-ip-address", hostB.host,
+            "--generic-ssh-port", String(hostB.port), "--generic-ssh-user", hostB.user,
+            "--generic-ssh-key", "@" + keyFile.path, "--generic-ssh-host-key", hostB.hostPublicKeys[0],
+        ], extraEnvironment: asB)
+        try #require(createdB.status == 0, "tenant B's cluster create failed: \(createdB.err)")
+        let configB = try await cli.run(["ssh-config", "lab-b"], extraEnvironment: asB)
+        try #require(configB.status == 0, "\(configB.err)")
+        // B's key and certificate, but A's host and A's known_hosts line: only the user CA can refuse.
+        let filesA = SSHConfig.stateDirectory(environment: ["XDG_STATE_HOME": root.appendingPathComponent("state").path])
+        let machineB = try #require(try FileManager.default.contentsOfDirectory(atPath: filesA.path).first { $0 != machineId })
+        let crossed = try Self.plainSSH([
+            "-F", "/dev/null", "-i", filesA.appendingPathComponent("\(machineB)/id").path,
+            "-o", "CertificateFile=" + filesA.appendingPathComponent("\(machineB)/id-cert.pub").path,
+            "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+            "-o", "UserKnownHostsFile=" + filesA.appendingPathComponent("\(machineId)/known_hosts").path,
+            "-p", String(trusted.port), "\(trusted.user)@\(trusted.host)", "true",
+        ])
+        #expect(crossed != 0, "tenant A's machine accepted tenant B's certificate")
+        await hostB.stop()
+
+        // A man in the middle on A's machine's address: its host key is not signed by A's host CA.
+        await trusted.stop()
+        let impostor = try SSHServer(host: plain.host, port: plain.port)
+        try impostor.authorize(publicKeys: [key.publicKey])
+        try await TestSSHD.start(impostor)
+        let fooled = try await cli.run(["ssh", "lab-1", "--", "true"])
+        #expect(fooled.status != 0, "the client accepted a host key the host CA did not sign")
+        #expect(fooled.err.contains("Host key verification failed") || fooled.err.contains("REMOTE HOST IDENTIFICATION"),
+                "\(fooled.err)")
+        await impostor.stop()
+
+        // No private key in Redis (any key, any value) or in any service log.
+        let redisHits = try await Self.redisEntries(containing: ["PRIVATE KEY", identity.hostPrivateKey.value], port: stack.ports.redis)
+        #expect(redisHits.isEmpty, "private key material in Redis: \(redisHits)")
+        let logs = data.appendingPathComponent("logs")
+        for file in try FileManager.default.contentsOfDirectory(atPath: logs.path) {
+            let text = (try? String(contentsOf: logs.appendingPathComponent(file), encoding: .utf8)) ?? ""
+            #expect(!text.contains("PRIVATE KEY"), "\(file) logs a private key")
+        }
+    }
+
+    // MARK: helpers
+
+    /// The id of the tenant named `name`.
+    static func tenantId(named name: String, redisPort: Int) async throws -> TenantID {
+        let redis = RedisClient(configuration: RedisConfiguration(host: "127.0.0.1", port: redisPort))
+        defer { Task { await redis.close() } }
+        let id = try #require(try await redis.hget(StoreKeys.tenantNames, field: name), "no tenant \(name)")
+        return try TenantID(id)
+    }
+
+    /// `ssh.host-identity`, as a driver asks it at create.
+    static func hostIdentity(tenant: TenantID, machine: MachineRef, principals: [String], amqpPort: Int) async throws -> HostIdentity {
+        var logger = Logger(label: "e2e.ssh")
+        logger.logLevel = .warning
+        let amqp = AMQPConnection(
+            configuration: AMQPConfiguration(
+                host: "127.0.0.1", port: amqpPort, user: "guest", password: "guest", connectionName: "e2e-host-identity"),
+            logger: logger)
+        try await amqp.waitUntilConnected(timeout: .seconds(10))
+        defer { Task { await amqp.close() } }
+        return try await SSHBrokerClient(amqp: amqp).hostIdentity(tenant: tenant, machine: machine, principals: principals)
+    }
+
+    /// The system ssh with `arguments`, no terminal; its exit status.
+    static func plainSSH(_ arguments: [String]) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/ssh")
+        process.arguments = arguments
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// Every Redis key whose name or value contains one of `needles`.
+    static func redisEntries(containing needles: [String], port: Int) async throws -> [String] {
+        let redis = RedisClient(configuration: RedisConfiguration(host: "127.0.0.1", port: port))
+        defer { Task { await redis.close() } }
+        var hits: [String] = []
+        for key in try await redis.command("KEYS", "*").array?.compactMap(\.string) ?? [] {
+            let content: String
+            switch try await redis.command("TYPE", "\(key)").string {
+            case "hash": content = try await redis.hgetall(key).map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            case "string": content = (try await redis.get(key)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            case "stream": content = "\(try await redis.command("XRANGE", "\(key)", "-", "+"))"
+            case "set": content = try await redis.smembers(key).joined(separator: " ")
+            default: content = "\(try await redis.command("DUMP", "\(key)"))"
+            }
+            if needles.contains(where: { key.contains($0) || content.contains($0) }) { hits.append(key) }
+        }
+        return hits
+    }
+}
