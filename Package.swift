@@ -174,7 +174,7 @@ let package = Package(
         ) + service(
             "PazMachineCLI", folder: "CLI",
             dependencies: [
-                "PazGatewayAPI", "PazGatewayClient", "PazHTTP", "PazLocalServers", "PazSecrets", log,
+                "PazGatewayAPI", "PazGatewayClient", "PazHTTP", "PazLocalServers", "PazSecrets", "PazOpenSSH", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
             ]

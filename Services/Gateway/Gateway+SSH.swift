@@ -26,11 +26,8 @@ extension Gateway {
         guard principal.range(of: #"^[a-z_][a-z0-9_-]{0,31}$"#, options: .regularExpression) != nil else {
             throw GatewayProblem.validation("principal must be a login name like debian or ops_1", field: "principal")
         }
-        if request?.publicKey != nil {
-            throw GatewayProblem.validation(
-                "publicKey is not accepted by this gateway version: omit it to receive an ephemeral key", field: "publicKey")
-        }
-        let ask = UserCredentialsRequest(machine: machine.ref, principal: principal, ttlSeconds: request?.ttlSeconds)
+        let ask = UserCredentialsRequest(
+            machine: machine.ref, principal: principal, ttlSeconds: request?.ttlSeconds, publicKey: request?.publicKey)
         let credentials: UserCredentials
         do {
             credentials = try await SSHBrokerClient(amqp: amqp, timeout: configuration.brokerTimeout)
@@ -50,7 +47,7 @@ extension Gateway {
         ])
         return .ok(.init(headers: .init(cacheControl: "no-store"), body: .json(.init(
             machine: machine.name.rawValue, host: credentials.ssh.host, port: credentials.ssh.port, user: principal,
-            privateKey: credentials.privateKey.value, publicKey: credentials.publicKey, certificate: credentials.certificate,
+            privateKey: credentials.privateKey?.value, publicKey: credentials.publicKey, certificate: credentials.certificate,
             knownHosts: credentials.knownHostsLine, keyId: certificate.keyID, serial: Int64(truncatingIfNeeded: credentials.serial),
             principals: certificate.principals, validAfter: credentials.validAfter, validBefore: credentials.validBefore))))
     }

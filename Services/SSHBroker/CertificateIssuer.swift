@@ -102,12 +102,22 @@ package struct CertificateIssuer: Sendable {
             throw .openSSH(error)
         }
         let algorithm: OpenSSHKeyAlgorithm = body.keyType == .ecdsa ? .ecdsaP256 : .ed25519
-        let key = OpenSSHPrivateKey.generate(algorithm)
+        let key: OpenSSHPrivateKey? = body.publicKey == nil ? OpenSSHPrivateKey.generate(algorithm) : nil
+        let certified: OpenSSHPublicKey
+        if let line = body.publicKey {
+            do {
+                certified = try OpenSSHPublicKey(line: line)
+            } catch {
+                throw .invalidArgument(field: "publicKey", message: "publicKey is not an Ed25519 or ECDSA P-256 OpenSSH public key line: \(error)")
+            }
+        } else {
+            certified = key!.publicKey
+        }
         let keyID = "\(request.tenant.rawValue)/\(body.machine.machineId.rawValue)/\(body.principal)"
         let now = Self.now()
         let ttl = UInt64(configuration.userCertificateTTL(requested: body.ttlSeconds))
         let fields = OpenSSHCertificate.Fields(
-            kind: .user, publicKey: key.publicKey, keyID: keyID, principals: [body.principal],
+            kind: .user, publicKey: certified, keyID: keyID, principals: [body.principal],
             validAfter: now - Self.userBackdate, validBefore: now + ttl, serial: Self.randomSerial(),
             extensions: Self.userExtensions)
         let certificate = try sign(fields, with: cas.user)
@@ -116,7 +126,7 @@ package struct CertificateIssuer: Sendable {
         log(certificate, kind: .user, machine: body.machine, request: request)
         return UserCredentials(
             ssh: SSHEndpoint(host: endpoint.host, port: endpoint.port, user: body.principal),
-            privateKey: SecretText(key.openSSHFile(comment: keyID)), publicKey: key.publicKey.line(comment: keyID),
+            privateKey: key.map { SecretText($0.openSSHFile(comment: keyID)) }, publicKey: certified.line(comment: keyID),
             certificate: certificate.line(comment: keyID), knownHostsLine: knownHostsLine, serial: fields.serial,
             validAfter: Date(timeIntervalSince1970: TimeInterval(fields.validAfter)),
             validBefore: Date(timeIntervalSince1970: TimeInterval(fields.validBefore)))

@@ -182,12 +182,18 @@ package struct UserCredentialsRequest: Sendable, Hashable, Codable {
     package var ttlSeconds: Int?
     /// The type of the ephemeral key; nil (omitted on the wire) means ``SSHKeyType/ed25519``.
     package var keyType: SSHKeyType?
+    /// An OpenSSH public key line to certify instead of generating a key pair (the reply then has no
+    /// private key: it never leaves the client).
+    package var publicKey: String?
 
-    package init(machine: MachineRef, principal: String, ttlSeconds: Int? = nil, keyType: SSHKeyType? = nil) {
+    package init(
+        machine: MachineRef, principal: String, ttlSeconds: Int? = nil, keyType: SSHKeyType? = nil, publicKey: String? = nil
+    ) {
         self.machine = machine
         self.principal = principal
         self.ttlSeconds = ttlSeconds
         self.keyType = keyType
+        self.publicKey = publicKey
     }
 }
 

@@ -254,8 +254,8 @@ package struct HostIdentity: Sendable, Hashable, Codable {
 /// `reply.ssh.user-credentials`: everything an SSH client needs for one short-lived login.
 package struct UserCredentials: Sendable, Hashable, Codable {
     package var ssh: SSHEndpoint
-    /// Ephemeral OpenSSH private key.
-    package var privateKey: SecretText
+    /// Ephemeral OpenSSH private key; nil when the request gave its own public key.
+    package var privateKey: SecretText?
     package var publicKey: String
     /// OpenSSH user certificate for ``publicKey``.
     package var certificate: String
@@ -267,7 +267,7 @@ package struct UserCredentials: Sendable, Hashable, Codable {
     package var validBefore: Date
 
     package init(
-        ssh: SSHEndpoint, privateKey: SecretText, publicKey: String, certificate: String, knownHostsLine: String,
+        ssh: SSHEndpoint, privateKey: SecretText?, publicKey: String, certificate: String, knownHostsLine: String,
         serial: UInt64, validAfter: Date, validBefore: Date
     ) {
         self.ssh = ssh

@@ -72,7 +72,7 @@ struct AuditTests {
                 handedOut.append(identity.hostPrivateKey.value)
                 for keyType in [SSHKeyType.ed25519, .ecdsa] {
                     let credentials = try await harness.userCredentials(tenant: tenant, machine: machine.ref, keyType: keyType)
-                    handedOut.append(credentials.privateKey.value)
+                    handedOut.append(try #require(credentials.privateKey).value)
                 }
                 _ = try await harness.failure(.sshUserCredentials(harness.userRequest(machine.ref, "bad name")), tenant: tenant)
                 authorities.append(try await broker.authorities.authorities(for: tenant))

@@ -99,7 +99,7 @@ struct IssueTests {
             #expect(certificate.criticalOptions.isEmpty)
             #expect(credentials.validAfter == Date(timeIntervalSince1970: TimeInterval(certificate.validAfter)))
             #expect(credentials.validBefore == Date(timeIntervalSince1970: TimeInterval(certificate.validBefore)))
-            let key = try OpenSSHPrivateKey(openSSHFile: credentials.privateKey.value)
+            let key = try OpenSSHPrivateKey(openSSHFile: try #require(credentials.privateKey).value)
             #expect(key.algorithm == .ed25519)
             #expect(key.publicKey == certificate.publicKey)
             #expect(try OpenSSHPublicKey(line: credentials.publicKey) == key.publicKey)
@@ -124,6 +124,30 @@ struct IssueTests {
         }
     }
 
+    @Test("a given public key is certified and no private key is returned; a bad key line is invalid-argument")
+    func givenPublicKey() async throws {
+        let harness = try await BrokerHarness.make(name: "given-key")
+        defer { Task { await harness.stop() } }
+        let tenant = try harness.newTenant()
+        let machine = try await harness.seedMachine(tenant: tenant, ssh: SSHEndpoint(host: "127.0.0.1", port: 2222, user: "debian"))
+        let own = OpenSSHPrivateKey.generate(.ed25519).publicKey
+        try await harness.withBroker { _ in
+            let request = UserCredentialsRequest(machine: machine.ref, principal: "debian", publicKey: own.line(comment: "mine"))
+            let (_, reply) = try await harness.call(.sshUserCredentials(request), tenant: tenant)
+            guard case .sshUserCredentials(let credentials) = reply.payload else {
+                Issue.record("expected credentials, got \(reply.kind.rawValue)")
+                return
+            }
+            #expect(credentials.privateKey == nil)
+            let certificate = try OpenSSHCertificate(line: credentials.certificate)
+            #expect(certificate.publicKey == own)
+            try certificate.verifySignature()
+            let bad = UserCredentialsRequest(machine: machine.ref, principal: "debian", publicKey: "ssh-ed25519 not-base64")
+            let failure = try await harness.failure(.sshUserCredentials(bad), tenant: tenant)
+            #expect(failure.code == .invalidArgument && failure.field == "publicKey")
+        }
+    }
+
     @Test("keyType ecdsa gives an ECDSA P-256 key and certificate; ed25519 and no keyType give Ed25519")
     func keyTypes() async throws {
         let harness = try await BrokerHarness.make(name: "key-types")
@@ -135,7 +159,7 @@ struct IssueTests {
         try await harness.withBroker { _ in
             let ecdsa = try await harness.userCredentials(tenant: tenant, machine: machine.ref, principal: "ops", keyType: .ecdsa)
             let certificate = try OpenSSHCertificate(line: ecdsa.certificate)
-            let key = try OpenSSHPrivateKey(openSSHFile: ecdsa.privateKey.value)
+            let key = try OpenSSHPrivateKey(openSSHFile: try #require(ecdsa.privateKey).value)
             #expect(key.algorithm == .ecdsaP256)
             #expect(certificate.publicKey == key.publicKey)
             #expect(certificate.typeName == "ecdsa-sha2-nistp256-cert-v01@openssh.com")
@@ -147,14 +171,14 @@ struct IssueTests {
             let certificateFile = try writeScratchFile(ecdsa.certificate + "\n", name: "ecdsa-cert.pub", in: directory)
             let listed = try sshKeygen(["-L", "-f", certificateFile.path])
             #expect(listed.status == 0, "ssh-keygen -L: \(listed.output)")
-            let keyFile = try writeScratchFile(ecdsa.privateKey.value, name: "ecdsa-key", in: directory)
+            let keyFile = try writeScratchFile(try #require(ecdsa.privateKey).value, name: "ecdsa-key", in: directory)
             let derived = try sshKeygen(["-y", "-f", keyFile.path])
             #expect(derived.status == 0, "ssh-keygen -y: \(derived.output)")
             #expect(try OpenSSHPublicKey(line: derived.output) == key.publicKey)
 
             for keyType in [SSHKeyType.ed25519, nil] {
                 let credentials = try await harness.userCredentials(tenant: tenant, machine: machine.ref, keyType: keyType)
-                #expect(try OpenSSHPrivateKey(openSSHFile: credentials.privateKey.value).algorithm == .ed25519)
+                #expect(try OpenSSHPrivateKey(openSSHFile: try #require(credentials.privateKey).value).algorithm == .ed25519)
             }
         }
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PazGatewayAPI
+import PazOpenSSH
 
 /// Options of the commands that log in with broker-issued credentials.
 struct CredentialOptions: ParsableArguments, Sendable {
@@ -10,11 +11,15 @@ struct CredentialOptions: ParsableArguments, Sendable {
     @Option(help: "How long the certificate is valid, in seconds (default 300; the broker caps it).")
     var ttl: Int?
 
-    /// Short-lived credentials for `machine` from the gateway (the SSH broker signs them).
-    func issue(_ machine: String, client: Client) async throws -> Components.Schemas.SSHCredentials {
-        try await client.issueSSHCredentials(
-            path: .init(machine: machine), body: .json(.init(principal: principal, ttlSeconds: ttl))
+    /// Short-lived credentials for `machine`: a key pair made here, whose public half the SSH broker
+    /// certifies through the gateway (the private key never leaves this computer).
+    func issue(_ machine: String, client: Client) async throws -> IssuedCredentials {
+        let key = OpenSSHPrivateKey.generate(.ed25519)
+        let credentials = try await client.issueSSHCredentials(
+            path: .init(machine: machine),
+            body: .json(.init(principal: principal, ttlSeconds: ttl, publicKey: key.publicKey.line(comment: "paz-machine")))
         ).ok.body.json
+        return IssuedCredentials(credentials: credentials, privateKey: key.openSSHFile(comment: "paz-machine"))
     }
 }
 
@@ -23,8 +28,8 @@ struct CredentialOptions: ParsableArguments, Sendable {
 private func withCredentialFiles<T>(
     _ machine: String, options: CredentialOptions, context: CLIContext, _ body: (SSHCredentialFiles) async throws -> T
 ) async throws -> T {
-    let credentials = try await context.withClient { try await options.issue(machine, client: $0) }
-    let files = try SSHCredentialFiles(credentials, in: SSHCredentialFiles.temporaryDirectory(environment: context.environment))
+    let issued = try await context.withClient { try await options.issue(machine, client: $0) }
+    let files = try SSHCredentialFiles(issued, in: SSHCredentialFiles.temporaryDirectory(environment: context.environment))
     do {
         let result = try await body(files)
         files.remove()
@@ -134,8 +139,8 @@ struct SSHConfig: ContextCommand {
             let machines = try await client.listMachines(query: .init(cluster: cluster)).ok.body.json.machines
             var blocks: [String] = []
             for machine in machines where machine.ssh != nil {
-                let credentials = try await credentialOptions.issue(machine.id, client: client)
-                let files = try SSHCredentialFiles(credentials, in: root.appendingPathComponent(machine.id))
+                let issued = try await credentialOptions.issue(machine.id, client: client)
+                let files = try SSHCredentialFiles(issued, in: root.appendingPathComponent(machine.id))
                 blocks.append(files.hostBlock(alias: machine.name))
             }
             return blocks

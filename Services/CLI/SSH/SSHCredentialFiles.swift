@@ -1,6 +1,13 @@
 import Foundation
 import PazGatewayAPI
 
+/// A certificate from the gateway and the private key of the public key it certifies.
+struct IssuedCredentials: Sendable {
+    var credentials: Components.Schemas.SSHCredentials
+    /// OpenSSH private key file text.
+    var privateKey: String
+}
+
 /// Broker-issued credentials written for the OpenSSH client: the private key (`id`, 0600), its
 /// certificate (`id-cert.pub`) and the `@cert-authority` known_hosts line, in a directory only the
 /// user may enter (0700).
@@ -12,11 +19,10 @@ struct SSHCredentialFiles: Sendable {
     var certificate: URL { directory.appendingPathComponent("id-cert.pub") }
     var knownHosts: URL { directory.appendingPathComponent("known_hosts") }
 
-    /// Writes `credentials` into `directory` (created 0700; replaced files keep mode 0600).
-    init(_ credentials: Components.Schemas.SSHCredentials, in directory: URL) throws(CLIError) {
-        guard let privateKey = credentials.privateKey else {
-            throw .transport("the gateway returned no private key for \(credentials.machine)")
-        }
+    /// Writes `issued` into `directory` (created 0700; replaced files keep mode 0600).
+    init(_ issued: IssuedCredentials, in directory: URL) throws(CLIError) {
+        let privateKey = issued.privateKey
+        let credentials = issued.credentials
         self.directory = directory
         self.credentials = credentials
         do {
