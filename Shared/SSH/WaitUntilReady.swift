@@ -1,6 +1,9 @@
 package import Logging
 
 extension SSHSession {
+    /// The least time an attempt gets; with less left, waiting ends with the last real error.
+    static let minimumAttempt = Duration.milliseconds(500)
+
     /// Waits until `host:port` answers SSH: connects, authenticates and runs `true`, retrying with
     /// bounded exponential backoff (0.1 s doubling to 2 s) until `deadline`.
     ///
@@ -47,13 +50,15 @@ extension SSHSession {
                 lastError = error
             }
             let now = ContinuousClock.now
-            guard now < deadline, !Task.isCancelled else {
+            // An attempt with less than `minimumAttempt` left could only time out, and that timeout
+            // would hide the last real error (a refused key, a refused connection).
+            guard deadline - now >= Self.minimumAttempt, !Task.isCancelled else {
                 throw .notReady(host: host, port: port, attempts: attempts, waited: now - start, lastError: lastError)
             }
             logger.debug("SSH not ready yet", metadata: [
                 "ssh.host": "\(host)", "ssh.port": "\(port)", "error": "\(lastError)",
             ])
-            try? await Task.sleep(for: min(backoff, deadline - now))
+            try? await Task.sleep(for: min(backoff, deadline - now - Self.minimumAttempt))
             backoff = min(backoff * 2, .seconds(2))
         }
     }

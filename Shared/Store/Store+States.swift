@@ -72,7 +72,9 @@ extension Store {
         var states: [MachineID: StateRecord] = [:]
         for (id, json) in hash {
             guard let machine = try? MachineID(id) else { throw .corrupt(key: key, reason: "bad machine id \(id)") }
-            states[machine] = try decode(StateRecord.self, from: json, key: key)
+            states[machine] = try stateCache.value(for: json) { (json) throws(StoreError) in
+                try decode(StateRecord.self, from: json, key: key)
+            }
         }
         return states
     }

@@ -10,9 +10,11 @@ package import PazSecrets
 package struct Store: Sendable {
     package let redis: RedisClient
     private let secretBox: SecretBox?
-    /// Decoded cluster and machine records by their JSON (see ``DecodeCache``).
+    /// Decoded cluster and machine records and states by their JSON (see ``DecodeCache``).
     let clusterCache = DecodeCache<ClusterRecord>()
     let machineCache = DecodeCache<MachineRecord>()
+    /// Decoded states: a state's text changes only when a poll or an event writes it.
+    let stateCache = DecodeCache<StateRecord>()
 
     /// A store over `redis`; `secretBox` is needed only by code that seals or opens secrets.
     package init(redis: RedisClient, secretBox: SecretBox? = nil) {

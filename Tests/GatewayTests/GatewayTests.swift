@@ -327,7 +327,7 @@ struct GatewayTests {
                 return nil
             }
             group.addTask {
-                try? await Task.sleep(for: .seconds(10))
+                try? await Task.sleep(for: .seconds(30))  // other suites dead-letter too; the queue may be long
                 return nil
             }
             let first = await group.next() ?? nil
