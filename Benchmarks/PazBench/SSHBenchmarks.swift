@@ -53,7 +53,7 @@ struct SSHOverheadBenchmark: AsyncParsableCommand {
 
             let bin = CLIContext.runningExecutable().deletingLastPathComponent()
             let paz = [bin.appendingPathComponent("paz-machine").path,
-                       "--config", stack.root.appendingPathComponent("config.json").path, "ssh", "bench-1", "--", "true"]
+                       "ssh", "--config", stack.root.appendingPathComponent("config.json").path, "bench-1", "--", "true"]
             let plain = ["/usr/bin/ssh", "-F", "/dev/null", "-i", keyFile, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
                          "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=\(knownHosts.path)",
                          "-o", "GlobalKnownHostsFile=/dev/null", "-p", String(port), "\(server.user)@\(host)", "true"]
