@@ -125,8 +125,9 @@ let package = Package(
         .target(
             name: "PazControlPlane",
             dependencies: [
-                "PazAMQP", "PazRedis", "PazSchemas", "PazServiceKit",
+                "PazAMQP", "PazRedis", "PazSchemas", "PazServiceKit", "PazStore", log,
                 .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Shared/ControlPlane"
         ),

@@ -1,3 +1,4 @@
+import PazControlPlane
 package import CoreMetrics
 import Foundation
 package import PazSecrets

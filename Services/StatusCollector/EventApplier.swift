@@ -1,3 +1,4 @@
+import PazControlPlane
 import Foundation
 import Logging
 import PazAMQP

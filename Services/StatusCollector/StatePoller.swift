@@ -1,3 +1,4 @@
+import PazControlPlane
 import Logging
 import PazAMQP
 import PazSchemas

@@ -1,3 +1,4 @@
+import PazControlPlane
 package import CoreMetrics
 package import PazServiceKit
 package import ServiceLifecycle
