@@ -42,7 +42,7 @@ else
 fi
 
 paz-machine status
-paz-machine cluster inspect demo
+paz-machine cluster inspect demo --probe   # machines, and what runs on each (probed over SSH)
 
 cat <<EOF
 
