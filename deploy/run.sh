@@ -32,7 +32,9 @@ if ! paz-machine cluster inspect demo >/dev/null 2>&1; then
         --generic-ssh-key "@$data/demo-hosts/id_ed25519"
         # Demo hosts are sshd instances on this computer: power commands must not touch it.
         --generic-stop-command "echo stop requested" --generic-restart-command "echo restart requested"
-        --generic-kill-command "echo kill requested")
+        --generic-kill-command "echo kill requested"
+        # The demo hosts' sshd runs as root and their login user has no sudo: no CA trust installed.
+        --generic-install-ssh-trust false)
   while read -r address _ type key; do
     args+=(--generic-ip-address "$address" --generic-ssh-host-key "$type $key")
   done <<< "$hosts"

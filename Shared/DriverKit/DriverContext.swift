@@ -1,5 +1,6 @@
 import Foundation
 package import Logging
+package import PazControlPlane
 package import PazSchemas
 package import PazStore
 import PazRedis
@@ -14,18 +15,21 @@ package struct DriverContext: Sendable {
     package let operationId: OperationID?
     /// Logger carrying `tenant`, `operation`, `command` metadata. Never log secrets.
     package let logger: Logger
+    /// The SSH broker, for host identities at create (nil where no broker is reachable, e.g. unit tests).
+    package let sshBroker: SSHBrokerClient?
     private let store: Store
     private let reportProgress: @Sendable (MachineRef, String) async -> Void
 
     /// A context; the kit makes one per command (tests of a driver may make their own).
     package init(
-        tenant: TenantID, operationId: OperationID?, logger: Logger, store: Store,
+        tenant: TenantID, operationId: OperationID?, logger: Logger, store: Store, sshBroker: SSHBrokerClient? = nil,
         progress: @escaping @Sendable (MachineRef, String) async -> Void = { _, _ in }
     ) {
         self.tenant = tenant
         self.operationId = operationId
         self.logger = logger
         self.store = store
+        self.sshBroker = sshBroker
         self.reportProgress = progress
     }
 

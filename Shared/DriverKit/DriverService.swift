@@ -167,7 +167,8 @@ package struct DriverService: Service {
     /// The context a driver call gets.
     func context(for request: CommandRequest) -> DriverContext {
         DriverContext(
-            tenant: request.tenant, operationId: request.envelope.operationId, logger: request.logger, store: store
+            tenant: request.tenant, operationId: request.envelope.operationId, logger: request.logger, store: store,
+            sshBroker: SSHBrokerClient(amqp: connection)
         ) { machine, step in
             let progress = OperationProgress(
                 command: request.envelope.kind, phase: .running,

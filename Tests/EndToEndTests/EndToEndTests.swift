@@ -42,6 +42,7 @@ struct EndToEndTests {
             "--generic-ssh-port", String(hosts.servers[0].port),
             "--generic-ssh-user", hosts.servers[0].user, "--generic-ssh-key", "@" + keyFile.path,
             "--generic-stop-command", "true", "--generic-restart-command", "true", "--generic-kill-command", "true",
+            "--generic-install-ssh-trust", "false",
         ]
         for server in hosts.servers { create += ["--generic-ssh-host-key", server.hostPublicKeys[0]] }
         let created = try await cli.run(create + ["--output", "json"])

@@ -41,6 +41,7 @@ struct SSHEndToEndTests {
             "--generic-ssh-port", String(plain.port), "--generic-ssh-user", plain.user,
             "--generic-ssh-key", "@" + keyFile.path, "--generic-ssh-host-key", plain.hostPublicKeys[0],
             "--generic-stop-command", "true", "--generic-restart-command", "true", "--generic-kill-command", "true",
+            "--generic-install-ssh-trust", "false",  // installed by hand below, as a driver would
         ])
         try #require(created.status == 0, "cluster create failed: \(created.err)")
         let machineId = try #require(
@@ -102,6 +103,7 @@ struct SSHEndToEndTests {
             "cluster", "create", "lab-b", "--driver", "generic", "--generic-ip-address", hostB.host,
             "--generic-ssh-port", String(hostB.port), "--generic-ssh-user", hostB.user,
             "--generic-ssh-key", "@" + keyFile.path, "--generic-ssh-host-key", hostB.hostPublicKeys[0],
+            "--generic-install-ssh-trust", "false",
         ], extraEnvironment: asB)
         try #require(createdB.status == 0, "tenant B's cluster create failed: \(createdB.err)")
         let configB = try await cli.run(["ssh-config", "lab-b"], extraEnvironment: asB)
@@ -138,6 +140,56 @@ struct SSHEndToEndTests {
             let text = (try? String(contentsOf: logs.appendingPathComponent(file), encoding: .utf8)) ?? ""
             #expect(!text.contains("PRIVATE KEY"), "\(file) logs a private key")
         }
+    }
+
+    @Test("the generic driver installs the CA trust and host certificate at create and removes them at rm")
+    func genericDriverInstallsTrust() async throws {
+        let root = try ScratchDirectory.make(prefix: "paz-e2e-trust")
+        let data = root.appendingPathComponent("data")
+        let cli = try CLIProcess(environment: [
+            "HOME": root.path, "XDG_CONFIG_HOME": root.appendingPathComponent("config").path,
+            "XDG_STATE_HOME": root.appendingPathComponent("state").path,
+        ])
+        let up = try await cli.run(["up", "--data-dir", data.path])
+        defer { EndToEndTests.tearDown(cli, data: data, root: root) }
+        try #require(up.status == 0, "up failed: \(up.err)")
+
+        // An sshd that includes a drop-in directory its login user may write (instead of sudo and
+        // /etc/ssh/sshd_config.d); it cannot reload a root sshd, so the test restarts it.
+        let key = try TestUserKey.generate()
+        let keyFile = root.appendingPathComponent("id_ed25519")
+        try PrivateFile.write(Data(key.privateKey.utf8), to: keyFile)
+        let dropIns = root.appendingPathComponent("sshd.d")
+        try FileManager.default.createDirectory(at: dropIns, withIntermediateDirectories: true)
+        try HelperCommand.run("chown", [SSHServer.defaultUser, dropIns.path])
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: root.path)
+        let host = try SSHServer(host: "127.0.0.4", extraConfig: ["Include \(dropIns.path)/*.conf"])
+        try host.authorize(publicKeys: [key.publicKey])
+        try await TestSSHD.start(host)
+        let created = try await cli.run([
+            "cluster", "create", "trusted", "--driver", "generic", "--generic-ip-address", host.host,
+            "--generic-ssh-port", String(host.port), "--generic-ssh-user", host.user,
+            "--generic-ssh-key", "@" + keyFile.path, "--generic-ssh-host-key", host.hostPublicKeys[0],
+            "--generic-sudo", "", "--generic-ssh-trust-dir", dropIns.path, "--generic-sshd-reload-command", "true",
+        ])
+        try #require(created.status == 0, "cluster create failed: \(created.err)")
+        let installed = try FileManager.default.contentsOfDirectory(atPath: dropIns.path).sorted()
+        #expect(installed.count == 4 && installed.contains { $0.hasSuffix(".conf") }, "\(installed)")
+        let keyMode = try #require(installed.first { $0.hasSuffix("-host_key") })
+        #expect((try FileManager.default.attributesOfItem(atPath: dropIns.appendingPathComponent(keyMode).path)[.posixPermissions]
+            as? NSNumber)?.intValue == 0o600)
+
+        // What sshd-reload-command would do on a real host.
+        await host.stop()
+        try await TestSSHD.start(host)
+        let login = try await cli.run(["ssh", "trusted-1", "--", "true"])
+        #expect(login.status == 0, "ssh through the installed trust failed: \(login.err)")
+        #expect(!login.err.contains("Permanently added"))
+
+        let removed = try await cli.run(["cluster", "rm", "trusted"])
+        #expect(removed.status == 0, "\(removed.err)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dropIns.path).isEmpty, "files left on the host")
+        await host.stop()
     }
 
     // MARK: helpers

@@ -37,6 +37,7 @@ import Testing
             let machine = machine ?? self.machine
             var options: [String: JSONValue] = [
                 "ip-address": .string(server.host), "ssh-port": .number(Double(server.port)), "ssh-user": .string(server.user),
+                "install-ssh-trust": .bool(false),  // no sudo for the test user (the end-to-end suite installs it)
             ]
             if let hostKey { options["ssh-host-key"] = .string(hostKey) }
             options.merge(extra) { $1 }

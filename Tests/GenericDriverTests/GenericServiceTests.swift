@@ -69,7 +69,7 @@ import Testing
             options: [
                 "ip-address": .string(sshd.server.host), "ssh-port": .number(Double(sshd.server.port)),
                 "ssh-user": .string(sshd.server.user), "ssh-host-key": .string(sshd.server.hostPublicKeys[0]),
-                "stop-command": .string("touch \(marker)"),
+                "stop-command": .string("touch \(marker)"), "install-ssh-trust": .bool(false),
             ])
         // Commands run concurrently (prefetch 8): the stop and start are sent once the create finished.
         let consumer = try await connection.consume(queue: events, prefetch: 50)

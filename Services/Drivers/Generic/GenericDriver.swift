@@ -1,4 +1,5 @@
 import Foundation
+import PazControlPlane
 import Logging
 package import PazDriverKit
 package import PazSchemas
@@ -76,24 +77,87 @@ package struct GenericDriver: Driver {
             await session.close()
             throw Self.driverError(error, user: options.sshUser)
         }
-        await session.close()
         guard result.exitStatus == 0 else {
+            await session.close()
             throw .conflict(
                 "'true' exited with status \(result.exitStatus) on \(options.ipAddress) as \(options.sshUser): "
                     + "the account cannot run commands (\(result.stderrText.prefix(200)))")
         }
-        try await context.saveDriverData(
-            GenericMachineData(host: options.ipAddress, port: options.sshPort, user: options.sshUser, hostKey: hostKey,
-                               stopCommand: options.stopCommand, restartCommand: options.restartCommand,
-                               killCommand: options.killCommand),
-            version: GenericMachineData.version, for: request.machineId)
+        var data = GenericMachineData(
+            host: options.ipAddress, port: options.sshPort, user: options.sshUser, hostKey: hostKey,
+            stopCommand: options.stopCommand, restartCommand: options.restartCommand, killCommand: options.killCommand)
+        if options.installSSHTrust {
+            do throws(DriverError) {
+                try await installTrust(options, request: request, session: session, data: &data, context: context)
+            } catch {
+                await session.close()
+                throw error
+            }
+        }
+        await session.close()
+        try await context.saveDriverData(data, version: GenericMachineData.version, for: request.machineId)
         return details(request.machine, host: options.ipAddress, port: options.sshPort, user: options.sshUser, state: .running)
     }
 
+    /// Removes the installed SSH trust (best effort: an unreachable machine is still forgotten here)
+    /// and the driver data.
     package func remove(_ machine: MachineRef, context: DriverContext) async throws(DriverError) -> RemovalResult {
+        var removed: [String] = []
+        if let data = try? await machineData(machine, context: context), let files = data.trustFiles, !files.isEmpty {
+            do throws(DriverError) {
+                let credentials = try await credentials(user: data.user, machine: machine.machineId, context: context)
+                let session = try await connect(data.host, data.port, try hostKeyPolicy(data), credentials, connectTimeout, context)
+                let installer = SSHTrustInstaller(
+                    directory: "", sudo: data.sudo ?? "sudo", reloadCommand: data.sshdReloadCommand ?? GenericOptions.defaultReloadCommand,
+                    machine: machine.machineId, timeout: commandTimeout)
+                do throws(DriverError) {
+                    try await installer.remove(files, over: session)
+                } catch {
+                    await session.close()
+                    throw error
+                }
+                await session.close()
+                removed.append("ssh-trust")
+            } catch {
+                context.logger.warning("could not remove the SSH trust from the machine; forgetting it anyway",
+                                       metadata: ["error": "\(error)"])
+            }
+        }
         let existed = try await context.forgetDriverData(for: machine.machineId)
+        if existed { removed.append("driver-data") }
         return RemovalResult(clusterId: machine.clusterId, machineIds: [machine.machineId],
-                             removedResources: existed ? ["driver-data"] : [], alreadyGone: !existed)
+                             removedResources: removed, alreadyGone: !existed)
+    }
+
+    /// Asks the broker for the machine's host identity and installs it with the tenant's user CA.
+    private func installTrust(
+        _ options: GenericOptions, request: MachineCreate, session: SSHSession, data: inout GenericMachineData,
+        context: DriverContext
+    ) async throws(DriverError) {
+        guard let broker = context.sshBroker else {
+            throw .providerUnavailable("no SSH broker to issue the host certificate; retry, or set install-ssh-trust=false")
+        }
+        await context.progress(request.machine, step: "installing the SSH CA trust and host certificate")
+        let identity: HostIdentity
+        do {
+            identity = try await broker.hostIdentity(tenant: context.tenant, machine: request.machine, principals: [options.ipAddress])
+        } catch {
+            throw .providerUnavailable("\(error)")
+        }
+        let installer = SSHTrustInstaller(
+            directory: options.sshTrustDirectory, sudo: options.sudo, reloadCommand: options.sshdReloadCommand,
+            machine: request.machineId, timeout: commandTimeout)
+        data.trustFiles = try await installer.install(identity, over: session)
+        data.certifiedHostKey = identity.hostPublicKey
+        data.sudo = options.sudo
+        data.sshdReloadCommand = options.sshdReloadCommand
+    }
+
+    /// The recorded host key, and the certified one once installed (sshd may present either).
+    private func hostKeyPolicy(_ data: GenericMachineData) throws(DriverError) -> SSHHostKeyPolicy {
+        let recorded = try publicKey(data.hostKey, field: "ssh-host-key")
+        guard let certified = data.certifiedHostKey else { return .expect(recorded) }
+        return .expect(recorded, try publicKey(certified, field: "ssh-host-key"))
     }
 
     // MARK: Power
@@ -124,7 +188,7 @@ package struct GenericDriver: Driver {
         let data = try await machineData(machine, context: context)
         let credentials = try await credentials(user: data.user, machine: machine.machineId, context: context)
         let session = try await connect(
-            data.host, data.port, .expect(try publicKey(data.hostKey, field: "ssh-host-key")), credentials, connectTimeout, context)
+            data.host, data.port, try hostKeyPolicy(data), credentials, connectTimeout, context)
         let result: SSHExecResult?
         do throws(SSHError) {
             result = try await session.exec(data[keyPath: command], timeout: timeout ?? commandTimeout)
@@ -155,7 +219,7 @@ package struct GenericDriver: Driver {
         let session: SSHSession
         do {
             session = try await connect(
-                data.host, data.port, .expect(try publicKey(data.hostKey, field: "ssh-host-key")), credentials, connectTimeout, context)
+                data.host, data.port, try hostKeyPolicy(data), credentials, connectTimeout, context)
         } catch {
             return ProbeResult(machine: machine, reachable: false, observedAt: Date(), error: "\(error)")
         }
@@ -197,10 +261,10 @@ package struct GenericDriver: Driver {
                 GenericMachineData.self, version: GenericMachineData.version, for: machine.machineId)
             else { return observation(.notFound, "the generic driver has no record of this machine") }
             let credentials = try await credentials(user: data.user, machine: machine.machineId, context: context)
-            let key = try publicKey(data.hostKey, field: "ssh-host-key")
+            let policy = try hostKeyPolicy(data)
             do throws(SSHError) {
                 let session = try await SSHSession.connect(
-                    host: data.host, port: data.port, hostKeyPolicy: .expect(key), credentials: credentials,
+                    host: data.host, port: data.port, hostKeyPolicy: policy, credentials: credentials,
                     timeouts: .init(connect: stateTimeout, operation: stateTimeout), logger: context.logger)
                 await session.close()
                 return observation(.running)

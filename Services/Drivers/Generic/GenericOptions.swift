@@ -15,6 +15,10 @@ package import PazSchemas
 /// | `stop-command` | string | `sudo shutdown -P now` | |
 /// | `restart-command` | string | `sudo shutdown -r now` | |
 /// | `kill-command` | string | `sudo poweroff -f` | |
+/// | `install-ssh-trust` | boolean | true | install the tenant's user CA and a host certificate (sshd) |
+/// | `ssh-trust-dir` | string | `/etc/ssh/sshd_config.d` | where sshd reads `*.conf` (Debian's sshd_config includes it) |
+/// | `sudo` | string | `sudo` | prefix of the privileged install/remove commands (empty: none) |
+/// | `sshd-reload-command` | string | `systemctl reload ssh \|\| systemctl reload sshd` | run (with `sudo`) after install and removal |
 package struct GenericOptions: Sendable, Hashable {
     package var ipAddress: String
     package var sshPort: Int
@@ -24,6 +28,10 @@ package struct GenericOptions: Sendable, Hashable {
     package var stopCommand: String
     package var restartCommand: String
     package var killCommand: String
+    package var installSSHTrust: Bool
+    package var sshTrustDirectory: String
+    package var sudo: String
+    package var sshdReloadCommand: String
 
     /// The specs announced in the registry.
     package static let specs: [CreateOptionSpec] = [
@@ -38,7 +46,17 @@ package struct GenericOptions: Sendable, Hashable {
         spec("stop-command", .string, default: .string("sudo shutdown -P now"), "Command that stops the machine"),
         spec("restart-command", .string, default: .string("sudo shutdown -r now"), "Command that restarts the machine"),
         spec("kill-command", .string, default: .string("sudo poweroff -f"), "Command that powers the machine off at once"),
+        spec("install-ssh-trust", .boolean, default: .bool(true),
+             "Install the tenant's SSH user CA and a host certificate from the SSH broker into sshd (needs sudo)"),
+        spec("ssh-trust-dir", .string, default: .string(GenericOptions.defaultTrustDirectory),
+             "Directory whose *.conf sshd includes; the CA, host key and certificate files go there too"),
+        spec("sudo", .string, default: .string("sudo"), "Prefix of the privileged install and removal commands (empty: none)"),
+        spec("sshd-reload-command", .string, default: .string(GenericOptions.defaultReloadCommand),
+             "Makes sshd read its configuration again (run with the sudo prefix)"),
     ]
+
+    static let defaultTrustDirectory = "/etc/ssh/sshd_config.d"
+    static let defaultReloadCommand = "systemctl reload ssh || systemctl reload sshd"
 
     private static func spec(
         _ name: String, _ type: CreateOptionSpec.ValueType, required: Bool = false, default value: JSONValue? = nil,
@@ -59,17 +77,17 @@ package struct GenericOptions: Sendable, Hashable {
         sshPort = try Self.integer(options, "ssh-port", default: 22, in: 1...65_535)
         sshUser = try Self.string(options, "ssh-user", default: "root")
         sshHostKey = options["ssh-host-key"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
-        if let value = options["accept-new-host-key"], value != .null {
-            guard let flag = value.boolValue ?? value.stringValue.flatMap({ Bool($0.lowercased()) }) else {
-                throw .invalidArgument(field: "accept-new-host-key", message: "accept-new-host-key must be true or false")
-            }
-            acceptNewHostKey = flag
-        } else {
-            acceptNewHostKey = false
-        }
+        acceptNewHostKey = try Self.boolean(options, "accept-new-host-key", default: false)
         stopCommand = try Self.string(options, "stop-command", default: "sudo shutdown -P now")
         restartCommand = try Self.string(options, "restart-command", default: "sudo shutdown -r now")
         killCommand = try Self.string(options, "kill-command", default: "sudo poweroff -f")
+        installSSHTrust = try Self.boolean(options, "install-ssh-trust", default: true)
+        sshTrustDirectory = try Self.string(options, "ssh-trust-dir", default: Self.defaultTrustDirectory)
+        guard sshTrustDirectory.hasPrefix("/"), !sshTrustDirectory.contains("'") else {
+            throw .invalidArgument(field: "ssh-trust-dir", message: "ssh-trust-dir must be an absolute path without quotes")
+        }
+        sudo = options["sudo"]?.stringValue ?? "sudo"
+        sshdReloadCommand = try Self.string(options, "sshd-reload-command", default: Self.defaultReloadCommand)
         guard sshHostKey != nil || acceptNewHostKey else {
             throw .invalidArgument(
                 field: "ssh-host-key",
@@ -77,6 +95,14 @@ package struct GenericOptions: Sendable, Hashable {
                     + "(e.g. from 'ssh-keyscan -p \(sshPort) \(ipAddress)', checked out of band), or set "
                     + "accept-new-host-key=true to trust the key it presents now (trust on first use)")
         }
+    }
+
+    private static func boolean(_ options: [String: JSONValue], _ name: String, default value: Bool) throws(DriverError) -> Bool {
+        guard let raw = options[name], raw != .null else { return value }
+        guard let flag = raw.boolValue ?? raw.stringValue.flatMap({ Bool($0.lowercased()) }) else {
+            throw .invalidArgument(field: name, message: "\(name) must be true or false")
+        }
+        return flag
     }
 
     private static func string(_ options: [String: JSONValue], _ name: String, default value: String) throws(DriverError) -> String {
@@ -111,4 +137,11 @@ package struct GenericMachineData: Sendable, Hashable, Codable {
     package var stopCommand: String
     package var restartCommand: String
     package var killCommand: String
+    /// Files installed for the SSH trust (removed at `rm`), nil when nothing was installed.
+    package var trustFiles: [String]?
+    /// The host key sshd presents with the installed certificate (also accepted from then on).
+    package var certifiedHostKey: String?
+    /// How to run privileged commands and reload sshd, as given at create.
+    package var sudo: String?
+    package var sshdReloadCommand: String?
 }
