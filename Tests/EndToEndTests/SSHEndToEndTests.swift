@@ -186,6 +186,16 @@ struct SSHEndToEndTests {
         #expect(login.status == 0, "ssh through the installed trust failed: \(login.err)")
         #expect(!login.err.contains("Permanently added"))
 
+        // probe logs in with an ECDSA certificate from the broker (audited), not the machine's key.
+        let stack = try #require(try StackState.load(from: data.appendingPathComponent("stack.json")))
+        let tenant = try await Self.tenantId(named: LocalStack.tenant, redisPort: stack.ports.redis)
+        let auditedBefore = try await Self.auditEntries(tenant: tenant, keyType: "ecdsa-sha2-nistp256", redisPort: stack.ports.redis)
+        let probe = try await cli.run(["probe", "trusted-1", "--output", "json"])
+        let probed = try probe.object()
+        #expect(probe.status == 0 && probed["reachable"] as? Bool == true, "\(probe.out) \(probe.err)")
+        let auditedAfter = try await Self.auditEntries(tenant: tenant, keyType: "ecdsa-sha2-nistp256", redisPort: stack.ports.redis)
+        #expect(auditedAfter == auditedBefore + 1, "no ECDSA certificate was issued for the probe")
+
         let removed = try await cli.run(["cluster", "rm", "trusted"])
         #expect(removed.status == 0, "\(removed.err)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: dropIns.path).isEmpty, "files left on the host")
@@ -213,6 +223,17 @@ struct SSHEndToEndTests {
         try await amqp.waitUntilConnected(timeout: .seconds(10))
         defer { Task { await amqp.close() } }
         return try await SSHBrokerClient(amqp: amqp).hostIdentity(tenant: tenant, machine: machine, principals: principals)
+    }
+
+    /// Audit entries of the tenant whose certified key is of `keyType`.
+    static func auditEntries(tenant: TenantID, keyType: String, redisPort: Int) async throws -> Int {
+        let redis = RedisClient(configuration: RedisConfiguration(host: "127.0.0.1", port: redisPort))
+        defer { Task { await redis.close() } }
+        let entries = try await redis.command("XRANGE", RedisArgument(StoreKeys.sshAudit(tenant)), "-", "+").array ?? []
+        return entries.filter { entry in
+            let fields = entry.array?.last?.array?.compactMap(\.string) ?? []
+            return zip(fields, fields.dropFirst()).contains { $0 == "keyType" && $1 == keyType }
+        }.count
     }
 
     /// The system ssh with `arguments`, no terminal; its exit status.

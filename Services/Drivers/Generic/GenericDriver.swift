@@ -211,11 +211,13 @@ package struct GenericDriver: Driver {
 
     // MARK: Probe
 
-    /// Runs ``ProbeScript`` over SSH with the machine's key, the host verified against its recorded key.
-    /// An unreachable machine is a result (`reachable: false` with the reason), not an error.
+    /// Runs ``ProbeScript`` over SSH, the host verified against its recorded (or certified) key. Where
+    /// the CA trust is installed it logs in with a short-lived ECDSA certificate from the SSH broker
+    /// (libssh2 1.10 cannot use Ed25519 certificates), else with the machine's key. An unreachable
+    /// machine is a result (`reachable: false` with the reason), not an error.
     package func probe(_ machine: MachineRef, context: DriverContext) async throws(DriverError) -> ProbeResult {
         let data = try await machineData(machine, context: context)
-        let credentials = try await credentials(user: data.user, machine: machine.machineId, context: context)
+        let credentials = try await probeCredentials(data, machine: machine, context: context)
         let session: SSHSession
         do {
             session = try await connect(
@@ -232,6 +234,28 @@ package struct GenericDriver: Driver {
         }
         await session.close()
         return ProbeScript.parse(result.stdoutText, machine: machine)
+    }
+
+    /// Broker-issued credentials when the machine trusts the tenant's user CA, else the machine's key.
+    private func probeCredentials(
+        _ data: GenericMachineData, machine: MachineRef, context: DriverContext
+    ) async throws(DriverError) -> SSHCredentials {
+        guard data.trustFiles != nil, let broker = context.sshBroker else {
+            return try await credentials(user: data.user, machine: machine.machineId, context: context)
+        }
+        let issued: UserCredentials
+        do {
+            issued = try await broker.userCredentials(
+                tenant: context.tenant, UserCredentialsRequest(machine: machine, principal: data.user, ttlSeconds: 60, keyType: .ecdsa))
+        } catch {
+            throw .providerUnavailable("the SSH broker issued no probe credentials: \(error)")
+        }
+        guard let key = issued.privateKey else { throw .internal("the SSH broker returned no private key") }
+        do {
+            return SSHCredentials(user: data.user, privateKey: try SSHPrivateKey(pem: key.value), publicKey: issued.certificate)
+        } catch {
+            throw .internal("the SSH broker's key is unusable: \(error)")
+        }
     }
 
     // MARK: States, catalog
