@@ -19,14 +19,9 @@ struct EndToEndTests {
 
     @Test("up → cluster create (3 generic) → status → a host stops → isolation → cluster rm → nothing left → down")
     func walkingSkeleton() async throws {
-        let root = try ScratchDirectory.make(prefix: "paz-e2e")
-        let data = root.appendingPathComponent("data")
-        let cli = try CLIProcess(environment: [
-            "HOME": root.path, "XDG_CONFIG_HOME": root.appendingPathComponent("config").path,
-            "STATUS_INTERVAL_SECONDS": String(Self.interval),
-        ])
-        let up = try await cli.run(["up", "--data-dir", data.path])
-        defer { Self.tearDown(cli, data: data, root: root) }
+        let run = try await LocalStackRun.start(prefix: "paz-e2e", environment: ["STATUS_INTERVAL_SECONDS": String(Self.interval)])
+        defer { run.tearDown() }
+        let (cli, root, data, up) = (run.cli, run.root, run.data, run.up)
         try #require(up.status == 0, "up failed: \(up.err)")
         #expect(up.err.contains("logged in to http://127.0.0.1:"))
         let stack = try #require(try StackState.load(from: data.appendingPathComponent("stack.json")), "no stack.json")

@@ -18,14 +18,9 @@ import Testing
 struct SSHEndToEndTests {
     @Test("ssh/scp/ssh-config with broker certificates; expiry; tenant isolation; MITM refused; no key leaks")
     func shortLivedCertificates() async throws {
-        let root = try ScratchDirectory.make(prefix: "paz-e2e-ssh")
-        let data = root.appendingPathComponent("data")
-        let cli = try CLIProcess(environment: [
-            "HOME": root.path, "XDG_CONFIG_HOME": root.appendingPathComponent("config").path,
-            "XDG_STATE_HOME": root.appendingPathComponent("state").path,
-        ])
-        let up = try await cli.run(["up", "--data-dir", data.path])
-        defer { EndToEndTests.tearDown(cli, data: data, root: root) }
+        let run = try await LocalStackRun.start(prefix: "paz-e2e-ssh")
+        defer { run.tearDown() }
+        let (cli, root, data, up) = (run.cli, run.root, run.data, run.up)
         try #require(up.status == 0, "up failed: \(up.err)")
         let stack = try #require(try StackState.load(from: data.appendingPathComponent("stack.json")))
 
@@ -144,14 +139,9 @@ struct SSHEndToEndTests {
 
     @Test("the generic driver installs the CA trust and host certificate at create and removes them at rm")
     func genericDriverInstallsTrust() async throws {
-        let root = try ScratchDirectory.make(prefix: "paz-e2e-trust")
-        let data = root.appendingPathComponent("data")
-        let cli = try CLIProcess(environment: [
-            "HOME": root.path, "XDG_CONFIG_HOME": root.appendingPathComponent("config").path,
-            "XDG_STATE_HOME": root.appendingPathComponent("state").path,
-        ])
-        let up = try await cli.run(["up", "--data-dir", data.path])
-        defer { EndToEndTests.tearDown(cli, data: data, root: root) }
+        let run = try await LocalStackRun.start(prefix: "paz-e2e-trust")
+        defer { run.tearDown() }
+        let (cli, root, data, up) = (run.cli, run.root, run.data, run.up)
         try #require(up.status == 0, "up failed: \(up.err)")
 
         // An sshd that includes a drop-in directory its login user may write (instead of sudo and

@@ -1,0 +1,28 @@
+import Foundation
+import PazLocalServers
+
+/// `paz-machine up` on a private scratch root: HOME and the XDG directories live inside it, the stack's
+/// data in `root/data`. ``tearDown()`` runs `down`, checks nothing is left running and removes the root.
+struct LocalStackRun {
+    let cli: CLIProcess
+    let root: URL
+    let data: URL
+    /// What `up` answered (the caller requires its success).
+    let up: CLIProcess.Result
+
+    /// Runs `up`; `environment` adds settings for the CLI and the stack it starts.
+    static func start(prefix: String, environment: [String: String] = [:]) async throws -> LocalStackRun {
+        let root = try ScratchDirectory.make(prefix: prefix)
+        let data = root.appendingPathComponent("data")
+        let cli = try CLIProcess(environment: [
+            "HOME": root.path, "XDG_CONFIG_HOME": root.appendingPathComponent("config").path,
+            "XDG_STATE_HOME": root.appendingPathComponent("state").path,
+        ].merging(environment) { $1 })
+        let up = try await cli.run(["up", "--data-dir", data.path])
+        return LocalStackRun(cli: cli, root: root, data: data, up: up)
+    }
+
+    func tearDown() {
+        EndToEndTests.tearDown(cli, data: data, root: root)
+    }
+}
