@@ -166,27 +166,11 @@ struct EndToEndTests {
     /// Every Redis key whose name or content mentions one of `ids`, except operation records, which
     /// are history and expire on their own (their TTL is checked instead).
     static func redisMentions(of ids: [String], port: Int) async throws -> [String] {
-        let redis = RedisClient(configuration: RedisConfiguration(host: "127.0.0.1", port: port))
-        defer { Task { await redis.close() } }
-        var found: [String] = []
-        for key in try await redis.command("KEYS", "*").array?.compactMap(\.string) ?? [] {
-            let content: String
-            switch try await redis.command("TYPE", "\(key)").string {
-            case "hash": content = try await redis.hgetall(key).map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            case "string": content = (try await redis.get(key)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-            case "set": content = try await redis.smembers(key).joined(separator: " ")
-            default: content = "\(try await redis.command("DUMP", "\(key)"))"
-            }
-            guard ids.contains(where: { key.contains($0) || content.contains($0) }) else { continue }
-            if key.contains(":op:") {
-                let ttl = try await redis.ttl(key)
-                if ttl > 0 { continue }
-                found.append("\(key) (operation record without TTL)")
-            } else {
-                found.append(key)
-            }
+        try await RedisContents.all(port: port).compactMap { entry in
+            guard ids.contains(where: { entry.key.contains($0) || entry.content.contains($0) }) else { return nil }
+            guard entry.key.contains(":op:") else { return entry.key }
+            return entry.ttl > 0 ? nil : "\(entry.key) (operation record without TTL)"
         }
-        return found
     }
 
     /// Queue name → messages still in it, for every queue of the control plane (ready or unacked).

@@ -241,20 +241,7 @@ struct SSHEndToEndTests {
 
     /// Every Redis key whose name or value contains one of `needles`.
     static func redisEntries(containing needles: [String], port: Int) async throws -> [String] {
-        let redis = RedisClient(configuration: RedisConfiguration(host: "127.0.0.1", port: port))
-        defer { Task { await redis.close() } }
-        var hits: [String] = []
-        for key in try await redis.command("KEYS", "*").array?.compactMap(\.string) ?? [] {
-            let content: String
-            switch try await redis.command("TYPE", "\(key)").string {
-            case "hash": content = try await redis.hgetall(key).map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            case "string": content = (try await redis.get(key)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-            case "stream": content = "\(try await redis.command("XRANGE", "\(key)", "-", "+"))"
-            case "set": content = try await redis.smembers(key).joined(separator: " ")
-            default: content = "\(try await redis.command("DUMP", "\(key)"))"
-            }
-            if needles.contains(where: { key.contains($0) || content.contains($0) }) { hits.append(key) }
-        }
-        return hits
+        try await RedisContents.all(port: port)
+            .filter { entry in needles.contains { entry.key.contains($0) || entry.content.contains($0) } }.map(\.key)
     }
 }

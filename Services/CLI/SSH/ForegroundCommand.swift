@@ -1,4 +1,5 @@
 import Foundation
+import PazLocalServers
 
 /// Runs a program (the system `ssh`/`scp`) in the foreground: same terminal, same process group,
 /// standard streams inherited, default signal handling and an empty signal mask (a Swift thread's
@@ -8,7 +9,7 @@ enum ForegroundCommand {
     /// Runs `executable` (a name on PATH or a path) with `arguments`; returns its exit status
     /// (128 + N when signal N ended it).
     static func run(_ executable: String, _ arguments: [String], environment: [String: String]) async throws(CLIError) -> Int32 {
-        guard let path = locate(executable, environment: environment) else {
+        guard let path = ManagedProcess.locate(executable) else {
             throw .usage("\(executable) not found on PATH: install the OpenSSH client (apt-get install openssh-client)")
         }
         var attributes = posix_spawnattr_t()
@@ -46,11 +47,5 @@ enum ForegroundCommand {
         }
         let signalNumber = status & 0x7f
         return signalNumber == 0 ? (status >> 8) & 0xff : 128 + signalNumber
-    }
-
-    private static func locate(_ name: String, environment: [String: String]) -> String? {
-        if name.contains("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
-        let directories = (environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":")
-        return directories.map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 }

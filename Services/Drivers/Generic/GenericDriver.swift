@@ -108,8 +108,8 @@ package struct GenericDriver: Driver {
                 let credentials = try await credentials(user: data.user, machine: machine.machineId, context: context)
                 let session = try await connect(data.host, data.port, try hostKeyPolicy(data), credentials, connectTimeout, context)
                 let installer = SSHTrustInstaller(
-                    directory: "", sudo: data.sudo ?? "sudo", reloadCommand: data.sshdReloadCommand ?? GenericOptions.defaultReloadCommand,
-                    machine: machine.machineId, timeout: commandTimeout)
+                    sudo: data.sudo ?? "sudo", reloadCommand: data.sshdReloadCommand ?? GenericOptions.defaultReloadCommand,
+                    timeout: commandTimeout)
                 do throws(DriverError) {
                     try await installer.remove(files, over: session)
                 } catch {
@@ -144,10 +144,9 @@ package struct GenericDriver: Driver {
         } catch {
             throw .providerUnavailable("\(error)")
         }
-        let installer = SSHTrustInstaller(
-            directory: options.sshTrustDirectory, sudo: options.sudo, reloadCommand: options.sshdReloadCommand,
-            machine: request.machineId, timeout: commandTimeout)
-        data.trustFiles = try await installer.install(identity, over: session)
+        let installer = SSHTrustInstaller(sudo: options.sudo, reloadCommand: options.sshdReloadCommand, timeout: commandTimeout)
+        data.trustFiles = try await installer.install(
+            identity, machine: request.machineId, directory: options.sshTrustDirectory, over: session)
         data.certifiedHostKey = identity.hostPublicKey
         data.sudo = options.sudo
         data.sshdReloadCommand = options.sshdReloadCommand

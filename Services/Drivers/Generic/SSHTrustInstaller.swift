@@ -8,20 +8,18 @@ import PazSSH
 /// (`paz-<machine>.conf`: `HostKey`, `HostCertificate`, `TrustedUserCAKeys`), then reloads sshd; and
 /// removes them again at `rm`. Privileged steps run with the `sudo` prefix (documented requirement).
 struct SSHTrustInstaller {
-    let directory: String
     let sudo: String
     let reloadCommand: String
-    let machine: MachineID
     let timeout: Duration
 
-    private var prefix: String { "\(directory)/paz-\(machine.rawValue)" }
-    private var staging: String { "/tmp/paz-trust-\(machine.rawValue)" }
-
-    /// Every file ``install(_:over:)`` writes.
-    var files: [String] { [prefix + ".conf", prefix + "-host_key", prefix + "-host_key-cert.pub", prefix + "-user_ca.pub"] }
-
-    /// Uploads the files to a private staging directory, installs them, reloads sshd; returns the files.
-    func install(_ identity: HostIdentity, over session: SSHSession) async throws(DriverError) -> [String] {
+    /// Uploads `machine`'s files to a private staging directory, installs them into `directory`,
+    /// reloads sshd; returns the installed files.
+    func install(
+        _ identity: HostIdentity, machine: MachineID, directory: String, over session: SSHSession
+    ) async throws(DriverError) -> [String] {
+        let prefix = "\(directory)/paz-\(machine.rawValue)"
+        let staging = "/tmp/paz-trust-\(machine.rawValue)"
+        let files = [prefix + ".conf", prefix + "-host_key", prefix + "-host_key-cert.pub", prefix + "-user_ca.pub"]
         try await run("umask 077 && rm -rf '\(staging)' && mkdir -m 700 '\(staging)'", on: session, step: "staging")
         let config = "HostKey \(prefix)-host_key\nHostCertificate \(prefix)-host_key-cert.pub\nTrustedUserCAKeys \(prefix)-user_ca.pub\n"
         let uploads: [(name: String, text: String, mode: Int32)] = [
