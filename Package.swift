@@ -43,6 +43,7 @@ let package = Package(
         .executable(name: "paz-machine", targets: ["PazMachineCLIMain"]),
         .executable(name: "paz-gateway", targets: ["PazGatewayMain"]),
         .executable(name: "paz-driver-generic", targets: ["PazGenericDriverMain"]),
+        .executable(name: "paz-driver-qemu", targets: ["PazQEMUDriverMain"]),
         .executable(name: "paz-status-collector", targets: ["PazStatusCollectorMain"]),
         .executable(name: "paz-ssh-broker", targets: ["PazSSHBrokerMain"]),
         .executable(name: "paz-bench", targets: ["PazBench"]),
@@ -158,6 +159,14 @@ let package = Package(
         ) + service(
             "PazGenericDriver", folder: "Drivers/Generic", dependencies: serviceCore + ["PazDriverKit", "PazSSH", "PazSecrets"]
         ) + service(
+            "PazQEMUDriver", folder: "Drivers/QEMU",
+            dependencies: serviceCore + [
+                "PazDriverKit", "PazSSH", "PazSecrets", "PazHTTP", "PazOpenSSH",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ) + service(
             "PazStatusCollector", folder: "StatusCollector",
             dependencies: serviceCore + [
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -233,6 +242,16 @@ let package = Package(
                 "PazGenericDriver", "PazDriverKit", "PazTestSupport", "PazLocalServers", "PazSecrets", "PazSSH",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
+        ),
+        .testTarget(
+            name: "QEMUDriverTests",
+            dependencies: serviceCore + [
+                "PazQEMUDriver", "PazDriverKit", "PazTestSupport", "PazLocalServers", "PazSecrets", "PazSSH", "PazHTTP",
+                "PazOpenSSH",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "StatusCollectorTests",

@@ -1,0 +1,4 @@
+import Testing
+@testable import PazQEMUDriver
+
+@Test func moduleLinks() { _ = QEMUDriver.self }
