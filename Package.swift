@@ -161,7 +161,7 @@ let package = Package(
         ) + service(
             "PazQEMUDriver", folder: "Drivers/QEMU",
             dependencies: serviceCore + [
-                "PazDriverKit", "PazSSH", "PazSecrets", "PazHTTP", "PazOpenSSH",
+                "PazDriverKit", "PazSSH", "PazSecrets", "PazHTTP", "PazOpenSSH", "PazLocalServers",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -16,20 +16,36 @@ packages=(
   python3
   iproute2
   wrk
+  # The QEMU driver: QEMU, qemu-img, the cloud-init seed ISO, the cluster switch.
+  qemu-system-x86
+  qemu-utils
+  genisoimage
+  vde2
+  # deploy/images/build-debian-test-image.sh
+  mmdebstrap
+  syslinux
+  syslinux-common
+  mtools
+  dosfstools
+  e2fsprogs
+  fdisk
 )
 
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
-echo "installing: ${missing[*]}" >&2
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian starts the daemons it installs where an init system runs; ours are started per run instead.
-for service in rabbitmq-server redis-server ssh; do
-  $sudo service "$service" stop >/dev/null 2>&1 || true
-done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian starts the daemons it installs where an init system runs; ours are started per run instead.
+  for service in rabbitmq-server redis-server ssh; do
+    $sudo service "$service" stop >/dev/null 2>&1 || true
+  done
+fi
+
+# The Ignition schema check of the tests runs the python3 on PATH, which may not be Debian's.
+python3 -c 'import jsonschema' 2>/dev/null || python3 -m pip install -q jsonschema

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# The run command: builds Paz Machine, starts the local stack on 127.0.0.1 (`paz-machine up`), brings up
-# two demo hosts (loopback sshd, deploy/demo-hosts.sh), manages them as a cluster with the generic
-# driver, and shows status and inspect. Running it again reuses the stack and the cluster.
+# The run command: builds Paz Machine, builds the Debian 12 test image if none is cached
+# (deploy/images/build-debian-test-image.sh, about a minute), starts the local stack on 127.0.0.1
+# (`paz-machine up`), creates the cluster `local` of two real VMs with the QEMU driver, shows the
+# status of everything and runs a command on each VM over `paz-machine ssh` (a short-lived
+# certificate from the SSH broker; the VM verified through the tenant's host CA). Running it again
+# reuses the stack and the cluster (starting stopped VMs).
 #
-# PAZ_DATA_DIR picks the data directory (default: as `paz-machine up`, /var/lib/paz-machine as root).
+# PAZ_DATA_DIR picks the data directory (default: as `paz-machine up`, /var/lib/paz-machine as root);
+# PAZ_QEMU_ACCEL the acceleration (auto: KVM when it works, else TCG).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v swift >/dev/null || export PATH="/opt/swift/usr/bin:$PATH"
 deploy/install-deps.sh
 
-for product in paz-machine paz-ssh-broker paz-gateway paz-status-collector paz-driver-generic; do
+for product in paz-machine paz-ssh-broker paz-gateway paz-status-collector paz-driver-generic paz-driver-qemu; do
   swift build --product "$product"
 done
 bin=$(swift build --show-bin-path)
@@ -23,34 +27,34 @@ else
   data=${XDG_DATA_HOME:-$HOME/.local/share}/paz-machine
 fi
 
+image=$(deploy/images/build-debian-test-image.sh | tail -1)
+digest=$(cut -d' ' -f1 "$image.sha256")
+
 paz-machine up --data-dir "$data"
 
-if ! paz-machine cluster inspect demo >/dev/null 2>&1; then
-  hosts=$(deploy/demo-hosts.sh start "$data/demo-hosts" 2)
-  port=$(echo "$hosts" | head -1 | cut -d' ' -f2)
-  args=(cluster create demo --driver generic --generic-ssh-port "$port" --generic-ssh-user paz-demo
-        --generic-ssh-key "@$data/demo-hosts/id_ed25519"
-        # Demo hosts are sshd instances on this computer: power commands must not touch it.
-        --generic-stop-command "echo stop requested" --generic-restart-command "echo restart requested"
-        --generic-kill-command "echo kill requested"
-        # The demo hosts' sshd runs as root and their login user has no sudo: no CA trust installed.
-        --generic-install-ssh-trust false)
-  while read -r address _ type key; do
-    args+=(--generic-ip-address "$address" --generic-ssh-host-key "$type $key")
-  done <<< "$hosts"
-  paz-machine "${args[@]}"
+if ! paz-machine cluster inspect local >/dev/null 2>&1; then
+  # Two VMs from the local image, verified by its digest while the driver copies it into its cache.
+  paz-machine cluster create local --driver qemu --count 2 --qemu-accel "${PAZ_QEMU_ACCEL:-auto}" \
+    --qemu-image-url "file://$image" --qemu-image-digest "sha256:$digest"
 else
-  deploy/demo-hosts.sh start "$data/demo-hosts" 2 >/dev/null
+  for machine in local-1 local-2; do
+    [ "$(paz-machine inspect "$machine" --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')" = running ] \
+      || paz-machine start "$machine"
+  done
 fi
 
 paz-machine status
-paz-machine cluster inspect demo --probe   # machines, and what runs on each (probed over SSH)
+for machine in local-1 local-2; do
+  paz-machine ssh "$machine" -- 'echo "$(hostname): $(uname -sr), up $(cut -d. -f1 /proc/uptime) s, cluster address $(ip -4 -o addr show eth1 | awk "{print \$4}")"'
+done
 
 cat <<EOF
 
-The local stack runs in the background (data in $data). Try:
+The local stack and the VMs run in the background (data in $data). Try:
   export PATH="$bin:\$PATH"
-  paz-machine ls
-  paz-machine cluster rm demo && deploy/demo-hosts.sh stop $data/demo-hosts
+  paz-machine ssh local-1 -- ping -c1 local-2-address   # the cluster network (see: paz-machine inspect local-2)
+  paz-machine cluster inspect local --probe
+  paz-machine stop local-2 && paz-machine start local-2
+  paz-machine cluster rm local                         # VMs, disks, sockets, ports and the cluster network
   paz-machine down --data-dir $data
 EOF

@@ -7,14 +7,28 @@ enum TransferOutcome: Sendable {
     case failed(CurlFailure)
     case cancelled
     case shutDown
+    /// A download's sink returned false.
+    case stoppedBySink
 }
 
 /// Settings an easy handle takes from the client.
 struct TransferSettings: Sendable {
     var connectTimeout: Duration
     var totalTimeout: Duration
+    var lowSpeedLimit: Int
+    var lowSpeedTime: Duration
     var proxy: String?
     var userAgent: String
+}
+
+/// What a transfer does with the response body.
+enum TransferBody: Sendable {
+    /// Kept in memory and returned in the response (provider API calls: http/https only, the total
+    /// timeout applies, redirects are not followed).
+    case buffered
+    /// Handed to the sink chunk by chunk on the curl thread (downloads: also `file://`, no total
+    /// timeout unless the request sets one, a low-speed limit, up to 5 redirects to http/https).
+    case streamed(@Sendable ([UInt8]) -> Bool)
 }
 
 /// One easy handle with the buffers libcurl writes into and the header list it reads.
@@ -28,16 +42,34 @@ final class CurlTransfer: @unchecked Sendable {
     let handle: UnsafeMutableRawPointer
     private var headerList: UnsafeMutablePointer<curl_slist>?
     private let errorBuffer: UnsafeMutablePointer<CChar>
+    private let body: TransferBody
+    private let isFileURL: Bool
     private var responseBody = Data()
     private var responseHeaders = HTTPHeaders()
+    /// Streamed transfers: the status was checked before the first chunk reached the sink.
+    private var statusChecked = false
+    /// Streamed transfers: the sink returned false.
+    private var stoppedBySink = false
     /// Called exactly once, with the outcome.
     var onComplete: (@Sendable (TransferOutcome) -> Void)?
     /// Set when the caller's task is cancelled (guarded by the loop's lock).
     var cancelRequested = false
 
     /// Creates and configures an easy handle for `request`.
-    init(request: HTTPRequest, settings: TransferSettings) throws(HTTPClientError) {
+    init(request: HTTPRequest, settings: TransferSettings, body: TransferBody = .buffered) throws(HTTPClientError) {
+        let lowercasedURL = request.url.lowercased()
+        isFileURL = lowercasedURL.hasPrefix("file://")
+        if case .streamed = body {
+            guard isFileURL || lowercasedURL.hasPrefix("http://") || lowercasedURL.hasPrefix("https://") else {
+                throw .invalidRequest("download URL must start with http://, https:// or file://: \(Redaction.url(request.url))")
+            }
+        } else {
+            guard lowercasedURL.hasPrefix("http://") || lowercasedURL.hasPrefix("https://") else {
+                throw .invalidRequest("URL must start with http:// or https://: \(Redaction.url(request.url))")
+            }
+        }
         try Self.validate(request)
+        self.body = body
         guard let handle = curl_easy_init() else {
             throw .setupFailed("curl_easy_init failed (out of memory?)")
         }
@@ -62,7 +94,11 @@ final class CurlTransfer: @unchecked Sendable {
 
     /// The outcome of a transfer libcurl reports as finished with `code`.
     func outcome(code: CURLcode) -> TransferOutcome {
-        guard code == CURLE_OK else {
+        if stoppedBySink { return .stoppedBySink }
+        // A streamed transfer aborts (CURLE_WRITE_ERROR) on an error status, before the error body
+        // reaches the sink: the status is the outcome.
+        let rejectedStatus = statusChecked && code == CURLE_WRITE_ERROR
+        guard code == CURLE_OK || rejectedStatus else {
             let message = String(cString: curl_easy_strerror(code))
             let detail = String(cString: errorBuffer)
             return .failed(CurlFailure(code: Int(code.rawValue), message: message, detail: detail, kind: Self.kind(of: code)))
@@ -77,10 +113,6 @@ final class CurlTransfer: @unchecked Sendable {
     // MARK: - Setup
 
     private static func validate(_ request: HTTPRequest) throws(HTTPClientError) {
-        let lowercasedURL = request.url.lowercased()
-        guard lowercasedURL.hasPrefix("http://") || lowercasedURL.hasPrefix("https://") else {
-            throw .invalidRequest("URL must start with http:// or https://: \(Redaction.url(request.url))")
-        }
         // Unicode scalars, not Characters: "\r\n" is a single Character in Swift.
         let isControl: (Unicode.Scalar) -> Bool = { $0 == "\r" || $0 == "\n" || $0 == "\0" }
         guard !request.url.unicodeScalars.contains(where: { isControl($0) || $0 == " " }) else {
@@ -101,11 +133,22 @@ final class CurlTransfer: @unchecked Sendable {
 
     private func configure(request: HTTPRequest, settings: TransferSettings) throws(HTTPClientError) {
         try set(CURLOPT_URL, request.url)
-        try set(CURLOPT_PROTOCOLS_STR, "http,https")
         try set(CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
         try set(CURLOPT_NOSIGNAL, 1)
         try set(CURLOPT_CONNECTTIMEOUT_MS, Self.milliseconds(request.connectTimeout ?? settings.connectTimeout))
-        try set(CURLOPT_TIMEOUT_MS, Self.milliseconds(request.totalTimeout ?? settings.totalTimeout))
+        switch body {
+        case .buffered:
+            try set(CURLOPT_PROTOCOLS_STR, "http,https")
+            try set(CURLOPT_TIMEOUT_MS, Self.milliseconds(request.totalTimeout ?? settings.totalTimeout))
+        case .streamed:
+            try set(CURLOPT_PROTOCOLS_STR, "http,https,file")
+            // 0 is no total timeout; a stalled download is caught by the low-speed limit instead.
+            try set(CURLOPT_TIMEOUT_MS, request.totalTimeout.map(Self.milliseconds) ?? 0)
+            try set(CURLOPT_LOW_SPEED_LIMIT, settings.lowSpeedLimit)
+            try set(CURLOPT_LOW_SPEED_TIME, max(1, Int(settings.lowSpeedTime.seconds.rounded(.up))))
+            try set(CURLOPT_FOLLOWLOCATION, 1)
+            try set(CURLOPT_MAXREDIRS, 5)
+        }
         try set(CURLOPT_USERAGENT, settings.userAgent)
         try set(CURLOPT_ACCEPT_ENCODING, "")
         if let proxy = settings.proxy {
@@ -122,8 +165,9 @@ final class CurlTransfer: @unchecked Sendable {
             guard let data, let context else { return 0 }
             let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
             let length = size * count
-            data.withMemoryRebound(to: UInt8.self, capacity: length) { transfer.responseBody.append($0, count: length) }
-            return length
+            return data.withMemoryRebound(to: UInt8.self, capacity: length) {
+                transfer.receivedBody(UnsafeBufferPointer(start: $0, count: length)) ? length : 0
+            }
         }), CURLOPT_WRITEFUNCTION)
         try check(paz_curl_easy_setopt_pointer(handle, CURLOPT_WRITEDATA, context), CURLOPT_WRITEDATA)
         try check(paz_curl_easy_setopt_data_callback(handle, CURLOPT_HEADERFUNCTION, { data, size, count, context in
@@ -205,6 +249,28 @@ final class CurlTransfer: @unchecked Sendable {
     }
 
     // MARK: - Callbacks (curl thread)
+
+    /// Keeps or streams a chunk of the body; false aborts the transfer.
+    private func receivedBody(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        switch body {
+        case .buffered:
+            responseBody.append(bytes)
+            return true
+        case .streamed(let sink):
+            if !statusChecked {
+                statusChecked = true
+                var status = 0
+                _ = paz_curl_easy_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+                // file:// has no status (0); redirects are never to file://.
+                guard isFileURL || (200..<300).contains(status) else { return false }
+            }
+            guard sink(Array(bytes)) else {
+                stoppedBySink = true
+                return false
+            }
+            return true
+        }
+    }
 
     private func receivedHeaderLine(_ raw: String) {
         let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -6,14 +6,17 @@ package import Logging
 /// `await` ``send(_:signer:)`` from async code and never block. Idempotent requests are retried on 429,
 /// 500/502/503/504 and transient transport failures with jittered exponential backoff (honouring
 /// `Retry-After`), sleeping asynchronously between attempts. Every attempt is logged with secrets redacted.
-/// Call ``shutdown()`` when done.
+/// Large bodies (VM images) are streamed with ``download(_:into:)`` instead. Call ``shutdown()`` when done.
 package final class HTTPClient: Sendable {
     /// Client-wide settings.
     package struct Configuration: Sendable {
         /// Connect timeout for requests that do not set their own.
         package var connectTimeout: Duration
-        /// Per-attempt total timeout for requests that do not set their own.
+        /// Per-attempt total timeout for requests that do not set their own (not for downloads).
         package var totalTimeout: Duration
+        /// A download slower than this many bytes per second for ``downloadLowSpeedTime`` is aborted.
+        package var downloadLowSpeedLimit: Int
+        package var downloadLowSpeedTime: Duration
         package var retry: RetryPolicy
         /// Header names (any case) to redact from logs in addition to the built-in ones.
         package var sensitiveHeaders: Set<String>
@@ -29,6 +32,8 @@ package final class HTTPClient: Sendable {
         package init(
             connectTimeout: Duration = .seconds(10),
             totalTimeout: Duration = .seconds(60),
+            downloadLowSpeedLimit: Int = 1024,
+            downloadLowSpeedTime: Duration = .seconds(30),
             retry: RetryPolicy = RetryPolicy(),
             sensitiveHeaders: Set<String> = [],
             proxy: String? = nil,
@@ -38,6 +43,8 @@ package final class HTTPClient: Sendable {
         ) {
             self.connectTimeout = connectTimeout
             self.totalTimeout = totalTimeout
+            self.downloadLowSpeedLimit = downloadLowSpeedLimit
+            self.downloadLowSpeedTime = downloadLowSpeedTime
             self.retry = retry
             self.sensitiveHeaders = sensitiveHeaders
             self.proxy = proxy
@@ -127,6 +134,8 @@ package final class HTTPClient: Sendable {
                 throw .cancelled
             case .shutDown:
                 throw .shutDown
+            case .stoppedBySink:
+                throw .stoppedBySink
             }
 
             metadata["http.retry_in_ms"] = "\(Self.milliseconds(retryDelay))"
@@ -139,16 +148,60 @@ package final class HTTPClient: Sendable {
         }
     }
 
+    /// Streams the body of `request` (`http://`, `https://` or `file://`) to `sink`, in one attempt.
+    ///
+    /// `sink` runs on the curl thread for every chunk, in order, and returns false to abort (the download
+    /// then throws ``HTTPClientError/stoppedBySink``); it holds up the client's other transfers while it
+    /// runs, so it should only write and hash. There is no total timeout unless the request sets one:
+    /// the connect timeout applies, and a download slower than the configured low-speed limit is aborted
+    /// as a timeout. Up to 5 redirects are followed, to http/https only. A status outside 2xx throws
+    /// ``HTTPClientError/badStatus(_:)`` before any of its body reaches `sink`. Nothing is retried: a
+    /// half-received body cannot be resumed safely, so the caller decides whether to start over.
+    package func download(
+        _ request: HTTPRequest, into sink: @escaping @Sendable ([UInt8]) -> Bool
+    ) async throws(HTTPClientError) -> HTTPResponseHead {
+        var metadata: Logger.Metadata = ["http.method": "\(request.method)", "http.url": "\(Redaction.url(request.url))"]
+        logger.trace("HTTP download", metadata: metadata.merging([
+            "http.request_headers": headerMetadata(request.headers, extra: request.sensitiveHeaders),
+        ]) { $1 })
+        let started = ContinuousClock.now
+        let outcome = try await perform(request, body: .streamed(sink))
+        metadata["http.duration_ms"] = "\(Self.milliseconds(ContinuousClock.now - started))"
+        switch outcome {
+        case .response(let response):
+            metadata["http.status"] = "\(response.status)"
+            logger.debug("HTTP download finished", metadata: metadata)
+            let isFile = request.url.lowercased().hasPrefix("file://")
+            guard isFile || (200..<300).contains(response.status) else { throw .badStatus(response.status) }
+            return HTTPResponseHead(status: response.status, headers: response.headers, totalSeconds: response.totalSeconds)
+        case .failed(let failure):
+            metadata["curl.code"] = "\(failure.code)"
+            metadata["curl.error"] = "\(failure.message)"
+            metadata["curl.detail"] = "\(failure.detail)"
+            logger.warning("HTTP download failed", metadata: metadata)
+            throw .transport(failure, attempts: 1)
+        case .cancelled:
+            throw .cancelled
+        case .shutDown:
+            throw .shutDown
+        case .stoppedBySink:
+            throw .stoppedBySink
+        }
+    }
+
     /// One attempt on the curl thread; cancelling the calling task aborts the transfer.
-    private func perform(_ request: HTTPRequest) async throws(HTTPClientError) -> TransferOutcome {
+    private func perform(_ request: HTTPRequest, body: TransferBody = .buffered) async throws(HTTPClientError) -> TransferOutcome {
         let transfer = try CurlTransfer(
             request: request,
             settings: TransferSettings(
                 connectTimeout: configuration.connectTimeout,
                 totalTimeout: configuration.totalTimeout,
+                lowSpeedLimit: configuration.downloadLowSpeedLimit,
+                lowSpeedTime: configuration.downloadLowSpeedTime,
                 proxy: configuration.proxy,
                 userAgent: configuration.userAgent
-            )
+            ),
+            body: body
         )
         let loop = self.loop
         return await withTaskCancellationHandler {

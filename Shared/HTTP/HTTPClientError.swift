@@ -40,7 +40,8 @@ package struct CurlFailure: Sendable, Equatable {
 }
 
 /// Why an HTTP request failed. A response with an error status is NOT an error unless retries on it
-/// were exhausted (``gaveUp(attempts:lastResponse:)``): the caller inspects `status`.
+/// were exhausted (``gaveUp(attempts:lastResponse:)``): the caller inspects `status`. Downloads are the
+/// exception: their error status is ``badStatus(_:)``, since the body went nowhere.
 package enum HTTPClientError: Error, Sendable, CustomStringConvertible {
     /// libcurl could not complete the transfer (after `attempts` attempts).
     case transport(CurlFailure, attempts: Int)
@@ -56,13 +57,18 @@ package enum HTTPClientError: Error, Sendable, CustomStringConvertible {
     case shutDown
     /// libcurl could not allocate or configure a handle.
     case setupFailed(String)
+    /// A download was answered with this status outside 2xx (after redirects); nothing reached the sink.
+    case badStatus(Int)
+    /// A download's sink returned false.
+    case stoppedBySink
 
     /// True when sending the same request later may succeed (transient network trouble, throttling, 5xx).
     package var isRetriable: Bool {
         switch self {
         case .transport(let failure, _): failure.isRetriable
         case .gaveUp: true
-        case .invalidRequest, .signingFailed, .cancelled, .shutDown, .setupFailed: false
+        case .badStatus(let status): status == 408 || RetryPolicy.isRetriableStatus(status)
+        case .invalidRequest, .signingFailed, .cancelled, .shutDown, .setupFailed, .stoppedBySink: false
         }
     }
 
@@ -85,6 +91,11 @@ package enum HTTPClientError: Error, Sendable, CustomStringConvertible {
             return "the HTTP client was shut down before the request completed"
         case .setupFailed(let reason):
             return "libcurl set-up failed: \(reason)"
+        case .badStatus(let status):
+            return "the server answered HTTP \(status)"
+                + (status == 404 || status == 410 ? ": nothing at that URL; check it." : ", not a 2xx success.")
+        case .stoppedBySink:
+            return "the download was stopped by its receiver"
         }
     }
 

@@ -87,7 +87,7 @@ package struct HTTPMethod: RawRepresentable, Hashable, Sendable, CustomStringCon
 /// from what the caller built.
 package struct HTTPRequest: Sendable {
     package var method: HTTPMethod
-    /// Absolute `http://` or `https://` URL, already percent-encoded.
+    /// Absolute `http://` or `https://` URL (downloads also take `file://`), already percent-encoded.
     package var url: String
     package var headers: HTTPHeaders
     package var body: Data
@@ -141,5 +141,20 @@ package struct HTTPResponse: Sendable {
     /// The body decoded as UTF-8 (invalid bytes replaced).
     package var bodyText: String {
         String(decoding: body, as: UTF8.self)
+    }
+}
+
+/// What a download returns: the final response's status and fields (the body went to the sink).
+package struct HTTPResponseHead: Sendable {
+    /// The HTTP status after redirects (0 for `file://`).
+    package var status: Int
+    package var headers: HTTPHeaders
+    /// Seconds from start to last byte (libcurl's total time).
+    package var totalSeconds: Double
+
+    package init(status: Int, headers: HTTPHeaders, totalSeconds: Double) {
+        self.status = status
+        self.headers = headers
+        self.totalSeconds = totalSeconds
     }
 }

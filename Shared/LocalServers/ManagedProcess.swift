@@ -17,12 +17,14 @@ package final class ManagedProcess: Sendable {
     package let logFile: URL
     private let exitStatus = Mutex<Int32?>(nil)
 
-    /// Starts `executable` with `arguments`; `environment` is added to the inherited one.
+    /// Starts `executable` with `arguments`; `environment` is added to the inherited one. Stderr goes
+    /// to `errorFile` where one is given, else to `logFile` with stdout.
     package init(
         executable: String,
         arguments: [String],
         environment: [String: String] = [:],
         logFile: URL,
+        errorFile: URL? = nil,
         workingDirectory: URL? = nil
     ) throws(LocalServerError) {
         guard let path = ManagedProcess.locate(executable) else {
@@ -35,13 +37,21 @@ package final class ManagedProcess: Sendable {
             throw .filesystem("could not create \(logFile.path): \(String(cString: strerror(errno)))")
         }
         defer { close(logDescriptor) }
+        var errorDescriptor = logDescriptor
+        if let errorFile {
+            errorDescriptor = open(errorFile.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard errorDescriptor >= 0 else {
+                throw .filesystem("could not create \(errorFile.path): \(String(cString: strerror(errno)))")
+            }
+        }
+        defer { if errorDescriptor != logDescriptor { close(errorDescriptor) } }
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, logDescriptor, 1)
-        posix_spawn_file_actions_adddup2(&actions, logDescriptor, 2)
+        posix_spawn_file_actions_adddup2(&actions, errorDescriptor, 2)
         for descriptor in Self.inheritableDescriptors() {
             posix_spawn_file_actions_addclose(&actions, descriptor)
         }

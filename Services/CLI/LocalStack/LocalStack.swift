@@ -6,11 +6,11 @@ import PazLocalServers
 import PazSecrets
 
 /// The whole control plane on this computer, under one data directory: redis-server (AOF) and
-/// rabbitmq-server, then `paz-ssh-broker`, `paz-gateway`, `paz-status-collector` and `paz-driver-generic` (found next to
-/// `paz-machine`), all on 127.0.0.1, as background process groups recorded in `stack.json`.
+/// rabbitmq-server, then `paz-ssh-broker`, `paz-gateway`, `paz-status-collector`, `paz-driver-generic` and
+/// `paz-driver-qemu` (found next to `paz-machine`), all on 127.0.0.1, as background process groups recorded in `stack.json`.
 package struct LocalStack: Sendable {
     /// The service executables `up` starts, in order, with the ops port each uses.
-    package static let services = ["paz-ssh-broker", "paz-gateway", "paz-status-collector", "paz-driver-generic"]
+    package static let services = ["paz-ssh-broker", "paz-gateway", "paz-status-collector", "paz-driver-generic", "paz-driver-qemu"]
     /// The tenant `up` creates for the CLI.
     package static let tenant = "default"
 
@@ -71,9 +71,11 @@ package struct LocalStack: Sendable {
 
     private func start(_ state: inout StackState) async throws(CLIError) {
         if state.ports.brokerOps == nil { state.ports.brokerOps = try Self.freePort() }
+        if state.ports.qemuDriverOps == nil { state.ports.qemuDriverOps = try Self.freePort() }
         let ports = state.ports
         let brokerOps = ports.brokerOps ?? 0
-        for port in [ports.redis, ports.amqp, ports.gateway, ports.gatewayOps, ports.collectorOps, ports.driverOps, brokerOps]
+        let qemuDriverOps = ports.qemuDriverOps ?? 0
+        for port in [ports.redis, ports.amqp, ports.gateway, ports.gatewayOps, ports.collectorOps, ports.driverOps, brokerOps, qemuDriverOps]
         where LoopbackNetwork.canConnect(host: "127.0.0.1", port: port) {
             throw .localStack("port 127.0.0.1:\(port) of the local stack is taken by another program: stop it, "
                 + "or remove \(stateFile.path) so that `paz-machine up` picks new ports")
@@ -108,7 +110,7 @@ package struct LocalStack: Sendable {
         try ensureSecrets()
         let executables = try locateServices()
         let environment = serviceEnvironment(ports: ports)
-        let opsPorts = [brokerOps, ports.gatewayOps, ports.collectorOps, ports.driverOps]
+        let opsPorts = [brokerOps, ports.gatewayOps, ports.collectorOps, ports.driverOps, qemuDriverOps]
         for (index, name) in Self.services.enumerated() {
             let log = logDirectory.appendingPathComponent("\(name).log")
             var env = environment
@@ -143,6 +145,7 @@ package struct LocalStack: Sendable {
             "OPS_HOST": "127.0.0.1",
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "info",
+            "QEMU_STATE_DIRECTORY": dataDirectory.appendingPathComponent("qemu").path,
         ]
     }
 
@@ -303,11 +306,11 @@ package struct LocalStack: Sendable {
     private static func freePorts() throws(CLIError) -> StackState.Ports {
         do {
             var ports: Set<Int> = []
-            while ports.count < 7 { ports.insert(try LoopbackNetwork.freePort()) }
+            while ports.count < 8 { ports.insert(try LoopbackNetwork.freePort()) }
             let list = Array(ports)
             return .init(
                 redis: list[0], amqp: list[1], gateway: list[2], gatewayOps: list[3], collectorOps: list[4], driverOps: list[5],
-                brokerOps: list[6])
+                brokerOps: list[6], qemuDriverOps: list[7])
         } catch {
             throw .localStack("cannot find free loopback ports: \(error)")
         }

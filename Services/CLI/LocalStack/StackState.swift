@@ -13,9 +13,12 @@ package struct StackState: Codable, Equatable, Sendable {
         package var driverOps: Int
         /// The SSH broker's ops port; nil in a state file written before the broker was part of the stack.
         package var brokerOps: Int?
+        /// The QEMU driver's ops port; nil in a state file written before that driver was part of the stack.
+        package var qemuDriverOps: Int?
 
         package init(
-            redis: Int, amqp: Int, gateway: Int, gatewayOps: Int, collectorOps: Int, driverOps: Int, brokerOps: Int? = nil
+            redis: Int, amqp: Int, gateway: Int, gatewayOps: Int, collectorOps: Int, driverOps: Int, brokerOps: Int? = nil,
+            qemuDriverOps: Int? = nil
         ) {
             self.redis = redis
             self.amqp = amqp
@@ -24,6 +27,7 @@ package struct StackState: Codable, Equatable, Sendable {
             self.collectorOps = collectorOps
             self.driverOps = driverOps
             self.brokerOps = brokerOps
+            self.qemuDriverOps = qemuDriverOps
         }
     }
 

@@ -69,25 +69,26 @@ package struct GenericOptions: Sendable, Hashable {
     }
 
     /// Parses a command's options; errors name the option.
-    package init(_ options: [String: JSONValue]) throws(DriverError) {
-        guard let ip = options["ip-address"]?.stringValue, !ip.isEmpty else {
+    package init(_ values: [String: JSONValue]) throws(DriverError) {
+        let options = CreateOptionValues(values)
+        guard let ip = options.optionalString("ip-address") else {
             throw .invalidArgument(field: "ip-address", message: "ip-address is required: the address of the existing machine")
         }
         ipAddress = ip
-        sshPort = try Self.integer(options, "ssh-port", default: 22, in: 1...65_535)
-        sshUser = try Self.string(options, "ssh-user", default: "root")
-        sshHostKey = options["ssh-host-key"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
-        acceptNewHostKey = try Self.boolean(options, "accept-new-host-key", default: false)
-        stopCommand = try Self.string(options, "stop-command", default: "sudo shutdown -P now")
-        restartCommand = try Self.string(options, "restart-command", default: "sudo shutdown -r now")
-        killCommand = try Self.string(options, "kill-command", default: "sudo poweroff -f")
-        installSSHTrust = try Self.boolean(options, "install-ssh-trust", default: true)
-        sshTrustDirectory = try Self.string(options, "ssh-trust-dir", default: Self.defaultTrustDirectory)
+        sshPort = try options.integer("ssh-port", default: 22, in: 1...65_535)
+        sshUser = try options.string("ssh-user", default: "root")
+        sshHostKey = options.optionalString("ssh-host-key")
+        acceptNewHostKey = try options.boolean("accept-new-host-key", default: false)
+        stopCommand = try options.string("stop-command", default: "sudo shutdown -P now")
+        restartCommand = try options.string("restart-command", default: "sudo shutdown -r now")
+        killCommand = try options.string("kill-command", default: "sudo poweroff -f")
+        installSSHTrust = try options.boolean("install-ssh-trust", default: true)
+        sshTrustDirectory = try options.string("ssh-trust-dir", default: Self.defaultTrustDirectory)
         guard sshTrustDirectory.hasPrefix("/"), !sshTrustDirectory.contains("'") else {
             throw .invalidArgument(field: "ssh-trust-dir", message: "ssh-trust-dir must be an absolute path without quotes")
         }
-        sudo = options["sudo"]?.stringValue ?? "sudo"
-        sshdReloadCommand = try Self.string(options, "sshd-reload-command", default: Self.defaultReloadCommand)
+        sudo = values["sudo"]?.stringValue ?? "sudo"
+        sshdReloadCommand = try options.string("sshd-reload-command", default: Self.defaultReloadCommand)
         guard sshHostKey != nil || acceptNewHostKey else {
             throw .invalidArgument(
                 field: "ssh-host-key",
@@ -95,33 +96,6 @@ package struct GenericOptions: Sendable, Hashable {
                     + "(e.g. from 'ssh-keyscan -p \(sshPort) \(ipAddress)', checked out of band), or set "
                     + "accept-new-host-key=true to trust the key it presents now (trust on first use)")
         }
-    }
-
-    private static func boolean(_ options: [String: JSONValue], _ name: String, default value: Bool) throws(DriverError) -> Bool {
-        guard let raw = options[name], raw != .null else { return value }
-        guard let flag = raw.boolValue ?? raw.stringValue.flatMap({ Bool($0.lowercased()) }) else {
-            throw .invalidArgument(field: name, message: "\(name) must be true or false")
-        }
-        return flag
-    }
-
-    private static func string(_ options: [String: JSONValue], _ name: String, default value: String) throws(DriverError) -> String {
-        guard let raw = options[name], raw != .null else { return value }
-        guard let text = raw.stringValue, !text.isEmpty else {
-            throw .invalidArgument(field: name, message: "\(name) must be a non-empty string")
-        }
-        return text
-    }
-
-    private static func integer(
-        _ options: [String: JSONValue], _ name: String, default value: Int, in range: ClosedRange<Int>
-    ) throws(DriverError) -> Int {
-        guard let raw = options[name], raw != .null else { return value }
-        guard let number = raw.numberValue ?? raw.stringValue.flatMap(Double.init), number.rounded() == number,
-              range.contains(Int(number)) else {
-            throw .invalidArgument(field: name, message: "\(name) must be an integer in \(range.lowerBound)...\(range.upperBound)")
-        }
-        return Int(number)
     }
 }
 

@@ -12,6 +12,10 @@ Paths (every request may carry ?id=<test id>; counts are kept per id):
   /status?code=404         answers that status
   /slow?ms=500             waits, then 200 "slow"
   /count?id=X              200, body = number of requests made with id X (not counting /count)
+  /bytes?size=N            200, N bytes: 0, 1, ... 250, 0, 1, ... (byte i is i % 251)
+  /redirect?to=/bytes&hops=1
+                           302 to `to` (with this request's other query items) after `hops` hops
+  /stall?ms=5000           200, Content-Length 1000: 10 bytes, then a wait, then the rest
 """
 import argparse
 import email.utils
@@ -74,6 +78,30 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(int(query.get("code", "200")), b"status", {})
         elif url.path == "/slow":
             self.reply(200, b"slow", {})
+        elif url.path == "/bytes":
+            size = int(query.get("size", "0"))
+            pattern = bytes(range(251))
+            self.reply(200, (pattern * (size // 251 + 1))[:size], {"Content-Type": "application/octet-stream"})
+        elif url.path == "/redirect":
+            hops = int(query.pop("hops", "1"))
+            rest = dict(query)
+            target = rest.pop("to", "/ok")
+            if hops > 1:
+                rest.update({"to": target, "hops": str(hops - 1)})
+                target = "/redirect"
+            location = target + "?" + "&".join(f"{k}={v}" for k, v in rest.items())
+            self.reply(302, b"", {"Location": location})
+        elif url.path == "/stall":
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"x" * 10)
+            self.wfile.flush()
+            time.sleep(int(query.get("ms", "5000")) / 1000)
+            try:
+                self.wfile.write(b"x" * 990)
+            except OSError:
+                pass
         elif url.path == "/count":
             with counts_lock:
                 value = counts.get(test_id, 0)

@@ -1,0 +1,57 @@
+import Foundation
+
+/// A VM's QEMU process on this host, found through its pid file (written by QEMU itself) and
+/// checked against `/proc/<pid>/cmdline`, so a stale pid file or a reused pid never counts.
+///
+/// QEMU runs daemonized (`-daemonize`: its own session, not our child), so VMs outlive a crash or
+/// restart of the driver service, which re-attaches through the same files.
+package struct QEMUProcess: Sendable {
+    package let files: MachineFiles
+
+    package init(files: MachineFiles) {
+        self.files = files
+    }
+
+    /// The pid of this VM's QEMU while it runs, else nil.
+    package var runningPID: Int32? {
+        guard let text = try? String(contentsOf: files.pidFile, encoding: .utf8),
+              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0,
+              let commandLine = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline")
+        else { return nil }
+        let arguments = commandLine.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        return arguments.contains { $0.contains(files.qmpSocket.path) } ? pid : nil
+    }
+
+    /// Starts QEMU with `arguments` (which must daemonize it and write ``MachineFiles/pidFile``);
+    /// returns once QEMU has daemonized, i.e. its devices opened and its sockets listen.
+    package func launch(binary: String, arguments: [String]) async throws(QEMUError) {
+        let result: ExternalToolResult
+        do {
+            result = try await ExternalTool.run(binary, arguments, timeout: .seconds(60))
+        } catch {
+            throw .tool(error)
+        }
+        guard result.succeeded else {
+            let log = (result.standardError + result.standardOutput).trimmingCharacters(in: .whitespacesAndNewlines)
+            try? log.write(to: files.launchLog, atomically: true, encoding: .utf8)
+            throw .launchFailed("QEMU (\(binary))", log: String(log.suffix(1500)))
+        }
+    }
+
+    /// Waits up to `timeout` for the process to end; true when it has.
+    package func waitForExit(timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while runningPID != nil {
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return true
+    }
+
+    /// Kills the process (SIGKILL) and waits until it is gone.
+    package func forceKill() async {
+        guard let pid = runningPID else { return }
+        _ = Foundation.kill(pid, SIGKILL)
+        _ = await waitForExit(timeout: .seconds(10))
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+import PazLocalServers
+import PazSchemas
+
+/// The host's shared resources, handed out one request at a time: forwarded loopback ports and the
+/// cluster networks (switch + addresses). Claims are files under the state directory (see
+/// ``Reservations``), so they survive a restart of the driver; this actor serializes the claims of
+/// concurrent commands within one driver process.
+actor HostResources {
+    let stateDirectory: URL
+    private var ports: Reservations { Reservations(directory: stateDirectory.appendingPathComponent("ports")) }
+
+    init(stateDirectory: URL) {
+        self.stateDirectory = stateDirectory
+    }
+
+    /// The SSH forward port of `machine`: the one it holds, else a free loopback port claimed for it.
+    func sshPort(for machine: MachineID) throws(QEMUError) -> Int {
+        if let held = ports.held(by: machine.rawValue) { return held }
+        for _ in 0..<50 {
+            guard let port = try? LoopbackNetwork.freePort(host: "127.0.0.1") else { continue }
+            if try ports.claim(port, for: machine.rawValue) { return port }
+        }
+        throw .exhausted("no free loopback port could be reserved for SSH forwarding")
+    }
+
+    /// Whether `port` still accepts a new listener (nothing else took it since it was reserved).
+    func isBindable(_ port: Int) -> Bool {
+        !LoopbackNetwork.canConnect(host: "127.0.0.1", port: port)
+    }
+
+    /// Gives up `machine`'s port and claims a new one (its old one was taken by another program).
+    func replaceSSHPort(for machine: MachineID) throws(QEMUError) -> Int {
+        ports.release(owner: machine.rawValue)
+        return try sshPort(for: machine)
+    }
+
+    /// `machine`'s address in `cluster`'s network, with the switch running.
+    func joinCluster(_ cluster: ClusterID, machine: MachineID) async throws(QEMUError) -> (network: ClusterNetwork, address: String) {
+        let network = ClusterNetwork(stateDirectory: stateDirectory, cluster: cluster)
+        let address = try network.address(for: machine)
+        try await network.ensureSwitch()
+        return (network, address)
+    }
+
+    /// The switch of `cluster`, started again if needed (a VM starting after a host reboot).
+    func ensureSwitch(_ cluster: ClusterID) async throws(QEMUError) -> ClusterNetwork {
+        let network = ClusterNetwork(stateDirectory: stateDirectory, cluster: cluster)
+        try await network.ensureSwitch()
+        return network
+    }
+
+    /// Releases everything `machine` holds; the cluster network goes with its last machine.
+    /// Returns the names of what was released.
+    func release(_ machine: MachineID, cluster: ClusterID) async -> [String] {
+        var released: [String] = []
+        if ports.held(by: machine.rawValue) != nil {
+            ports.release(owner: machine.rawValue)
+            released.append("ssh-port")
+        }
+        let network = ClusterNetwork(stateDirectory: stateDirectory, cluster: cluster)
+        if FileManager.default.fileExists(atPath: network.directory.path), await network.release(machine) {
+            released.append("cluster-network")
+        }
+        return released
+    }
+}

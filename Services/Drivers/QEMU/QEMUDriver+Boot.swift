@@ -1,0 +1,186 @@
+import Foundation
+import Logging
+import PazControlPlane
+package import PazDriverKit
+package import PazSchemas
+import PazSSH
+
+extension QEMUDriver {
+    /// Launches QEMU on the machine's overlay and waits until SSH answers with the issued host key.
+    /// Under `auto` the first KVM boot is watched (``AccelVerdict``) and redone under TCG when the
+    /// kernel shows no progress.
+    func boot(_ machine: MachineRef, data: QEMUMachineData, files: MachineFiles, context: DriverContext) async throws(DriverError) {
+        var data = data
+        let network: ClusterNetwork
+        do throws(QEMUError) {
+            network = try await resources.ensureSwitch(machine.clusterId)
+        } catch {
+            throw error.driverError
+        }
+        let (accel, watch) = await accelVerdict.choose(data.accel)
+        await context.progress(machine, step: "starting QEMU (\(accel.rawValue))")
+        try await launch(machine, data: &data, accel: accel, network: network, files: files, context: context)
+        if watch {
+            if await consoleShowsProgress(files, within: accelVerdict.probeWindow) {
+                await accelVerdict.record(kvmWorks: true)
+            } else {
+                context.logger.warning(
+                    "no kernel output within the KVM probe window: KVM hangs guests on this host; booting under TCG from now on",
+                    metadata: ["window": "\(accelVerdict.probeWindow)"])
+                await context.progress(machine, step: "KVM shows no progress here; booting under TCG instead")
+                await accelVerdict.record(kvmWorks: false)
+                let process = QEMUProcess(files: files)
+                try? await qmp(files, "quit")
+                if await !process.waitForExit(timeout: .seconds(10)) { await process.forceKill() }
+                try await launch(machine, data: &data, accel: .tcg, network: network, files: files, context: context)
+            }
+        }
+        await context.progress(machine, step: "booting; waiting for SSH on 127.0.0.1:\(data.sshPort)")
+        try await waitForSSH(machine, data: data, context: context)
+    }
+
+    /// Starts the QEMU process (once more on a new port when the reserved one was taken meanwhile).
+    private func launch(
+        _ machine: MachineRef, data: inout QEMUMachineData, accel: QEMUAccel, network: ClusterNetwork, files: MachineFiles,
+        context: DriverContext
+    ) async throws(DriverError) {
+        for attempt in 1...2 {
+            let commandLine = QEMUCommandLine(
+                name: data.machineName, accel: accel, cpus: data.cpus, memoryMiB: data.memoryMiB, files: files,
+                guestConfig: data.guestConfig, sshPort: data.sshPort, primaryMAC: data.primaryMAC, clusterMAC: data.clusterMAC,
+                clusterSwitch: network.switchSocket)
+            try? FileManager.default.removeItem(at: files.console)
+            do throws(QEMUError) {
+                try await QEMUProcess(files: files).launch(binary: settings.binary, arguments: commandLine.arguments)
+                return
+            } catch {
+                guard attempt == 1, case .launchFailed(_, let log) = error, log.contains("host forwarding") else {
+                    throw error.driverError
+                }
+                context.logger.warning("the SSH forward port was taken; reserving another", metadata: ["port": "\(data.sshPort)"])
+                do throws(QEMUError) {
+                    data.sshPort = try await resources.replaceSSHPort(for: machine.machineId)
+                } catch {
+                    throw error.driverError
+                }
+                try await context.saveDriverData(data, version: QEMUMachineData.version, for: machine.machineId)
+            }
+        }
+    }
+
+    /// Whether the serial console shows the kernel running within `window`.
+    private func consoleShowsProgress(_ files: MachineFiles, within window: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + window
+        while ContinuousClock.now < deadline {
+            if let console = try? String(contentsOf: files.console, encoding: .utf8), AccelVerdict.consoleShowsProgress(console) {
+                return true
+            }
+            try? await Task.sleep(for: .milliseconds(250))
+        }
+        return false
+    }
+
+    /// Waits until the VM's sshd answers with exactly the issued host key and accepts a broker
+    /// user certificate; fails at once when QEMU exits meanwhile.
+    func waitForSSH(_ machine: MachineRef, data: QEMUMachineData, context: DriverContext) async throws(DriverError) {
+        let timeout = Duration.seconds(data.bootTimeoutSeconds)
+        let credentials = try await brokerCredentials(machine, user: data.user, ttl: timeout + .seconds(60), context: context)
+        let hostKey: SSHPublicKey
+        do {
+            hostKey = try SSHPublicKey(openSSH: data.hostPublicKey)
+        } catch {
+            throw .internal("the recorded host key is unreadable: \(error)")
+        }
+        let files = MachineFiles(stateDirectory: settings.stateDirectory, machine: machine.machineId)
+        let deadline = ContinuousClock.now + timeout
+        let logger = context.logger
+        let outcome: Result<Void, DriverError> = await withTaskGroup(of: Result<Void, DriverError>?.self) { group in
+            group.addTask {
+                do throws(SSHError) {
+                    try await SSHSession.waitUntilReady(
+                        host: "127.0.0.1", port: data.sshPort, hostKeyPolicy: .expect(hostKey), credentials: credentials,
+                        deadline: deadline, logger: logger)
+                    return .success(())
+                } catch {
+                    if case .notReady(_, _, _, _, let last) = error, case .hostKeyMismatch = last {
+                        return .failure(.conflict("the VM presented another host key than the one issued for it: \(last)"))
+                    }
+                    if case .hostKeyMismatch = error {
+                        return .failure(.conflict("the VM presented another host key than the one issued for it: \(error)"))
+                    }
+                    return .failure(.timeout("SSH on 127.0.0.1:\(data.sshPort) did not answer within \(timeout) of boot: \(error)"))
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(1))
+                    if QEMUProcess(files: files).runningPID == nil && !Task.isCancelled {
+                        let console = (try? String(contentsOf: files.console, encoding: .utf8)) ?? ""
+                        return .failure(.conflict(
+                            "QEMU exited while the VM booted; console tail: \(console.suffix(600))"))
+                    }
+                }
+                return nil
+            }
+            defer { group.cancelAll() }
+            while let next = await group.next() {
+                if let next { return next }
+            }
+            return .failure(.internal("SSH wait ended without a result"))
+        }
+        try outcome.get()
+    }
+
+    /// A short-lived ECDSA user certificate from the SSH broker (libssh2 1.10 cannot use Ed25519
+    /// certificates), for the driver's own logins.
+    func brokerCredentials(_ machine: MachineRef, user: String, ttl: Duration, context: DriverContext) async throws(DriverError) -> SSHCredentials {
+        guard let broker = context.sshBroker else {
+            throw .providerUnavailable("no SSH broker is reachable to issue login credentials; retry when paz-ssh-broker runs")
+        }
+        let issued: UserCredentials
+        do {
+            issued = try await broker.userCredentials(
+                tenant: context.tenant,
+                UserCredentialsRequest(machine: machine, principal: user, ttlSeconds: Int(ttl.components.seconds), keyType: .ecdsa))
+        } catch {
+            throw .providerUnavailable("the SSH broker issued no credentials: \(error)")
+        }
+        guard let key = issued.privateKey else { throw .internal("the SSH broker returned no private key") }
+        do {
+            return SSHCredentials(user: user, privateKey: try SSHPrivateKey(pem: key.value), publicKey: issued.certificate)
+        } catch {
+            throw .internal("the SSH broker's key is unusable: \(error)")
+        }
+    }
+
+    // MARK: Probe
+
+    /// Runs ``ProbeScript`` over SSH with a 60 s broker certificate, the host verified against its
+    /// issued key. An unreachable VM is a result (`reachable: false`), not an error.
+    package func probe(_ machine: MachineRef, context: DriverContext) async throws(DriverError) -> ProbeResult {
+        let data = try await machineData(machine, context: context)
+        let credentials = try await brokerCredentials(machine, user: data.user, ttl: .seconds(60), context: context)
+        let hostKey: SSHPublicKey
+        do {
+            hostKey = try SSHPublicKey(openSSH: data.hostPublicKey)
+        } catch {
+            throw .internal("the recorded host key is unreadable: \(error)")
+        }
+        do throws(SSHError) {
+            let session = try await SSHSession.connect(
+                host: "127.0.0.1", port: data.sshPort, hostKeyPolicy: .expect(hostKey), credentials: credentials,
+                timeouts: .init(connect: .seconds(10), operation: .seconds(30)), logger: context.logger)
+            let result: SSHExecResult
+            do throws(SSHError) {
+                result = try await session.exec(ProbeScript.command, timeout: .seconds(30))
+            } catch {
+                await session.close()
+                throw error
+            }
+            await session.close()
+            return ProbeScript.parse(result.stdoutText, machine: machine)
+        } catch {
+            return ProbeResult(machine: machine, reachable: false, observedAt: Date(), error: "\(error)")
+        }
+    }
+}

@@ -1,0 +1,58 @@
+package import PazSchemas
+
+/// Typed reads of a `machine.create`'s options, each failing with an `invalidArgument` that names
+/// the option. Drivers parse their options with it.
+package struct CreateOptionValues: Sendable {
+    package let values: [String: JSONValue]
+
+    package init(_ values: [String: JSONValue]) {
+        self.values = values
+    }
+
+    /// A non-empty string, or nil when absent (or JSON null, or empty).
+    package func optionalString(_ name: String) -> String? {
+        values[name]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// A non-empty string, `value` when absent.
+    package func string(_ name: String, default value: String) throws(DriverError) -> String {
+        guard let raw = values[name], raw != .null else { return value }
+        guard let text = raw.stringValue, !text.isEmpty else {
+            throw .invalidArgument(field: name, message: "\(name) must be a non-empty string")
+        }
+        return text
+    }
+
+    /// One of `allowed` (a string), `value` when absent.
+    package func choice(_ name: String, _ allowed: [String], default value: String) throws(DriverError) -> String {
+        let text = try string(name, default: value)
+        guard allowed.contains(text) else {
+            throw .invalidArgument(field: name, message: "\(name) must be one of \(allowed.joined(separator: ", ")), not '\(text)'")
+        }
+        return text
+    }
+
+    /// true or false (also as text), `value` when absent.
+    package func boolean(_ name: String, default value: Bool) throws(DriverError) -> Bool {
+        guard let raw = values[name], raw != .null else { return value }
+        guard let flag = raw.boolValue ?? raw.stringValue.flatMap({ Bool($0.lowercased()) }) else {
+            throw .invalidArgument(field: name, message: "\(name) must be true or false")
+        }
+        return flag
+    }
+
+    /// An integer in `range` (also as text), `value` when absent.
+    package func integer(_ name: String, default value: Int?, in range: ClosedRange<Int>) throws(DriverError) -> Int? {
+        guard let raw = values[name], raw != .null else { return value }
+        guard let number = raw.numberValue ?? raw.stringValue.flatMap(Double.init), number.rounded() == number,
+              range.contains(Int(number)) else {
+            throw .invalidArgument(field: name, message: "\(name) must be an integer in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return Int(number)
+    }
+
+    /// An integer in `range`, `value` when absent.
+    package func integer(_ name: String, default value: Int, in range: ClosedRange<Int>) throws(DriverError) -> Int {
+        try integer(name, default: Optional(value), in: range) ?? value
+    }
+}

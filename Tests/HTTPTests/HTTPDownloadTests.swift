@@ -1,0 +1,187 @@
+import Foundation
+import PazHTTP
+import Synchronization
+import Testing
+
+/// `HTTPClient.download` against the scripted server (Server/http_test_server.py).
+@Suite("HTTP downloads")
+struct HTTPDownloadTests {
+    /// Runs `body` with a fresh client (low-speed limit of 1 KB/s over 1 s) and shuts it down afterwards.
+    func withClient<T>(_ body: (HTTPClient) async throws -> T) async throws -> T {
+        let client = try HTTPClient(
+            configuration: .init(
+                connectTimeout: .seconds(5), totalTimeout: .seconds(2), downloadLowSpeedLimit: 1024,
+                downloadLowSpeedTime: .seconds(1), threadName: "paz-http-dl-test"
+            ),
+            logger: LogCapture().logger
+        )
+        do {
+            let result = try await body(client)
+            await client.shutdown()
+            return result
+        } catch {
+            await client.shutdown()
+            throw error
+        }
+    }
+
+    /// A sink that keeps every chunk, and how many chunks it saw.
+    final class Collector: Sendable {
+        private let state = Mutex<(bytes: [UInt8], chunks: Int)>(([], 0))
+        var bytes: [UInt8] { state.withLock { $0.bytes } }
+        var chunks: Int { state.withLock { $0.chunks } }
+
+        func sink(stopAfter limit: Int = .max) -> @Sendable ([UInt8]) -> Bool {
+            { chunk in
+                self.state.withLock { state in
+                    state.chunks += 1
+                    state.bytes += chunk
+                    return state.chunks < limit
+                }
+            }
+        }
+    }
+
+    /// What /bytes?size=`size` serves.
+    static func pattern(_ size: Int) -> [UInt8] {
+        (0..<size).map { UInt8($0 % 251) }
+    }
+
+    static func newID() -> String { UUID().uuidString }
+
+    @Test func streamedBodyEqualsServedBytes() async throws {
+        let server = try await TestHTTPServer.get()
+        let size = 5 * 1024 * 1024
+        let collector = Collector()
+        // 5 MB at loopback speed: the 2 s total timeout of API calls does not apply, and neither
+        // would any other total timeout.
+        let head = try await withClient {
+            try await $0.download(HTTPRequest(url: server.url("/bytes", id: Self.newID(), "size=\(size)")), into: collector.sink())
+        }
+        #expect(head.status == 200)
+        #expect(head.headers["content-length"] == "\(size)")
+        #expect(collector.chunks > 1)
+        #expect(collector.bytes == Self.pattern(size))
+    }
+
+    @Test func redirectsAreFollowed() async throws {
+        let server = try await TestHTTPServer.get()
+        let collector = Collector()
+        let head = try await withClient {
+            try await $0.download(
+                HTTPRequest(url: server.url("/redirect", id: Self.newID(), "to=/bytes&hops=3&size=1000")), into: collector.sink()
+            )
+        }
+        #expect(head.status == 200)
+        #expect(collector.bytes == Self.pattern(1000))
+    }
+
+    @Test func moreThanFiveRedirectsFail() async throws {
+        let server = try await TestHTTPServer.get()
+        let error = await #expect(throws: HTTPClientError.self) {
+            _ = try await withClient {
+                try await $0.download(
+                    HTTPRequest(url: server.url("/redirect", id: Self.newID(), "to=/bytes&hops=6&size=10")), into: Collector().sink()
+                )
+            }
+        }
+        guard case .transport(let failure, _)? = error else {
+            Issue.record("expected a transport error, got \(String(describing: error))")
+            return
+        }
+        #expect(failure.code == 47)  // CURLE_TOO_MANY_REDIRECTS
+    }
+
+    @Test(arguments: [404, 500])
+    func errorStatusThrowsAndSinkSeesNothing(status: Int) async throws {
+        let server = try await TestHTTPServer.get()
+        let collector = Collector()
+        let error = await #expect(throws: HTTPClientError.self) {
+            _ = try await withClient {
+                try await $0.download(HTTPRequest(url: server.url("/status", id: Self.newID(), "code=\(status)")), into: collector.sink())
+            }
+        }
+        guard case .badStatus(let received)? = error else {
+            Issue.record("expected badStatus, got \(String(describing: error))")
+            return
+        }
+        #expect(received == status)
+        #expect(error?.isRetriable == (status == 500))
+        #expect(collector.chunks == 0)
+    }
+
+    @Test func missingPathIsBadStatus404() async throws {
+        let server = try await TestHTTPServer.get()
+        let error = await #expect(throws: HTTPClientError.self) {
+            _ = try await withClient {
+                try await $0.download(HTTPRequest(url: server.url("/no-such-image", id: Self.newID())), into: Collector().sink())
+            }
+        }
+        guard case .badStatus(404)? = error else {
+            Issue.record("expected badStatus(404), got \(String(describing: error))")
+            return
+        }
+        #expect(error?.description.contains("404") == true)
+    }
+
+    @Test func sinkReturningFalseAborts() async throws {
+        let server = try await TestHTTPServer.get()
+        let collector = Collector()
+        let error = await #expect(throws: HTTPClientError.self) {
+            _ = try await withClient {
+                try await $0.download(
+                    HTTPRequest(url: server.url("/bytes", id: Self.newID(), "size=\(4 * 1024 * 1024)")), into: collector.sink(stopAfter: 2)
+                )
+            }
+        }
+        guard case .stoppedBySink? = error else {
+            Issue.record("expected stoppedBySink, got \(String(describing: error))")
+            return
+        }
+        #expect(collector.chunks == 2)
+    }
+
+    @Test func stalledDownloadHitsTheLowSpeedLimit() async throws {
+        let server = try await TestHTTPServer.get()
+        let started = ContinuousClock.now
+        let error = await #expect(throws: HTTPClientError.self) {
+            _ = try await withClient {
+                try await $0.download(HTTPRequest(url: server.url("/stall", id: Self.newID(), "ms=8000")), into: Collector().sink())
+            }
+        }
+        guard case .transport(let failure, _)? = error else {
+            Issue.record("expected a transport error, got \(String(describing: error))")
+            return
+        }
+        #expect(failure.kind == .timeout)
+        #expect(ContinuousClock.now - started < .seconds(6))
+    }
+
+    @Test func fileURLsAreForDownloadsOnly() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("paz-download-\(Self.newID())")
+        try Data(Self.pattern(70_000)).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let collector = Collector()
+        let head = try await withClient { try await $0.download(HTTPRequest(url: file.absoluteString), into: collector.sink()) }
+        #expect(head.status == 0)
+        #expect(collector.bytes == Self.pattern(70_000))
+
+        let error = await #expect(throws: HTTPClientError.self) {
+            _ = try await withClient { try await $0.send(HTTPRequest(url: file.absoluteString)) }
+        }
+        guard case .invalidRequest? = error else {
+            Issue.record("expected invalidRequest, got \(String(describing: error))")
+            return
+        }
+    }
+
+    @Test func otherSchemesAreRejected() async throws {
+        let error = await #expect(throws: HTTPClientError.self) {
+            _ = try await withClient { try await $0.download(HTTPRequest(url: "ftp://127.0.0.1/image"), into: Collector().sink()) }
+        }
+        guard case .invalidRequest? = error else {
+            Issue.record("expected invalidRequest, got \(String(describing: error))")
+            return
+        }
+    }
+}

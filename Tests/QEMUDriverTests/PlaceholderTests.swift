@@ -1,4 +1,0 @@
-import Testing
-@testable import PazQEMUDriver
-
-@Test func moduleLinks() { _ = QEMUDriver.self }
