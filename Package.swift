@@ -194,7 +194,8 @@ let package = Package(
         .executableTarget(
             name: "PazBench",
             dependencies: [
-                "PazAMQP", "PazRedis", "PazLocalServers", "PazMachineCLI", "PazSchemas", "PazStore", "PazControlPlane", log,
+                "PazAMQP", "PazRedis", "PazLocalServers", "PazMachineCLI", "PazQEMUDriver", "PazSchemas", "PazStore",
+                "PazControlPlane", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/PazBench"

@@ -10,5 +10,7 @@ enum BenchmarkCases {
         AcceptBenchmark.self,
         IdleRSSBenchmark.self,
         SSHOverheadBenchmark.self,
+        QEMUBootBenchmark.self,
+        QEMUClusterBenchmark.self,
     ]
 }

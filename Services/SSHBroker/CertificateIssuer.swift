@@ -91,7 +91,7 @@ package struct CertificateIssuer: Sendable {
         }
         // Another tenant's machine is not found either: the tenant's own hash is the only place looked.
         guard let machine, machine.clusterId == body.machine.clusterId else { throw .machineNotFound(body.machine) }
-        guard let endpoint = machine.details?.ssh else { throw .noSSHEndpoint(body.machine) }
+        guard let endpoint = machine.details?.ssh ?? body.endpoint else { throw .noSSHEndpoint(body.machine) }
 
         let cas = try await authorities.authorities(for: request.tenant)
         let knownHostsLine: String

@@ -185,15 +185,20 @@ package struct UserCredentialsRequest: Sendable, Hashable, Codable {
     /// An OpenSSH public key line to certify instead of generating a key pair (the reply then has no
     /// private key: it never leaves the client).
     package var publicKey: String?
+    /// Where the machine answers SSH while its create runs and none is recorded yet (a driver's
+    /// readiness check of a VM it is booting); a recorded endpoint always wins.
+    package var endpoint: SSHEndpoint?
 
     package init(
-        machine: MachineRef, principal: String, ttlSeconds: Int? = nil, keyType: SSHKeyType? = nil, publicKey: String? = nil
+        machine: MachineRef, principal: String, ttlSeconds: Int? = nil, keyType: SSHKeyType? = nil, publicKey: String? = nil,
+        endpoint: SSHEndpoint? = nil
     ) {
         self.machine = machine
         self.principal = principal
         self.ttlSeconds = ttlSeconds
         self.keyType = keyType
         self.publicKey = publicKey
+        self.endpoint = endpoint
     }
 }
 

@@ -144,9 +144,17 @@ struct QEMUEndToEndTests {
         return state
     }
 
-    /// Pids of QEMU processes whose command line mentions `directory`.
+    /// Pids of the VMs whose command line mentions `directory`: QEMU processes, not counting the
+    /// child a `-daemonize` parent has forked while that parent still waits for it.
     static func vmProcesses(under directory: URL) -> [Int32] {
-        processes { $0.first?.hasSuffix("qemu-system-x86_64") == true && $0.contains { $0.contains(directory.path) } }
+        let all = processes { $0.first?.hasSuffix("qemu-system-x86_64") == true && $0.contains { $0.contains(directory.path) } }
+        return all.filter { pid in !all.contains(parent(of: pid) ?? 0) }
+    }
+
+    static func parent(of pid: Int32) -> Int32? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("PPid:") }) else { return nil }
+        return Int32(line.dropFirst(5).trimmingCharacters(in: .whitespaces))
     }
 
     static func switchProcesses(under directory: URL) -> [Int32] {

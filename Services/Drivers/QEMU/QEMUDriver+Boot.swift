@@ -84,7 +84,8 @@ extension QEMUDriver {
     /// user certificate; fails at once when QEMU exits meanwhile.
     func waitForSSH(_ machine: MachineRef, data: QEMUMachineData, context: DriverContext) async throws(DriverError) {
         let timeout = Duration.seconds(data.bootTimeoutSeconds)
-        let credentials = try await brokerCredentials(machine, user: data.user, ttl: timeout + .seconds(60), context: context)
+        let credentials = try await brokerCredentials(
+            machine, user: data.user, port: data.sshPort, ttl: timeout + .seconds(60), context: context)
         let hostKey: SSHPublicKey
         do {
             hostKey = try SSHPublicKey(openSSH: data.hostPublicKey)
@@ -133,7 +134,9 @@ extension QEMUDriver {
 
     /// A short-lived ECDSA user certificate from the SSH broker (libssh2 1.10 cannot use Ed25519
     /// certificates), for the driver's own logins.
-    func brokerCredentials(_ machine: MachineRef, user: String, ttl: Duration, context: DriverContext) async throws(DriverError) -> SSHCredentials {
+    func brokerCredentials(
+        _ machine: MachineRef, user: String, port: Int, ttl: Duration, context: DriverContext
+    ) async throws(DriverError) -> SSHCredentials {
         guard let broker = context.sshBroker else {
             throw .providerUnavailable("no SSH broker is reachable to issue login credentials; retry when paz-ssh-broker runs")
         }
@@ -141,7 +144,9 @@ extension QEMUDriver {
         do {
             issued = try await broker.userCredentials(
                 tenant: context.tenant,
-                UserCredentialsRequest(machine: machine, principal: user, ttlSeconds: Int(ttl.components.seconds), keyType: .ecdsa))
+                UserCredentialsRequest(
+                    machine: machine, principal: user, ttlSeconds: Int(ttl.components.seconds), keyType: .ecdsa,
+                    endpoint: SSHEndpoint(host: "127.0.0.1", port: port, user: user)))
         } catch {
             throw .providerUnavailable("the SSH broker issued no credentials: \(error)")
         }
@@ -159,7 +164,7 @@ extension QEMUDriver {
     /// issued key. An unreachable VM is a result (`reachable: false`), not an error.
     package func probe(_ machine: MachineRef, context: DriverContext) async throws(DriverError) -> ProbeResult {
         let data = try await machineData(machine, context: context)
-        let credentials = try await brokerCredentials(machine, user: data.user, ttl: .seconds(60), context: context)
+        let credentials = try await brokerCredentials(machine, user: data.user, port: data.sshPort, ttl: .seconds(60), context: context)
         let hostKey: SSHPublicKey
         do {
             hostKey = try SSHPublicKey(openSSH: data.hostPublicKey)

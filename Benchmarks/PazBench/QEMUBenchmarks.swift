@@ -1,0 +1,168 @@
+import ArgumentParser
+import Foundation
+import PazLocalServers
+import PazMachineCLI
+import PazQEMUDriver
+import PazSchemas
+
+/// What the QEMU cases share: the locally built test image and timed `paz-machine` commands.
+struct QEMUBenchOptions: ParsableArguments {
+    @Option(help: "The test image (deploy/images/build-debian-test-image.sh builds it; its .sha256 sits next to it).")
+    var image = (ProcessInfo.processInfo.environment["XDG_CACHE_HOME"] ?? (NSHomeDirectory() + "/.cache"))
+        + "/paz-machine/test-images/debian-12-paz-test.qcow2"
+
+    @Option(help: "Boots of each kind.")
+    var runs = 2
+
+    @Option(help: "vCPUs per VM.")
+    var cpus = 2
+
+    @Option(help: "Memory per VM, MiB.")
+    var memory = 1024
+
+    /// The image's SHA-256 from its `.sha256` file.
+    func digest() throws -> String {
+        let line = try String(contentsOfFile: image + ".sha256", encoding: .utf8)
+        return String(line.prefix { !$0.isWhitespace })
+    }
+
+    /// `paz-machine cluster create NAME --driver qemu --count N` under TCG, timed to its success.
+    func createCluster(_ name: String, count: Int, stack: BenchStack, in directory: URL) throws -> Duration {
+        try SSHOverheadBenchmark.time(stack.cli([
+            "cluster", "create", name, "--driver", "qemu", "--count", String(count), "--qemu-accel", "tcg",
+            "--qemu-cpus", String(cpus), "--qemu-memory", String(memory),
+            "--qemu-image-url", "file://" + image, "--qemu-image-digest", "sha256:" + (try digest()),
+        ]), in: directory)
+    }
+
+    func removeCluster(_ name: String, stack: BenchStack, in directory: URL) throws {
+        _ = try SSHOverheadBenchmark.time(stack.cli(["cluster", "rm", name]), in: directory)
+    }
+}
+
+extension BenchStack {
+    /// `paz-machine ARGS…` against this stack.
+    func cli(_ arguments: [String]) -> [String] {
+        let bin = CLIContext.runningExecutable().deletingLastPathComponent()
+        return [bin.appendingPathComponent("paz-machine").path, "--config", root.appendingPathComponent("config.json").path]
+            + arguments
+    }
+}
+
+/// `qemu-boot`: boot-to-SSH of one VM through `paz-machine cluster create` (the whole path: command,
+/// gateway, driver, image cache, broker identity, cloud-init seed, QEMU, SSH check) versus the same
+/// image booted by a bare `qemu-system-x86_64` with a hand-made cloud-init seed until `ssh` answers.
+struct QEMUBootBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "qemu-boot", abstract: "Boot-to-SSH of one VM through paz-machine versus bare QEMU + cloud-init (target ratio ≤ 1.15).")
+
+    @OptionGroup var options: QEMUBenchOptions
+
+    func run() async throws {
+        let ratio = try await withStack { stack in
+            let scratch = try ScratchDirectory.make(prefix: "paz-bench-qemu")
+            defer { try? FileManager.default.removeItem(at: scratch) }
+            // Warm the image cache (the first create copies and verifies the image).
+            _ = try options.createCluster("warm", count: 1, stack: stack, in: scratch)
+            try options.removeCluster("warm", stack: stack, in: scratch)
+            var ours: [Duration] = []
+            var bare: [Duration] = []
+            for index in 0..<options.runs {
+                ours.append(try options.createCluster("boot\(index)", count: 1, stack: stack, in: scratch))
+                try options.removeCluster("boot\(index)", stack: stack, in: scratch)
+                bare.append(try await BareBoot(options: options, directory: scratch.appendingPathComponent("bare\(index)")).run())
+            }
+            let oursMedian = SSHOverheadBenchmark.percentile(ours, 50)
+            let bareMedian = SSHOverheadBenchmark.percentile(bare, 50)
+            print("paz-machine cluster create (1 VM, TCG, \(options.cpus) vCPU): \(ours.map { format(Self.seconds($0), 1) }) s, median \(format(Self.seconds(oursMedian), 1)) s")
+            print("bare qemu + cloud-init until ssh answers:           \(bare.map { format(Self.seconds($0), 1) }) s, median \(format(Self.seconds(bareMedian), 1)) s")
+            return Self.seconds(oursMedian) / Self.seconds(bareMedian)
+        }
+        print("qemu-boot: \(format(ratio, 2)) ratio")
+    }
+
+    static func seconds(_ duration: Duration) -> Double { SSHOverheadBenchmark.ms(duration) / 1000 }
+}
+
+/// `qemu-cluster`: creating a 3-VM cluster versus a 1-VM cluster (VMs boot concurrently).
+struct QEMUClusterBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "qemu-cluster", abstract: "Creating a 3-VM cluster versus a 1-VM cluster (target ratio ≤ 1.5).")
+
+    @OptionGroup var options: QEMUBenchOptions
+
+    func run() async throws {
+        let ratio = try await withStack { stack in
+            let scratch = try ScratchDirectory.make(prefix: "paz-bench-qemu")
+            defer { try? FileManager.default.removeItem(at: scratch) }
+            _ = try options.createCluster("warm", count: 1, stack: stack, in: scratch)
+            try options.removeCluster("warm", stack: stack, in: scratch)
+            var one: [Duration] = []
+            var three: [Duration] = []
+            for index in 0..<options.runs {
+                one.append(try options.createCluster("one\(index)", count: 1, stack: stack, in: scratch))
+                try options.removeCluster("one\(index)", stack: stack, in: scratch)
+                three.append(try options.createCluster("three\(index)", count: 3, stack: stack, in: scratch))
+                try options.removeCluster("three\(index)", stack: stack, in: scratch)
+            }
+            let oneMedian = QEMUBootBenchmark.seconds(SSHOverheadBenchmark.percentile(one, 50))
+            let threeMedian = QEMUBootBenchmark.seconds(SSHOverheadBenchmark.percentile(three, 50))
+            print("1-VM cluster: \(one.map { format(QEMUBootBenchmark.seconds($0), 1) }) s, median \(format(oneMedian, 1)) s")
+            print("3-VM cluster: \(three.map { format(QEMUBootBenchmark.seconds($0), 1) }) s, median \(format(threeMedian, 1)) s")
+            return threeMedian / oneMedian
+        }
+        print("qemu-cluster: \(format(ratio, 2)) ratio")
+    }
+}
+
+/// One VM booted by hand the way the driver boots it (same image, same QEMU arguments, an
+/// equivalent cloud-init seed with a plain authorized key), timed from `qemu-system-x86_64` until
+/// `ssh … true` succeeds.
+struct BareBoot {
+    let options: QEMUBenchOptions
+    let directory: URL
+
+    func run() async throws -> Duration {
+        let machine = try MachineID("mch_bare\(UInt32.random(in: 0...UInt32.max))")
+        let files = MachineFiles(stateDirectory: directory, machine: machine)
+        try files.create()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try await OverlayCreator().create(at: files.overlay, base: URL(fileURLWithPath: options.image), diskGiB: nil)
+        let key = directory.appendingPathComponent("id").path
+        try HelperCommand.run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key])
+        let hostKey = directory.appendingPathComponent("host").path
+        let ca = directory.appendingPathComponent("ca").path
+        for file in [hostKey, ca] { try HelperCommand.run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", file]) }
+        try HelperCommand.run("ssh-keygen", ["-q", "-s", ca, "-I", "bare", "-h", "-n", "127.0.0.1", hostKey + ".pub"])
+        func line(_ path: String) throws -> String {
+            try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let port = try LoopbackNetwork.freePort()
+        let spec = GuestSpec(
+            instanceId: machine.rawValue, hostname: "bare", user: "paz",
+            authorizedKeys: [try line(key + ".pub")], userCAPublicKey: try line(ca + ".pub"),
+            hostPrivateKey: SecretText(try String(contentsOfFile: hostKey, encoding: .utf8)),
+            hostPublicKey: try line(hostKey + ".pub"), hostCertificate: try line(hostKey + "-cert.pub"),
+            interfaces: [GuestInterface(name: "eth0", macAddress: "52:54:00:be:00:01", addressing: .dhcp)])
+        _ = try await CloudInitSeed(spec).makeISO(in: files.seedDirectory.path)
+        let commandLine = QEMUCommandLine(
+            name: "bare", accel: .tcg, cpus: options.cpus, memoryMiB: options.memory, files: files, guestConfig: .cloudInit,
+            sshPort: port, primaryMAC: "52:54:00:be:00:01", clusterMAC: "52:54:00:be:00:02", clusterSwitch: nil)
+        let started = ContinuousClock.now
+        try await QEMUProcess(files: files).launch(binary: "qemu-system-x86_64", arguments: commandLine.arguments)
+        defer { Task { await QEMUProcess(files: files).forceKill() } }
+        let ssh = ["/usr/bin/ssh", "-F", "/dev/null", "-i", key, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+                   "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5",
+                   "-o", "LogLevel=ERROR", "-p", String(port), "paz@127.0.0.1", "true"]
+        let deadline = started + .seconds(600)
+        while ContinuousClock.now < deadline {
+            if (try? SSHOverheadBenchmark.time(ssh, in: directory)) != nil {
+                let elapsed = ContinuousClock.now - started
+                await QEMUProcess(files: files).forceKill()
+                return elapsed
+            }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        throw BenchError("the bare VM did not answer SSH within 10 minutes (console: \(files.console.path))")
+    }
+}
