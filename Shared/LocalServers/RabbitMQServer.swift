@@ -33,7 +33,7 @@ package final class RabbitMQServer: Sendable {
 
     /// Starts a node. `dataDirectory` defaults to a new scratch directory; `port` to a free port.
     package static func start(
-        dataDirectory: URL? = nil, port: Int? = nil, readyTimeout: Duration = .seconds(60)
+        dataDirectory: URL? = nil, port: Int? = nil, readyTimeout: Duration = .seconds(120)
     ) async throws(LocalServerError) -> RabbitMQServer {
         let directory: URL
         if let dataDirectory { directory = dataDirectory } else { directory = try ScratchDirectory.make(prefix: "paz-rabbitmq") }
@@ -140,7 +140,7 @@ package final class RabbitMQServer: Sendable {
     }
 
     /// Starts the broker again on the same port and data (after ``kill()`` or ``stopBroker()``).
-    package func restart(readyTimeout: Duration = .seconds(60)) async throws(LocalServerError) {
+    package func restart(readyTimeout: Duration = .seconds(120)) async throws(LocalServerError) {
         try await launch(readyTimeout: readyTimeout)
     }
 

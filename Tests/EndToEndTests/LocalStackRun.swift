@@ -1,5 +1,10 @@
 import Foundation
+import Testing
 import PazLocalServers
+
+/// Every end-to-end suite runs inside this one, one test at a time: each starts a whole stack
+/// (RabbitMQ among it) and the QEMU ones real VMs; in parallel on 2 cores they starve each other.
+@Suite(.serialized) enum EndToEnd {}
 
 /// `paz-machine up` on a private scratch root: HOME and the XDG directories live inside it, the stack's
 /// data in `root/data`. ``tearDown()`` runs `down`, checks nothing is left running and removes the root.
@@ -23,6 +28,6 @@ struct LocalStackRun {
     }
 
     func tearDown() {
-        EndToEndTests.tearDown(cli, data: data, root: root)
+        EndToEnd.EndToEndTests.tearDown(cli, data: data, root: root)
     }
 }

@@ -7,205 +7,215 @@ import Testing
 /// Issue 5's acceptance path: real VMs under QEMU (TCG) from the locally built Debian image, served
 /// over loopback HTTP so the download-and-verify path runs, through the built executables only.
 /// Serialized: under TCG a boot takes ~40 s of a core, so at most two VMs run at once.
-@Suite("End to end: QEMU clusters of real VMs", .serialized)
-struct QEMUEndToEndTests {
-    @Test("2-VM cluster: broker-certified SSH, cluster network, stop/start/kill, rm leaves nothing; a wrong digest leaves nothing")
-    func cluster() async throws {
-        let image = try await TestImage.debian()
-        let server = try await TestFileServer.start(serving: image.file.deletingLastPathComponent())
-        defer { Task { await server.stop() } }
-        let run = try await LocalStackRun.start(prefix: "paz-e2e-qemu")
-        defer { Self.tearDown(run) }
-        let cli = run.cli
-        try #require(run.up.status == 0, "up failed: \(run.up.err)")
-        let qemuState = run.data.appendingPathComponent("qemu")
-        let url = server.url(image.file.lastPathComponent)
+extension EndToEnd {
+    @Suite("End to end: QEMU clusters of real VMs", .serialized)
+    struct QEMUEndToEndTests {
+        @Test("2-VM cluster: broker-certified SSH, cluster network, stop/start/kill, rm leaves nothing; a wrong digest leaves nothing")
+        func cluster() async throws {
+            let image = try await TestImage.debian()
+            let server = try await TestFileServer.start(serving: image.file.deletingLastPathComponent())
+            defer { Task { await server.stop() } }
+            let run = try await LocalStackRun.start(prefix: "paz-e2e-qemu")
+            defer { Self.tearDown(run) }
+            let cli = run.cli
+            try #require(run.up.status == 0, "up failed: \(run.up.err)")
+            let qemuState = run.data.appendingPathComponent("qemu")
+            let url = server.url(image.file.lastPathComponent)
 
-        // A wrong digest: the create fails naming the digest, and nothing is left behind.
-        let wrong = try await cli.run([
-            "cluster", "create", "bad", "--driver", "qemu", "--qemu-accel", "tcg",
-            "--qemu-image-url", url, "--qemu-image-digest", "sha256:" + String(repeating: "0", count: 64),
-        ])
-        #expect(wrong.status != 0)
-        #expect(wrong.err.contains("sha256:" + image.sha256) && wrong.err.contains("not the expected"), "\(wrong.err)")
-        #expect(Self.leftovers(qemuState).isEmpty, "left behind: \(Self.leftovers(qemuState))")
-        #expect(Self.vmProcesses(under: run.data).isEmpty)
+            // The catalog, through the CLI.
+            let images = try await cli.run(["images", "qemu", "--output", "json"]).object()["images"] as? [[String: Any]] ?? []
+            #expect(Set(images.compactMap { $0["id"] as? String }).isSuperset(of: ["debian-12", "ubuntu-24.04", "flatcar-stable", "fedora-coreos-stable"]))
+            let sizes = try await cli.run(["sizes", "qemu", "--output", "json"]).object()["sizes"] as? [[String: Any]] ?? []
+            #expect(sizes.contains { $0["id"] as? String == "small" && $0["vcpus"] as? Int == 1 })
+            let locations = try await cli.run(["locations", "qemu"])
+            #expect(locations.status == 0 && locations.out.contains("local"), "\(locations.err)")
 
-        // Two VMs, booted concurrently.
-        let created = try await cli.run([
-            "cluster", "create", "vms", "--driver", "qemu", "--count", "2", "--qemu-accel", "tcg",
-            "--qemu-image-url", url, "--qemu-image-digest", "sha256:" + image.sha256,
-        ])
-        try #require(created.status == 0, "cluster create failed: \(created.err)\n\(Self.consoles(qemuState))")
-        #expect(Self.vmProcesses(under: run.data).count == 2)
+            // A wrong digest: the create fails naming the digest, and nothing is left behind.
+            let wrong = try await cli.run([
+                "cluster", "create", "bad", "--driver", "qemu", "--qemu-accel", "tcg",
+                "--qemu-image-url", url, "--qemu-image-digest", "sha256:" + String(repeating: "0", count: 64),
+            ])
+            #expect(wrong.status != 0)
+            #expect(wrong.err.contains("sha256:" + image.sha256) && wrong.err.contains("not the expected"), "\(wrong.err)")
+            #expect(Self.leftovers(qemuState).isEmpty, "left behind: \(Self.leftovers(qemuState))")
+            #expect(Self.vmProcesses(under: run.data).isEmpty)
 
-        // SSH through the broker's short-lived certificate, the host verified by the host CA.
-        for machine in ["vms-1", "vms-2"] {
-            let hostname = try await cli.run(["ssh", machine, "--", "hostname"])
-            #expect(hostname.status == 0, "\(machine): \(hostname.err)")
-            #expect(hostname.out.trimmingCharacters(in: .whitespacesAndNewlines) == machine)
-            #expect(!hostname.err.contains("Permanently added"), "host trusted on first use: \(hostname.err)")
+            // Two VMs, booted concurrently.
+            let created = try await cli.run([
+                "cluster", "create", "vms", "--driver", "qemu", "--count", "2", "--qemu-accel", "tcg",
+                "--qemu-image-url", url, "--qemu-image-digest", "sha256:" + image.sha256,
+            ])
+            try #require(created.status == 0, "cluster create failed: \(created.err)\n\(Self.consoles(qemuState))")
+            #expect(Self.vmProcesses(under: run.data).count == 2)
+
+            // SSH through the broker's short-lived certificate, the host verified by the host CA.
+            for machine in ["vms-1", "vms-2"] {
+                let hostname = try await cli.run(["ssh", machine, "--", "hostname"])
+                #expect(hostname.status == 0, "\(machine): \(hostname.err)")
+                #expect(hostname.out.trimmingCharacters(in: .whitespacesAndNewlines) == machine)
+                #expect(!hostname.err.contains("Permanently added"), "host trusted on first use: \(hostname.err)")
+            }
+
+            // The cluster network: vms-1 reaches vms-2 at its private address.
+            let second = try await cli.run(["inspect", "vms-2", "--output", "json"]).object()
+            let addresses = try #require(second["addresses"] as? [[String: Any]])
+            let privateAddress = try #require(addresses.first { $0["scope"] as? String == "private" }?["address"] as? String)
+            #expect(privateAddress.hasPrefix("10.200.0."))
+            let ping = try await cli.run(["ssh", "vms-1", "--", "ping", "-c", "3", "-W", "5", privateAddress])
+            #expect(ping.status == 0, "ping over the cluster network failed: \(ping.out) \(ping.err)")
+
+            // stop → stopped; start → SSH again; kill → stopped.
+            let stopped = try await cli.run(["stop", "vms-2"])
+            #expect(stopped.status == 0, "\(stopped.err)")
+            #expect(try await Self.state(of: "vms-2", cli) == "stopped")
+            #expect(Self.vmProcesses(under: run.data).count == 1)
+            let started = try await cli.run(["start", "vms-2"])
+            #expect(started.status == 0, "\(started.err)")
+            #expect(try await cli.run(["ssh", "vms-2", "--", "true"]).status == 0)
+            let killed = try await cli.run(["kill", "vms-1"])
+            #expect(killed.status == 0, "\(killed.err)")
+            #expect(try await Self.state(of: "vms-1", cli) == "stopped")
+
+            // cluster rm: no QEMU, no switch, no files, no ports.
+            let ports = try Self.sshPorts(qemuState)
+            let removed = try await cli.run(["cluster", "rm", "vms"])
+            #expect(removed.status == 0, "\(removed.err)")
+            #expect(Self.vmProcesses(under: run.data).isEmpty)
+            #expect(Self.leftovers(qemuState).isEmpty, "left behind: \(Self.leftovers(qemuState))")
+            for port in ports { #expect(!LoopbackNetwork.canConnect(host: "127.0.0.1", port: port), "port \(port) still listens") }
         }
 
-        // The cluster network: vms-1 reaches vms-2 at its private address.
-        let second = try await cli.run(["inspect", "vms-2", "--output", "json"]).object()
-        let addresses = try #require(second["addresses"] as? [[String: Any]])
-        let privateAddress = try #require(addresses.first { $0["scope"] as? String == "private" }?["address"] as? String)
-        #expect(privateAddress.hasPrefix("10.200.0."))
-        let ping = try await cli.run(["ssh", "vms-1", "--", "ping", "-c", "3", "-W", "5", privateAddress])
-        #expect(ping.status == 0, "ping over the cluster network failed: \(ping.out) \(ping.err)")
+        @Test("Killing the driver during a create: after its restart exactly one VM exists and the create completes")
+        func driverCrashDuringCreate() async throws {
+            let image = try await TestImage.debian()
+            let server = try await TestFileServer.start(serving: image.file.deletingLastPathComponent())
+            defer { Task { await server.stop() } }
+            let run = try await LocalStackRun.start(prefix: "paz-e2e-qemu-crash")
+            defer { Self.tearDown(run) }
+            let cli = run.cli
+            try #require(run.up.status == 0, "up failed: \(run.up.err)")
+            let stateFile = run.data.appendingPathComponent("stack.json")
 
-        // stop → stopped; start → SSH again; kill → stopped.
-        let stopped = try await cli.run(["stop", "vms-2"])
-        #expect(stopped.status == 0, "\(stopped.err)")
-        #expect(try await Self.state(of: "vms-2", cli) == "stopped")
-        #expect(Self.vmProcesses(under: run.data).count == 1)
-        let started = try await cli.run(["start", "vms-2"])
-        #expect(started.status == 0, "\(started.err)")
-        #expect(try await cli.run(["ssh", "vms-2", "--", "true"]).status == 0)
-        let killed = try await cli.run(["kill", "vms-1"])
-        #expect(killed.status == 0, "\(killed.err)")
-        #expect(try await Self.state(of: "vms-1", cli) == "stopped")
+            let accepted = try await cli.run([
+                "cluster", "create", "crash", "--driver", "qemu", "--no-wait", "--output", "json", "--qemu-accel", "tcg",
+                "--qemu-image-url", server.url(image.file.lastPathComponent), "--qemu-image-digest", "sha256:" + image.sha256,
+            ])
+            try #require(accepted.status == 0, "\(accepted.err)")
+            let operation = try #require(try accepted.object()["id"] as? String)
 
-        // cluster rm: no QEMU, no switch, no files, no ports.
-        let ports = try Self.sshPorts(qemuState)
-        let removed = try await cli.run(["cluster", "rm", "vms"])
-        #expect(removed.status == 0, "\(removed.err)")
-        #expect(Self.vmProcesses(under: run.data).isEmpty)
-        #expect(Self.leftovers(qemuState).isEmpty, "left behind: \(Self.leftovers(qemuState))")
-        for port in ports { #expect(!LoopbackNetwork.canConnect(host: "127.0.0.1", port: port), "port \(port) still listens") }
-    }
+            // Once QEMU runs (the VM is booting), the driver dies.
+            let deadline = ContinuousClock.now + .seconds(120)
+            while Self.vmProcesses(under: run.data).isEmpty && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            try #require(Self.vmProcesses(under: run.data).count == 1, "QEMU never started")
+            var state = try #require(try StackState.load(from: stateFile))
+            let index = try #require(state.processes.firstIndex { $0.name == "paz-driver-qemu" })
+            let driver = state.processes[index]
+            let environment = try Self.environment(of: driver.pid)
+            _ = Foundation.kill(-driver.pid, SIGKILL)
+            while ProcessGroups.entry(driver.pid) != nil { try await Task.sleep(for: .milliseconds(50)) }
+            #expect(Self.vmProcesses(under: run.data).count == 1, "the VM must outlive the driver")
 
-    @Test("Killing the driver during a create: after its restart exactly one VM exists and the create completes")
-    func driverCrashDuringCreate() async throws {
-        let image = try await TestImage.debian()
-        let server = try await TestFileServer.start(serving: image.file.deletingLastPathComponent())
-        defer { Task { await server.stop() } }
-        let run = try await LocalStackRun.start(prefix: "paz-e2e-qemu-crash")
-        defer { Self.tearDown(run) }
-        let cli = run.cli
-        try #require(run.up.status == 0, "up failed: \(run.up.err)")
-        let stateFile = run.data.appendingPathComponent("stack.json")
+            // The driver comes back (as a supervisor would restart it) and finishes the create.
+            let log = URL(fileURLWithPath: driver.log + ".restarted")
+            let restarted = try ManagedProcess(
+                executable: try Self.sibling("paz-driver-qemu"), arguments: [], environment: environment, logFile: log, workingDirectory: run.data)
+            state.processes[index] = .init(name: driver.name, pid: restarted.pid, isServer: false, log: log.path)
+            try state.save(to: stateFile)
+            let waited = try await cli.run(["ops", "wait", operation])
+            #expect(waited.status == 0, "the create did not complete after the restart: \(waited.err)")
+            #expect(Self.vmProcesses(under: run.data).count == 1, "exactly one VM per machine")
+            #expect(try await cli.run(["ssh", "crash-1", "--", "true"]).status == 0)
 
-        let accepted = try await cli.run([
-            "cluster", "create", "crash", "--driver", "qemu", "--no-wait", "--output", "json", "--qemu-accel", "tcg",
-            "--qemu-image-url", server.url(image.file.lastPathComponent), "--qemu-image-digest", "sha256:" + image.sha256,
-        ])
-        try #require(accepted.status == 0, "\(accepted.err)")
-        let operation = try #require(try accepted.object()["id"] as? String)
-
-        // Once QEMU runs (the VM is booting), the driver dies.
-        let deadline = ContinuousClock.now + .seconds(120)
-        while Self.vmProcesses(under: run.data).isEmpty && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(200))
+            let removed = try await cli.run(["cluster", "rm", "crash"])
+            #expect(removed.status == 0, "\(removed.err)")
+            #expect(Self.vmProcesses(under: run.data).isEmpty)
+            #expect(Self.leftovers(run.data.appendingPathComponent("qemu")).isEmpty)
         }
-        try #require(Self.vmProcesses(under: run.data).count == 1, "QEMU never started")
-        var state = try #require(try StackState.load(from: stateFile))
-        let index = try #require(state.processes.firstIndex { $0.name == "paz-driver-qemu" })
-        let driver = state.processes[index]
-        let environment = try Self.environment(of: driver.pid)
-        _ = Foundation.kill(-driver.pid, SIGKILL)
-        while ProcessGroups.entry(driver.pid) != nil { try await Task.sleep(for: .milliseconds(50)) }
-        #expect(Self.vmProcesses(under: run.data).count == 1, "the VM must outlive the driver")
 
-        // The driver comes back (as a supervisor would restart it) and finishes the create.
-        let log = URL(fileURLWithPath: driver.log + ".restarted")
-        let restarted = try ManagedProcess(
-            executable: try Self.sibling("paz-driver-qemu"), arguments: [], environment: environment, logFile: log, workingDirectory: run.data)
-        state.processes[index] = .init(name: driver.name, pid: restarted.pid, isServer: false, log: log.path)
-        try state.save(to: stateFile)
-        let waited = try await cli.run(["ops", "wait", operation])
-        #expect(waited.status == 0, "the create did not complete after the restart: \(waited.err)")
-        #expect(Self.vmProcesses(under: run.data).count == 1, "exactly one VM per machine")
-        #expect(try await cli.run(["ssh", "crash-1", "--", "true"]).status == 0)
+        // MARK: Helpers
 
-        let removed = try await cli.run(["cluster", "rm", "crash"])
-        #expect(removed.status == 0, "\(removed.err)")
-        #expect(Self.vmProcesses(under: run.data).isEmpty)
-        #expect(Self.leftovers(run.data.appendingPathComponent("qemu")).isEmpty)
-    }
-
-    // MARK: Helpers
-
-    /// Stops the stack, then kills any VM or switch of this run a failed test left.
-    static func tearDown(_ run: LocalStackRun) {
-        for pid in vmProcesses(under: run.data) + switchProcesses(under: run.data) { _ = Foundation.kill(pid, SIGKILL) }
-        run.tearDown()
-    }
-
-    /// The state of `machine` once it is not transitional (polled for up to a minute).
-    static func state(of machine: String, _ cli: CLIProcess) async throws -> String? {
-        var state: String?
-        for _ in 0..<60 {
-            state = try await cli.run(["inspect", machine, "--output", "json"]).object()["state"] as? String
-            if state == "stopped" || state == "running" { return state }
-            try await Task.sleep(for: .seconds(1))
+        /// Stops the stack, then kills any VM or switch of this run a failed test left.
+        static func tearDown(_ run: LocalStackRun) {
+            for pid in vmProcesses(under: run.data) + switchProcesses(under: run.data) { _ = Foundation.kill(pid, SIGKILL) }
+            run.tearDown()
         }
-        return state
-    }
 
-    /// Pids of the VMs whose command line mentions `directory`: QEMU processes, not counting the
-    /// child a `-daemonize` parent has forked while that parent still waits for it.
-    static func vmProcesses(under directory: URL) -> [Int32] {
-        let all = processes { $0.first?.hasSuffix("qemu-system-x86_64") == true && $0.contains { $0.contains(directory.path) } }
-        return all.filter { pid in !all.contains(parent(of: pid) ?? 0) }
-    }
-
-    static func parent(of pid: Int32) -> Int32? {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("PPid:") }) else { return nil }
-        return Int32(line.dropFirst(5).trimmingCharacters(in: .whitespaces))
-    }
-
-    static func switchProcesses(under directory: URL) -> [Int32] {
-        processes { $0.first?.hasSuffix("vde_switch") == true && $0.contains { $0.contains(directory.path) } }
-    }
-
-    private static func processes(where matches: ([String]) -> Bool) -> [Int32] {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.compactMap(Int32.init).filter { pid in
-            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"), !data.isEmpty else { return false }
-            return matches(data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) })
+        /// The state of `machine` once it is not transitional (polled for up to a minute).
+        static func state(of machine: String, _ cli: CLIProcess) async throws -> String? {
+            var state: String?
+            for _ in 0..<60 {
+                state = try await cli.run(["inspect", machine, "--output", "json"]).object()["state"] as? String
+                if state == "stopped" || state == "running" { return state }
+                try await Task.sleep(for: .seconds(1))
+            }
+            return state
         }
-    }
 
-    /// What the QEMU driver keeps on disk besides the image cache: machines, cluster networks, port claims.
-    static func leftovers(_ qemuState: URL) -> [String] {
-        ["machines", "clusters", "ports"].flatMap { folder in
-            ((try? FileManager.default.contentsOfDirectory(atPath: qemuState.appendingPathComponent(folder).path)) ?? [])
-                .map { "\(folder)/\($0)" }
-        } + ((try? FileManager.default.contentsOfDirectory(atPath: qemuState.appendingPathComponent("images").path)) ?? [])
-            .filter { $0.hasPrefix(".") }.map { "images/\($0)" }
-    }
-
-    /// The forwarded SSH ports claimed now.
-    static func sshPorts(_ qemuState: URL) throws -> [Int] {
-        try FileManager.default.contentsOfDirectory(atPath: qemuState.appendingPathComponent("ports").path).compactMap(Int.init)
-    }
-
-    /// The serial console tails of every VM, for failure messages.
-    static func consoles(_ qemuState: URL) -> String {
-        let machines = qemuState.appendingPathComponent("machines")
-        return ((try? FileManager.default.contentsOfDirectory(atPath: machines.path)) ?? []).map { machine in
-            let console = (try? String(contentsOf: machines.appendingPathComponent("\(machine)/console.log"), encoding: .utf8)) ?? ""
-            return "--- \(machine):\n\(console.suffix(2000))"
-        }.joined(separator: "\n")
-    }
-
-    /// The environment a running process was started with.
-    static func environment(of pid: Int32) throws -> [String: String] {
-        let data = try #require(FileManager.default.contents(atPath: "/proc/\(pid)/environ"))
-        var environment: [String: String] = [:]
-        for entry in data.split(separator: 0).map({ String(decoding: $0, as: UTF8.self) }) {
-            guard let equals = entry.firstIndex(of: "=") else { continue }
-            environment[String(entry[..<equals])] = String(entry[entry.index(after: equals)...])
+        /// Pids of the VMs whose command line mentions `directory`: QEMU processes, not counting the
+        /// child a `-daemonize` parent has forked while that parent still waits for it.
+        static func vmProcesses(under directory: URL) -> [Int32] {
+            let all = processes { $0.first?.hasSuffix("qemu-system-x86_64") == true && $0.contains { $0.contains(directory.path) } }
+            return all.filter { pid in !all.contains(parent(of: pid) ?? 0) }
         }
-        return environment
-    }
 
-    /// An executable next to the test bundle.
-    static func sibling(_ name: String) throws -> String {
-        let link = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-        return URL(fileURLWithPath: link).deletingLastPathComponent().appendingPathComponent(name).path
+        static func parent(of pid: Int32) -> Int32? {
+            guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+                  let line = status.split(separator: "\n").first(where: { $0.hasPrefix("PPid:") }) else { return nil }
+            return Int32(line.dropFirst(5).trimmingCharacters(in: .whitespaces))
+        }
+
+        static func switchProcesses(under directory: URL) -> [Int32] {
+            processes { $0.first?.hasSuffix("vde_switch") == true && $0.contains { $0.contains(directory.path) } }
+        }
+
+        private static func processes(where matches: ([String]) -> Bool) -> [Int32] {
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+            return entries.compactMap(Int32.init).filter { pid in
+                guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"), !data.isEmpty else { return false }
+                return matches(data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) })
+            }
+        }
+
+        /// What the QEMU driver keeps on disk besides the image cache: machines, cluster networks, port claims.
+        static func leftovers(_ qemuState: URL) -> [String] {
+            ["machines", "clusters", "ports"].flatMap { folder in
+                ((try? FileManager.default.contentsOfDirectory(atPath: qemuState.appendingPathComponent(folder).path)) ?? [])
+                    .map { "\(folder)/\($0)" }
+            } + ((try? FileManager.default.contentsOfDirectory(atPath: qemuState.appendingPathComponent("images").path)) ?? [])
+                .filter { $0.hasPrefix(".") }.map { "images/\($0)" }
+        }
+
+        /// The forwarded SSH ports claimed now.
+        static func sshPorts(_ qemuState: URL) throws -> [Int] {
+            try FileManager.default.contentsOfDirectory(atPath: qemuState.appendingPathComponent("ports").path).compactMap(Int.init)
+        }
+
+        /// The serial console tails of every VM, for failure messages.
+        static func consoles(_ qemuState: URL) -> String {
+            let machines = qemuState.appendingPathComponent("machines")
+            return ((try? FileManager.default.contentsOfDirectory(atPath: machines.path)) ?? []).map { machine in
+                let console = (try? String(contentsOf: machines.appendingPathComponent("\(machine)/console.log"), encoding: .utf8)) ?? ""
+                return "--- \(machine):\n\(console.suffix(2000))"
+            }.joined(separator: "\n")
+        }
+
+        /// The environment a running process was started with.
+        static func environment(of pid: Int32) throws -> [String: String] {
+            let data = try #require(FileManager.default.contents(atPath: "/proc/\(pid)/environ"))
+            var environment: [String: String] = [:]
+            for entry in data.split(separator: 0).map({ String(decoding: $0, as: UTF8.self) }) {
+                guard let equals = entry.firstIndex(of: "=") else { continue }
+                environment[String(entry[..<equals])] = String(entry[entry.index(after: equals)...])
+            }
+            return environment
+        }
+
+        /// An executable next to the test bundle.
+        static func sibling(_ name: String) throws -> String {
+            let link = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+            return URL(fileURLWithPath: link).deletingLastPathComponent().appendingPathComponent(name).path
+        }
     }
 }

@@ -46,20 +46,27 @@ package struct QEMUDriver: Driver {
         let options = try QEMUOptions(values)
         let files = MachineFiles(stateDirectory: settings.stateDirectory, machine: request.machineId)
 
-        if let data = try await context.driverData(QEMUMachineData.self, version: QEMUMachineData.version, for: request.machineId),
-           QEMUProcess(files: files).runningPID != nil {
+        let earlier = try await context.driverData(QEMUMachineData.self, version: QEMUMachineData.version, for: request.machineId)
+        if let earlier, QEMUProcess(files: files).runningPID != nil {
             context.logger.info("adopting the VM an earlier attempt of this create launched")
             await context.progress(request.machine, step: "VM already running; waiting for SSH")
-            try await waitForSSH(request.machine, data: data, context: context)
-            return details(request.machine, data: data, state: .running)
+            try await waitForSSH(request.machine, data: earlier, context: context)
+            return details(request.machine, data: earlier, state: .running)
         }
         do throws(DriverError) {
-            let data = try await prepare(request, options: options, files: files, context: context)
+            // An earlier attempt that got as far as the guest configuration is booted as it was made:
+            // its overlay may have booted once already, and cloud-init configures an instance only once.
+            let data = if let earlier, files.hasGuestConfig(earlier.guestConfig) {
+                earlier
+            } else {
+                try await prepare(request, options: options, files: files, context: context)
+            }
             try await boot(request.machine, data: data, files: files, context: context)
             return details(request.machine, data: data, state: .running)
         } catch {
             context.logger.warning("create failed; removing what it made", metadata: ["error": "\(error)"])
             _ = await discard(request.machine, files: files, context: context)
+            _ = try? await context.forgetDriverData(for: request.machineId)
             throw error
         }
     }

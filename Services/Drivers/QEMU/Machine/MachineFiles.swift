@@ -25,6 +25,11 @@ package struct MachineFiles: Sendable, Hashable {
 
     private func file(_ name: String) -> URL { directory.appendingPathComponent(name) }
 
+    /// Whether the guest configuration of `kind` has been written.
+    package func hasGuestConfig(_ kind: GuestConfigKind) -> Bool {
+        FileManager.default.fileExists(atPath: (kind == .cloudInit ? seed : ignition).path)
+    }
+
     /// Whether anything of the machine is on disk.
     package var exists: Bool { FileManager.default.fileExists(atPath: directory.path) }
 

@@ -16,6 +16,22 @@ package struct QEMUCommandLine: Sendable, Hashable {
     package var clusterMAC: String
     package var clusterSwitch: URL?
 
+    package init(
+        name: String, accel: QEMUAccel, cpus: Int, memoryMiB: Int, files: MachineFiles, guestConfig: GuestConfigKind,
+        sshPort: Int, primaryMAC: String, clusterMAC: String, clusterSwitch: URL?
+    ) {
+        self.name = name
+        self.accel = accel
+        self.cpus = cpus
+        self.memoryMiB = memoryMiB
+        self.files = files
+        self.guestConfig = guestConfig
+        self.sshPort = sshPort
+        self.primaryMAC = primaryMAC
+        self.clusterMAC = clusterMAC
+        self.clusterSwitch = clusterSwitch
+    }
+
     /// The arguments (without the binary).
     package var arguments: [String] {
         var arguments = [
