@@ -38,6 +38,13 @@ struct QEMUBenchOptions: ParsableArguments {
     func removeCluster(_ name: String, stack: BenchStack, in directory: URL) throws {
         _ = try SSHOverheadBenchmark.time(stack.cli(["cluster", "rm", name]), in: directory)
     }
+
+    /// Creates and removes `name` with `count` VMs; returns how long the create took.
+    func timeCluster(_ name: String, count: Int, stack: BenchStack, in directory: URL) throws -> Duration {
+        let elapsed = try createCluster(name, count: count, stack: stack, in: directory)
+        try removeCluster(name, stack: stack, in: directory)
+        return elapsed
+    }
 }
 
 extension BenchStack {
@@ -63,13 +70,11 @@ struct QEMUBootBenchmark: AsyncParsableCommand {
             let scratch = try ScratchDirectory.make(prefix: "paz-bench-qemu")
             defer { try? FileManager.default.removeItem(at: scratch) }
             // Warm the image cache (the first create copies and verifies the image).
-            _ = try options.createCluster("warm", count: 1, stack: stack, in: scratch)
-            try options.removeCluster("warm", stack: stack, in: scratch)
+            _ = try options.timeCluster("warm", count: 1, stack: stack, in: scratch)
             var ours: [Duration] = []
             var bare: [Duration] = []
             for index in 0..<options.runs {
-                ours.append(try options.createCluster("boot\(index)", count: 1, stack: stack, in: scratch))
-                try options.removeCluster("boot\(index)", stack: stack, in: scratch)
+                ours.append(try options.timeCluster("boot\(index)", count: 1, stack: stack, in: scratch))
                 bare.append(try await BareBoot(options: options, directory: scratch.appendingPathComponent("bare\(index)")).run())
             }
             let oursMedian = SSHOverheadBenchmark.percentile(ours, 50)
@@ -95,15 +100,12 @@ struct QEMUClusterBenchmark: AsyncParsableCommand {
         let ratio = try await withStack { stack in
             let scratch = try ScratchDirectory.make(prefix: "paz-bench-qemu")
             defer { try? FileManager.default.removeItem(at: scratch) }
-            _ = try options.createCluster("warm", count: 1, stack: stack, in: scratch)
-            try options.removeCluster("warm", stack: stack, in: scratch)
+            _ = try options.timeCluster("warm", count: 1, stack: stack, in: scratch)
             var one: [Duration] = []
             var three: [Duration] = []
             for index in 0..<options.runs {
-                one.append(try options.createCluster("one\(index)", count: 1, stack: stack, in: scratch))
-                try options.removeCluster("one\(index)", stack: stack, in: scratch)
-                three.append(try options.createCluster("three\(index)", count: 3, stack: stack, in: scratch))
-                try options.removeCluster("three\(index)", stack: stack, in: scratch)
+                one.append(try options.timeCluster("one\(index)", count: 1, stack: stack, in: scratch))
+                three.append(try options.timeCluster("three\(index)", count: 3, stack: stack, in: scratch))
             }
             let oneMedian = QEMUBootBenchmark.seconds(SSHOverheadBenchmark.percentile(one, 50))
             let threeMedian = QEMUBootBenchmark.seconds(SSHOverheadBenchmark.percentile(three, 50))

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PazHTTP
+import PazTestSupport
 import PazLocalServers
 import Testing
 

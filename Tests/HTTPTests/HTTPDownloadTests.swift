@@ -1,5 +1,6 @@
 import Foundation
 import PazHTTP
+import PazTestSupport
 import Synchronization
 import Testing
 

@@ -47,7 +47,7 @@ import Testing
         let document = try #require(try JSONSerialization.jsonObject(with: Data(text.dropFirst(14).utf8)) as? [String: Any])
         #expect(document["hostname"] as? String == "web-1")
         #expect(document["preserve_hostname"] as? Bool == false)
-        #expect(document["ssh_pwauth"] as? Bool == false)
+        #expect(document["ssh_pwauth"] == nil, "cloud-init restarts sshd for ssh_pwauth after the VM is ready")
         #expect(document["disable_root"] as? Bool == true)
 
         let users = try #require(document["users"] as? [[String: Any]])

@@ -6,7 +6,6 @@ import PazHTTP
 import PazLocalServers
 import PazSchemas
 import PazTestSupport
-import Synchronization
 import Testing
 @testable import PazQEMUDriver
 
@@ -101,40 +100,12 @@ struct ImageServer: Sendable {
     }
 }
 
-/// Keeps every log line in memory, to assert what was not logged.
-final class LogLines: Sendable {
-    private let lines = Mutex<[String]>([])
-
-    var logger: Logger {
-        Logger(label: "paz.qemu.test") { _ in Handler(sink: self) }
-    }
-
-    var text: String { lines.withLock { $0.joined(separator: "\n") } }
-
-    private struct Handler: LogHandler {
-        let sink: LogLines
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            let all = metadata.merging(event.metadata ?? [:]) { $1 }
-            let line = "\(event.level) \(event.message) " + all.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")
-            sink.lines.withLock { $0.append(line) }
-        }
-    }
-}
-
 /// Test scaffolding: a scratch cache directory and an HTTP client, removed/shut down afterwards.
 struct CacheHarness {
     let scratch: URL
     let cacheDirectory: URL
     let client: HTTPClient
-    let logs = LogLines()
+    let logs = LogCapture()
 
     init() throws {
         scratch = try ScratchDirectory.make(prefix: "paz-image-cache")

@@ -33,9 +33,11 @@ package struct CloudInitSeed: Sendable {
                 "permissions": .string("0" + String(file.mode, radix: 8)), "owner": "root:root",
             ]
         }
+        // No `ssh_pwauth`: cloud-init would restart sshd for it after boot (its config stage), dropping
+        // connections to a VM already reported ready; the drop-in turns password logins off instead.
         let document: JSONValue = [
             "hostname": .string(spec.hostname), "preserve_hostname": false,
-            "users": [.object(user)], "ssh_pwauth": false, "disable_root": true,
+            "users": [.object(user)], "disable_root": true,
             "write_files": .array(files),
         ]
         return "#cloud-config\n" + String(decoding: try document.sortedJSON(), as: UTF8.self) + "\n"

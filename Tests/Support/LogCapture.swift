@@ -1,27 +1,29 @@
 import Foundation
-import Logging
+package import Logging
 
 /// Records every log line (level, message and all metadata, rendered as text) in memory, so tests can
 /// assert what was — and was not — logged.
 ///
 /// `@unchecked Sendable`: `lines` is read and written only while `lock` is held.
-final class LogCapture: @unchecked Sendable {
+package final class LogCapture: @unchecked Sendable {
     private let lock = NSLock()
     private var lines: [String] = []
 
+    package init() {}
+
     /// A logger at `.trace` that writes here.
-    var logger: Logger {
-        Logger(label: "paz.http.test") { _ in Handler(capture: self) }
+    package var logger: Logger {
+        Logger(label: "paz.test") { _ in Handler(capture: self) }
     }
 
     /// Everything logged so far, one line per event.
-    var text: String {
+    package var text: String {
         lock.lock()
         defer { lock.unlock() }
         return lines.joined(separator: "\n")
     }
 
-    var count: Int {
+    package var count: Int {
         lock.lock()
         defer { lock.unlock() }
         return lines.count
