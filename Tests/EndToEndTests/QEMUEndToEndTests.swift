@@ -104,8 +104,9 @@ extension EndToEnd {
             let operation = try #require(try accepted.object()["id"] as? String)
 
             // Once QEMU runs (the VM is booting), the driver dies.
+            // (While QEMU daemonizes, its launching parent and the daemon both show for a moment.)
             let deadline = ContinuousClock.now + .seconds(120)
-            while Self.vmProcesses(under: run.data).isEmpty && ContinuousClock.now < deadline {
+            while Self.vmProcesses(under: run.data).count != 1 && ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(200))
             }
             try #require(Self.vmProcesses(under: run.data).count == 1, "QEMU never started")
@@ -154,7 +155,8 @@ extension EndToEnd {
         }
 
         /// Pids of the VMs whose command line mentions `directory`: QEMU processes, not counting the
-        /// child a `-daemonize` parent has forked while that parent still waits for it.
+        /// child a `-daemonize` parent has forked while that parent still waits for it (QEMU forks twice,
+        /// so for a moment a VM being launched may still count twice).
         static func vmProcesses(under directory: URL) -> [Int32] {
             let all = processes { $0.first?.hasSuffix("qemu-system-x86_64") == true && $0.contains { $0.contains(directory.path) } }
             return all.filter { pid in !all.contains(parent(of: pid) ?? 0) }

@@ -151,8 +151,8 @@ struct PollerTests {
                 return true
             }
             #expect(markedUnknown)
-            // Within one interval plus the timeout (and a little scheduling margin).
-            #expect(ContinuousClock.now - stoppedAt < .milliseconds(2000))
+            // Within one interval plus the timeout (and a scheduling margin for a loaded 2-core machine).
+            #expect(ContinuousClock.now - stoppedAt < .milliseconds(3500))
             #expect(harness.counter(CollectorMetrics.pollTimeouts, [("driver", stopping.rawValue)]) >= 1)
 
             let before = try await state(healthyMachines[0])

@@ -54,10 +54,18 @@ package struct ClusterNetwork: Sendable {
         guard result.succeeded else {
             throw .launchFailed("the cluster switch (vde_switch)", log: result.standardError + result.standardOutput)
         }
-        let deadline = ContinuousClock.now + .seconds(5)
-        while switchPID == nil || !FileManager.default.fileExists(atPath: switchSocket.appendingPathComponent("ctl").path) {
+        // vde_switch has daemonized; on a loaded host its child may take a while to write the pid
+        // file and open the control socket.
+        let control = switchSocket.appendingPathComponent("ctl").path
+        let deadline = ContinuousClock.now + .seconds(30)
+        while switchPID == nil || !FileManager.default.fileExists(atPath: control) {
             guard ContinuousClock.now < deadline else {
-                throw .launchFailed("the cluster switch (vde_switch)", log: "no control socket after 5 s")
+                let pid = (try? String(contentsOf: pidFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "none"
+                throw .launchFailed(
+                    "the cluster switch (vde_switch)",
+                    log: "after 30 s: pid file \(pid), process \(switchPID.map(String.init) ?? "not running"), "
+                        + "control socket \(FileManager.default.fileExists(atPath: control) ? "present" : "missing"); "
+                        + (result.standardError + result.standardOutput))
             }
             try? await Task.sleep(for: .milliseconds(50))
         }
