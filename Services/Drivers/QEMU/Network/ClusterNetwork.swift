@@ -1,4 +1,5 @@
 package import Foundation
+import PazLocalServers
 package import PazSchemas
 
 /// The private network of one cluster: a VDE switch (`vde_switch`, an unprivileged user-space
@@ -21,6 +22,7 @@ package struct ClusterNetwork: Sendable {
     /// The switch's control socket (a directory, as vde_switch makes it).
     package var switchSocket: URL { directory.appendingPathComponent("switch") }
     var pidFile: URL { directory.appendingPathComponent("switch.pid") }
+    var consoleFIFO: URL { directory.appendingPathComponent("switch.console") }
     private var addresses: Reservations { Reservations(directory: directory.appendingPathComponent("addresses")) }
 
     /// The switch's pid while it runs.
@@ -34,6 +36,11 @@ package struct ClusterNetwork: Sendable {
     }
 
     /// Starts the switch unless it runs.
+    ///
+    /// vde_switch runs in the foreground (its `--daemon` mode logs only to syslog, so a failure
+    /// would leave no trace), in a process group of its own so that it outlives the driver, with
+    /// its console on a FIFO it holds open itself (at end-of-file on stdin it would quit) and its
+    /// output in `switch.log`.
     func ensureSwitch() async throws(QEMUError) {
         guard switchPID == nil else { return }
         do {
@@ -43,29 +50,32 @@ package struct ClusterNetwork: Sendable {
             throw .filesystem("cannot create \(directory.path): \(error)")
         }
         try? FileManager.default.removeItem(at: switchSocket)
-        let result: ExternalToolResult
+        try? FileManager.default.removeItem(at: consoleFIFO)
+        guard mkfifo(consoleFIFO.path, 0o600) == 0 else {
+            throw .filesystem("cannot create \(consoleFIFO.path): \(String(cString: strerror(errno)))")
+        }
+        guard let vdeSwitch = ExternalTool.locate("vde_switch") else { throw .tool(.notFound("vde_switch")) }
+        let process: ManagedProcess
         do {
-            result = try await ExternalTool.run(
-                "vde_switch", ["--sock", switchSocket.path, "--mode", "0600", "--pidfile", pidFile.path, "--daemon"],
-                timeout: .seconds(20))
+            process = try ManagedProcess(
+                executable: "/bin/sh",
+                arguments: ["-c", "exec \"$0\" --sock \"$1\" --mode 0600 0<>\"$2\"", vdeSwitch, switchSocket.path, consoleFIFO.path],
+                logFile: directory.appendingPathComponent("switch.log"))
         } catch {
-            throw .tool(error)
+            throw .launchFailed("the cluster switch (vde_switch)", log: "\(error)")
         }
-        guard result.succeeded else {
-            throw .launchFailed("the cluster switch (vde_switch)", log: result.standardError + result.standardOutput)
+        do {
+            try "\(process.pid)\n".write(to: pidFile, atomically: true, encoding: .utf8)
+        } catch {
+            process.signalGroup(SIGKILL)
+            throw .filesystem("cannot write \(pidFile.path): \(error)")
         }
-        // vde_switch has daemonized; on a loaded host its child may take a while to write the pid
-        // file and open the control socket.
         let control = switchSocket.appendingPathComponent("ctl").path
         let deadline = ContinuousClock.now + .seconds(30)
         while switchPID == nil || !FileManager.default.fileExists(atPath: control) {
-            guard ContinuousClock.now < deadline else {
-                let pid = (try? String(contentsOf: pidFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "none"
-                throw .launchFailed(
-                    "the cluster switch (vde_switch)",
-                    log: "after 30 s: pid file \(pid), process \(switchPID.map(String.init) ?? "not running"), "
-                        + "control socket \(FileManager.default.fileExists(atPath: control) ? "present" : "missing"); "
-                        + (result.standardError + result.standardOutput))
+            guard process.isRunning, ContinuousClock.now < deadline else {
+                process.signalGroup(SIGKILL)
+                throw .launchFailed("the cluster switch (vde_switch)", log: process.logTail())
             }
             try? await Task.sleep(for: .milliseconds(50))
         }
@@ -90,7 +100,10 @@ package struct ClusterNetwork: Sendable {
         if let pid = switchPID {
             _ = Foundation.kill(pid, SIGTERM)
             let deadline = ContinuousClock.now + .seconds(5)
-            while switchPID != nil && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+            while switchPID != nil && ContinuousClock.now < deadline {
+                _ = waitpid(pid, nil, WNOHANG)  // reaps it when this process started it
+                try? await Task.sleep(for: .milliseconds(50))
+            }
             if let pid = switchPID { _ = Foundation.kill(pid, SIGKILL) }
         }
         try? FileManager.default.removeItem(at: directory)
