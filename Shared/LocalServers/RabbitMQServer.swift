@@ -25,7 +25,9 @@ package final class RabbitMQServer: Sendable {
 
     /// True when ``start(dataDirectory:port:readyTimeout:)`` made the directory (then ``stop()`` removes it).
     private let ownsDirectory: Bool
-    private let environment: [String: String]
+    /// The broker's environment; its `RABBITMQ_DIST_PORT` changes when another program took that port.
+    private let environmentState: Mutex<[String: String]>
+    private var environment: [String: String] { environmentState.withLock { $0 } }
     private let launchArguments: [String]
     private let launchExecutable: String
     private let epmd: ManagedProcess
@@ -77,7 +79,7 @@ package final class RabbitMQServer: Sendable {
                 throw .filesystem("could not write \(path)/\(name)")
             }
         }
-        environment = [
+        environmentState = Mutex([
             "HOME": path,
             "RABBITMQ_NODENAME": nodeName,
             "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
@@ -97,7 +99,7 @@ package final class RabbitMQServer: Sendable {
             // from a shell, so the process we start IS the broker: SIGTERM stops it cleanly, SIGKILL
             // crashes it. Nothing listens on this path; the readiness notification is simply dropped.
             "NOTIFY_SOCKET": path + "/notify.sock",
-        ]
+        ])
         let script = "/usr/lib/rabbitmq/bin/rabbitmq-server"
         if getuid() == 0 {
             // The Debian broker expects to run as `rabbitmq`; it must own its state.
@@ -178,7 +180,7 @@ package final class RabbitMQServer: Sendable {
         broker.withLock { $0 }?.logTail(lines: 30) ?? ""
     }
 
-    private func launch(readyTimeout: Duration) async throws(LocalServerError) {
+    private func launch(readyTimeout: Duration, retriedDistributionPort: Bool = false) async throws(LocalServerError) {
         let process = try ManagedProcess(
             executable: launchExecutable,
             arguments: launchArguments,
@@ -192,6 +194,13 @@ package final class RabbitMQServer: Sendable {
             if !process.isRunning { break }
             if Self.answersAMQP(host: host, port: port) { return }
             try? await Task.sleep(for: .milliseconds(100))
+        }
+        // The distribution port was free when chosen; another program may have taken it since (a
+        // restart much later, or a race with a concurrent free-port pick): once, with a new one.
+        if !process.isRunning, !retriedDistributionPort, process.logTail(lines: 200).contains("dist_port_already_used"),
+           let fresh = try? LoopbackNetwork.freePort() {
+            environmentState.withLock { $0["RABBITMQ_DIST_PORT"] = String(fresh) }
+            return try await launch(readyTimeout: readyTimeout, retriedDistributionPort: true)
         }
         throw .notReady(server: "rabbitmq-server", address: "\(host):\(port)", logTail: process.logTail(lines: 30))
     }
