@@ -32,15 +32,20 @@ digest=$(cut -d' ' -f1 "$image.sha256")
 
 paz-machine up --data-dir "$data"
 
+state() { paz-machine inspect "$1" --output json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])' 2>/dev/null || echo missing; }
+if paz-machine cluster inspect local >/dev/null 2>&1; then
+  for machine in local-1 local-2; do
+    case "$(state "$machine")" in
+      running) ;;
+      stopped) paz-machine start "$machine" ;;
+      *) paz-machine cluster rm local; break ;;   # a create that failed earlier: start over
+    esac
+  done
+fi
 if ! paz-machine cluster inspect local >/dev/null 2>&1; then
   # Two VMs from the local image, verified by its digest while the driver copies it into its cache.
   paz-machine cluster create local --driver qemu --count 2 --qemu-accel "${PAZ_QEMU_ACCEL:-auto}" \
     --qemu-image-url "file://$image" --qemu-image-digest "sha256:$digest"
-else
-  for machine in local-1 local-2; do
-    [ "$(paz-machine inspect "$machine" --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')" = running ] \
-      || paz-machine start "$machine"
-  done
 fi
 
 paz-machine status
@@ -52,7 +57,7 @@ cat <<EOF
 
 The local stack and the VMs run in the background (data in $data). Try:
   export PATH="$bin:\$PATH"
-  paz-machine ssh local-1 -- ping -c1 local-2-address   # the cluster network (see: paz-machine inspect local-2)
+  paz-machine ssh local-1 -- ping -c1 10.200.0.12      # the cluster network (addresses: paz-machine inspect local-2)
   paz-machine cluster inspect local --probe
   paz-machine stop local-2 && paz-machine start local-2
   paz-machine cluster rm local                         # VMs, disks, sockets, ports and the cluster network

@@ -28,15 +28,42 @@ struct QEMUBenchOptions: ParsableArguments {
 
     /// `paz-machine cluster create NAME --driver qemu --count N` under TCG, timed to its success.
     func createCluster(_ name: String, count: Int, stack: BenchStack, in directory: URL) throws -> Duration {
-        try SSHOverheadBenchmark.time(stack.cli([
-            "cluster", "create", name, "--driver", "qemu", "--count", String(count), "--qemu-accel", "tcg",
+        try SSHOverheadBenchmark.time(stack.cli(["cluster", "create"], [
+            name, "--driver", "qemu", "--count", String(count), "--qemu-accel", "tcg",
             "--qemu-cpus", String(cpus), "--qemu-memory", String(memory),
             "--qemu-image-url", "file://" + image, "--qemu-image-digest", "sha256:" + (try digest()),
         ]), in: directory)
     }
 
     func removeCluster(_ name: String, stack: BenchStack, in directory: URL) throws {
-        _ = try SSHOverheadBenchmark.time(stack.cli(["cluster", "rm", name]), in: directory)
+        _ = try SSHOverheadBenchmark.time(stack.cli(["cluster", "rm"], [name]), in: directory)
+    }
+
+    /// Brings the stack up, warms the image cache (the first create copies and verifies the image),
+    /// then times `first` and `second` alternately, ``runs`` times each.
+    func alternate(
+        _ first: (Int, BenchStack, URL) async throws -> Duration, _ second: (Int, BenchStack, URL) async throws -> Duration
+    ) async throws -> (first: [Duration], second: [Duration]) {
+        try await withStack { stack in
+            let scratch = try ScratchDirectory.make(prefix: "paz-bench-qemu")
+            defer { try? FileManager.default.removeItem(at: scratch) }
+            _ = try timeCluster("warm", count: 1, stack: stack, in: scratch)
+            var firsts: [Duration] = []
+            var seconds: [Duration] = []
+            for index in 0..<runs {
+                firsts.append(try await first(index, stack, scratch))
+                seconds.append(try await second(index, stack, scratch))
+            }
+            return (firsts, seconds)
+        }
+    }
+
+    /// The median in seconds.
+    static func median(_ runs: [Duration]) -> Double { SSHOverheadBenchmark.ms(SSHOverheadBenchmark.percentile(runs, 50)) / 1000 }
+
+    /// `[a, b] s, median m s`.
+    static func describe(_ runs: [Duration]) -> String {
+        "\(runs.map { format(SSHOverheadBenchmark.ms($0) / 1000, 1) }) s, median \(format(median(runs), 1)) s"
     }
 
     /// Creates and removes `name` with `count` VMs; returns how long the create took.
@@ -48,11 +75,11 @@ struct QEMUBenchOptions: ParsableArguments {
 }
 
 extension BenchStack {
-    /// `paz-machine ARGS…` against this stack.
-    func cli(_ arguments: [String]) -> [String] {
+    /// `paz-machine COMMAND… --config <this stack's> ARGS…`.
+    func cli(_ command: [String], _ arguments: [String]) -> [String] {
         let bin = CLIContext.runningExecutable().deletingLastPathComponent()
-        return [bin.appendingPathComponent("paz-machine").path, "--config", root.appendingPathComponent("config.json").path]
-            + arguments
+        return [bin.appendingPathComponent("paz-machine").path] + command
+            + ["--config", root.appendingPathComponent("config.json").path] + arguments
     }
 }
 
@@ -66,27 +93,15 @@ struct QEMUBootBenchmark: AsyncParsableCommand {
     @OptionGroup var options: QEMUBenchOptions
 
     func run() async throws {
-        let ratio = try await withStack { stack in
-            let scratch = try ScratchDirectory.make(prefix: "paz-bench-qemu")
-            defer { try? FileManager.default.removeItem(at: scratch) }
-            // Warm the image cache (the first create copies and verifies the image).
-            _ = try options.timeCluster("warm", count: 1, stack: stack, in: scratch)
-            var ours: [Duration] = []
-            var bare: [Duration] = []
-            for index in 0..<options.runs {
-                ours.append(try options.timeCluster("boot\(index)", count: 1, stack: stack, in: scratch))
-                bare.append(try await BareBoot(options: options, directory: scratch.appendingPathComponent("bare\(index)")).run())
-            }
-            let oursMedian = SSHOverheadBenchmark.percentile(ours, 50)
-            let bareMedian = SSHOverheadBenchmark.percentile(bare, 50)
-            print("paz-machine cluster create (1 VM, TCG, \(options.cpus) vCPU): \(ours.map { format(Self.seconds($0), 1) }) s, median \(format(Self.seconds(oursMedian), 1)) s")
-            print("bare qemu + cloud-init until ssh answers:           \(bare.map { format(Self.seconds($0), 1) }) s, median \(format(Self.seconds(bareMedian), 1)) s")
-            return Self.seconds(oursMedian) / Self.seconds(bareMedian)
-        }
-        print("qemu-boot: \(format(ratio, 2)) ratio")
+        let (ours, bare) = try await options.alternate({ index, stack, scratch in
+            try options.timeCluster("boot\(index)", count: 1, stack: stack, in: scratch)
+        }, { index, _, scratch in
+            try await BareBoot(options: options, directory: scratch.appendingPathComponent("bare\(index)")).run()
+        })
+        print("paz-machine cluster create (1 VM, TCG, \(options.cpus) vCPU): \(QEMUBenchOptions.describe(ours))")
+        print("bare qemu + cloud-init until ssh answers:           \(QEMUBenchOptions.describe(bare))")
+        print("qemu-boot: \(format(QEMUBenchOptions.median(ours) / QEMUBenchOptions.median(bare), 2)) ratio")
     }
-
-    static func seconds(_ duration: Duration) -> Double { SSHOverheadBenchmark.ms(duration) / 1000 }
 }
 
 /// `qemu-cluster`: creating a 3-VM cluster versus a 1-VM cluster (VMs boot concurrently).
@@ -97,23 +112,14 @@ struct QEMUClusterBenchmark: AsyncParsableCommand {
     @OptionGroup var options: QEMUBenchOptions
 
     func run() async throws {
-        let ratio = try await withStack { stack in
-            let scratch = try ScratchDirectory.make(prefix: "paz-bench-qemu")
-            defer { try? FileManager.default.removeItem(at: scratch) }
-            _ = try options.timeCluster("warm", count: 1, stack: stack, in: scratch)
-            var one: [Duration] = []
-            var three: [Duration] = []
-            for index in 0..<options.runs {
-                one.append(try options.timeCluster("one\(index)", count: 1, stack: stack, in: scratch))
-                three.append(try options.timeCluster("three\(index)", count: 3, stack: stack, in: scratch))
-            }
-            let oneMedian = QEMUBootBenchmark.seconds(SSHOverheadBenchmark.percentile(one, 50))
-            let threeMedian = QEMUBootBenchmark.seconds(SSHOverheadBenchmark.percentile(three, 50))
-            print("1-VM cluster: \(one.map { format(QEMUBootBenchmark.seconds($0), 1) }) s, median \(format(oneMedian, 1)) s")
-            print("3-VM cluster: \(three.map { format(QEMUBootBenchmark.seconds($0), 1) }) s, median \(format(threeMedian, 1)) s")
-            return threeMedian / oneMedian
-        }
-        print("qemu-cluster: \(format(ratio, 2)) ratio")
+        let (one, three) = try await options.alternate({ index, stack, scratch in
+            try options.timeCluster("one\(index)", count: 1, stack: stack, in: scratch)
+        }, { index, stack, scratch in
+            try options.timeCluster("three\(index)", count: 3, stack: stack, in: scratch)
+        })
+        print("1-VM cluster: \(QEMUBenchOptions.describe(one))")
+        print("3-VM cluster: \(QEMUBenchOptions.describe(three))")
+        print("qemu-cluster: \(format(QEMUBenchOptions.median(three) / QEMUBenchOptions.median(one), 2)) ratio")
     }
 }
 

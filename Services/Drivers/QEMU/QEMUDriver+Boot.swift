@@ -7,8 +7,8 @@ import PazSSH
 
 extension QEMUDriver {
     /// Launches QEMU on the machine's overlay and waits until SSH answers with the issued host key.
-    /// Under `auto` the first KVM boot is watched (``AccelVerdict``) and redone under TCG when the
-    /// kernel shows no progress.
+    /// Under `auto` the first KVM boot is watched (``AccelVerdict``) and redone under TCG when QEMU
+    /// refuses to start under KVM or the kernel shows no progress.
     func boot(_ machine: MachineRef, data: QEMUMachineData, files: MachineFiles, context: DriverContext) async throws(DriverError) {
         var data = data
         let network: ClusterNetwork
@@ -19,8 +19,19 @@ extension QEMUDriver {
         }
         let (accel, watch) = await accelVerdict.choose(data.accel)
         await context.progress(machine, step: "starting QEMU (\(accel.rawValue))")
-        try await launch(machine, data: &data, accel: accel, network: network, files: files, context: context)
-        if watch {
+        var launched = accel
+        do throws(DriverError) {
+            try await launch(machine, data: &data, accel: accel, network: network, files: files, context: context)
+        } catch {
+            // auto: a KVM that refuses to start (e.g. nested KVM failing to set MSRs) means TCG.
+            guard watch else { throw error }
+            context.logger.warning("QEMU failed to start under KVM; booting under TCG from now on", metadata: ["error": "\(error)"])
+            await context.progress(machine, step: "KVM does not start here; booting under TCG instead")
+            await accelVerdict.record(kvmWorks: false)
+            try await launch(machine, data: &data, accel: .tcg, network: network, files: files, context: context)
+            launched = .tcg
+        }
+        if watch && launched == .kvm {
             if await consoleShowsProgress(files, within: accelVerdict.probeWindow) {
                 await accelVerdict.record(kvmWorks: true)
             } else {

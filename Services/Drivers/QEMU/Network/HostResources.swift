@@ -8,6 +8,9 @@ import PazSchemas
 /// concurrent commands within one driver process.
 actor HostResources {
     let stateDirectory: URL
+    /// Switch starts in flight: the actor is reentrant while one waits for vde_switch, and a second
+    /// machine of the cluster must wait for that start, not begin another.
+    private var switchStarts: [ClusterID: Task<Void, any Error>] = [:]
     private var ports: Reservations { Reservations(directory: stateDirectory.appendingPathComponent("ports")) }
 
     init(stateDirectory: URL) {
@@ -39,15 +42,34 @@ actor HostResources {
     func joinCluster(_ cluster: ClusterID, machine: MachineID) async throws(QEMUError) -> (network: ClusterNetwork, address: String) {
         let network = ClusterNetwork(stateDirectory: stateDirectory, cluster: cluster)
         let address = try network.address(for: machine)
-        try await network.ensureSwitch()
+        try await startSwitch(network, cluster: cluster)
         return (network, address)
     }
 
     /// The switch of `cluster`, started again if needed (a VM starting after a host reboot).
     func ensureSwitch(_ cluster: ClusterID) async throws(QEMUError) -> ClusterNetwork {
         let network = ClusterNetwork(stateDirectory: stateDirectory, cluster: cluster)
-        try await network.ensureSwitch()
+        try await startSwitch(network, cluster: cluster)
         return network
+    }
+
+    /// Starts `network`'s switch unless it runs, or waits for the start already under way.
+    private func startSwitch(_ network: ClusterNetwork, cluster: ClusterID) async throws(QEMUError) {
+        let start: Task<Void, any Error>
+        if let running = switchStarts[cluster] {
+            start = running
+        } else {
+            start = Task { try await network.ensureSwitch() }
+            switchStarts[cluster] = start
+        }
+        defer { if switchStarts[cluster] == start { switchStarts[cluster] = nil } }
+        do {
+            try await start.value
+        } catch let error as QEMUError {
+            throw error
+        } catch {
+            throw .launchFailed("the cluster switch (vde_switch)", log: "\(error)")
+        }
     }
 
     /// Releases everything `machine` holds; the cluster network goes with its last machine.
