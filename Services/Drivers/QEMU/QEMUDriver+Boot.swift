@@ -40,9 +40,7 @@ extension QEMUDriver {
                     metadata: ["window": "\(accelVerdict.probeWindow)"])
                 await context.progress(machine, step: "KVM shows no progress here; booting under TCG instead")
                 await accelVerdict.record(kvmWorks: false)
-                let process = QEMUProcess(files: files)
-                try? await qmp(files, "quit")
-                if await !process.waitForExit(timeout: .seconds(10)) { await process.forceKill() }
+                await QEMUProcess(files: files).quit(qmpTimeout: qmpTimeout)
                 try await launch(machine, data: &data, accel: .tcg, network: network, files: files, context: context)
             }
         }

@@ -169,8 +169,7 @@ package struct QEMUDriver: Driver {
         var removed: [String] = []
         let process = QEMUProcess(files: files)
         if process.runningPID != nil {
-            try? await QMPClient(socketPath: files.qmpSocket.path, timeout: qmpTimeout).execute("quit")
-            if await !process.waitForExit(timeout: .seconds(10)) { await process.forceKill() }
+            await process.quit(qmpTimeout: qmpTimeout)
             removed.append("qemu-process")
         }
         if files.exists {
@@ -216,8 +215,7 @@ package struct QEMUDriver: Driver {
             if await !process.waitForExit(timeout: timeout ?? stopTimeout) {
                 context.logger.warning("the guest did not power off in time; forcing it off")
                 await context.progress(machine, step: "guest did not power off within \(timeout ?? stopTimeout); forcing")
-                try? await qmp(files, "quit")
-                if await !process.waitForExit(timeout: .seconds(10)) { await process.forceKill() }
+                await process.quit(qmpTimeout: qmpTimeout)
             }
         }
         return details(machine, data: data, state: .stopped)
@@ -236,11 +234,7 @@ package struct QEMUDriver: Driver {
     package func kill(_ machine: MachineRef, context: DriverContext) async throws(DriverError) -> MachineDetails {
         let data = try await machineData(machine, context: context)
         let files = MachineFiles(stateDirectory: settings.stateDirectory, machine: machine.machineId)
-        let process = QEMUProcess(files: files)
-        if process.runningPID != nil {
-            try? await qmp(files, "quit")
-            if await !process.waitForExit(timeout: .seconds(10)) { await process.forceKill() }
-        }
+        await QEMUProcess(files: files).quit(qmpTimeout: qmpTimeout)
         return details(machine, data: data, state: .stopped)
     }
 

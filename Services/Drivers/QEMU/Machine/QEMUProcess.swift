@@ -14,12 +14,18 @@ package struct QEMUProcess: Sendable {
 
     /// The pid of this VM's QEMU while it runs, else nil.
     package var runningPID: Int32? {
-        guard let text = try? String(contentsOf: files.pidFile, encoding: .utf8),
+        Self.livePID(in: files.pidFile) { $0.contains(files.qmpSocket.path) }
+    }
+
+    /// The pid `pidFile` names while that process runs and one of its arguments satisfies
+    /// `isOurs` (so a stale file, a reused pid or a zombie never counts), else nil.
+    static func livePID(in pidFile: URL, where isOurs: (String) -> Bool) -> Int32? {
+        guard let text = try? String(contentsOf: pidFile, encoding: .utf8),
               let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0,
               let commandLine = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline")
         else { return nil }
         let arguments = commandLine.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-        return arguments.contains { $0.contains(files.qmpSocket.path) } ? pid : nil
+        return arguments.contains(where: isOurs) ? pid : nil
     }
 
     /// Starts QEMU with `arguments` (which must daemonize it and write ``MachineFiles/pidFile``);
@@ -46,6 +52,13 @@ package struct QEMUProcess: Sendable {
             try? await Task.sleep(for: .milliseconds(100))
         }
         return true
+    }
+
+    /// Ends QEMU at once: QMP `quit`, then SIGKILL when it has not exited within 10 s.
+    package func quit(qmpTimeout: Duration) async {
+        guard runningPID != nil else { return }
+        try? await QMPClient(socketPath: files.qmpSocket.path, timeout: qmpTimeout).execute("quit")
+        if await !waitForExit(timeout: .seconds(10)) { await forceKill() }
     }
 
     /// Kills the process (SIGKILL) and waits until it is gone.

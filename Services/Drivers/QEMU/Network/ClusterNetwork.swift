@@ -27,12 +27,7 @@ package struct ClusterNetwork: Sendable {
 
     /// The switch's pid while it runs.
     package var switchPID: Int32? {
-        guard let text = try? String(contentsOf: pidFile, encoding: .utf8),
-              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0,
-              let commandLine = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline")
-        else { return nil }
-        let arguments = commandLine.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-        return arguments.contains(switchSocket.path) ? pid : nil
+        QEMUProcess.livePID(in: pidFile) { $0 == switchSocket.path }
     }
 
     /// Starts the switch unless it runs.
