@@ -87,7 +87,7 @@ let package = Package(
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
-            path: "Shared/GatewayAPI", exclude: ["generate.sh"],
+            path: "Shared/GatewayAPI", exclude: ["generate.sh", "generate-access.py"],
             // Generated code: its unused-import warnings are silenced by the generator only from Swift 6.4 on.
             swiftSettings: [.unsafeFlags(["-suppress-warnings"])]
         ),

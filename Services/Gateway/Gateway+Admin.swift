@@ -8,6 +8,7 @@ import PazStore
 /// `/v1/admin/*`: tenants, quotas and tokens (admin token only; synchronous).
 extension Gateway {
     func listTenants(_ input: Operations.ListTenants.Input) async throws -> Operations.ListTenants.Output {
+        try Principal.requireAdmin()
         let tenants = try await stored { () async throws(StoreError) in try await store.tenants() }
         var items: [Components.Schemas.Tenant] = []
         for tenant in tenants { items.append(try await apiTenant(tenant)) }
@@ -15,6 +16,7 @@ extension Gateway {
     }
 
     func createTenant(_ input: Operations.CreateTenant.Input) async throws -> Operations.CreateTenant.Output {
+        try Principal.requireAdmin()
         guard case .json(let body) = input.body else { throw GatewayProblem.validation("JSON body required", field: "body") }
         let name: ResourceName
         do {
@@ -22,8 +24,7 @@ extension Gateway {
         } catch {
             throw error.problem
         }
-        let quota = body.quota?.machines ?? 50
-        guard quota >= 0 else { throw GatewayProblem.validation("quota.machines must be 0 or more", field: "quota.machines") }
+        let quota = try Bounds.check(body.quota?.machines ?? 50, Bounds.quota, field: "quota.machines")
         let record = TenantRecord(name: name, machineQuota: quota)
         try await stored { () async throws(StoreError) in try await store.createTenant(record) }
         logger.info("tenant created", metadata: ["tenant": "\(record.id)"])
@@ -31,10 +32,12 @@ extension Gateway {
     }
 
     func getTenant(_ input: Operations.GetTenant.Input) async throws -> Operations.GetTenant.Output {
-        .ok(.init(body: .json(try await apiTenant(try await findTenant(input.path.tenant)))))
+        try Principal.requireAdmin()
+        return .ok(.init(body: .json(try await apiTenant(try await findTenant(input.path.tenant)))))
     }
 
     func deleteTenant(_ input: Operations.DeleteTenant.Input) async throws -> Operations.DeleteTenant.Output {
+        try Principal.requireAdmin()
         let tenant = try await findTenant(input.path.tenant)
         let clusters = try await stored { () async throws(StoreError) in try await store.clusters(tenant: tenant.id) }
         guard clusters.isEmpty else {
@@ -46,8 +49,9 @@ extension Gateway {
     }
 
     func setTenantQuota(_ input: Operations.SetTenantQuota.Input) async throws -> Operations.SetTenantQuota.Output {
+        try Principal.requireAdmin()
         guard case .json(let body) = input.body else { throw GatewayProblem.validation("JSON body required", field: "body") }
-        guard body.machines >= 0 else { throw GatewayProblem.validation("machines must be 0 or more", field: "machines") }
+        _ = try Bounds.check(body.machines, Bounds.quota, field: "machines")
         var tenant = try await findTenant(input.path.tenant)
         tenant.machineQuota = body.machines
         let updated = tenant
@@ -56,32 +60,39 @@ extension Gateway {
     }
 
     func listTenantTokens(_ input: Operations.ListTenantTokens.Input) async throws -> Operations.ListTenantTokens.Output {
+        try Principal.requireAdmin()
         let tenant = try await findTenant(input.path.tenant)
         let tokens = try await stored { () async throws(StoreError) in try await store.tokens(of: tenant.id) }
         let items = tokens.map { token in
             Components.Schemas.Token(
                 id: token.record.id, tenant: tenant.name.rawValue, name: token.record.name ?? "",
-                prefix: "pazt_", createdAt: token.record.createdAt)
+                prefix: token.record.prefix ?? "pazt_????", createdAt: token.record.createdAt,
+                expiresAt: token.record.expiresAt)
         }
         return .ok(.init(body: .json(.init(tokens: items))))
     }
 
     func createTenantToken(_ input: Operations.CreateTenantToken.Input) async throws -> Operations.CreateTenantToken.Output {
+        try Principal.requireAdmin()
         guard case .json(let body) = input.body else { throw GatewayProblem.validation("JSON body required", field: "body") }
+        try Bounds.check(text: body.name, 1...100, field: "name")
+        let lifetime = try body.expiresInSeconds.map { try Bounds.check($0, 60...31_622_400, field: "expiresInSeconds") }
         let tenant = try await findTenant(input.path.tenant)
         let created = try await stored { () async throws(StoreError) in
-            try await store.createToken(for: tenant.id, name: body.name)
+            try await store.createToken(for: tenant.id, name: body.name, expiresIn: lifetime.map { .seconds($0) })
         }
         logger.info("token created", metadata: ["tenant": "\(tenant.id)", "token": "\(created.record.id)"])
         let answer = Components.Schemas.TokenCreated(
             id: created.record.id, tenant: tenant.name.rawValue, name: body.name,
-            prefix: String(created.token.prefix(9)), createdAt: created.record.createdAt, token: created.token)
+            prefix: String(created.token.prefix(9)), createdAt: created.record.createdAt,
+            expiresAt: created.record.expiresAt, token: created.token)
         return .created(.init(
             headers: .init(location: "/v1/admin/tenants/\(tenant.id.rawValue)/tokens/\(created.record.id)", cacheControl: "no-store"),
             body: .json(answer)))
     }
 
     func revokeTenantToken(_ input: Operations.RevokeTenantToken.Input) async throws -> Operations.RevokeTenantToken.Output {
+        try Principal.requireAdmin()
         let tenant = try await findTenant(input.path.tenant)
         let revoked = try await stored { () async throws(StoreError) in
             try await store.revokeToken(input.path.token, tenant: tenant.id)

@@ -53,25 +53,30 @@ extension Gateway {
         if let earlier = try await replay(key: input.headers.idempotencyKey, request: request, tenant: tenant) {
             return .accepted(earlier)
         }
+        if let given = body.count { try Bounds.check(given, Bounds.machines, field: "count") }
+        if let machines = body.machines { try Bounds.check(machines.count, Bounds.machines, field: "machines") }
+        try Bounds.check(size: body.size, image: body.image, location: body.location, options: body.options, prefix: "")
+        for (index, spec) in (body.machines ?? []).enumerated() {
+            try Bounds.check(size: spec.size, image: spec.image, location: spec.location, options: spec.options,
+                             prefix: "machines[\(index)].")
+        }
         let replicas = try await liveDriver(body.driver, field: "driver")
         let driver = replicas[0]
         let count = body.machines?.count ?? body.count ?? 1
         if let given = body.count, let machines = body.machines, given != machines.count {
             throw GatewayProblem.validation("count is \(given) but machines lists \(machines.count)", field: "count")
         }
-        guard count >= 1 else { throw GatewayProblem.validation("count must be at least 1", field: "count") }
-        let tenantRecord = try await stored { () async throws(StoreError) in try await store.tenant(tenant) }
-        let existing = try await stored { () async throws(StoreError) in try await store.machines(tenant: tenant) }
-        try checkQuota(tenantRecord, existing: existing.count, adding: count)
         let machineSpecs: [Components.Schemas.MachineCreate?] = body.machines ?? Array(repeating: nil, count: count)
-        let resolved = try OptionValidator(driver: driver.name, specs: driver.createOptions).resolve(
-            cluster: body.options, machines: machineSpecs.map { $0?.options }, machineField: { "machines[\($0)]." })
+        let validator = OptionValidator(driver: driver.name, specs: driver.createOptions)
+        let defaults = try await driverDefaults(tenant: tenant, driver: driver.name)
+        let resolved = try validator.resolve(
+            cluster: body.options, defaults: defaults, machines: machineSpecs.map { $0?.options },
+            machineField: { "machines[\($0)]." })
         let cluster = ClusterRecord(
             name: name, driver: driver.name, size: body.size, image: body.image, location: body.location,
-            options: try OptionValidator(driver: driver.name, specs: driver.createOptions).clusterOptions(body.options),
+            options: try validator.clusterOptions(body.options),
             secretOptionNames: Array(Set(resolved.flatMap(\.secrets.keys))).sorted())
         var machines: [MachineRecord] = []
-        var names = Set(existing.map(\.name.rawValue))
         for (index, spec) in machineSpecs.enumerated() {
             let text = spec?.name ?? "\(name.rawValue)-\(index + 1)"
             let machineName: ResourceName
@@ -79,10 +84,6 @@ extension Gateway {
                 machineName = try ResourceName(text, field: spec?.name == nil ? "name" : "machines[\(index)].name")
             } catch {
                 throw error.problem
-            }
-            guard names.insert(machineName.rawValue).inserted else {
-                throw GatewayProblem(.conflict, "name-taken", "Name taken", detail: "a machine named \(machineName) exists already",
-                                     field: spec?.name == nil ? "name" : "machines[\(index)].name")
             }
             machines.append(MachineRecord(
                 name: machineName, clusterId: cluster.id, driver: driver.name, options: resolved[index].plain))
@@ -103,7 +104,7 @@ extension Gateway {
             idempotencyKey: input.headers.idempotencyKey, request: request)
         let finalRecord = record
         let accepted = try await submit(submission) { () async throws(StoreError) in
-            try await store.createCluster(finalRecord, machines: machines, tenant: tenant)
+            try await store.createCluster(finalRecord, machines: machines, tenant: tenant, enforceQuota: true)
             for (machine, options) in zip(machines, resolved) where !options.secrets.isEmpty {
                 try await store.putSecrets(options.secrets, tenant: tenant, machine: machine.id)
             }
@@ -148,10 +149,11 @@ extension Gateway {
         if let earlier = try await replay(key: input.headers.idempotencyKey, request: request, tenant: tenant) {
             return .accepted(earlier)
         }
+        if let spec {
+            try Bounds.check(size: spec.size, image: spec.image, location: spec.location, options: spec.options, prefix: "")
+        }
         let driver = try await liveDriver(cluster.driver.rawValue, field: "driver")[0]
-        let tenantRecord = try await stored { () async throws(StoreError) in try await store.tenant(tenant) }
         let existing = try await stored { () async throws(StoreError) in try await store.machines(tenant: tenant) }
-        try checkQuota(tenantRecord, existing: existing.count, adding: 1)
         let names = Set(existing.map(\.name.rawValue))
         let text = spec?.name ?? (1...).lazy.map { "\(cluster.name.rawValue)-\($0)" }.first { !names.contains($0) }!
         let name: ResourceName
@@ -160,13 +162,11 @@ extension Gateway {
         } catch {
             throw error.problem
         }
-        guard !names.contains(name.rawValue) else {
-            throw GatewayProblem(.conflict, "name-taken", "Name taken", detail: "a machine named \(name) exists already", field: "name")
-        }
         let clusterOptions = Components.Schemas.OptionMap(
             additionalProperties: cluster.options.compactMapValues(ResourceMapper.optionValue))
         let resolved = try OptionValidator(driver: driver.name, specs: driver.createOptions).resolve(
-            cluster: clusterOptions, machines: [spec?.options], machineField: { _ in "" })[0]
+            cluster: clusterOptions, defaults: try await driverDefaults(tenant: tenant, driver: driver.name),
+            machines: [spec?.options], machineField: { _ in "" })[0]
         let machine = MachineRecord(name: name, clusterId: cluster.id, driver: driver.name, options: resolved.plain)
         let command = CommandPayload.machineCreate(MachineCreate(
             driver: driver.name, clusterId: cluster.id, clusterName: cluster.name, machineId: machine.id, machineName: name,
@@ -178,10 +178,7 @@ extension Gateway {
             machines: [machine.ref], driver: driver.name, commands: [command], idempotencyKey: input.headers.idempotencyKey,
             request: request)
         let accepted = try await submit(submission) { () async throws(StoreError) in
-            try await store.addMachines([machine], tenant: tenant)
-            var updated = cluster
-            updated.machineIds.append(machine.id)
-            try await store.saveCluster(updated, tenant: tenant)
+            try await store.addMachine(machine, to: cluster.id, tenant: tenant)
             if !resolved.secrets.isEmpty { try await store.putSecrets(resolved.secrets, tenant: tenant, machine: machine.id) }
         } undo: { () async throws(StoreError) in
             try await store.removeMachine(machine, tenant: tenant)
@@ -241,13 +238,6 @@ extension Gateway {
         }
     }
 
-    private func checkQuota(_ tenant: TenantRecord, existing: Int, adding: Int) throws(GatewayProblem) {
-        guard existing + adding <= tenant.machineQuota else {
-            throw GatewayProblem(.unprocessableContent, "quota-exceeded", "Quota exceeded",
-                                 detail: "the tenant has \(existing) of \(tenant.machineQuota) machines; \(adding) more would exceed the quota",
-                                 field: "count")
-        }
-    }
 }
 
 /// A machine lifecycle command.

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import HTTPTypes
 import OpenAPIRuntime
 import PazAMQP
@@ -23,17 +24,55 @@ extension Gateway {
     }
 
     func getDriverDefaults(_ input: Operations.GetDriverDefaults.Input) async throws -> Operations.GetDriverDefaults.Output {
-        throw Self.notImplemented("driver defaults")
+        let tenant = try Principal.tenant()
+        let driver = try await liveReplicas(input.path.driver)[0].name
+        let record = try await stored { () async throws(StoreError) in
+            try await store.driverDefaults(tenant: tenant, driver: driver)
+        }
+        return .ok(.init(body: .json(Self.apiDefaults(record, driver: driver))))
     }
 
     func setDriverDefaults(_ input: Operations.SetDriverDefaults.Input) async throws -> Operations.SetDriverDefaults.Output {
-        throw Self.notImplemented("driver defaults")
+        let tenant = try Principal.tenant()
+        guard case .json(let body) = input.body else { throw GatewayProblem.validation("JSON body required", field: "body") }
+        try Bounds.check(options: body.options, field: "options")
+        let driver = try await liveReplicas(input.path.driver)[0]
+        let values = try OptionValidator(driver: driver.name, specs: driver.createOptions).defaults(body.options)
+        let record = try await stored { () async throws(StoreError) in
+            try await store.setDriverDefaults(plain: values.plain, secrets: values.secrets, tenant: tenant, driver: driver.name)
+        }
+        logger.info("driver defaults stored", metadata: [
+            "tenant": "\(tenant)", "driver": "\(driver.name)", "options": "\(record.options.keys.sorted())",
+            "secretOptions": "\(record.secretOptionNames)",
+        ])
+        return .ok(.init(body: .json(Self.apiDefaults(record, driver: driver.name))))
     }
 
     func deleteDriverDefaults(_ input: Operations.DeleteDriverDefaults.Input) async throws
         -> Operations.DeleteDriverDefaults.Output
     {
-        throw Self.notImplemented("driver defaults")
+        let tenant = try Principal.tenant()
+        let driver = try await liveReplicas(input.path.driver)[0].name
+        try await stored { () async throws(StoreError) in try await store.deleteDriverDefaults(tenant: tenant, driver: driver) }
+        return .noContent(.init())
+    }
+
+    /// The tenant's stored defaults for `driver` with their secret values opened, to merge under a create's options.
+    func driverDefaults(tenant: TenantID, driver: ResourceName) async throws -> OptionValidator.Resolved {
+        try await stored { () async throws(StoreError) in
+            guard let record = try await store.driverDefaults(tenant: tenant, driver: driver) else {
+                return OptionValidator.Resolved()
+            }
+            return OptionValidator.Resolved(
+                plain: record.options, secrets: try store.openSecrets(of: record, tenant: tenant, driver: driver))
+        }
+    }
+
+    private static func apiDefaults(_ record: DriverDefaultsRecord?, driver: ResourceName) -> Components.Schemas.DriverDefaults {
+        Components.Schemas.DriverDefaults(
+            driver: driver.rawValue,
+            options: .init(additionalProperties: (record?.options ?? [:]).compactMapValues(ResourceMapper.optionValue)),
+            secretOptions: record?.secretOptionNames ?? [], updatedAt: record?.updatedAt)
     }
 
     func listDriverImages(_ input: Operations.ListDriverImages.Input) async throws -> Operations.ListDriverImages.Output {
@@ -121,8 +160,8 @@ extension Gateway {
             let envName = "PAZ_\(first.name.rawValue)_\(option.name.rawValue)".uppercased().replacingOccurrences(of: "-", with: "_")
             return Components.Schemas.DriverOption(
                 name: option.name.rawValue, _type: apiType(option.type), required: option.required,
-                _default: option.default.flatMap(ResourceMapper.optionValue), envVar: option.envVar ?? envName,
-                flag: "--\(first.name.rawValue)-\(option.name.rawValue)", secret: option.secret,
+                _default: option.default.flatMap(ResourceMapper.optionValue), minimum: option.minimum,
+                maximum: option.maximum, envVar: option.envVar ?? envName, flag: "--\(first.name.rawValue)-\(option.name.rawValue)", secret: option.secret,
                 description: option.description)
         }
         return Components.Schemas.Driver(
@@ -148,8 +187,4 @@ extension Gateway {
         GatewayProblem(.badGateway, "provider-error", "Driver error", detail: "the driver answered \(reply.kind.rawValue)")
     }
 
-    static func notImplemented(_ what: String) -> GatewayProblem {
-        GatewayProblem(.notImplemented, "not-implemented", "Not implemented",
-                       detail: "\(what) is not implemented in this version of the gateway (planned with issue 4)")
-    }
 }

@@ -20,6 +20,8 @@ extension Gateway {
     {
         let tenant = try Principal.tenant()
         let first = try await findOperation(input.path.operation, tenant: tenant)
+        let streams = streams
+        try streams.acquire(tenant)
         let mapper = OperationMapper(store: store)
         let store = store
         let id = first.record.id
@@ -52,7 +54,10 @@ extension Gateway {
                     continuation.finish()
                 }
             }
-            continuation.onTermination = { _ in task.cancel() }
+            continuation.onTermination = { _ in
+                task.cancel()
+                streams.release(tenant)
+            }
         }
         return .ok(.init(headers: .init(cacheControl: "no-store"), body: .textEventStream(HTTPBody(stream, length: .unknown))))
     }

@@ -21,6 +21,12 @@ extension Gateway {
 
     /// Probes `machine` through its driver (it must announce the `probe` capability).
     func probe(_ machine: MachineRecord, timeoutSeconds: Int? = nil) async throws -> Components.Schemas.ProbeResult {
+        guard machine.details?.ssh != nil else {
+            throw GatewayProblem(
+                .conflict, "invalid-state", "Nothing to probe",
+                detail: "machine \(machine.name) has no SSH endpoint recorded (its create has not finished, or failed); "
+                    + "see its operation, or remove it")
+        }
         try await requireCapability(.probe, driver: machine.driver)
         let started = ContinuousClock.now
         let reply = try await driverQuery(

@@ -16,6 +16,8 @@ struct Gateway: APIProtocol {
     let configuration: GatewayConfiguration
     let runtime: ServiceRuntime
     let logger: Logger
+    /// Open operation event streams per tenant (bounded by the configuration).
+    let streams: StreamLimiter
 
     /// The operation's `Location` and 202 answer.
     func accepted(_ view: OperationView, replayed: Bool) async throws -> Components.Responses.OperationAccepted {

@@ -18,6 +18,9 @@ package import PazServiceKit
 /// | `status.staleAfterSeconds` | `STATUS_STALE_AFTER_SECONDS` | `30` |
 /// | `catalog.timeoutSeconds` | `CATALOG_TIMEOUT_SECONDS` | `15` |
 /// | `ssh.brokerTimeoutSeconds` | `SSH_BROKER_TIMEOUT_SECONDS` | `10` |
+/// | `http.maxBodyBytes` | `HTTP_MAX_BODY_BYTES` | `1048576` (larger bodies: 413) |
+/// | `rate.requestsPerSecond` | `RATE_REQUESTS_PER_SECOND` | `100` per tenant (more: 429) |
+/// | `events.maxStreamsPerTenant` | `EVENTS_MAX_STREAMS_PER_TENANT` | `16` open operation event streams (more: 429) |
 package struct GatewayConfiguration: Sendable {
     package var httpHost: String
     /// `0` lets the kernel choose (tests read the bound port from ``GatewayServer/listeningPort()``).
@@ -34,12 +37,19 @@ package struct GatewayConfiguration: Sendable {
     package var catalogTimeout: Duration
     /// How long a call to the SSH broker waits.
     package var brokerTimeout: Duration
+    /// The largest request body accepted.
+    package var maxBodyBytes: Int
+    /// Requests per second one tenant may make.
+    package var rateLimitPerSecond: Int
+    /// Operation event streams one tenant may hold open at once on this gateway.
+    package var maxEventStreamsPerTenant: Int
 
     /// Settings given directly (tests).
     package init(
         httpHost: String = "127.0.0.1", httpPort: Int = 8480, amqp: AMQPConfiguration, redis: RedisConfiguration,
         adminToken: Secret, masterKeyFile: String? = nil, staleAfterSeconds: Int = 30,
-        catalogTimeout: Duration = .seconds(15), brokerTimeout: Duration = .seconds(10)
+        catalogTimeout: Duration = .seconds(15), brokerTimeout: Duration = .seconds(10), maxBodyBytes: Int = 1_048_576,
+        rateLimitPerSecond: Int = 100, maxEventStreamsPerTenant: Int = 16
     ) {
         self.httpHost = httpHost
         self.httpPort = httpPort
@@ -50,6 +60,9 @@ package struct GatewayConfiguration: Sendable {
         self.staleAfterSeconds = staleAfterSeconds
         self.catalogTimeout = catalogTimeout
         self.brokerTimeout = brokerTimeout
+        self.maxBodyBytes = maxBodyBytes
+        self.rateLimitPerSecond = rateLimitPerSecond
+        self.maxEventStreamsPerTenant = maxEventStreamsPerTenant
     }
 
     /// Reads the settings from `reader` (environment and `PAZ_CONFIG_FILE`).
@@ -76,5 +89,8 @@ package struct GatewayConfiguration: Sendable {
         staleAfterSeconds = try reader.value("status.staleAfterSeconds", default: 30, in: 1...86_400)
         catalogTimeout = .seconds(try reader.value("catalog.timeoutSeconds", default: 15, in: 1...300))
         brokerTimeout = .seconds(try reader.value("ssh.brokerTimeoutSeconds", default: 10, in: 1...300))
+        maxBodyBytes = try reader.value("http.maxBodyBytes", default: 1_048_576, in: 1_024...67_108_864)
+        rateLimitPerSecond = try reader.value("rate.requestsPerSecond", default: 100, in: 1...1_000_000)
+        maxEventStreamsPerTenant = try reader.value("events.maxStreamsPerTenant", default: 16, in: 1...10_000)
     }
 }

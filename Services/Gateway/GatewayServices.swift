@@ -34,11 +34,13 @@ package struct GatewayServer: Service {
             on: router, serverURL: URL(string: "/")!,
             middlewares: [
                 ProblemMiddleware(logger: gateway.logger),
-                AuthMiddleware(adminToken: gateway.configuration.adminToken, store: gateway.store),
+                AuthMiddleware(
+                    adminToken: gateway.configuration.adminToken, store: gateway.store,
+                    rateLimitPerSecond: gateway.configuration.rateLimitPerSecond),
             ])
         let configuration = gateway.configuration
         let application = Application(
-            router: router,
+            responder: RequestGate(next: router.buildResponder(), maxBodyBytes: configuration.maxBodyBytes),
             configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "paz-gateway"),
             onServerRunning: { [bound] channel in bound.set(channel.localAddress?.port ?? -1) },
             logger: gateway.logger)
@@ -83,7 +85,9 @@ package func buildGatewayServices(configuration: GatewayConfiguration, runtime: 
     let amqp = AMQPConnection(configuration: configuration.amqp, logger: logger)
     runtime.readiness.register("amqp") { GatewayReadiness.amqpConnected(amqp) }
     runtime.readiness.register("redis") { await GatewayReadiness.redisAnswers(store) }
-    let gateway = Gateway(store: store, amqp: amqp, configuration: configuration, runtime: runtime, logger: logger)
+    let gateway = Gateway(
+        store: store, amqp: amqp, configuration: configuration, runtime: runtime, logger: logger,
+        streams: StreamLimiter(limit: configuration.maxEventStreamsPerTenant))
     let server = GatewayServer(gateway: gateway)
     return GatewayServices(
         services: [ConnectionsService(amqp: amqp, redis: redis), EventConsumer(amqp: amqp, store: store, logger: logger), server],

@@ -3,6 +3,7 @@ import HTTPTypes
 import Logging
 import OpenAPIRuntime
 import PazGatewayAPI
+import PazGatewayServer
 import PazSchemas
 import PazServiceKit
 import PazStore
@@ -15,12 +16,19 @@ enum Principal: Sendable {
 
     @TaskLocal static var current: Principal = .anonymous
 
-    /// The calling tenant; throws 403 for the admin token (tenant paths only take tenant tokens).
+    /// The calling tenant; throws 403 for any other principal.
     static func tenant() throws(GatewayProblem) -> TenantID {
         guard case .tenant(let id) = current else {
-            throw GatewayProblem(.forbidden, "forbidden", "Forbidden", detail: "this path takes a tenant token, not the admin token")
+            throw GatewayProblem(.forbidden, "forbidden", "Forbidden", detail: "this operation takes a tenant token")
         }
         return id
+    }
+
+    /// Asserts the admin principal (admin handlers call it first, whatever the middleware decided).
+    static func requireAdmin() throws(GatewayProblem) {
+        guard case .admin = current else {
+            throw GatewayProblem(.forbidden, "forbidden", "Forbidden", detail: "this operation takes the admin token")
+        }
     }
 }
 
@@ -44,8 +52,13 @@ struct ProblemMiddleware: ServerMiddleware {
             return (response, responseBody)
         } catch {
             let problem = Self.problem(for: error)
-            if problem.status == .internalServerError {
-                logger.error("request failed", metadata: ["operation": "\(operationID)", "requestId": "\(requestId)", "error": "\(error)"])
+            if problem.status.code >= 500 {
+                // Only the underlying error: the generated server's wrapper describes the whole request
+                // (headers with the bearer token, the decoded body with secret options).
+                logger.error("request failed", metadata: [
+                    "operation": "\(operationID)", "requestId": "\(requestId)", "status": "\(problem.status.code)",
+                    "problem": "\(problem.type)", "error": "\(problem.detail)",
+                ])
             } else {
                 logger.info("request refused", metadata: [
                     "operation": "\(operationID)", "requestId": "\(requestId)", "status": "\(problem.status.code)",
@@ -80,48 +93,65 @@ struct ProblemMiddleware: ServerMiddleware {
     }
 }
 
-/// `Authorization: Bearer`: the admin token for `/v1/admin/*`, a tenant token for the rest of `/v1`.
-/// `/healthz`, `/readyz`, `/metrics` and `/openapi.yaml` need none.
+/// `Authorization: Bearer`, decided after routing by the operation's declared `security`
+/// (``OperationAccess``, generated from openapi.yaml), never by the path text; an operation the table
+/// does not know is refused. Tenant requests are counted against the tenant's per-second rate limit.
 struct AuthMiddleware: ServerMiddleware {
     let adminToken: Secret
     let store: Store
+    /// Requests per second one tenant may make (all its tokens together).
+    let rateLimitPerSecond: Int
 
     func intercept(
         _ request: HTTPRequest, body: HTTPBody?, metadata: ServerRequestMetadata, operationID: String,
         next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?)
     ) async throws -> (HTTPResponse, HTTPBody?) {
-        let path = request.path ?? "/"
-        guard path.hasPrefix("/v1/") else { return try await next(request, body, metadata) }
+        guard let access = OperationAccess.byOperation[operationID] else {
+            throw GatewayProblem(.forbidden, "forbidden", "Forbidden", detail: "operation \(operationID) is not open to any caller")
+        }
+        if case .anyone = access { return try await next(request, body, metadata) }
+        let token = try Self.bearerToken(request)
+        let principal = try await authenticate(token)
+        switch (access, principal) {
+        case (.admin, .admin), (.tenant, .tenant): break
+        case (.admin, _):
+            throw GatewayProblem(.forbidden, "forbidden", "Forbidden", detail: "this operation takes the admin token; a tenant token was sent")
+        default:
+            throw GatewayProblem(.forbidden, "forbidden", "Forbidden", detail: "this operation takes a tenant token, not the admin token")
+        }
+        return try await Principal.$current.withValue(principal) { try await next(request, body, metadata) }
+    }
+
+    /// The admin principal for the admin token, the token's tenant for a live tenant token (counted
+    /// against its rate limit: 429 past it), 401 otherwise.
+    private func authenticate(_ token: String) async throws -> Principal {
+        if Self.constantTimeEqual(token, adminToken.reveal()) { return .admin }
+        let found: (record: TokenRecord, requestsThisSecond: Int)?
+        do {
+            found = try await store.authenticate(presented: token)
+        } catch {
+            throw GatewayProblem.from(error)
+        }
+        guard let found else {
+            throw GatewayProblem(.unauthorized, "unauthorized", "Unauthorized", detail: "the token is unknown, expired or revoked")
+        }
+        guard found.requestsThisSecond <= rateLimitPerSecond else {
+            throw GatewayProblem(
+                .tooManyRequests, "rate-limited", "Too many requests",
+                detail: "more than \(rateLimitPerSecond) requests per second for this tenant; retry in 1 s", retryAfter: 1)
+        }
+        return .tenant(found.record.tenantId)
+    }
+
+    /// The bearer token of `Authorization`; 401 when there is none.
+    private static func bearerToken(_ request: HTTPRequest) throws(GatewayProblem) -> String {
         guard let header = request.headerFields[.authorization], header.hasPrefix("Bearer "),
             case let token = String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces),
             !token.isEmpty
         else {
             throw GatewayProblem(.unauthorized, "unauthorized", "Unauthorized", detail: "send Authorization: Bearer <token>")
         }
-        let isAdmin = Self.constantTimeEqual(token, adminToken.reveal())
-        let principal: Principal
-        if isAdmin {
-            principal = .admin
-        } else {
-            let record: TokenRecord?
-            do {
-                record = try await store.token(presented: token)
-            } catch {
-                throw GatewayProblem.from(error)
-            }
-            guard let record else {
-                throw GatewayProblem(.unauthorized, "unauthorized", "Unauthorized", detail: "the token is unknown or revoked")
-            }
-            principal = .tenant(record.tenantId)
-        }
-        let adminPath = path.hasPrefix("/v1/admin/") || path == "/v1/admin"
-        if adminPath, !isAdmin {
-            throw GatewayProblem(.forbidden, "forbidden", "Forbidden", detail: "/v1/admin takes the admin token")
-        }
-        if !adminPath, isAdmin {
-            throw GatewayProblem(.forbidden, "forbidden", "Forbidden", detail: "this path takes a tenant token, not the admin token")
-        }
-        return try await Principal.$current.withValue(principal) { try await next(request, body, metadata) }
+        return token
     }
 
     /// Compares without an early exit, so timing does not reveal how much of the token matched.

@@ -14,13 +14,15 @@ struct OptionValidator {
         var secrets: [String: String] = [:]
     }
 
-    /// Checks the cluster's options, then each machine's, and merges them per machine (machine wins).
+    /// Checks the cluster's options, then each machine's, and merges them per machine over the
+    /// tenant's stored defaults for the driver (machine wins over cluster, cluster over defaults).
     /// - Parameter machineOptions: one entry per machine (nil = no per-machine options).
     func resolve(
-        cluster: Components.Schemas.OptionMap?, machines machineOptions: [Components.Schemas.OptionMap?],
-        machineField: (Int) -> String
+        cluster: Components.Schemas.OptionMap?, defaults: Resolved = Resolved(),
+        machines machineOptions: [Components.Schemas.OptionMap?], machineField: (Int) -> String
     ) throws(GatewayProblem) -> [Resolved] {
-        let clusterValues = try check(cluster, field: "options")
+        let stored = defaults.plain.merging(defaults.secrets.mapValues { JSONValue.string($0) }) { $1 }
+        let clusterValues = stored.merging(try check(cluster, field: "options")) { $1 }
         var result: [Resolved] = []
         for (index, options) in machineOptions.enumerated() {
             let values = clusterValues.merging(try check(options, field: machineField(index) + "options")) { $1 }
@@ -58,7 +60,21 @@ struct OptionValidator {
         return recorded
     }
 
-    /// Every option must be declared and of the declared type.
+    /// The options to store as the tenant's defaults: each declared, of its type and in range
+    /// (`required` is not enforced), split into plain and secret values.
+    func defaults(_ options: Components.Schemas.OptionMap) throws(GatewayProblem) -> Resolved {
+        var resolved = Resolved()
+        for (name, value) in try check(options, field: "options") {
+            if specs.first(where: { $0.name.rawValue == name })?.secret == true {
+                resolved.secrets[name] = Self.text(value)
+            } else {
+                resolved.plain[name] = value
+            }
+        }
+        return resolved
+    }
+
+    /// Every option must be declared, of the declared type and in the declared range.
     private func check(_ options: Components.Schemas.OptionMap?, field: String) throws(GatewayProblem) -> [String: JSONValue] {
         var values: [String: JSONValue] = [:]
         for (name, value) in options?.additionalProperties ?? [:] {
@@ -77,6 +93,13 @@ struct OptionValidator {
             guard matches else {
                 throw GatewayProblem.validation(
                     "option \"\(name)\" of driver \"\(driver)\" takes a \(spec.type.rawValue)", field: "\(field).\(name)")
+            }
+            if case .IntegerValue(let number) = value,
+                number < (spec.minimum ?? .min) || number > (spec.maximum ?? .max)
+            {
+                throw GatewayProblem.validation(
+                    "option \"\(name)\" of driver \"\(driver)\" must be between \(spec.minimum ?? .min) and \(spec.maximum ?? .max)",
+                    field: "\(field).\(name)")
             }
             values[name] = ResourceMapper.jsonValue(value)
         }

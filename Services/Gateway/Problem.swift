@@ -51,6 +51,10 @@ package struct GatewayProblem: Error, Sendable, CustomStringConvertible {
         switch error {
         case .redis: dependencyUnavailable("the status store (Redis) is unreachable")
         case .conflict(let what): Self(.conflict, "name-taken", "Name taken", detail: what, field: "name")
+        case .quotaExceeded: Self(.unprocessableContent, "quota-exceeded", "Quota exceeded", detail: "\(error)", field: "count")
+        case .limitReached(let what):
+            Self(.tooManyRequests, "limit-reached", "Too many requests", detail: what + "; retry later", retryAfter: 60)
+        case .clusterChanged: Self(.conflict, "operation-conflict", "Concurrent change", detail: "\(error)", retryAfter: 1)
         case .notFound(let what): Self(.notFound, "not-found", "Not found", detail: what)
         case .secretsUnavailable, .secret, .corrupt:
             Self(.internalServerError, "internal", "Internal error", detail: "\(error)")

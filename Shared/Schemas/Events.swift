@@ -134,11 +134,16 @@ package struct CreateOptionSpec: Sendable, Hashable, Codable {
     package var description: String
     /// Whether the value is a secret (never logged, never echoed, stored encrypted).
     package var secret: Bool
+    /// For `integer` options: the smallest and largest value accepted (checked by the gateway).
+    package var minimum: Int64?
+    package var maximum: Int64?
 
     package init(
         name: ResourceName, type: ValueType, required: Bool = false, default: JSONValue? = nil,
-        envVar: String? = nil, description: String, secret: Bool = false
+        envVar: String? = nil, description: String, secret: Bool = false, minimum: Int64? = nil, maximum: Int64? = nil
     ) {
+        self.minimum = minimum
+        self.maximum = maximum
         self.name = name
         self.type = type
         self.required = required

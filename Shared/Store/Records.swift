@@ -23,13 +23,27 @@ package struct TokenRecord: Sendable, Hashable, Codable {
     package var id: String
     package var tenantId: TenantID
     package var name: String?
+    /// The token's first 9 characters (`pazt_` + 4), to recognise it; nil for tokens made before it was kept.
+    package var prefix: String?
     package var createdAt: Date
+    /// After this the token is refused; nil = it does not expire.
+    package var expiresAt: Date?
 
-    package init(id: String = "tok_" + ULID.make(), tenantId: TenantID, name: String? = nil, createdAt: Date = Date()) {
+    package init(
+        id: String = "tok_" + ULID.make(), tenantId: TenantID, name: String? = nil, prefix: String? = nil,
+        createdAt: Date = Date(), expiresAt: Date? = nil
+    ) {
         self.id = id
         self.tenantId = tenantId
         self.name = name
+        self.prefix = prefix
         self.createdAt = createdAt
+        self.expiresAt = expiresAt
+    }
+
+    /// Whether the token is past its lifetime at `now`.
+    package func isExpired(at now: Date) -> Bool {
+        expiresAt.map { $0 <= now } ?? false
     }
 }
 

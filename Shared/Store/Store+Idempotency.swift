@@ -5,9 +5,10 @@ extension Store {
     /// Gives back an `Idempotency-Key` claimed for a request that was then not accepted (e.g. the
     /// broker was down), so a retry with the same key is treated as a first call.
     package func releaseIdempotencyKey(_ key: String, tenant: TenantID) async throws(StoreError) {
-        _ = try await run { () async throws(RedisError) in
-            try await redis.delete([StoreKeys.idempotency(tenant, key: key)])
-        }
+        let redisKey = StoreKeys.idempotency(tenant, key: key)
+        try await pipelineChecked([
+            ["DEL", RedisArgument(redisKey)], ["ZREM", RedisArgument(StoreKeys.idempotencyIndex(tenant)), RedisArgument(redisKey)],
+        ])
     }
 }
 

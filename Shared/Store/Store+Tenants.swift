@@ -1,3 +1,4 @@
+package import Foundation
 package import PazSchemas
 import PazSecrets
 import PazRedis
@@ -35,27 +36,86 @@ extension Store {
         return try decodeAll(TenantRecord.self, from: hash, key: StoreKeys.tenants).sorted { $0.createdAt < $1.createdAt }
     }
 
-    /// Removes a tenant, its tokens and its name. The caller checks it owns no clusters first.
+    /// Removes a tenant and everything it owns: record and name (atomically, and only while it owns no
+    /// cluster, so a create racing the removal either lands first and the removal is refused, or
+    /// finds the tenant gone), then its tokens and every key under its prefix.
     package func deleteTenant(_ tenant: TenantRecord) async throws(StoreError) {
+        let removed = try await run { () async throws(RedisError) in
+            try await redis.evaluate(
+                Self.deleteTenantScript,
+                keys: [RedisArgument(StoreKeys.tenants), RedisArgument(StoreKeys.tenantNames),
+                       RedisArgument(StoreKeys.clusters(tenant.id))],
+                arguments: [RedisArgument(tenant.id.rawValue), RedisArgument(tenant.name.rawValue)])
+        }
+        switch removed.integer {
+        case 1: break
+        case 0: throw .notFound("no tenant \(tenant.id)")
+        default: throw .conflict("tenant \(tenant.name) owns clusters; delete them first")
+        }
         for token in try await tokens(of: tenant.id) { try await revokeToken(token.record.id, tenant: tenant.id) }
-        _ = try await run { () async throws(RedisError) in
-            try await redis.pipeline([
-                ["HDEL", RedisArgument(StoreKeys.tenants), RedisArgument(tenant.id.rawValue)],
-                ["HDEL", RedisArgument(StoreKeys.tenantNames), RedisArgument(tenant.name.rawValue)],
-            ])
+        let owned = try await run { () async throws(RedisError) in
+            try await redis.scanKeys(matching: StoreKeys.tenantPrefix(tenant.id) + "*")
+        }
+        for batch in stride(from: 0, to: owned.count, by: 500) {
+            let keys = Array(owned[batch..<min(batch + 500, owned.count)])
+            _ = try await run { () async throws(RedisError) in try await redis.delete(keys) }
         }
     }
 
+    /// KEYS: tenants, tenant-names, the tenant's clusters; ARGV: id, name.
+    /// 1 = removed, 0 = no such tenant, -1 = it owns clusters.
+    static let deleteTenantScript = RedisScript("""
+        if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+        if redis.call('HLEN', KEYS[3]) > 0 then return -1 end
+        redis.call('HDEL', KEYS[1], ARGV[1])
+        redis.call('HDEL', KEYS[2], ARGV[2])
+        return 1
+        """)
+
     /// Issues a new token for `tenant` and returns it: the only time its value is available.
-    package func createToken(for tenant: TenantID, name: String?) async throws(StoreError) -> (token: String, record: TokenRecord) {
+    package func createToken(
+        for tenant: TenantID, name: String?, expiresIn: Duration? = nil
+    ) async throws(StoreError) -> (token: String, record: TokenRecord) {
         let token = APIToken.generate()
-        let record = TokenRecord(tenantId: tenant, name: name)
+        let now = Date()
+        let record = TokenRecord(
+            tenantId: tenant, name: name, prefix: String(token.prefix(9)), createdAt: now,
+            expiresAt: expiresIn.map { now.addingTimeInterval(TimeInterval($0.components.seconds)) })
         let json = try encode(record)
         _ = try await run { () async throws(RedisError) in
             try await redis.hset(StoreKeys.tokens, fields: [APIToken.hash(token): RedisArgument(json)])
         }
         return (token, record)
     }
+
+    /// A presented bearer token's record and how many requests its tenant made in the current
+    /// second (this one included), in one round trip; nil when the token is unknown, revoked or expired.
+    package func authenticate(presented token: String, now: Date = Date()) async throws(StoreError)
+        -> (record: TokenRecord, requestsThisSecond: Int)?
+    {
+        let reply = try await run { () async throws(RedisError) in
+            try await redis.evaluate(
+                Self.authenticateScript, keys: [RedisArgument(StoreKeys.tokens)],
+                arguments: [RedisArgument(APIToken.hash(token)), RedisArgument(StoreKeys.tenantPrefixRoot),
+                            RedisArgument(Int(now.timeIntervalSince1970))])
+        }
+        guard let fields = reply.array, fields.count == 2, let json = fields[0].string, let count = fields[1].integer
+        else { return nil }
+        let record = try decode(TokenRecord.self, from: json, key: StoreKeys.tokens)
+        guard !record.isExpired(at: now) else { return nil }
+        return (record, Int(count))
+    }
+
+    /// KEYS: tokens; ARGV: token hash, tenant key root, the current second. Counts the request in
+    /// the tenant's per-second window (`paz:t:<tenant>:rate:<second>`, expiring after 2 s).
+    static let authenticateScript = RedisScript("""
+        local json = redis.call('HGET', KEYS[1], ARGV[1])
+        if not json then return false end
+        local key = ARGV[2] .. cjson.decode(json)['tenantId'] .. ':rate:' .. ARGV[3]
+        local count = redis.call('INCR', key)
+        if count == 1 then redis.call('EXPIRE', key, 2) end
+        return {json, count}
+        """)
 
     /// The token record for a presented bearer token, or nil when the token is unknown or revoked.
     package func token(presented token: String) async throws(StoreError) -> TokenRecord? {

@@ -9,7 +9,7 @@ package import PazSecrets
 /// and the driver kit (registry, secrets, driver data, journal), so the layout lives in one place.
 package struct Store: Sendable {
     package let redis: RedisClient
-    private let secretBox: SecretBox?
+    let secretBox: SecretBox?
     /// Decoded cluster and machine records and states by their JSON (see ``DecodeCache``).
     let clusterCache = DecodeCache<ClusterRecord>()
     let machineCache = DecodeCache<MachineRecord>()
@@ -108,6 +108,12 @@ package enum StoreError: Error, CustomStringConvertible {
     case corrupt(key: String, reason: String)
     /// The name or key is taken.
     case conflict(String)
+    /// The tenant has `have` of `quota` machines; `adding` more would exceed it.
+    case quotaExceeded(have: Int, quota: Int, adding: Int)
+    /// A per-tenant bound was reached (too many of something held at once).
+    case limitReached(String)
+    /// The cluster record changed between read and write (retried by the caller).
+    case clusterChanged
     /// Nothing stored under that id or name (for this tenant).
     case notFound(String)
     /// A secret could not be sealed or opened.
@@ -126,6 +132,10 @@ package enum StoreError: Error, CustomStringConvertible {
         case .redis(let error): "status store (Redis): \(error)"
         case .corrupt(let key, let reason): "stored value \(key) is unreadable (\(reason)); it was not changed"
         case .conflict(let what): what
+        case .quotaExceeded(let have, let quota, let adding):
+            "the tenant has \(have) of \(quota) machines; \(adding) more would exceed the quota"
+        case .limitReached(let what): what
+        case .clusterChanged: "the cluster changed while it was being updated; retry"
         case .notFound(let what): what
         case .secret(let error): "\(error)"
         case .secretsUnavailable:

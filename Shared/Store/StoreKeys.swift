@@ -16,14 +16,20 @@ package enum StoreKeys {
     /// SCAN pattern of every registry entry.
     package static let registryPattern = "paz:registry:*"
 
+    /// What every tenant's prefix starts with.
+    package static let tenantPrefixRoot = "paz:t:"
     /// Prefix of everything `tenant` owns.
-    package static func tenantPrefix(_ tenant: TenantID) -> String { "paz:t:\(tenant.rawValue):" }
+    package static func tenantPrefix(_ tenant: TenantID) -> String { tenantPrefixRoot + tenant.rawValue + ":" }
+    /// STRING the tenant's request count in one second (rate limit), expiring after 2 s.
+    package static func rateWindow(_ tenant: TenantID, second: Int) -> String { tenantPrefix(tenant) + "rate:\(second)" }
     /// HASH cluster id → ``ClusterRecord`` JSON.
     package static func clusters(_ tenant: TenantID) -> String { tenantPrefix(tenant) + "clusters" }
     /// HASH cluster name → cluster id.
     package static func clusterNames(_ tenant: TenantID) -> String { tenantPrefix(tenant) + "cluster-names" }
     /// HASH machine id → ``MachineRecord`` JSON.
     package static func machines(_ tenant: TenantID) -> String { tenantPrefix(tenant) + "machines" }
+    /// HASH machine name → machine id (names are unique per tenant; claimed with the machine record).
+    package static func machineNames(_ tenant: TenantID) -> String { tenantPrefix(tenant) + "machine-names" }
     /// HASH machine id → ``StateRecord`` JSON; written only through the compare-and-set script.
     package static func states(_ tenant: TenantID) -> String { tenantPrefix(tenant) + "states" }
     /// STRING ``OperationRecord`` JSON.
@@ -36,9 +42,15 @@ package enum StoreKeys {
     }
     /// STRING ``IdempotencyRecord`` JSON, expiring after a day.
     package static func idempotency(_ tenant: TenantID, key: String) -> String { tenantPrefix(tenant) + "idem:\(key)" }
+    /// ZSET idempotency record key → its expiry (unix seconds): bounds the keys a tenant holds.
+    package static func idempotencyIndex(_ tenant: TenantID) -> String { tenantPrefix(tenant) + "idem-index" }
     /// STRING a machine's secret options, sealed with the master key.
     package static func secrets(_ tenant: TenantID, _ machine: MachineID) -> String {
         tenantPrefix(tenant) + "secret:\(machine.rawValue)"
+    }
+    /// STRING ``DriverDefaultsRecord`` JSON: the tenant's option defaults for one driver.
+    package static func driverDefaults(_ tenant: TenantID, driver: ResourceName) -> String {
+        tenantPrefix(tenant) + "driver-defaults:\(driver.rawValue)"
     }
     /// STRING the driver's own versioned blob for a machine (what it needs to find it again).
     package static func driverData(_ tenant: TenantID, _ machine: MachineID) -> String {

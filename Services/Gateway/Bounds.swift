@@ -1,0 +1,59 @@
+import PazGatewayAPI
+
+/// The ranges and sizes openapi.yaml declares and the generated server does not enforce: every
+/// integer is range-checked before any arithmetic, every string and collection from a request is
+/// bounded (422 naming the field).
+enum Bounds {
+    /// `Quota.machines`.
+    static let quota = 0...10_000
+    /// `ClusterCreate.count` and the number of `machines` entries.
+    static let machines = 1...10_000
+    /// `size`, `image`, `location` and other free-text identifiers.
+    static let identifierLength = 0...255
+    /// Options in one `OptionMap`.
+    static let optionsPerMap = 0...64
+    /// One string option value (SSH private keys fit).
+    static let optionValueLength = 0...16_384
+
+    /// `value` when it lies in `range`; 422 naming `field` otherwise.
+    @discardableResult
+    static func check(_ value: Int, _ range: ClosedRange<Int>, field: String) throws(GatewayProblem) -> Int {
+        guard range.contains(value) else {
+            throw GatewayProblem.validation(
+                "\(field) must be between \(range.lowerBound) and \(range.upperBound), not \(value)", field: field)
+        }
+        return value
+    }
+
+    /// 422 naming `field` when `text` has fewer or more characters than `range` allows.
+    static func check(text: String?, _ range: ClosedRange<Int>, field: String) throws(GatewayProblem) {
+        guard let text else { return }
+        let count = text.utf8.count
+        guard range.contains(count) else {
+            throw GatewayProblem.validation(
+                "\(field) must be \(range.lowerBound) to \(range.upperBound) bytes long, not \(count)", field: field)
+        }
+    }
+
+    /// 422 when `options` has too many entries or a value that is too long.
+    static func check(options: Components.Schemas.OptionMap?, field: String) throws(GatewayProblem) {
+        guard let options else { return }
+        let values = options.additionalProperties
+        guard optionsPerMap.contains(values.count) else {
+            throw GatewayProblem.validation("\(field) may hold at most \(optionsPerMap.upperBound) options", field: field)
+        }
+        for (name, value) in values {
+            try check(text: name, 1...63, field: "\(field).\(name)")
+            if case .StringValue(let text) = value { try check(text: text, optionValueLength, field: "\(field).\(name)") }
+        }
+    }
+
+    /// 422 when a cluster or machine spec carries an over-long identifier or too many options.
+    static func check(size: String?, image: String?, location: String?, options: Components.Schemas.OptionMap?,
+                      prefix: String) throws(GatewayProblem) {
+        try check(text: size, identifierLength, field: prefix + "size")
+        try check(text: image, identifierLength, field: prefix + "image")
+        try check(text: location, identifierLength, field: prefix + "location")
+        try check(options: options, field: prefix + "options")
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import PazSchemas
+
+/// The first thing every request meets, before routing: a path that is not in canonical form is
+/// refused with 400 (so no path trick can reach a handler the text did not name), and a body over
+/// the limit with 413. The body is read here, bounded, so no later stage can read an unbounded one.
+struct RequestGate<Next: HTTPResponder>: HTTPResponder {
+    typealias Context = Next.Context
+    let next: Next
+    let maxBodyBytes: Int
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        if let reason = CanonicalPath.violation(in: request.uri.path) {
+            return Self.refusal(GatewayProblem(
+                .badRequest, "non-canonical-path", "Non-canonical path", detail: "the request path \(reason)"), path: nil)
+        }
+        let tooLarge = GatewayProblem(
+            .contentTooLarge, "body-too-large", "Request body too large",
+            detail: "the request body is larger than \(maxBodyBytes) bytes")
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
+            return Self.refusal(tooLarge, path: request.uri.path)
+        }
+        var request = request
+        do {
+            _ = try await request.collectBody(upTo: maxBodyBytes)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            return Self.refusal(tooLarge, path: request.uri.path)
+        }
+        return try await next.respond(to: request, context: context)
+    }
+
+    /// A problem answer made here (the OpenAPI middlewares have not run yet).
+    private static func refusal(_ problem: GatewayProblem, path: String?) -> Response {
+        let requestId = "req_" + ULID.make()
+        var headers = HTTPFields()
+        headers[.contentType] = "application/problem+json"
+        headers[.xRequestId] = requestId
+        headers[.connection] = "close"
+        let json = (try? JSONEncoder.gateway.encode(problem.body(instance: path, requestId: requestId))) ?? Data()
+        return Response(status: problem.status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: json)))
+    }
+}
+
+/// The canonical form of a request path: absolute, no empty, `.` or `..` segment, no encoded
+/// slash, backslash, dot or NUL, no control character or backslash.
+enum CanonicalPath {
+    /// Why `path` is not canonical, or nil when it is.
+    static func violation(in path: String) -> String? {
+        guard path.hasPrefix("/") else { return "must start with /" }
+        if path == "/" { return nil }
+        let bytes = Array(path.utf8)
+        if bytes.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == UInt8(ascii: "\\") }) {
+            return "contains a control character or a backslash"
+        }
+        let lowered = path.lowercased()
+        for encoded in ["%2f", "%5c", "%2e", "%00"] where lowered.contains(encoded) {
+            return "contains an encoded slash, backslash, dot or NUL (\(encoded.uppercased()))"
+        }
+        for segment in path.dropFirst().split(separator: "/", omittingEmptySubsequences: false) {
+            if segment.isEmpty { return "has an empty segment (// or a trailing /)" }
+            if segment == "." || segment == ".." { return "has a . or .. segment" }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,68 @@
+package import Foundation
+package import PazSchemas
+import PazRedis
+import PazSecrets
+
+/// A tenant's stored option values for one driver (`/v1/drivers/{driver}/defaults`): plain values
+/// as they are, secret ones sealed with the master key (only their names readable).
+package struct DriverDefaultsRecord: Sendable, Hashable, Codable {
+    package var options: [String: JSONValue]
+    package var secretOptionNames: [String]
+    /// The secret values as `[name: value]` JSON, sealed (context: the record's key); nil when none.
+    package var sealedSecrets: String?
+    package var updatedAt: Date
+}
+
+extension Store {
+    /// Replaces the tenant's defaults for `driver`, sealing `secrets`.
+    @discardableResult
+    package func setDriverDefaults(
+        plain: [String: JSONValue], secrets: [String: String], tenant: TenantID, driver: ResourceName
+    ) async throws(StoreError) -> DriverDefaultsRecord {
+        let key = StoreKeys.driverDefaults(tenant, driver: driver)
+        var sealed: String?
+        if !secrets.isEmpty {
+            guard let secretBox else { throw .secretsUnavailable }
+            let plaintext = try encode(secrets)
+            do {
+                sealed = try secretBox.seal(plaintext, context: key)
+            } catch {
+                throw .secret(error)
+            }
+        }
+        let record = DriverDefaultsRecord(
+            options: plain, secretOptionNames: secrets.keys.sorted(), sealedSecrets: sealed, updatedAt: Date())
+        let json = try encode(record)
+        _ = try await run { () async throws(RedisError) in try await redis.set(key, RedisArgument(json)) }
+        return record
+    }
+
+    /// The tenant's defaults for `driver`, or nil when none are stored.
+    package func driverDefaults(tenant: TenantID, driver: ResourceName) async throws(StoreError) -> DriverDefaultsRecord? {
+        let key = StoreKeys.driverDefaults(tenant, driver: driver)
+        guard let json = try await run({ () async throws(RedisError) in try await redis.getString(key) }) else { return nil }
+        return try decode(DriverDefaultsRecord.self, from: json, key: key)
+    }
+
+    /// The secret values of `record` (stored for `tenant` and `driver`), opened.
+    package func openSecrets(
+        of record: DriverDefaultsRecord, tenant: TenantID, driver: ResourceName
+    ) throws(StoreError) -> [String: String] {
+        guard let sealed = record.sealedSecrets else { return [:] }
+        guard let secretBox else { throw .secretsUnavailable }
+        let key = StoreKeys.driverDefaults(tenant, driver: driver)
+        let plaintext: String
+        do {
+            plaintext = try secretBox.openText(sealed, context: key)
+        } catch {
+            throw .secret(error)
+        }
+        return try decode([String: String].self, from: plaintext, key: key)
+    }
+
+    /// Forgets the tenant's defaults for `driver` (nothing happens when none are stored).
+    package func deleteDriverDefaults(tenant: TenantID, driver: ResourceName) async throws(StoreError) {
+        let key = StoreKeys.driverDefaults(tenant, driver: driver)
+        _ = try await run { () async throws(RedisError) in try await redis.delete([key]) }
+    }
+}
