@@ -202,7 +202,7 @@ let package = Package(
         ),
 
         // Tests: real servers come from PazTestSupport, started once per run.
-        .target(name: "PazTestSupport", dependencies: ["PazLocalServers", log], path: "Tests/Support"),
+        .target(name: "PazTestSupport", dependencies: ["PazLocalServers", "PazRedis", log], path: "Tests/Support"),
         .testTarget(name: "ConcurrencyTests", dependencies: ["PazConcurrency"]),
         .testTarget(name: "LocalServersTests", dependencies: ["PazLocalServers"]),
         .testTarget(name: "SecretsTests", dependencies: ["PazSecrets"]),
@@ -226,7 +226,7 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "PazGateway", "PazGatewayClient", "PazTestSupport", "PazLocalServers", "PazHTTP", log,
+                "PazGateway", "PazGatewayServer", "PazGatewayClient", "PazTestSupport", "PazLocalServers", "PazHTTP", log,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),

@@ -14,7 +14,7 @@ extension Gateway {
     }
 
     /// Polls the store every 200 ms and sends `snapshot`, then `state`/`progress` on each change, and
-    /// `end` once the operation finished.
+    /// `end` once the operation finished; a tenant holds at most `events.maxStreamsPerTenant` at once.
     func streamOperationEvents(_ input: Operations.StreamOperationEvents.Input) async throws
         -> Operations.StreamOperationEvents.Output
     {
@@ -30,6 +30,7 @@ extension Gateway {
             let task = Task {
                 await Principal.$current.withValue(principal) {
                     var sequence: Int64 = 0
+                    var polls = 0
                     var last: Components.Schemas.Operation?
                     continuation.yield(ArraySlice("retry: 3000\n\n".utf8))
                     var view: OperationView? = first
@@ -49,6 +50,10 @@ extension Gateway {
                             break
                         }
                         try? await Task.sleep(for: .milliseconds(200))
+                        polls += 1
+                        // A comment every 5 s: keeps proxies from closing the stream, and a client that
+                        // left is noticed (the write fails), which frees its slot.
+                        if polls % 25 == 0 { continuation.yield(ArraySlice(": keep-alive\n\n".utf8)) }
                         view = try? await store.operation(id, tenant: tenant)
                     }
                     continuation.finish()

@@ -3,14 +3,14 @@ import Foundation
 
 /// API tokens: random, shown once, stored only as SHA-256 hashes.
 package enum APIToken {
-    /// A new token: `paz_` + 43 base64url characters (256 random bits).
+    /// A new token: `pazt_` + 43 base64url characters (256 random bits), as openapi.yaml documents.
     package static func generate() -> String {
         let bytes = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
         let text = bytes.base64EncodedString()
             .replacingOccurrences(of: "+", with: "-")
             .replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
-        return "paz_" + text
+        return "pazt_" + text
     }
 
     /// The lowercase hex SHA-256 of `token`: what is stored and looked up.

@@ -19,6 +19,8 @@ import Testing
 /// HTTP client, a store and an AMQP connection of the test's own (to play the driver's part).
 final class GatewayHarness: Sendable {
     let baseURL: String
+    /// The gateway's port (for raw requests).
+    let port: Int
     let adminToken: String
     let store: Store
     let amqp: AMQPConnection
@@ -29,12 +31,13 @@ final class GatewayHarness: Sendable {
 
     /// Starts a gateway. `amqpPort` overrides the broker port (e.g. one nothing listens on); `redis`
     /// replaces the shared Redis (e.g. a private one the test stops).
+    /// `logger` receives the gateway's log; `configure` adjusts its settings (limits, no master key…).
     static func start(
-        amqpPort: Int? = nil, redis redisServer: RedisServer? = nil, staleAfterSeconds: Int = 30
+        amqpPort: Int? = nil, redis redisServer: RedisServer? = nil, staleAfterSeconds: Int = 30,
+        logger: Logger = Logger(label: "gateway-test"), configure: (inout GatewayConfiguration) -> Void = { _ in }
     ) async throws -> GatewayHarness {
         let redisServer = if let redisServer { redisServer } else { try await TestRedis.shared() }
         let rabbit = try await TestRabbitMQ.sharedServer()
-        let logger = Logger(label: "gateway-test")
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("paz-gw-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         let keyFile = scratch.appendingPathComponent("master.key")
@@ -43,11 +46,12 @@ final class GatewayHarness: Sendable {
         let amqpConfiguration = AMQPConfiguration(
             host: "127.0.0.1", port: amqpPort ?? rabbit.port, user: rabbit.user, password: rabbit.password,
             connectionName: "gateway-test", confirmTimeout: .seconds(5), connectTimeout: .seconds(1))
-        let configuration = GatewayConfiguration(
+        var configuration = GatewayConfiguration(
             httpHost: "127.0.0.1", httpPort: 0, amqp: amqpConfiguration,
             redis: RedisConfiguration(host: "127.0.0.1", port: redisServer.port),
             adminToken: Secret(adminToken), masterKeyFile: keyFile.path, staleAfterSeconds: staleAfterSeconds,
             catalogTimeout: .seconds(2))
+        configure(&configuration)
         let runtime = ServiceRuntime(
             configuration: ServiceKitConfiguration(serviceName: "paz-gateway-test", opsPort: 0), logger: logger)
         let services = try buildGatewayServices(configuration: configuration, runtime: runtime)
@@ -69,15 +73,16 @@ final class GatewayHarness: Sendable {
         httpConfiguration.retry = .none
         let http = try PazHTTP.HTTPClient(configuration: httpConfiguration, logger: logger)
         return GatewayHarness(
-            baseURL: "http://127.0.0.1:\(port)", adminToken: adminToken, store: services.store, amqp: amqp, http: http,
+            baseURL: "http://127.0.0.1:\(port)", port: port, adminToken: adminToken, store: services.store, amqp: amqp, http: http,
             group: group, task: task, scratch: scratch)
     }
 
     private init(
-        baseURL: String, adminToken: String, store: Store, amqp: AMQPConnection, http: PazHTTP.HTTPClient,
+        baseURL: String, port: Int, adminToken: String, store: Store, amqp: AMQPConnection, http: PazHTTP.HTTPClient,
         group: ServiceGroup, task: Task<Void, any Error>, scratch: URL
     ) {
         self.baseURL = baseURL
+        self.port = port
         self.adminToken = adminToken
         self.store = store
         self.amqp = amqp

@@ -47,7 +47,7 @@ import Testing
 
     @Test func tokensAreRandomAndStoredAsHashes() {
         let token = APIToken.generate()
-        #expect(token.hasPrefix("paz_") && token.count == 47)
+        #expect(token.hasPrefix("pazt_") && token.count == 48)
         #expect(token != APIToken.generate())
         let hash = APIToken.hash(token)
         #expect(hash.count == 64 && !hash.contains(token))

@@ -2,10 +2,10 @@ import PazRedis
 
 /// Every key of a Redis server with its content as text, for tests that look for what must not be
 /// there (a removed cluster's ids, private keys).
-enum RedisContents {
+package enum RedisContents {
     /// Key → its content (hash fields and values, string, set members, stream entries), plus, with
     /// `ttl`, the key's TTL in seconds.
-    static func all(port: Int) async throws -> [(key: String, content: String, ttl: Int)] {
+    package static func all(port: Int) async throws -> [(key: String, content: String, ttl: Int)] {
         let redis = RedisClient(configuration: RedisConfiguration(host: "127.0.0.1", port: port))
         defer { Task { await redis.close() } }
         var entries: [(key: String, content: String, ttl: Int)] = []
@@ -15,6 +15,7 @@ enum RedisContents {
             case "hash": content = try await redis.hgetall(key).map { "\($0.key)=\($0.value)" }.joined(separator: " ")
             case "string": content = (try await redis.get(key)).map { String(decoding: $0, as: UTF8.self) } ?? ""
             case "set": content = try await redis.smembers(key).joined(separator: " ")
+            case "zset": content = text(try await redis.command("ZRANGE", "\(key)", "0", "-1"))
             case "stream": content = text(try await redis.command("XRANGE", "\(key)", "-", "+"))
             default: content = "\(try await redis.command("DUMP", "\(key)"))"
             }
