@@ -47,5 +47,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   done
 fi
 
-# The Ignition schema check of the tests runs the python3 on PATH, which may not be Debian's.
+# The Ignition schema check of the tests, the generated access table and the attack suite (which
+# read openapi.yaml) run the python3 on PATH, which may not be Debian's.
 python3 -c 'import jsonschema' 2>/dev/null || python3 -m pip install -q jsonschema
+python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml

@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v swift >/dev/null || export PATH="/opt/swift/usr/bin:$PATH"
 deploy/install-deps.sh
+deploy/check-generated.sh
 deploy/images/build-debian-test-image.sh >/dev/null
 swift build --build-tests
 swift test --skip-build "$@"
