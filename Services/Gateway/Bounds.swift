@@ -1,4 +1,5 @@
 import PazGatewayAPI
+import PazSchemas
 
 /// The ranges and sizes openapi.yaml declares and the generated server does not enforce: every
 /// integer is range-checked before any arithmetic, every string and collection from a request is
@@ -14,6 +15,14 @@ enum Bounds {
     static let optionsPerMap = 0...64
     /// One string option value (SSH private keys fit).
     static let optionValueLength = 0...16_384
+
+    /// 422 unless `text` is a cluster name or id (the `cluster` filter of list operations).
+    static func check(clusterFilter text: String?) throws(GatewayProblem) {
+        guard let text else { return }
+        guard (try? ResourceName(text)) != nil || (try? ClusterID(text)) != nil else {
+            throw GatewayProblem.validation("cluster must be a cluster name or id (cls_…)", field: "cluster")
+        }
+    }
 
     /// `value` when it lies in `range`; 422 naming `field` otherwise.
     @discardableResult

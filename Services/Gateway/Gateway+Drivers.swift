@@ -76,7 +76,8 @@ extension Gateway {
     }
 
     func listDriverImages(_ input: Operations.ListDriverImages.Input) async throws -> Operations.ListDriverImages.Output {
-        let limit = input.query.limit ?? 100
+        let limit = try Bounds.check(input.query.limit ?? 100, 1...1_000, field: "limit")
+        try Bounds.check(text: input.query.search, 0...200, field: "search")
         let reply = try await driverQuery(
             input.path.driver, .catalogImages(CatalogImagesQuery(search: input.query.search)))
         guard case .catalogImages(let list) = reply else { throw Self.unexpectedReply(reply) }

@@ -8,6 +8,7 @@ import PazStore
 extension Gateway {
     func listMachines(_ input: Operations.ListMachines.Input) async throws -> Operations.ListMachines.Output {
         let tenant = try Principal.tenant()
+        try Bounds.check(clusterFilter: input.query.cluster)
         let snapshot = try await stored { () async throws(StoreError) in try await store.statusSnapshot(tenant: tenant) }
         let clusterNames = Dictionary(snapshot.clusters.map { ($0.id, $0.name.rawValue) }, uniquingKeysWith: { $1 })
         let filter = input.query.cluster

@@ -8,6 +8,7 @@ import PazStore
 extension Gateway {
     func getStatus(_ input: Operations.GetStatus.Input) async throws -> Operations.GetStatus.Output {
         let tenant = try Principal.tenant()
+        try Bounds.check(clusterFilter: input.query.cluster)
         let snapshot = try await stored { () async throws(StoreError) in try await store.statusSnapshot(tenant: tenant) }
         let now = Date()
         let staleAfter = configuration.staleAfterSeconds

@@ -38,9 +38,6 @@ extension Gateway {
         }
         let operationId = OperationID.random()
         if let key = submission.idempotencyKey {
-            guard (1...255).contains(key.count), key.allSatisfy({ $0.isASCII && !$0.isNewline }) else {
-                throw GatewayProblem.validation("Idempotency-Key must be 1-255 printable ASCII characters", field: "Idempotency-Key")
-            }
             let hash = APIToken.hash(submission.request)
             let existing = try await stored { () async throws(StoreError) in
                 try await store.claimIdempotencyKey(

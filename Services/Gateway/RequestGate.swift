@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import PazGatewayServer
 import PazSchemas
 
 /// The first thing every request meets, before routing: a path that is not in canonical form is
@@ -16,6 +17,13 @@ struct RequestGate<Next: HTTPResponder>: HTTPResponder {
             return Self.refusal(GatewayProblem(
                 .badRequest, "non-canonical-path", "Non-canonical path", detail: "the request path \(reason)"), path: nil)
         }
+        if let allowed = Self.allowedMethods(path: request.uri.path), !allowed.contains(request.method.rawValue) {
+            var response = Self.refusal(GatewayProblem(
+                .methodNotAllowed, "method-not-allowed", "Method not allowed",
+                detail: "\(request.uri.path) takes \(allowed.joined(separator: ", "))"), path: request.uri.path)
+            response.headers[.allow] = allowed.joined(separator: ", ")
+            return response
+        }
         let tooLarge = GatewayProblem(
             .contentTooLarge, "body-too-large", "Request body too large",
             detail: "the request body is larger than \(maxBodyBytes) bytes")
@@ -29,6 +37,17 @@ struct RequestGate<Next: HTTPResponder>: HTTPResponder {
             return Self.refusal(tooLarge, path: request.uri.path)
         }
         return try await next.respond(to: request, context: context)
+    }
+
+    /// The methods the document declares for the path template `path` matches; nil when none matches.
+    static func allowedMethods(path: String) -> [String]? {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        for (template, methods) in OperationAccess.methodsByPath {
+            let parts = template.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count == segments.count else { continue }
+            if zip(parts, segments).allSatisfy({ $0.first == "{" || $0 == $1 }) { return methods }
+        }
+        return nil
     }
 
     /// A problem answer made here (the OpenAPI middlewares have not run yet).

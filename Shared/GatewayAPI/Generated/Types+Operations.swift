@@ -100,6 +100,35 @@ package enum Operations {
                     }
                 }
             }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//healthz/get(getHealth)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -107,11 +136,14 @@ package enum Operations {
         }
         @frozen package enum AcceptableContentType: AcceptableProtocol {
             case json
+            case applicationProblemJson
             case other(Swift.String)
             package init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
                 default:
                     self = .other(rawValue)
                 }
@@ -122,11 +154,14 @@ package enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
                 }
             }
             package static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .applicationProblemJson
                 ]
             }
         }
@@ -215,6 +250,35 @@ package enum Operations {
                     }
                 }
             }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//readyz/get(getReadiness)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
             package struct ServiceUnavailable: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/readyz/GET/responses/503/headers`.
                 package struct Headers: Sendable, Hashable {
@@ -294,11 +358,14 @@ package enum Operations {
         }
         @frozen package enum AcceptableContentType: AcceptableProtocol {
             case json
+            case applicationProblemJson
             case other(Swift.String)
             package init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/json":
                     self = .json
+                case "application/problem+json":
+                    self = .applicationProblemJson
                 default:
                     self = .other(rawValue)
                 }
@@ -309,11 +376,14 @@ package enum Operations {
                     return string
                 case .json:
                     return "application/json"
+                case .applicationProblemJson:
+                    return "application/problem+json"
                 }
             }
             package static var allCases: [Self] {
                 [
-                    .json
+                    .json,
+                    .applicationProblemJson
                 ]
             }
         }
@@ -402,6 +472,35 @@ package enum Operations {
                     }
                 }
             }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//metrics/get(getMetrics)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -409,11 +508,14 @@ package enum Operations {
         }
         @frozen package enum AcceptableContentType: AcceptableProtocol {
             case plainText
+            case applicationProblemJson
             case other(Swift.String)
             package init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "text/plain":
                     self = .plainText
+                case "application/problem+json":
+                    self = .applicationProblemJson
                 default:
                     self = .other(rawValue)
                 }
@@ -424,11 +526,14 @@ package enum Operations {
                     return string
                 case .plainText:
                     return "text/plain"
+                case .applicationProblemJson:
+                    return "application/problem+json"
                 }
             }
             package static var allCases: [Self] {
                 [
-                    .plainText
+                    .plainText,
+                    .applicationProblemJson
                 ]
             }
         }
@@ -512,6 +617,35 @@ package enum Operations {
                     }
                 }
             }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//openapi.yaml/get(getOpenAPIDocument)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -519,11 +653,14 @@ package enum Operations {
         }
         @frozen package enum AcceptableContentType: AcceptableProtocol {
             case yaml
+            case applicationProblemJson
             case other(Swift.String)
             package init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "application/yaml":
                     self = .yaml
+                case "application/problem+json":
+                    self = .applicationProblemJson
                 default:
                     self = .other(rawValue)
                 }
@@ -534,11 +671,14 @@ package enum Operations {
                     return string
                 case .yaml:
                     return "application/yaml"
+                case .applicationProblemJson:
+                    return "application/problem+json"
                 }
             }
             package static var allCases: [Self] {
                 [
-                    .yaml
+                    .yaml,
+                    .applicationProblemJson
                 ]
             }
         }
@@ -617,6 +757,35 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/admin/tenants/get(listTenants)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
                             response: self
                         )
                     }
@@ -900,7 +1069,11 @@ package enum Operations {
                 }
             }
             /// The request cannot be decoded: the body is not JSON or not an object, the content type is
-            /// not `application/json`, or a value has the wrong JSON type (then `field` names it).
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
             ///
             ///
             /// - Remark: Generated from `#/paths//v1/admin/tenants/post(createTenant)/responses/400`.
@@ -993,6 +1166,29 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request body is larger than the gateway accepts (1 MiB unless the operator set `HTTP_MAX_BODY_BYTES`).
+            ///
+            /// - Remark: Generated from `#/paths//v1/admin/tenants/post(createTenant)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.PayloadTooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            package var contentTooLarge: Components.Responses.PayloadTooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
                             response: self
                         )
                     }
@@ -1207,6 +1403,35 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/admin/tenants/{tenant}/get(getTenant)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
                             response: self
                         )
                     }
@@ -1452,6 +1677,35 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "noContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/admin/tenants/{tenant}/delete(deleteTenant)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
                             response: self
                         )
                     }
@@ -1748,7 +2002,11 @@ package enum Operations {
                 }
             }
             /// The request cannot be decoded: the body is not JSON or not an object, the content type is
-            /// not `application/json`, or a value has the wrong JSON type (then `field` names it).
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
             ///
             ///
             /// - Remark: Generated from `#/paths//v1/admin/tenants/{tenant}/quota/put(setTenantQuota)/responses/400`.
@@ -1836,6 +2094,29 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request body is larger than the gateway accepts (1 MiB unless the operator set `HTTP_MAX_BODY_BYTES`).
+            ///
+            /// - Remark: Generated from `#/paths//v1/admin/tenants/{tenant}/quota/put(setTenantQuota)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.PayloadTooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            package var contentTooLarge: Components.Responses.PayloadTooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
                             response: self
                         )
                     }
@@ -2052,6 +2333,35 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/admin/tenants/{tenant}/tokens/get(listTenantTokens)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
                             response: self
                         )
                     }
@@ -2378,7 +2688,11 @@ package enum Operations {
                 }
             }
             /// The request cannot be decoded: the body is not JSON or not an object, the content type is
-            /// not `application/json`, or a value has the wrong JSON type (then `field` names it).
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
             ///
             ///
             /// - Remark: Generated from `#/paths//v1/admin/tenants/{tenant}/tokens/post(createTenantToken)/responses/400`.
@@ -2494,6 +2808,29 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request body is larger than the gateway accepts (1 MiB unless the operator set `HTTP_MAX_BODY_BYTES`).
+            ///
+            /// - Remark: Generated from `#/paths//v1/admin/tenants/{tenant}/tokens/post(createTenantToken)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.PayloadTooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            package var contentTooLarge: Components.Responses.PayloadTooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
                             response: self
                         )
                     }
@@ -2703,6 +3040,35 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "noContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/admin/tenants/{tenant}/tokens/{token}/delete(revokeTenantToken)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
                             response: self
                         )
                     }
@@ -2942,6 +3308,35 @@ package enum Operations {
                     }
                 }
             }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/drivers/get(listDrivers)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// The token is missing, malformed, unknown, expired or revoked.
             ///
             /// - Remark: Generated from `#/paths//v1/drivers/get(listDrivers)/responses/401`.
@@ -3169,6 +3564,35 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/drivers/{driver}/get(getDriver)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
                             response: self
                         )
                     }
@@ -3430,6 +3854,35 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/drivers/{driver}/defaults/get(getDriverDefaults)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
                             response: self
                         )
                     }
@@ -3705,7 +4158,11 @@ package enum Operations {
                 }
             }
             /// The request cannot be decoded: the body is not JSON or not an object, the content type is
-            /// not `application/json`, or a value has the wrong JSON type (then `field` names it).
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
             ///
             ///
             /// - Remark: Generated from `#/paths//v1/drivers/{driver}/defaults/put(setDriverDefaults)/responses/400`.
@@ -3793,6 +4250,29 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request body is larger than the gateway accepts (1 MiB unless the operator set `HTTP_MAX_BODY_BYTES`).
+            ///
+            /// - Remark: Generated from `#/paths//v1/drivers/{driver}/defaults/put(setDriverDefaults)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.PayloadTooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            package var contentTooLarge: Components.Responses.PayloadTooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
                             response: self
                         )
                     }
@@ -3995,6 +4475,35 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "noContent",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/drivers/{driver}/defaults/delete(deleteDriverDefaults)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
                             response: self
                         )
                     }
@@ -4276,6 +4785,35 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/drivers/{driver}/images/get(listDriverImages)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
                             response: self
                         )
                     }
@@ -4589,6 +5127,35 @@ package enum Operations {
                     }
                 }
             }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/drivers/{driver}/sizes/get(listDriverSizes)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// The token is missing, malformed, unknown, expired or revoked.
             ///
             /// - Remark: Generated from `#/paths//v1/drivers/{driver}/sizes/get(listDriverSizes)/responses/401`.
@@ -4897,6 +5464,35 @@ package enum Operations {
                     }
                 }
             }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/drivers/{driver}/locations/get(listDriverLocations)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// The token is missing, malformed, unknown, expired or revoked.
             ///
             /// - Remark: Generated from `#/paths//v1/drivers/{driver}/locations/get(listDriverLocations)/responses/401`.
@@ -5187,6 +5783,35 @@ package enum Operations {
                     }
                 }
             }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/clusters/get(listClusters)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// The token is missing, malformed, unknown, expired or revoked.
             ///
             /// - Remark: Generated from `#/paths//v1/clusters/get(listClusters)/responses/401`.
@@ -5418,7 +6043,11 @@ package enum Operations {
                 }
             }
             /// The request cannot be decoded: the body is not JSON or not an object, the content type is
-            /// not `application/json`, or a value has the wrong JSON type (then `field` names it).
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
             ///
             ///
             /// - Remark: Generated from `#/paths//v1/clusters/post(createCluster)/responses/400`.
@@ -5511,6 +6140,29 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request body is larger than the gateway accepts (1 MiB unless the operator set `HTTP_MAX_BODY_BYTES`).
+            ///
+            /// - Remark: Generated from `#/paths//v1/clusters/post(createCluster)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.PayloadTooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            package var contentTooLarge: Components.Responses.PayloadTooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
                             response: self
                         )
                     }
@@ -5750,6 +6402,35 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/clusters/{cluster}/get(getCluster)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
                             response: self
                         )
                     }
@@ -6008,6 +6689,35 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "accepted",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/clusters/{cluster}/delete(deleteCluster)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
                             response: self
                         )
                     }
@@ -6287,6 +6997,35 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "accepted",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/clusters/{cluster}/start/post(startCluster)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
                             response: self
                         )
                     }
@@ -6599,6 +7338,35 @@ package enum Operations {
                     }
                 }
             }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/clusters/{cluster}/stop/post(stopCluster)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// The token is missing, malformed, unknown, expired or revoked.
             ///
             /// - Remark: Generated from `#/paths//v1/clusters/{cluster}/stop/post(stopCluster)/responses/401`.
@@ -6901,6 +7669,35 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "accepted",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/clusters/{cluster}/restart/post(restartCluster)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
                             response: self
                         )
                     }
@@ -7226,7 +8023,11 @@ package enum Operations {
                 }
             }
             /// The request cannot be decoded: the body is not JSON or not an object, the content type is
-            /// not `application/json`, or a value has the wrong JSON type (then `field` names it).
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
             ///
             ///
             /// - Remark: Generated from `#/paths//v1/clusters/{cluster}/machines/post(addMachine)/responses/400`.
@@ -7342,6 +8143,29 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request body is larger than the gateway accepts (1 MiB unless the operator set `HTTP_MAX_BODY_BYTES`).
+            ///
+            /// - Remark: Generated from `#/paths//v1/clusters/{cluster}/machines/post(addMachine)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.PayloadTooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            package var contentTooLarge: Components.Responses.PayloadTooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
                             response: self
                         )
                     }
@@ -7558,6 +8382,35 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/machines/get(listMachines)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
                             response: self
                         )
                     }
@@ -7818,6 +8671,35 @@ package enum Operations {
                     }
                 }
             }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/machines/{machine}/get(getMachine)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// The token is missing, malformed, unknown, expired or revoked.
             ///
             /// - Remark: Generated from `#/paths//v1/machines/{machine}/get(getMachine)/responses/401`.
@@ -8069,6 +8951,35 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "accepted",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/machines/{machine}/delete(deleteMachine)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
                             response: self
                         )
                     }
@@ -8348,6 +9259,35 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "accepted",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/machines/{machine}/start/post(startMachine)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
                             response: self
                         )
                     }
@@ -8660,6 +9600,35 @@ package enum Operations {
                     }
                 }
             }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/machines/{machine}/stop/post(stopMachine)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// The token is missing, malformed, unknown, expired or revoked.
             ///
             /// - Remark: Generated from `#/paths//v1/machines/{machine}/stop/post(stopMachine)/responses/401`.
@@ -8967,6 +9936,35 @@ package enum Operations {
                     }
                 }
             }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/machines/{machine}/restart/post(restartMachine)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// The token is missing, malformed, unknown, expired or revoked.
             ///
             /// - Remark: Generated from `#/paths//v1/machines/{machine}/restart/post(restartMachine)/responses/401`.
@@ -9269,6 +10267,35 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "accepted",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/machines/{machine}/kill/post(killMachine)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
                             response: self
                         )
                     }
@@ -9585,6 +10612,35 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/machines/{machine}/ip/get(getMachineIP)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
                             response: self
                         )
                     }
@@ -9935,7 +10991,11 @@ package enum Operations {
                 }
             }
             /// The request cannot be decoded: the body is not JSON or not an object, the content type is
-            /// not `application/json`, or a value has the wrong JSON type (then `field` names it).
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
             ///
             ///
             /// - Remark: Generated from `#/paths//v1/machines/{machine}/ssh-credentials/post(issueSSHCredentials)/responses/400`.
@@ -10051,6 +11111,29 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request body is larger than the gateway accepts (1 MiB unless the operator set `HTTP_MAX_BODY_BYTES`).
+            ///
+            /// - Remark: Generated from `#/paths//v1/machines/{machine}/ssh-credentials/post(issueSSHCredentials)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.PayloadTooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            package var contentTooLarge: Components.Responses.PayloadTooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
                             response: self
                         )
                     }
@@ -10331,7 +11414,11 @@ package enum Operations {
                 }
             }
             /// The request cannot be decoded: the body is not JSON or not an object, the content type is
-            /// not `application/json`, or a value has the wrong JSON type (then `field` names it).
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
             ///
             ///
             /// - Remark: Generated from `#/paths//v1/machines/{machine}/probe/post(probeMachine)/responses/400`.
@@ -10447,6 +11534,29 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request body is larger than the gateway accepts (1 MiB unless the operator set `HTTP_MAX_BODY_BYTES`).
+            ///
+            /// - Remark: Generated from `#/paths//v1/machines/{machine}/probe/post(probeMachine)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.PayloadTooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            package var contentTooLarge: Components.Responses.PayloadTooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
                             response: self
                         )
                     }
@@ -10718,6 +11828,35 @@ package enum Operations {
                     }
                 }
             }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/status/get(getStatus)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// The token is missing, malformed, unknown, expired or revoked.
             ///
             /// - Remark: Generated from `#/paths//v1/status/get(getStatus)/responses/401`.
@@ -10970,6 +12109,35 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/operations/{operation}/get(getOperation)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
                             response: self
                         )
                     }
@@ -11296,6 +12464,35 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request cannot be decoded: the body is not JSON or not an object, the content type is
+            /// not `application/json`, a value has the wrong JSON type (then `field` names it), a
+            /// parameter is not of its declared type, or a header is malformed (`malformed-request`); or
+            /// the path is not in canonical form — an empty, `.` or `..` segment, a trailing `/`, an
+            /// encoded `/`, `\`, `.` or NUL, a control character (`non-canonical-path`, before any
+            /// routing or authentication).
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//v1/operations/{operation}/events/get(streamOperationEvents)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            package var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
                             response: self
                         )
                     }
