@@ -45,7 +45,7 @@ for who in tenant admin; do
   token=$tenant
   [ "$who" = admin ] && token=$admin
   echo "schemathesis $version with the $who token against $url" >&2
-  "$venv/bin/st" run "$url/openapi.yaml" --url "$url" \
+  "$venv/bin/st" --config-file deploy/schemathesis.toml run "$url/openapi.yaml" --url "$url" \
     --header "Authorization: Bearer $token" \
     --phases examples,coverage,fuzzing,stateful --checks all \
     --max-time "${SCHEMATHESIS_MAX_TIME:-150}" --workers 2 --seed 20261204 \

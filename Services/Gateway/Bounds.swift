@@ -1,3 +1,4 @@
+import HTTPTypes
 import PazGatewayAPI
 import PazSchemas
 
@@ -16,11 +17,15 @@ enum Bounds {
     /// One string option value (SSH private keys fit).
     static let optionValueLength = 0...16_384
 
-    /// 422 unless `text` is a cluster name or id (the `cluster` filter of list operations).
+    /// 400 unless `text` is a cluster name or id, as the `cluster` filter of list operations declares.
     static func check(clusterFilter text: String?) throws(GatewayProblem) {
         guard let text else { return }
-        guard (try? ResourceName(text)) != nil || (try? ClusterID(text)) != nil else {
-            throw GatewayProblem.validation("cluster must be a cluster name or id (cls_…)", field: "cluster")
+        let crockford = Set("0123456789ABCDEFGHJKMNPQRSTVWXYZ".utf8)
+        let isId = text.hasPrefix("cls_") && text.utf8.count == 30 && text.utf8.dropFirst(4).allSatisfy { crockford.contains($0) }
+        guard isId || (try? ResourceName(text)) != nil else {
+            throw GatewayProblem(
+                .badRequest, "malformed-request", "Malformed request",
+                detail: "cluster must be a cluster name (a DNS label) or id (cls_…)", field: "cluster")
         }
     }
 

@@ -42,6 +42,8 @@ struct ProblemMiddleware: ServerMiddleware {
         next: @Sendable (HTTPRequest, HTTPBody?, ServerRequestMetadata) async throws -> (HTTPResponse, HTTPBody?)
     ) async throws -> (HTTPResponse, HTTPBody?) {
         let requestId = "req_" + ULID.make()
+        // An empty body (its length set by the RequestGate) is no body: optional bodies may be left out.
+        let body = body?.length == .known(0) ? nil : body
         do {
             var (response, responseBody) = try await next(request, body, metadata)
             response.headerFields[.xRequestId] = requestId

@@ -31,12 +31,21 @@ struct RequestGate<Next: HTTPResponder>: HTTPResponder {
             return Self.refusal(tooLarge, path: request.uri.path)
         }
         var request = request
+        let body: ByteBuffer
         do {
-            _ = try await request.collectBody(upTo: maxBodyBytes)
+            body = try await request.collectBody(upTo: maxBodyBytes)
         } catch let error as HTTPError where error.status == .contentTooLarge {
             return Self.refusal(tooLarge, path: request.uri.path)
         }
-        return try await next.respond(to: request, context: context)
+        if JSONNulls.contains(body.readableBytesView) {
+            return Self.refusal(GatewayProblem(
+                .badRequest, "malformed-request", "Malformed request",
+                detail: "the body holds a null; no field of this API takes null: leave the field out"), path: request.uri.path)
+        }
+        // The body's length is known now: an empty one reaches the handlers as no body at all.
+        var head = request.head
+        head.headerFields[.contentLength] = String(body.readableBytes)
+        return try await next.respond(to: Request(head: head, body: .init(buffer: body)), context: context)
     }
 
     /// The methods the document declares for the path template `path` matches; nil when none matches.
@@ -82,5 +91,31 @@ enum CanonicalPath {
             if segment == "." || segment == ".." { return "has a . or .. segment" }
         }
         return nil
+    }
+}
+
+/// Finds a JSON `null` outside strings without parsing the document (the decoders treat an explicit
+/// null like an absent field; the document allows null nowhere).
+enum JSONNulls {
+    static func contains(_ bytes: some Collection<UInt8>) -> Bool {
+        var inString = false
+        var escaped = false
+        var iterator = bytes.makeIterator()
+        var previous: [UInt8] = []
+        while let byte = iterator.next() {
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            if byte == UInt8(ascii: "\"") {
+                inString = true
+                previous = []
+                continue
+            }
+            previous.append(byte)
+            if previous.count > 4 { previous.removeFirst() }
+            if previous == Array("null".utf8) { return true }
+        }
+        return false
     }
 }
