@@ -60,10 +60,10 @@ extension Store {
     package static let idempotencyKeysPerTenant = 10_000
 
     /// Claims `key` for a new operation, or returns what it was first used for. Throws
-    /// ``StoreError/limitReached(_:)`` when the tenant already holds ``idempotencyKeysPerTenant`` live keys.
-    package func claimIdempotencyKey(_ key: String, record: IdempotencyRecord, tenant: TenantID)
-        async throws(StoreError) -> IdempotencyRecord?
-    {
+    /// ``StoreError/limitReached(_:)`` when the tenant already holds `limit` live keys.
+    package func claimIdempotencyKey(
+        _ key: String, record: IdempotencyRecord, tenant: TenantID, limit: Int = idempotencyKeysPerTenant
+    ) async throws(StoreError) -> IdempotencyRecord? {
         let redisKey = StoreKeys.idempotency(tenant, key: key)
         let json = try encode(record)
         let now = Int(Date().timeIntervalSince1970)
@@ -73,11 +73,11 @@ extension Store {
                 Self.claimIdempotencyKeyScript,
                 keys: [RedisArgument(redisKey), RedisArgument(StoreKeys.idempotencyIndex(tenant))],
                 arguments: [RedisArgument(json), RedisArgument(now), RedisArgument(retention),
-                            RedisArgument(Self.idempotencyKeysPerTenant)])
+                            RedisArgument(limit)])
         }
         if reply.integer == 1 { return nil }
         if reply.integer == -1 {
-            throw .limitReached("the tenant used \(Self.idempotencyKeysPerTenant) Idempotency-Keys in the last 24 hours")
+            throw .limitReached("the tenant used \(limit) Idempotency-Keys in the last 24 hours")
         }
         guard let existing = reply.string else { return nil }
         return try decode(IdempotencyRecord.self, from: existing, key: redisKey)

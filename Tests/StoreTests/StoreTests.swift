@@ -138,6 +138,43 @@ import Testing
         #expect(try await store.claimIdempotencyKey("k-1", record: second, tenant: tenant.id) == first)
     }
 
+    @Test func aTenantHoldsABoundedNumberOfIdempotencyKeys() async throws {
+        let store = try await makeStore()
+        let tenant = try await makeTenant(store)
+        for index in 0..<3 {
+            let record = IdempotencyRecord(requestHash: "h\(index)", operationId: .random())
+            #expect(try await store.claimIdempotencyKey("k-\(index)", record: record, tenant: tenant.id, limit: 3) == nil)
+        }
+        let fourth = IdempotencyRecord(requestHash: "h4", operationId: .random())
+        await #expect(throws: StoreError.self) {
+            try await store.claimIdempotencyKey("k-4", record: fourth, tenant: tenant.id, limit: 3)
+        }
+        // A known key still answers with its record, and a released key frees its place.
+        #expect(try await store.claimIdempotencyKey("k-0", record: fourth, tenant: tenant.id, limit: 3)?.requestHash == "h0")
+        try await store.releaseIdempotencyKey("k-1", tenant: tenant.id)
+        #expect(try await store.claimIdempotencyKey("k-4", record: fourth, tenant: tenant.id, limit: 3) == nil)
+    }
+
+    @Test func driverDefaultsKeepSecretsSealed() async throws {
+        let store = try await makeStore()
+        let tenant = try await makeTenant(store)
+        let driver = try ResourceName("qemu")
+        #expect(try await store.driverDefaults(tenant: tenant.id, driver: driver) == nil)
+        let record = try await store.setDriverDefaults(
+            plain: ["accel": .string("tcg")], secrets: ["api-key": "TOPSECRET"], tenant: tenant.id, driver: driver)
+        #expect(record.secretOptionNames == ["api-key"])
+        let raw = try await store.redis.getString(StoreKeys.driverDefaults(tenant.id, driver: driver))
+        #expect(raw?.contains("TOPSECRET") == false)
+        let stored = try #require(try await store.driverDefaults(tenant: tenant.id, driver: driver))
+        #expect(try store.openSecrets(of: stored, tenant: tenant.id, driver: driver) == ["api-key": "TOPSECRET"])
+        #expect(stored.options == ["accel": .string("tcg")])
+        // Sealed for this tenant and driver: moved under another tenant it does not open.
+        let other = try await makeTenant(store)
+        #expect(throws: StoreError.self) { try store.openSecrets(of: stored, tenant: other.id, driver: driver) }
+        try await store.deleteDriverDefaults(tenant: tenant.id, driver: driver)
+        #expect(try await store.driverDefaults(tenant: tenant.id, driver: driver) == nil)
+    }
+
     @Test func registryListsOnlyLiveDrivers() async throws {
         let store = try await makeStore()
         let name = try ResourceName("drv-\(ULID.make().suffix(8).lowercased())")
