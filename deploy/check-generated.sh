@@ -17,6 +17,7 @@ if [ ! -x "$generator" ]; then
   swift build -c release --package-path "$cache" --product swift-openapi-generator >"$cache.log" 2>&1 \
     || { tail -30 "$cache.log" >&2; exit 1; }
 fi
+Services/Gateway/validate-openapi.sh >/dev/null  # the document itself: valid OpenAPI 3.1, examples valid
 SWIFT_OPENAPI_GENERATOR="$generator" Shared/GatewayAPI/generate.sh >/dev/null
 if ! git diff --quiet -- Shared/GatewayAPI/Generated Services/Gateway/API; then
   echo "generated code differs from what Services/Gateway/openapi.yaml generates:" >&2
