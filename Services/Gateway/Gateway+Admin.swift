@@ -3,6 +3,7 @@ import Logging
 import HTTPTypes
 import PazGatewayAPI
 import PazSchemas
+import PazSecrets
 import PazStore
 
 /// `/v1/admin/*`: tenants, quotas and tokens (admin token only; synchronous).
@@ -26,7 +27,24 @@ extension Gateway {
         }
         let quota = try Bounds.check(body.quota?.machines ?? 50, Bounds.quota, field: "quota.machines")
         let record = TenantRecord(name: name, machineQuota: quota)
-        try await stored { () async throws(StoreError) in try await store.createTenant(record) }
+        let key = input.headers.idempotencyKey
+        if let first = try await claimAdminKey(key, request: Self.requestText("POST", "/v1/admin/tenants", body), resource: record.id.rawValue) {
+            guard let tenant = try await stored({ () async throws(StoreError) in try await store.tenants() })
+                .first(where: { $0.id.rawValue == first.resourceId })
+            else {
+                throw GatewayProblem(.conflict, "idempotency-key-in-use", "Idempotency-Key in use",
+                                     detail: "the first request with this key is still being processed or its tenant was deleted; use a new key", retryAfter: 1)
+            }
+            return .created(.init(
+                headers: .init(location: "/v1/admin/tenants/\(tenant.id.rawValue)", idempotentReplayed: true),
+                body: .json(try await apiTenant(tenant))))
+        }
+        do {
+            try await store.createTenant(record)
+        } catch {
+            if let key { try? await store.releaseIdempotencyKey(key, in: .admin) }
+            throw GatewayProblem.from(error)
+        }
         logger.info("tenant created", metadata: ["tenant": "\(record.id)"])
         return .created(.init(headers: .init(location: "/v1/admin/tenants/\(record.id.rawValue)"), body: .json(try await apiTenant(record))))
     }
@@ -78,8 +96,19 @@ extension Gateway {
         try Bounds.check(text: body.name, 1...100, field: "name")
         let lifetime = try body.expiresInSeconds.map { try Bounds.check($0, 60...31_622_400, field: "expiresInSeconds") }
         let tenant = try await findTenant(input.path.tenant)
-        let created = try await stored { () async throws(StoreError) in
-            try await store.createToken(for: tenant.id, name: body.name, expiresIn: lifetime.map { .seconds($0) })
+        let key = input.headers.idempotencyKey
+        let tokenId = "tok_" + ULID.make()
+        let request = Self.requestText("POST", "/v1/admin/tenants/\(tenant.id.rawValue)/tokens", body)
+        if let first = try await claimAdminKey(key, request: request, resource: tokenId) {
+            throw GatewayProblem(.conflict, "idempotency-key-reused", "Idempotency-Key reused",
+                                 detail: "this key already made token \(first.resourceId); a token's secret is shown only once: revoke it or use a new key")
+        }
+        let created: (token: String, record: TokenRecord)
+        do {
+            created = try await store.createToken(for: tenant.id, id: tokenId, name: body.name, expiresIn: lifetime.map { .seconds($0) })
+        } catch {
+            if let key { try? await store.releaseIdempotencyKey(key, in: .admin) }
+            throw GatewayProblem.from(error)
         }
         logger.info("token created", metadata: ["tenant": "\(tenant.id)", "token": "\(created.record.id)"])
         let answer = Components.Schemas.TokenCreated(
@@ -99,6 +128,22 @@ extension Gateway {
         }
         guard revoked else { throw GatewayProblem.notFound("token \(input.path.token)") }
         return .noContent(.init())
+    }
+
+    /// Claims an admin call's Idempotency-Key for `resource`; the first call's record when the key was
+    /// used before for the same request, 422 when for another one, nil for a first call (or no key).
+    private func claimAdminKey(_ key: String?, request: String, resource: String) async throws -> AdminIdempotencyRecord? {
+        guard let key else { return nil }
+        let hash = APIToken.hash(request)
+        guard let first = try await stored({ () async throws(StoreError) in
+            try await store.claimIdempotencyKey(key, record: AdminIdempotencyRecord(requestHash: hash, resourceId: resource), in: .admin)
+        }) else { return nil }
+        guard first.requestHash == hash else {
+            throw GatewayProblem(
+                .unprocessableContent, "idempotency-key-mismatch", "Idempotency-Key reused",
+                detail: "this Idempotency-Key was used for a different request; use a new key", field: "Idempotency-Key")
+        }
+        return first
     }
 
     /// A tenant by id or name.

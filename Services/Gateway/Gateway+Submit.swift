@@ -41,7 +41,7 @@ extension Gateway {
             let hash = APIToken.hash(submission.request)
             let existing = try await stored { () async throws(StoreError) in
                 try await store.claimIdempotencyKey(
-                    key, record: IdempotencyRecord(requestHash: hash, operationId: operationId), tenant: tenant)
+                    key, record: IdempotencyRecord(requestHash: hash, operationId: operationId), in: .tenant(tenant))
             }
             if let existing { return try await replay(existing, hash: hash, tenant: tenant) }
         }
@@ -78,7 +78,7 @@ extension Gateway {
     func replay(key: String?, request: String, tenant: TenantID) async throws -> Components.Responses.OperationAccepted? {
         guard let key else { return nil }
         guard let existing = try await stored({ () async throws(StoreError) in
-            try await store.idempotencyRecord(key, tenant: tenant)
+            try await store.idempotencyRecord(key, in: .tenant(tenant)) as IdempotencyRecord?
         }) else { return nil }
         return try await replay(existing, hash: APIToken.hash(request), tenant: tenant)
     }
@@ -103,7 +103,7 @@ extension Gateway {
 
     private func release(_ submission: Submission) async {
         guard let key = submission.idempotencyKey else { return }
-        try? await store.releaseIdempotencyKey(key, tenant: submission.tenant)
+        try? await store.releaseIdempotencyKey(key, in: .tenant(submission.tenant))
     }
 
     /// `METHOD path canonical-json-body`, the text an Idempotency-Key is bound to.

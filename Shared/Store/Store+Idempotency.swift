@@ -1,14 +1,96 @@
+package import Foundation
 package import PazSchemas
 import PazRedis
 
+/// Where an `Idempotency-Key` is kept: in a tenant's keyspace, or the administrator's.
+package enum IdempotencyScope: Sendable {
+    case tenant(TenantID)
+    case admin
+
+    func recordKey(_ key: String) -> String {
+        switch self {
+        case .tenant(let tenant): StoreKeys.idempotency(tenant, key: key)
+        case .admin: StoreKeys.adminIdempotencyPrefix + key
+        }
+    }
+
+    var index: String {
+        switch self {
+        case .tenant(let tenant): StoreKeys.idempotencyIndex(tenant)
+        case .admin: StoreKeys.adminIdempotencyIndex
+        }
+    }
+}
+
+/// What an admin call's `Idempotency-Key` was first used for: the request and what it made.
+package struct AdminIdempotencyRecord: Sendable, Hashable, Codable {
+    /// SHA-256 of the method, path and body of the first request.
+    package var requestHash: String
+    /// The tenant or token id the first call made.
+    package var resourceId: String
+
+    package init(requestHash: String, resourceId: String) {
+        self.requestHash = requestHash
+        self.resourceId = resourceId
+    }
+}
+
 extension Store {
+    /// Idempotency keys one scope may hold within ``idempotencyRetention``.
+    package static let idempotencyKeysPerScope = 10_000
+
+    /// Claims `key` in `scope` for a new request, or returns what it was first used for. Throws
+    /// ``StoreError/limitReached(_:)`` when the scope already holds `limit` live keys.
+    package func claimIdempotencyKey<Record: Codable>(
+        _ key: String, record: Record, in scope: IdempotencyScope, limit: Int = idempotencyKeysPerScope
+    ) async throws(StoreError) -> Record? {
+        let redisKey = scope.recordKey(key)
+        let json = try encode(record)
+        let now = Int(Date().timeIntervalSince1970)
+        let retention = Int(Self.idempotencyRetention.components.seconds)
+        let reply = try await run { () async throws(RedisError) in
+            try await redis.evaluate(
+                Self.claimIdempotencyKeyScript, keys: [RedisArgument(redisKey), RedisArgument(scope.index)],
+                arguments: [RedisArgument(json), RedisArgument(now), RedisArgument(retention), RedisArgument(limit)])
+        }
+        if reply.integer == 1 { return nil }
+        if reply.integer == -1 {
+            throw .limitReached("\(limit) Idempotency-Keys were used in the last 24 hours")
+        }
+        guard let existing = reply.string else { return nil }
+        return try decode(Record.self, from: existing, key: redisKey)
+    }
+
+    /// KEYS: the key's record, the scope's index (ZSET key → expiry); ARGV: record JSON, now,
+    /// retention seconds, the most live keys. 1 = claimed, -1 = the scope is at its limit, else the
+    /// existing record.
+    static let claimIdempotencyKeyScript = RedisScript("""
+        local existing = redis.call('GET', KEYS[1])
+        if existing then return existing end
+        redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
+        if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return -1 end
+        redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+        redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + tonumber(ARGV[3]), KEYS[1])
+        redis.call('EXPIRE', KEYS[2], ARGV[3])
+        return 1
+        """)
+
     /// Gives back an `Idempotency-Key` claimed for a request that was then not accepted (e.g. the
     /// broker was down), so a retry with the same key is treated as a first call.
-    package func releaseIdempotencyKey(_ key: String, tenant: TenantID) async throws(StoreError) {
-        let redisKey = StoreKeys.idempotency(tenant, key: key)
+    package func releaseIdempotencyKey(_ key: String, in scope: IdempotencyScope) async throws(StoreError) {
+        let redisKey = scope.recordKey(key)
         try await pipelineChecked([
-            ["DEL", RedisArgument(redisKey)], ["ZREM", RedisArgument(StoreKeys.idempotencyIndex(tenant)), RedisArgument(redisKey)],
+            ["DEL", RedisArgument(redisKey)], ["ZREM", RedisArgument(scope.index), RedisArgument(redisKey)],
         ])
+    }
+
+    /// What `key` was first used for in `scope`, or nil when it is unused (or expired).
+    package func idempotencyRecord<Record: Codable>(_ key: String, in scope: IdempotencyScope) async throws(StoreError) -> Record? {
+        let redisKey = scope.recordKey(key)
+        guard let json = try await run({ () async throws(RedisError) in try await redis.getString(redisKey) }) else {
+            return nil
+        }
+        return try decode(Record.self, from: json, key: redisKey)
     }
 }
 
@@ -16,16 +98,5 @@ extension OperationView {
     /// A just-recorded operation: no progress yet.
     package init(queued record: OperationRecord) {
         self.init(record: record, progress: [], updatedAt: record.createdAt)
-    }
-}
-
-extension Store {
-    /// What `key` was first used for, or nil when it is unused (or expired).
-    package func idempotencyRecord(_ key: String, tenant: TenantID) async throws(StoreError) -> IdempotencyRecord? {
-        let redisKey = StoreKeys.idempotency(tenant, key: key)
-        guard let json = try await run({ () async throws(RedisError) in try await redis.getString(redisKey) }) else {
-            return nil
-        }
-        return try decode(IdempotencyRecord.self, from: json, key: redisKey)
     }
 }

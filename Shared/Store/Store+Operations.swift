@@ -56,47 +56,6 @@ extension Store {
         return OperationView(record: record, progress: progress, updatedAt: updatedAt)
     }
 
-    /// Idempotency keys one tenant may hold within ``idempotencyRetention``.
-    package static let idempotencyKeysPerTenant = 10_000
-
-    /// Claims `key` for a new operation, or returns what it was first used for. Throws
-    /// ``StoreError/limitReached(_:)`` when the tenant already holds `limit` live keys.
-    package func claimIdempotencyKey(
-        _ key: String, record: IdempotencyRecord, tenant: TenantID, limit: Int = idempotencyKeysPerTenant
-    ) async throws(StoreError) -> IdempotencyRecord? {
-        let redisKey = StoreKeys.idempotency(tenant, key: key)
-        let json = try encode(record)
-        let now = Int(Date().timeIntervalSince1970)
-        let retention = Int(Self.idempotencyRetention.components.seconds)
-        let reply = try await run { () async throws(RedisError) in
-            try await redis.evaluate(
-                Self.claimIdempotencyKeyScript,
-                keys: [RedisArgument(redisKey), RedisArgument(StoreKeys.idempotencyIndex(tenant))],
-                arguments: [RedisArgument(json), RedisArgument(now), RedisArgument(retention),
-                            RedisArgument(limit)])
-        }
-        if reply.integer == 1 { return nil }
-        if reply.integer == -1 {
-            throw .limitReached("the tenant used \(limit) Idempotency-Keys in the last 24 hours")
-        }
-        guard let existing = reply.string else { return nil }
-        return try decode(IdempotencyRecord.self, from: existing, key: redisKey)
-    }
-
-    /// KEYS: the key's record, the tenant's index (ZSET key → expiry); ARGV: record JSON, now,
-    /// retention seconds, the most live keys. 1 = claimed, -1 = the tenant is at its limit, else
-    /// the existing record.
-    static let claimIdempotencyKeyScript = RedisScript("""
-        local existing = redis.call('GET', KEYS[1])
-        if existing then return existing end
-        redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
-        if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return -1 end
-        redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
-        redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + tonumber(ARGV[3]), KEYS[1])
-        redis.call('EXPIRE', KEYS[2], ARGV[3])
-        return 1
-        """)
-
     /// KEYS[1] progress hash; ARGV machine id, entry JSON, finished flag, retention seconds.
     static let recordProgressScript = RedisScript("""
         local current = redis.call('HGET', KEYS[1], ARGV[1])

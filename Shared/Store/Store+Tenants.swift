@@ -74,12 +74,12 @@ extension Store {
 
     /// Issues a new token for `tenant` and returns it: the only time its value is available.
     package func createToken(
-        for tenant: TenantID, name: String?, expiresIn: Duration? = nil
+        for tenant: TenantID, id: String = "tok_" + ULID.make(), name: String?, expiresIn: Duration? = nil
     ) async throws(StoreError) -> (token: String, record: TokenRecord) {
         let token = APIToken.generate()
         let now = Date()
         let record = TokenRecord(
-            tenantId: tenant, name: name, prefix: String(token.prefix(9)), createdAt: now,
+            id: id, tenantId: tenant, name: name, prefix: String(token.prefix(9)), createdAt: now,
             expiresAt: expiresIn.map { now.addingTimeInterval(TimeInterval($0.components.seconds)) })
         let json = try encode(record)
         _ = try await run { () async throws(RedisError) in

@@ -40,8 +40,12 @@ package enum StoreKeys {
     package static func operationProgress(_ tenant: TenantID, _ operation: OperationID) -> String {
         tenantPrefix(tenant) + "op:\(operation.rawValue):progress"
     }
-    /// STRING ``IdempotencyRecord`` JSON, expiring after a day.
+    /// STRING ``IdempotencyRecord`` JSON, expiring after a day (``IdempotencyScope``).
     package static func idempotency(_ tenant: TenantID, key: String) -> String { tenantPrefix(tenant) + "idem:\(key)" }
+    /// Prefix of the administrator's ``AdminIdempotencyRecord``s (STRING JSON, expiring after a day).
+    package static let adminIdempotencyPrefix = "paz:admin:idem:"
+    /// ZSET the administrator's idempotency record keys → their expiry.
+    package static let adminIdempotencyIndex = "paz:admin:idem-index"
     /// ZSET idempotency record key → its expiry (unix seconds): bounds the keys a tenant holds.
     package static func idempotencyIndex(_ tenant: TenantID) -> String { tenantPrefix(tenant) + "idem-index" }
     /// STRING a machine's secret options, sealed with the master key.

@@ -59,6 +59,39 @@ struct DocumentedAnswersTests {
         #expect(missing.status == 404)
     }
 
+    @Test("admin calls honour Idempotency-Key: the same tenant again, never a token's secret twice")
+    func adminIdempotency() async throws {
+        let gateway = try await GatewayHarness.start()
+        defer { Task { await gateway.stop() } }
+        let key = UUID().uuidString
+        let name = "idem-\(UUID().uuidString.prefix(8).lowercased())"
+        let body = #"{"name":"\#(name)","quota":{"machines":3}}"#
+        let first = try await gateway.request(.post, "/v1/admin/tenants", token: gateway.adminToken, json: body, headers: ["Idempotency-Key": key])
+        #expect(first.status == 201)
+        let again = try await gateway.request(.post, "/v1/admin/tenants", token: gateway.adminToken, json: body, headers: ["Idempotency-Key": key])
+        #expect(again.status == 201)
+        #expect(again.headers["Idempotent-Replayed"] == "true")
+        #expect(json(again)["id"] as? String == json(first)["id"] as? String)
+        let other = try await gateway.request(
+            .post, "/v1/admin/tenants", token: gateway.adminToken, json: #"{"name":"\#(name)-x"}"#, headers: ["Idempotency-Key": key])
+        #expect(other.status == 422)
+        #expect(json(other)["type"] as? String == "urn:paz:problem:idempotency-key-mismatch")
+
+        let tokenKey = UUID().uuidString
+        let token = try await gateway.request(
+            .post, "/v1/admin/tenants/\(name)/tokens", token: gateway.adminToken, json: #"{"name":"t"}"#, headers: ["Idempotency-Key": tokenKey])
+        #expect(token.status == 201)
+        let tokenAgain = try await gateway.request(
+            .post, "/v1/admin/tenants/\(name)/tokens", token: gateway.adminToken, json: #"{"name":"t"}"#, headers: ["Idempotency-Key": tokenKey])
+        #expect(tokenAgain.status == 409)
+        #expect(json(tokenAgain)["type"] as? String == "urn:paz:problem:idempotency-key-reused")
+        let madeId = try #require(json(token)["id"] as? String)
+        #expect((json(tokenAgain)["detail"] as? String)?.contains(madeId) == true)
+        #expect(!String(decoding: tokenAgain.body, as: UTF8.self).contains(json(token)["token"] as! String))
+        let listed = json(try await gateway.request(.get, "/v1/admin/tenants/\(name)/tokens", token: gateway.adminToken))
+        #expect((listed["tokens"] as? [Any])?.count == 1)
+    }
+
     @Test("probe of a machine with no endpoint is 409 naming why; no documented operation answers 501")
     func probeWithoutEndpoint() async throws {
         let gateway = try await GatewayHarness.start()

@@ -133,9 +133,9 @@ import Testing
         let store = try await makeStore()
         let tenant = try await makeTenant(store)
         let first = IdempotencyRecord(requestHash: "h1", operationId: .random())
-        #expect(try await store.claimIdempotencyKey("k-1", record: first, tenant: tenant.id) == nil)
+        #expect(try await store.claimIdempotencyKey("k-1", record: first, in: .tenant(tenant.id)) == nil)
         let second = IdempotencyRecord(requestHash: "h2", operationId: .random())
-        #expect(try await store.claimIdempotencyKey("k-1", record: second, tenant: tenant.id) == first)
+        #expect(try await store.claimIdempotencyKey("k-1", record: second, in: .tenant(tenant.id)) == first)
     }
 
     @Test func aTenantHoldsABoundedNumberOfIdempotencyKeys() async throws {
@@ -143,16 +143,16 @@ import Testing
         let tenant = try await makeTenant(store)
         for index in 0..<3 {
             let record = IdempotencyRecord(requestHash: "h\(index)", operationId: .random())
-            #expect(try await store.claimIdempotencyKey("k-\(index)", record: record, tenant: tenant.id, limit: 3) == nil)
+            #expect(try await store.claimIdempotencyKey("k-\(index)", record: record, in: .tenant(tenant.id), limit: 3) == nil)
         }
         let fourth = IdempotencyRecord(requestHash: "h4", operationId: .random())
         await #expect(throws: StoreError.self) {
-            try await store.claimIdempotencyKey("k-4", record: fourth, tenant: tenant.id, limit: 3)
+            try await store.claimIdempotencyKey("k-4", record: fourth, in: .tenant(tenant.id), limit: 3)
         }
         // A known key still answers with its record, and a released key frees its place.
-        #expect(try await store.claimIdempotencyKey("k-0", record: fourth, tenant: tenant.id, limit: 3)?.requestHash == "h0")
-        try await store.releaseIdempotencyKey("k-1", tenant: tenant.id)
-        #expect(try await store.claimIdempotencyKey("k-4", record: fourth, tenant: tenant.id, limit: 3) == nil)
+        #expect(try await store.claimIdempotencyKey("k-0", record: fourth, in: .tenant(tenant.id), limit: 3)?.requestHash == "h0")
+        try await store.releaseIdempotencyKey("k-1", in: .tenant(tenant.id))
+        #expect(try await store.claimIdempotencyKey("k-4", record: fourth, in: .tenant(tenant.id), limit: 3) == nil)
     }
 
     @Test func driverDefaultsKeepSecretsSealed() async throws {
