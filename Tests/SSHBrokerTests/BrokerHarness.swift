@@ -77,7 +77,12 @@ struct BrokerHarness: Sendable {
     let log = CapturedLog()
     let metrics = TestMetrics()
 
-    static func make(name: String, defaultTTLSeconds: Int = 300, maxTTLSeconds: Int = 3600) async throws -> BrokerHarness {
+    /// `authorizeSenders` is off by default: ``client`` logs in as the node's one user (`guest`), as
+    /// the services of a single-user set-up do. ``AuthorizationTests`` turn it on and call the broker
+    /// as the per-service users of ``ServiceUsers``.
+    static func make(
+        name: String, defaultTTLSeconds: Int = 300, maxTTLSeconds: Int = 3600, authorizeSenders: Bool = false
+    ) async throws -> BrokerHarness {
         let servers = try await BrokerServers.ready()
         let redisConfiguration = RedisConfiguration(host: servers.redis.host, port: servers.redis.port)
         let redis = RedisClient(configuration: redisConfiguration)
@@ -87,7 +92,8 @@ struct BrokerHarness: Sendable {
         let configuration = BrokerConfiguration(
             amqp: amqpConfiguration(servers.rabbit, name: "ssh-broker-\(name)"), redis: redisConfiguration,
             masterKeyFile: "/nonexistent/master.key", defaultTTLSeconds: defaultTTLSeconds, maxTTLSeconds: maxTTLSeconds,
-            prefetch: 8, queue: unique("paz.ssh-broker.test"), redisProbeInterval: .milliseconds(200))
+            prefetch: 8, queue: unique("paz.ssh-broker.test"), redisProbeInterval: .milliseconds(200),
+            authorizeSenders: authorizeSenders)
         let masterKey = try MasterKey(bytes: (0..<32).map { _ in UInt8.random(in: 0...255) })
         return BrokerHarness(
             servers: servers, redis: redis, store: Store(redis: redis), client: client, configuration: configuration,
