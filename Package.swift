@@ -211,6 +211,13 @@ let package = Package(
         .testTarget(name: "SchemasTests", dependencies: ["PazSchemas"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AMQPTests", dependencies: ["PazAMQP", "PazTestSupport", log]),
         .testTarget(name: "RedisTests", dependencies: ["PazRedis", "PazTestSupport", log]),
+        .testTarget(
+            name: "PrivilegeTests",
+            dependencies: [
+                "PazAMQP", "PazRedis", "PazSchemas", "PazStore", "PazSecrets", "PazControlPlane", "PazLocalServers",
+                "PazTestSupport", log,
+            ]
+        ),
         .testTarget(name: "SSHTests", dependencies: ["PazSSH", "PazTestSupport"]),
         .testTarget(name: "HTTPTests", dependencies: ["PazHTTP", "PazTestSupport", log], resources: [.copy("Server")]),
         .testTarget(

@@ -28,7 +28,9 @@ package enum StoreACL {
                 "%W~\(anyTenant)secret:*", "%W~\(anyTenant)driver-data:*", "%W~\(anyTenant)journal:*",
             ]
         case .statusCollector:
-            ["%R~" + StoreKeys.tenants, "%R~\(anyTenant)machines", "~\(anyTenant)states"]
+            // Machine records are only read, but the state compare-and-set script declares them, and
+            // a script's declared keys need read and write access.
+            ["%R~" + StoreKeys.tenants, "~\(anyTenant)machines", "~\(anyTenant)states"]
         case .sshBroker:
             ["%R~\(anyTenant)machines", "~\(anyTenant)ssh-ca", "~\(anyTenant)ssh-audit"]
         case .driver(let name):
