@@ -202,7 +202,7 @@ let package = Package(
         ),
 
         // Tests: real servers come from PazTestSupport, started once per run.
-        .target(name: "PazTestSupport", dependencies: ["PazLocalServers", log], path: "Tests/Support"),
+        .target(name: "PazTestSupport", dependencies: ["PazLocalServers", "PazSchemas", log], path: "Tests/Support"),
         .testTarget(name: "ConcurrencyTests", dependencies: ["PazConcurrency"]),
         .testTarget(name: "LocalServersTests", dependencies: ["PazLocalServers"]),
         .testTarget(name: "SecretsTests", dependencies: ["PazSecrets"]),

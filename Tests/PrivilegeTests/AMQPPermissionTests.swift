@@ -7,27 +7,6 @@ import PazSchemas
 import PazTestSupport
 import Testing
 
-/// Service kinds of these tests, with a random password each.
-struct ServiceUsers: Sendable {
-    static let kinds: [ServiceKind] = [.gateway, .statusCollector, .sshBroker, .driver("generic"), .driver("qemu")]
-    let passwords: [ServiceKind: String]
-
-    init() {
-        passwords = Dictionary(uniqueKeysWithValues: Self.kinds.map { ($0, UUID().uuidString) })
-    }
-
-    func password(_ kind: ServiceKind) -> String { passwords[kind]! }
-
-    var rabbitUsers: [RabbitMQServer.User] {
-        Self.kinds.map { kind in
-            let permissions = kind.amqpPermissions
-            return RabbitMQServer.User(
-                name: kind.userName, password: password(kind), configure: permissions.configurePattern,
-                write: permissions.writePattern, read: permissions.readPattern)
-        }
-    }
-}
-
 /// True when `error` is RabbitMQ's `403 ACCESS_REFUSED` (a channel error: on a synchronous call it
 /// is the call's error, on a publish it fails the pending confirm when the channel closes).
 func isAccessRefused(_ error: any Error) -> Bool {
@@ -42,7 +21,7 @@ func isAccessRefused(_ error: any Error) -> Bool {
 /// node-wide, and the suite deletes `guest`).
 @Suite("RabbitMQ permissions per service kind")
 struct AMQPPermissionTests {
-    static func connect(_ server: RabbitMQServer, _ kind: ServiceKind, _ users: ServiceUsers) async throws -> AMQPConnection {
+    static func connect(_ server: RabbitMQServer, _ kind: ServiceKind, _ users: TestServiceUsers) async throws -> AMQPConnection {
         let connection = AMQPConnection(
             configuration: AMQPConfiguration(
                 host: server.host, port: server.port, user: kind.userName, password: users.password(kind),
@@ -78,7 +57,7 @@ struct AMQPPermissionTests {
     @Test("each service declares its own topology; a driver cannot send commands, nor read other services' queues; user-id names the sender")
     func permissionsAndSenderIdentity() async throws {
         let server = try await TestRabbitMQ.startPrivate()
-        let users = ServiceUsers()
+        let users = TestServiceUsers()
         try await server.putUsers(users.rabbitUsers)
         try await server.deleteUser("guest")
         var connections: [AMQPConnection] = []
@@ -92,7 +71,7 @@ struct AMQPPermissionTests {
             await guest.close()
 
             var byKind: [ServiceKind: AMQPConnection] = [:]
-            for kind in ServiceUsers.kinds {
+            for kind in TestServiceUsers.kinds {
                 let connection = try await Self.connect(server, kind, users)
                 connections.append(connection)
                 try await Self.declareTopology(of: kind, on: connection)

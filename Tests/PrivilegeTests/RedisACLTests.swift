@@ -23,11 +23,11 @@ struct RedisACLTests {
 
     @Test("each kind does its own work; drivers cannot read tokens, CA keys or another driver's registry")
     func ownWorkOnly() async throws {
-        let users = ServiceUsers()
+        let users = TestServiceUsers()
         let admin = UUID().uuidString
         let server = try await RedisServer.start(options: .init(
             appendOnly: false, password: admin,
-            users: ServiceUsers.kinds.map { kind in
+            users: TestServiceUsers.kinds.map { kind in
                 RedisServer.User(name: kind.userName, password: users.password(kind), rules: StoreACL.rules(for: kind))
             }))
         TestRedis.register(server)

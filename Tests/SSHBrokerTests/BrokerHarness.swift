@@ -106,6 +106,17 @@ struct BrokerHarness: Sendable {
             reconnectMaximumDelay: .seconds(1))
     }
 
+    /// A connection to the shared RabbitMQ as the user of `kind` (``TestServiceUsers``); the caller closes it.
+    func connect(as kind: ServiceKind) async throws -> AMQPConnection {
+        let users = try await TestServiceUsers.onSharedRabbitMQ()
+        var configuration = Self.amqpConfiguration(servers.rabbit, name: "test-\(kind.userName)")
+        configuration.user = kind.userName
+        configuration.password = users.password(kind)
+        let connection = AMQPConnection(configuration: configuration, logger: Logger(label: "test.\(kind.userName)"))
+        try await connection.waitUntilConnected(timeout: .seconds(30))
+        return connection
+    }
+
     /// A runtime whose logger writes JSON lines (trace level, everything) into ``log``.
     func makeRuntime(_ label: String = "ssh-broker-test") -> ServiceRuntime {
         let log = log
@@ -144,16 +155,22 @@ struct BrokerHarness: Sendable {
 
     // MARK: Requests
 
-    /// Sends a command to the broker's queue and returns the decoded reply.
-    func call(_ payload: CommandPayload, tenant: TenantID) async throws -> (request: CommandEnvelope, reply: ReplyEnvelope) {
+    /// Sends a command to the broker's queue (through ``client``, or `connection`: another sender)
+    /// and returns the decoded reply.
+    func call(_ payload: CommandPayload, tenant: TenantID, via connection: AMQPConnection? = nil)
+        async throws -> (request: CommandEnvelope, reply: ReplyEnvelope)
+    {
         let envelope = CommandEnvelope(tenantId: tenant, trace: .newTrace(), payload: payload)
-        let delivery = try await callRaw(Array(try MessageCodec.encode(envelope)), messageID: envelope.messageId.rawValue)
+        let delivery = try await callRaw(
+            Array(try MessageCodec.encode(envelope)), messageID: envelope.messageId.rawValue, via: connection)
         return (envelope, try MessageCodec.decode(ReplyPayload.self, from: Data(delivery.body)))
     }
 
     /// Sends raw bytes as a request (direct reply-to) and returns the raw reply.
-    func callRaw(_ body: [UInt8], messageID: String? = nil, timeout: Duration = .seconds(15)) async throws -> AMQPDelivery {
-        try await client.call(
+    func callRaw(
+        _ body: [UInt8], messageID: String? = nil, timeout: Duration = .seconds(15), via connection: AMQPConnection? = nil
+    ) async throws -> AMQPDelivery {
+        try await (connection ?? client).call(
             exchange: "", routingKey: configuration.queue, body: body,
             properties: AMQPProperties(messageID: messageID, contentType: Routing.contentType, persistent: false),
             timeout: timeout)
@@ -181,8 +198,8 @@ struct BrokerHarness: Sendable {
     }
 
     /// The failure a request gets (throws if it succeeded).
-    func failure(_ payload: CommandPayload, tenant: TenantID) async throws -> OperationError {
-        let reply = try await call(payload, tenant: tenant)
+    func failure(_ payload: CommandPayload, tenant: TenantID, via connection: AMQPConnection? = nil) async throws -> OperationError {
+        let reply = try await call(payload, tenant: tenant, via: connection)
         guard case .failure(let failure) = reply.reply.payload else {
             throw HarnessError.unexpectedReply("expected a failure, got \(reply.reply.kind.rawValue)")
         }
