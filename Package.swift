@@ -184,7 +184,8 @@ let package = Package(
         ) + service(
             "PazMachineCLI", folder: "CLI",
             dependencies: [
-                "PazGatewayAPI", "PazGatewayClient", "PazHTTP", "PazLocalServers", "PazSecrets", "PazOpenSSH", log,
+                "PazGatewayAPI", "PazGatewayClient", "PazHTTP", "PazLocalServers", "PazSecrets", "PazOpenSSH", "PazSchemas",
+                "PazStore", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
             ]

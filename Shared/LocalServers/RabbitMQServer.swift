@@ -177,8 +177,8 @@ package final class RabbitMQServer: Sendable {
 
     // MARK: Users
 
-    /// A RabbitMQ user with permissions on the virtual host `/` (anchored regular expressions, as
-    /// `rabbitmqctl set_permissions` takes them) and no tags (no management or admin rights).
+    /// A RabbitMQ user with permissions on the virtual host `/` (regular expressions, as
+    /// `rabbitmqctl set_permissions` takes them) and `tags` (none: no management or admin rights).
     package struct User: Sendable, Hashable {
         package var name: String
         /// Secret: written only to a 0600 definitions file that is removed right after the import.
@@ -186,13 +186,15 @@ package final class RabbitMQServer: Sendable {
         package var configure: String
         package var write: String
         package var read: String
+        package var tags: [String]
 
-        package init(name: String, password: String, configure: String, write: String, read: String) {
+        package init(name: String, password: String, configure: String, write: String, read: String, tags: [String] = []) {
             self.name = name
             self.password = password
             self.configure = configure
             self.write = write
             self.read = read
+            self.tags = tags
         }
     }
 
@@ -200,7 +202,7 @@ package final class RabbitMQServer: Sendable {
     /// import_definitions`: passwords never appear on a command line.
     package func putUsers(_ users: [User]) async throws(LocalServerError) {
         let definitions: [String: Any] = [
-            "users": users.map { ["name": $0.name, "password": $0.password, "tags": ""] },
+            "users": users.map { ["name": $0.name, "password": $0.password, "tags": $0.tags.joined(separator: ",")] },
             "permissions": users.map {
                 ["user": $0.name, "vhost": "/", "configure": $0.configure, "write": $0.write, "read": $0.read]
             },

@@ -1,12 +1,13 @@
+import Foundation
 import PazRedis
 
-/// Every key of a Redis server with its content as text, for tests that look for what must not be
+/// Every key of a local stack's Redis (`data`: its data directory) with its content as text, for tests that look for what must not be
 /// there (a removed cluster's ids, private keys).
 enum RedisContents {
     /// Key → its content (hash fields and values, string, set members, stream entries), plus, with
     /// `ttl`, the key's TTL in seconds.
-    static func all(port: Int) async throws -> [(key: String, content: String, ttl: Int)] {
-        let redis = RedisClient(configuration: RedisConfiguration(host: "127.0.0.1", port: port))
+    static func all(data: URL, port: Int) async throws -> [(key: String, content: String, ttl: Int)] {
+        let redis = try StackAdmin.redis(data: data, port: port)
         defer { Task { await redis.close() } }
         var entries: [(key: String, content: String, ttl: Int)] = []
         for key in try await redis.command("KEYS", "*").array?.compactMap(\.string) ?? [] {
