@@ -184,7 +184,8 @@ let package = Package(
         ) + service(
             "PazMachineCLI", folder: "CLI",
             dependencies: [
-                "PazGatewayAPI", "PazGatewayClient", "PazHTTP", "PazLocalServers", "PazSecrets", "PazOpenSSH", log,
+                "PazGatewayAPI", "PazGatewayClient", "PazHTTP", "PazLocalServers", "PazSecrets", "PazOpenSSH", "PazSchemas",
+                "PazStore", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
             ]
@@ -202,7 +203,7 @@ let package = Package(
         ),
 
         // Tests: real servers come from PazTestSupport, started once per run.
-        .target(name: "PazTestSupport", dependencies: ["PazLocalServers", "PazRedis", log], path: "Tests/Support"),
+        .target(name: "PazTestSupport", dependencies: ["PazLocalServers", "PazRedis", "PazSchemas", log], path: "Tests/Support"),
         .testTarget(name: "ConcurrencyTests", dependencies: ["PazConcurrency"]),
         .testTarget(name: "LocalServersTests", dependencies: ["PazLocalServers"]),
         .testTarget(name: "SecretsTests", dependencies: ["PazSecrets"]),
@@ -211,6 +212,13 @@ let package = Package(
         .testTarget(name: "SchemasTests", dependencies: ["PazSchemas"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AMQPTests", dependencies: ["PazAMQP", "PazTestSupport", log]),
         .testTarget(name: "RedisTests", dependencies: ["PazRedis", "PazTestSupport", log]),
+        .testTarget(
+            name: "PrivilegeTests",
+            dependencies: [
+                "PazAMQP", "PazRedis", "PazSchemas", "PazStore", "PazSecrets", "PazControlPlane", "PazLocalServers",
+                "PazTestSupport", log,
+            ]
+        ),
         .testTarget(name: "SSHTests", dependencies: ["PazSSH", "PazTestSupport"]),
         .testTarget(name: "HTTPTests", dependencies: ["PazHTTP", "PazTestSupport", log], resources: [.copy("Server")]),
         .testTarget(

@@ -46,9 +46,18 @@ struct BenchStack {
 
     var gatewayURL: String { state.gatewayURL.absoluteString.trimmingCharacters(in: CharacterSet(charactersIn: "/")) }
 
-    /// Runs `body` with the stack's Redis as a ``Store``.
+    /// The operator's passwords of the stack (`credentials.json`).
+    func credentials() throws -> StackCredentials {
+        guard let credentials = try StackCredentials.load(from: stack.credentialsFile) else {
+            throw BenchError("`up` wrote no \(stack.credentialsFile.path)")
+        }
+        return credentials
+    }
+
+    /// Runs `body` with the stack's Redis (as its `default` user) as a ``Store``.
     func withStore<T>(_ body: (Store) async throws -> T) async throws -> T {
-        let redis = RedisClient(configuration: RedisConfiguration(host: "127.0.0.1", port: state.ports.redis))
+        let redis = RedisClient(configuration: RedisConfiguration(
+            host: "127.0.0.1", port: state.ports.redis, password: try credentials().redisAdminPassword))
         do {
             let result = try await body(Store(redis: redis))
             await redis.close()
@@ -97,13 +106,18 @@ struct BenchStack {
         }
     }
 
-    /// Runs `body` with an AMQP connection to the stack's broker.
-    func withAMQP<T>(_ body: (AMQPConnection) async throws -> T) async throws -> T {
+    /// Runs `body` with an AMQP connection to the stack's broker as the RabbitMQ user of `kind`
+    /// (the SSH broker answers by the sender's service kind).
+    func withAMQP<T>(as kind: ServiceKind, _ body: (AMQPConnection) async throws -> T) async throws -> T {
         var logger = Logger(label: "paz-bench.amqp")
         logger.logLevel = .warning
+        guard let password = try credentials().services[kind.userName]?.amqpPassword else {
+            throw BenchError("no credentials for \(kind.userName) in \(stack.credentialsFile.path)")
+        }
         let amqp = AMQPConnection(
             configuration: AMQPConfiguration(
-                host: "127.0.0.1", port: state.ports.amqp, user: "guest", password: "guest", connectionName: "paz-bench"),
+                host: "127.0.0.1", port: state.ports.amqp, user: kind.userName, password: password,
+                connectionName: "paz-bench-\(kind.userName)"),
             logger: logger)
         do {
             try await amqp.waitUntilConnected(timeout: .seconds(10))

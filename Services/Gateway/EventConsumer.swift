@@ -10,7 +10,7 @@ import ServiceLifecycle
 /// The AMQP names the gateway declares at start (docs/control-plane.md, "AMQP topology").
 enum GatewayTopology {
     /// The gateway's own event queue.
-    static let eventsQueue = "paz.gateway.events"
+    static let eventsQueue = Routing.gatewayEventsQueue
 
     static func declare(on amqp: AMQPConnection) async throws(AMQPError) {
         try await ControlPlaneTopology.declareShared(on: amqp)

@@ -51,6 +51,33 @@ struct AuditEntry: Sendable {
     }
 }
 
+/// A request the broker refused because its sender may not ask for it, as written to the tenant's
+/// audit stream (field `outcome` = `refused`; entries of issued certificates have no `outcome`).
+struct RefusalEntry: Sendable {
+    var kind: MessageKind
+    var machine: MachineRef
+    /// The AMQP `user-id` of the request, or nil when it had none.
+    var sender: String?
+    var reason: String
+    var at: Date
+    var messageID: MessageID
+    var traceID: String
+
+    var fields: [String: RedisArgument] {
+        [
+            "kind": RedisArgument(kind.rawValue),
+            "outcome": "refused",
+            "sender": RedisArgument(sender ?? "(none)"),
+            "cluster": RedisArgument(machine.clusterId.rawValue),
+            "machine": RedisArgument(machine.machineId.rawValue),
+            "reason": RedisArgument(reason),
+            "at": RedisArgument(Timestamp.format(at)),
+            "messageId": RedisArgument(messageID.rawValue),
+            "traceId": RedisArgument(traceID),
+        ]
+    }
+}
+
 /// Appends to `paz:t:<tenant>:ssh-audit` (``PazStore/StoreKeys/sshAudit(_:)``) with
 /// `XADD … MAXLEN ~ 100000`. An issue is audited before its reply is sent; when the write fails
 /// the request fails and nothing is handed out.
@@ -60,9 +87,18 @@ struct AuditLog: Sendable {
     /// Appends `entry`; returns the stream entry id.
     @discardableResult
     func append(_ entry: AuditEntry, tenant: TenantID) async throws(BrokerError) -> String {
+        try await append(fields: entry.fields, tenant: tenant)
+    }
+
+    /// Appends a refusal; returns the stream entry id.
+    @discardableResult
+    func append(refusal: RefusalEntry, tenant: TenantID) async throws(BrokerError) -> String {
+        try await append(fields: refusal.fields, tenant: tenant)
+    }
+
+    private func append(fields: [String: RedisArgument], tenant: TenantID) async throws(BrokerError) -> String {
         do {
-            return try await redis.xadd(
-                StoreKeys.sshAudit(tenant), fields: entry.fields, maxLength: StoreKeys.sshAuditMaxLength)
+            return try await redis.xadd(StoreKeys.sshAudit(tenant), fields: fields, maxLength: StoreKeys.sshAuditMaxLength)
         } catch {
             throw .store(.redis(error))
         }

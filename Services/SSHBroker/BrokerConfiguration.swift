@@ -15,6 +15,7 @@ package import PazServiceKit
 /// | `ssh.defaultTtlSeconds` | `SSH_DEFAULT_TTL_SECONDS` | `300`: user certificates when the request names no TTL |
 /// | `ssh.maxTtlSeconds` | `SSH_MAX_TTL_SECONDS` | `3600`: the cap of any requested TTL |
 /// | `ssh.prefetch` | `SSH_PREFETCH` | `16` requests handled at once per replica |
+/// | `ssh.authorizeSenders` | `SSH_AUTHORIZE_SENDERS` | `true`: answer only the service kinds allowed to ask (by AMQP `user-id`) |
 package struct BrokerConfiguration: Sendable {
     /// The queue requests are consumed from.
     package static let defaultQueue = Routing.sshBrokerQueue
@@ -33,12 +34,17 @@ package struct BrokerConfiguration: Sendable {
     package var queue: String
     /// How often Redis is pinged for `/readyz`.
     package var redisProbeInterval: Duration
+    /// Whether a request is answered only when its sender may ask for it (docs/security.md): the
+    /// AMQP `user-id` (which RabbitMQ verifies) names the sender's ``PazSchemas/ServiceKind``; only the
+    /// gateway gets user certificates, and a driver gets host identities only for machines of its
+    /// own driver that are being created. Off only where every service shares one RabbitMQ user.
+    package var authorizeSenders: Bool
 
     /// Settings given directly (tests, the local stack). The default TTL is capped at the maximum.
     package init(
         amqp: AMQPConfiguration, redis: RedisConfiguration, masterKeyFile: String, defaultTTLSeconds: Int = 300,
         maxTTLSeconds: Int = 3600, prefetch: UInt16 = 16, queue: String = BrokerConfiguration.defaultQueue,
-        redisProbeInterval: Duration = .seconds(1)
+        redisProbeInterval: Duration = .seconds(1), authorizeSenders: Bool = true
     ) {
         self.amqp = amqp
         self.redis = redis
@@ -48,6 +54,7 @@ package struct BrokerConfiguration: Sendable {
         self.prefetch = max(1, prefetch)
         self.queue = queue
         self.redisProbeInterval = redisProbeInterval
+        self.authorizeSenders = authorizeSenders
     }
 
     /// Reads the settings; `serviceName` names the AMQP connection in the broker's connection list.
@@ -67,7 +74,8 @@ package struct BrokerConfiguration: Sendable {
         self.init(
             amqp: connections.amqp, redis: connections.redis, masterKeyFile: masterKeyFile,
             defaultTTLSeconds: defaultTTL, maxTTLSeconds: maxTTL,
-            prefetch: UInt16(try reader.value("ssh.prefetch", default: 16, in: 1...1000)))
+            prefetch: UInt16(try reader.value("ssh.prefetch", default: 16, in: 1...1000)),
+            authorizeSenders: try reader.value("ssh.authorizeSenders", default: true))
     }
 
     /// The validity a user certificate gets for a requested TTL: the default when none is asked for,

@@ -12,7 +12,8 @@ import Synchronization
 /// requests are handled at once.
 ///
 /// - `ssh.host-identity`, `ssh.user-credentials`: issued by ``CertificateIssuer``; a request the
-///   broker cannot satisfy gets `reply.failure` (not-found, invalid-argument, conflict, internal).
+///   broker cannot satisfy gets `reply.failure` (not-found, invalid-argument, conflict, internal),
+///   one its sender may not make (``BrokerConfiguration/authorizeSenders``) `permission-denied`.
 /// - Any other command kind (one this build knows, or an unknown kind of schema 1.x with a readable
 ///   envelope and a reply-to): `reply.failure` with code `unsupported`.
 /// - A message that does not decode (malformed JSON, another major version, a bad field, no
@@ -110,8 +111,10 @@ package struct BrokerConsumer: Service {
         case .sshUserCredentials(let body): logger[metadataKey: "machine.id"] = "\(body.machine.machineId.rawValue)"
         default: break
         }
+        logger[metadataKey: "amqp.user-id"] = "\(delivery.properties.userID ?? "(none)")"
         let request = CertificateIssuer.Request(
-            tenant: tenant, messageID: envelope.messageId, trace: envelope.trace, logger: logger)
+            tenant: tenant, messageID: envelope.messageId, trace: envelope.trace, sender: delivery.properties.userID,
+            logger: logger)
 
         let payload: ReplyPayload
         let outcome: BrokerMetrics.Outcome
@@ -131,8 +134,10 @@ package struct BrokerConsumer: Service {
         } catch {
             let failure = error.operationError
             payload = .failure(failure)
-            outcome = .failed
-            if failure.code == .internal {
+            outcome = failure.code == .permissionDenied ? .denied : .failed
+            if case .senderNotAllowed = error {
+                logger.warning("Refused a request its sender may not make", metadata: ["error": "\(error)"])
+            } else if failure.code == .internal {
                 logger.error("Could not issue SSH credentials", metadata: ["error": "\(error)"])
             } else {
                 logger.info("Refused an SSH credentials request", metadata: [

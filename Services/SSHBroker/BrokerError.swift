@@ -12,6 +12,9 @@ package enum BrokerError: Error, CustomStringConvertible {
     case noSSHEndpoint(MachineRef)
     /// A request field is unusable.
     case invalidArgument(field: String, message: String)
+    /// The sender (the AMQP `user-id` RabbitMQ verified; nil when the message had none) may not ask
+    /// for this: `reason` says what it may ask for.
+    case senderNotAllowed(sender: String?, command: MessageKind, reason: String)
     /// Redis (the machine records, the CA keys, the audit stream) failed.
     case store(StoreError)
     /// The stored CA keys do not open with this master key, or could not be sealed.
@@ -35,6 +38,11 @@ package enum BrokerError: Error, CustomStringConvertible {
                 retriable: true)
         case .invalidArgument(let field, let message):
             OperationError(code: .invalidArgument, message: message, retriable: false, field: field)
+        case .senderNotAllowed(let sender, let command, let reason):
+            OperationError(
+                code: .permissionDenied,
+                message: "the SSH broker refuses \(command.rawValue) from \(sender.map { "RabbitMQ user '\($0)'" } ?? "a sender without user-id"): \(reason)",
+                retriable: false)
         case .store(let error):
             OperationError(
                 code: .internal, message: "the SSH broker could not use its status store: \(error)",
@@ -56,6 +64,7 @@ package enum BrokerError: Error, CustomStringConvertible {
         case .machineNotFound(let machine): "machine \(machine.machineId) (cluster \(machine.clusterId)) not found"
         case .noSSHEndpoint(let machine): "machine \(machine.machineId) has no SSH endpoint yet"
         case .invalidArgument(let field, let message): "invalid \(field): \(message)"
+        case .senderNotAllowed(let sender, let command, let reason): "\(command.rawValue) refused for sender \(sender ?? "(none)"): \(reason)"
         case .store(let error): "\(error)"
         case .secret(let error): "\(error)"
         case .corruptAuthorities(let tenant, let reason): "stored SSH CA keys of tenant \(tenant) are unreadable: \(reason)"

@@ -8,7 +8,7 @@ package import CoreMetrics
 /// |---|---|---|
 /// | `paz_ssh_broker_certificates_issued_total` | `kind` (`host`, `user`) | certificates signed and audited |
 /// | `paz_ssh_broker_issue_duration_seconds` | `kind` | time to issue one (CA load, key generation, signing, audit write) |
-/// | `paz_ssh_broker_requests_total` | `command`, `outcome` | requests by outcome (`issued`, `failed`, `unsupported`, `dead-lettered`) |
+/// | `paz_ssh_broker_requests_total` | `command`, `outcome` | requests by outcome (`issued`, `failed`, `denied` (sender not allowed), `unsupported`, `dead-lettered`) |
 /// | `paz_ssh_broker_authorities_created_total` | — | tenant CA pairs this replica created (won the HSETNX) |
 package struct BrokerMetrics: Sendable {
     /// The certificate kind, as the `kind` label.
@@ -18,7 +18,7 @@ package struct BrokerMetrics: Sendable {
 
     /// What became of one request, as the `outcome` label.
     enum Outcome: String {
-        case issued, failed, unsupported
+        case issued, failed, unsupported, denied
         case deadLettered = "dead-lettered"
     }
 

@@ -24,12 +24,66 @@ package struct CertificateIssuer: Sendable {
     let configuration: BrokerConfiguration
     let metrics: BrokerMetrics
 
-    /// Who asked: for audit entries and log lines.
+    /// Who asked: for authorization, audit entries and log lines.
     struct Request: Sendable {
         let tenant: TenantID
         let messageID: MessageID
         let trace: TraceContext
+        /// The AMQP `user-id` of the request (RabbitMQ verified it against the sender's connection).
+        let sender: String?
         let logger: Logger
+    }
+
+    // MARK: Authorization
+
+    /// Throws ``BrokerError/senderNotAllowed(sender:command:reason:)`` unless the sender may ask for
+    /// a host identity: a driver, for a machine of the request's tenant and cluster that uses that
+    /// driver and is being created (its record has no details yet). No-op unless
+    /// ``BrokerConfiguration/authorizeSenders``.
+    private func authorizeHostIdentity(_ body: HostIdentityRequest, request: Request) async throws(BrokerError) {
+        guard configuration.authorizeSenders else { return }
+        guard case .driver(let driver) = request.sender.flatMap(ServiceKind.init(userName:)) else {
+            throw .senderNotAllowed(
+                sender: request.sender, command: .sshHostIdentity, reason: "only driver services (paz-driver-<name>) get host identities")
+        }
+        let machine: MachineRecord?
+        do {
+            machine = try await store.machine(body.machine.machineId, tenant: request.tenant)
+        } catch {
+            throw .store(error)
+        }
+        guard let machine, machine.clusterId == body.machine.clusterId, machine.driver == driver, machine.details == nil else {
+            throw .senderNotAllowed(
+                sender: request.sender, command: .sshHostIdentity,
+                reason: "tenant \(request.tenant) has no machine \(body.machine.machineId) in cluster \(body.machine.clusterId) "
+                    + "that driver \(driver) is creating; a driver gets host identities only while it creates its own machines")
+        }
+    }
+
+    /// Throws ``BrokerError/senderNotAllowed(sender:command:reason:)`` unless the sender is the
+    /// gateway (which checked the tenant's token). No-op unless ``BrokerConfiguration/authorizeSenders``.
+    private func authorizeUserCredentials(request: Request) throws(BrokerError) {
+        guard configuration.authorizeSenders else { return }
+        guard request.sender.flatMap(ServiceKind.init(userName:)) == .gateway else {
+            throw .senderNotAllowed(
+                sender: request.sender, command: .sshUserCredentials,
+                reason: "only the gateway (\(ServiceKind.gateway.userName)) gets user certificates")
+        }
+    }
+
+    /// Writes a refusal to the tenant's audit stream (no key material), then rethrows it. A failed
+    /// audit write is logged: the refusal stands either way.
+    func refuse(_ error: BrokerError, machine: MachineRef, request: Request) async -> BrokerError {
+        guard case .senderNotAllowed(let sender, let command, let reason) = error else { return error }
+        let entry = RefusalEntry(
+            kind: command, machine: machine, sender: sender, reason: reason, at: Date(), messageID: request.messageID,
+            traceID: request.trace.traceID)
+        do {
+            try await audit.append(refusal: entry, tenant: request.tenant)
+        } catch {
+            request.logger.error("Could not audit a refused request", metadata: ["error": "\(error)"])
+        }
+        return error
     }
 
     // MARK: ssh.host-identity
@@ -40,6 +94,11 @@ package struct CertificateIssuer: Sendable {
     func hostIdentity(_ body: HostIdentityRequest, request: Request) async throws(BrokerError) -> HostIdentity {
         let clock = ContinuousClock()
         let started = clock.now
+        do {
+            try await authorizeHostIdentity(body, request: request)
+        } catch {
+            throw await refuse(error, machine: body.machine, request: request)
+        }
         guard !body.principals.isEmpty else {
             throw .invalidArgument(field: "principals", message: "a host certificate needs at least one principal (a name or address of the host)")
         }
@@ -76,6 +135,11 @@ package struct CertificateIssuer: Sendable {
     func userCredentials(_ body: UserCredentialsRequest, request: Request) async throws(BrokerError) -> UserCredentials {
         let clock = ContinuousClock()
         let started = clock.now
+        do {
+            try authorizeUserCredentials(request: request)
+        } catch {
+            throw await refuse(error, machine: body.machine, request: request)
+        }
         guard Self.isValidPrincipal(body.principal) else {
             throw .invalidArgument(
                 field: "principal", message: "principal must be a login name: 1-255 printable characters without blanks or commas")

@@ -1,6 +1,7 @@
 package import Configuration
 package import PazAMQP
 import PazControlPlane
+import PazSchemas
 package import PazRedis
 package import PazServiceKit
 
@@ -16,7 +17,7 @@ package import PazServiceKit
 /// | `status.eventPrefetch` | `STATUS_EVENT_PREFETCH` | `32` (unacked state events at once) |
 package struct CollectorConfiguration: Sendable {
     /// The name of the quorum queue the collector applies state events from.
-    package static let defaultEventsQueue = "paz.collector.events"
+    package static let defaultEventsQueue = Routing.collectorEventsQueue
 
     package var amqp: AMQPConfiguration
     package var redis: RedisConfiguration

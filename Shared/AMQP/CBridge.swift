@@ -83,6 +83,10 @@ final class CArena {
             flags |= PAZ_FLAG_EXPIRATION
             result.expiration = bytes(value)
         }
+        if let value = properties.userID {
+            flags |= PAZ_FLAG_USER_ID
+            result.user_id = bytes(value)
+        }
         if !properties.headers.isEmpty {
             flags |= PAZ_FLAG_HEADERS
             result.headers = table(properties.headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
@@ -144,7 +148,8 @@ extension AMQPProperties {
             type: text(PAZ_FLAG_TYPE, properties.type),
             headers: headers,
             expiration: text(PAZ_FLAG_EXPIRATION, properties.expiration),
-            persistent: flags & PAZ_FLAG_DELIVERY_MODE != 0 && properties.delivery_mode == 2
+            persistent: flags & PAZ_FLAG_DELIVERY_MODE != 0 && properties.delivery_mode == 2,
+            userID: text(PAZ_FLAG_USER_ID, properties.user_id)
         )
     }
 }

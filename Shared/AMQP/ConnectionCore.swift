@@ -615,7 +615,11 @@ final class ConnectionCore {
         let connection = try live()
         let arena = CArena()
         defer { arena.release() }
-        var cProperties = arena.properties(properties)
+        // The sender's identity, verified by RabbitMQ against this connection's user (a republished
+        // delivery carries its original sender's, which RabbitMQ would refuse).
+        var stamped = properties
+        stamped.userID = configuration.user
+        var cProperties = arena.properties(stamped)
         let status = amqp_basic_publish(
             connection, Self.dataChannel, arena.bytes(exchange), arena.bytes(routingKey), mandatory ? 1 : 0, 0,
             &cProperties, arena.bytes(body))

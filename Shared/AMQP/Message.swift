@@ -16,11 +16,15 @@ package struct AMQPProperties: Sendable, Hashable {
     /// Per-message TTL in milliseconds, as a decimal string (AMQP's format).
     package var expiration: String?
     package var persistent: Bool
+    /// The AMQP `user-id` property: on a delivery, the user name of the connection that published it
+    /// (RabbitMQ refuses a publish whose user-id differs from its connection's user, so it cannot be
+    /// forged). Every publish sets it to the connection's own user; a value given here is replaced.
+    package var userID: String?
 
     package init(
         messageID: String? = nil, correlationID: String? = nil, replyTo: String? = nil,
         contentType: String? = nil, type: String? = nil, headers: [String: AMQPHeaderValue] = [:],
-        expiration: String? = nil, persistent: Bool = true
+        expiration: String? = nil, persistent: Bool = true, userID: String? = nil
     ) {
         self.messageID = messageID
         self.correlationID = correlationID
@@ -30,6 +34,7 @@ package struct AMQPProperties: Sendable, Hashable {
         self.headers = headers
         self.expiration = expiration
         self.persistent = persistent
+        self.userID = userID
     }
 }
 

@@ -31,6 +31,7 @@ static const amqp_flags_t PAZ_FLAG_REPLY_TO = AMQP_BASIC_REPLY_TO_FLAG;
 static const amqp_flags_t PAZ_FLAG_EXPIRATION = AMQP_BASIC_EXPIRATION_FLAG;
 static const amqp_flags_t PAZ_FLAG_MESSAGE_ID = AMQP_BASIC_MESSAGE_ID_FLAG;
 static const amqp_flags_t PAZ_FLAG_TYPE = AMQP_BASIC_TYPE_FLAG;
+static const amqp_flags_t PAZ_FLAG_USER_ID = AMQP_BASIC_USER_ID_FLAG;
 
 #include <sys/eventfd.h>
 

@@ -32,16 +32,18 @@ package struct ConnectionSettings: Sendable {
             virtualHost: vhost, connectionName: connectionName)
     }
 
-    /// `redis://[:password@]host:port/db`.
+    /// `redis://[[user]:password@]host:port/db` (user and password percent-decoded; without a user
+    /// name the password is the `default` user's).
     package static func redis(_ text: String) throws(ServiceKitError) -> RedisConfiguration {
         guard let url = URLComponents(string: text), url.scheme == "redis", let host = url.host, !host.isEmpty else {
-            throw invalid("redis.url", "a URL like redis://127.0.0.1:6379/0")
+            throw invalid("redis.url", "a URL like redis://user:password@127.0.0.1:6379/0")
         }
         let path = url.path.dropFirst()
         guard let database = path.isEmpty ? 0 : Int(path) else {
             throw invalid("redis.url", "a URL whose path is a database number, like redis://127.0.0.1:6379/0")
         }
-        return RedisConfiguration(host: host, port: url.port ?? 6379, password: url.password, database: database)
+        let user = url.user.flatMap { $0.isEmpty ? nil : $0 }
+        return RedisConfiguration(host: host, port: url.port ?? 6379, username: user, password: url.password, database: database)
     }
 
     private static func invalid(_ key: String, _ expected: String) -> ServiceKitError {

@@ -13,6 +13,8 @@ import ServiceLifecycle
 /// `prefetch` commands in flight at once:
 /// - a message that does not decode is republished to `paz.dead-letter` with the reason headers
 ///   (confirmed), then acked — a poison message never stops the consumer;
+/// - so is a command whose sender may not send it (``DriverServiceConfiguration/authorizeSenders``,
+///   reason `unauthorized-sender`): it is never run;
 /// - a query (`machine.states`, `catalog.*`, `machine.precheck`, `machine.probe`) is answered on its
 ///   reply-to with its correlation id, then acked;
 /// - a mutating command is journaled, reported (`event.operation` running), run, reported again
@@ -115,6 +117,10 @@ package struct DriverService: Service {
             await deadLetter(delivery, reason: "invalid-field", detail: "tenantId is required on commands")
             return
         }
+        if configuration.authorizeSenders, let refusal = Self.refusal(of: envelope.payload, from: delivery.properties.userID) {
+            await deadLetter(delivery, reason: "unauthorized-sender", detail: refusal)
+            return
+        }
         var logger = logger
         logger[metadataKey: "tenant"] = "\(tenant)"
         logger[metadataKey: "command"] = "\(envelope.kind.rawValue)"
@@ -126,6 +132,16 @@ package struct DriverService: Service {
         } else {
             await perform(request)
         }
+    }
+
+    /// Why `sender` (an AMQP `user-id`) may not send `payload`, or nil when it may: commands only
+    /// from the gateway, queries (`machine.states` polls) also from the status collector.
+    static func refusal(of payload: CommandPayload, from sender: String?) -> String? {
+        let kind = sender.flatMap(ServiceKind.init(userName:))
+        if kind == .gateway || (kind == .statusCollector && isQuery(payload)) { return nil }
+        let allowed = isQuery(payload) ? "\(ServiceKind.gateway) and \(ServiceKind.statusCollector)" : "\(ServiceKind.gateway)"
+        return "\(payload.kind.rawValue) from \(sender.map { "RabbitMQ user '\($0)'" } ?? "a sender without user-id") refused: "
+            + "only \(allowed) may send it"
     }
 
     static func isQuery(_ payload: CommandPayload) -> Bool {

@@ -14,6 +14,7 @@ package import PazServiceKit
 /// | `driver.prefetch` | `DRIVER_PREFETCH` | `8` (= commands handled concurrently) |
 /// | `driver.heartbeatTtlSeconds` | `DRIVER_HEARTBEAT_TTL_SECONDS` | `15` (renewed every ttl/3) |
 /// | `driver.instanceId` | `DRIVER_INSTANCE_ID` | `<hostname>.<pid>` |
+/// | `driver.authorizeSenders` | `DRIVER_AUTHORIZE_SENDERS` | `true`: run commands only from the gateway (queries also from the status collector), by AMQP `user-id` |
 ///
 /// The master key (`PAZ_MASTER_KEY_FILE`) is read by ``DriverServiceMain``.
 package struct DriverServiceConfiguration: Sendable {
@@ -25,15 +26,23 @@ package struct DriverServiceConfiguration: Sendable {
     package var heartbeatTTL: Duration
     /// This replica's id in the registry.
     package var instanceId: String
+    /// Whether a command is run only when its sender may send it (docs/security.md): the AMQP
+    /// `user-id` (which RabbitMQ verifies) must be the gateway's, or for a query the gateway's or
+    /// the status collector's. Anything else is dead-lettered (`unauthorized-sender`). RabbitMQ alone
+    /// cannot stop another service from publishing into this queue through the default exchange.
+    /// Off only where every service shares one RabbitMQ user.
+    package var authorizeSenders: Bool
 
     /// Settings given directly (tests).
     package init(amqp: AMQPConfiguration, redis: RedisConfiguration, prefetch: Int = 8,
-                 heartbeatTTL: Duration = .seconds(15), instanceId: String = DriverServiceConfiguration.defaultInstanceId) {
+                 heartbeatTTL: Duration = .seconds(15), instanceId: String = DriverServiceConfiguration.defaultInstanceId,
+                 authorizeSenders: Bool = true) {
         self.amqp = amqp
         self.redis = redis
         self.prefetch = prefetch
         self.heartbeatTTL = heartbeatTTL
         self.instanceId = instanceId
+        self.authorizeSenders = authorizeSenders
     }
 
     /// Reads the settings; `serviceName` names the AMQP connection.
@@ -44,6 +53,7 @@ package struct DriverServiceConfiguration: Sendable {
         prefetch = try reader.value("driver.prefetch", default: 8, in: 1...1000)
         heartbeatTTL = .seconds(try reader.value("driver.heartbeatTtlSeconds", default: 15, in: 3...3600))
         instanceId = try reader.value("driver.instanceId", default: Self.defaultInstanceId)
+        authorizeSenders = try reader.value("driver.authorizeSenders", default: true)
     }
 
     /// `<hostname>.<pid>`.

@@ -10,6 +10,8 @@ package enum LocalServerError: Error, CustomStringConvertible {
     case filesystem(String)
     /// A helper command (ssh-keygen, chown, useradd…) failed.
     case commandFailed(String, status: Int32, output: String)
+    /// A setting given to the server is unusable (says which and why).
+    case invalidSetting(String)
 
     package var description: String {
         switch self {
@@ -23,6 +25,8 @@ package enum LocalServerError: Error, CustomStringConvertible {
             "file system: \(reason)"
         case .commandFailed(let command, let status, let output):
             "\(command) exited with status \(status): \(output)"
+        case .invalidSetting(let reason):
+            "invalid setting: \(reason)"
         }
     }
 }

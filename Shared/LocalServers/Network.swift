@@ -1,9 +1,23 @@
+import Synchronization
 package import Foundation
 
 /// Loopback port helpers for local servers. Everything here binds and connects to 127.0.0.0/8 only.
 package enum LoopbackNetwork {
-    /// Asks the kernel for a free TCP port on `host` (a 127.x.y.z address).
+    /// Ports this process was handed already: servers started at once (one test run starts many)
+    /// must never be given the same port, even when the kernel offers it again before either binds.
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    /// A free TCP port on `host` (a 127.x.y.z address), never one this process was handed before.
     package static func freePort(host: String = "127.0.0.1") throws(LocalServerError) -> Int {
+        for _ in 0..<64 {
+            let port = try kernelFreePort(host: host)
+            if handedOut.withLock({ $0.insert(port).inserted }) { return port }
+        }
+        throw .filesystem("no free port on \(host) that was not handed out already")
+    }
+
+    /// Asks the kernel for a free TCP port on `host`.
+    private static func kernelFreePort(host: String) throws(LocalServerError) -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw .filesystem("socket() failed: errno \(errno)") }
         defer { close(fd) }

@@ -175,6 +175,82 @@ package final class RabbitMQServer: Sendable {
         await Self.terminate(process.pid, grace: .zero)
     }
 
+    // MARK: Users
+
+    /// A RabbitMQ user with permissions on the virtual host `/` (regular expressions, as
+    /// `rabbitmqctl set_permissions` takes them) and `tags` (none: no management or admin rights).
+    package struct User: Sendable, Hashable {
+        package var name: String
+        /// Secret: written only to a 0600 definitions file that is removed right after the import.
+        package var password: String
+        package var configure: String
+        package var write: String
+        package var read: String
+        package var tags: [String]
+
+        package init(name: String, password: String, configure: String, write: String, read: String, tags: [String] = []) {
+            self.name = name
+            self.password = password
+            self.configure = configure
+            self.write = write
+            self.read = read
+            self.tags = tags
+        }
+    }
+
+    /// Creates `users` (or updates their passwords and permissions) with one `rabbitmqctl
+    /// import_definitions`: passwords never appear on a command line.
+    package func putUsers(_ users: [User]) async throws(LocalServerError) {
+        let definitions: [String: Any] = [
+            "users": users.map { ["name": $0.name, "password": $0.password, "tags": $0.tags.joined(separator: ",")] },
+            "permissions": users.map {
+                ["user": $0.name, "vhost": "/", "configure": $0.configure, "write": $0.write, "read": $0.read]
+            },
+        ]
+        let directory = try ScratchDirectory.make(prefix: "paz-rabbitmq-users")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("definitions.json")
+        let data: Data
+        do {
+            data = try JSONSerialization.data(withJSONObject: definitions, options: [.sortedKeys])
+        } catch {
+            throw .invalidSetting("RabbitMQ users do not encode as JSON: \(error)")
+        }
+        guard FileManager.default.createFile(atPath: file.path, contents: data, attributes: [.posixPermissions: 0o600]) else {
+            throw .filesystem("could not write \(file.path)")
+        }
+        try await control(["import_definitions", file.path])
+    }
+
+    /// Deletes a user (e.g. `guest`, the default user of a fresh node); deleting a missing one is no error.
+    package func deleteUser(_ name: String) async throws(LocalServerError) {
+        do {
+            try await control(["delete_user", name])
+        } catch .commandFailed(_, _, let output) where output.contains("does not exist") {
+            return
+        }
+    }
+
+    /// Runs `rabbitmqctl` against this node (its name, epmd port and cookie come from the environment)
+    /// and waits for it to exit 0 (it boots an Erlang VM: about a second).
+    private func control(_ arguments: [String], timeout: Duration = .seconds(60)) async throws(LocalServerError) {
+        let log = dataDirectory.appendingPathComponent("rabbitmqctl-\(arguments[0]).log")
+        let process = try ManagedProcess(
+            executable: "/usr/lib/rabbitmq/bin/rabbitmqctl", arguments: ["-n", nodeName, "--quiet"] + arguments,
+            environment: environment, logFile: log)
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        let command = "rabbitmqctl " + arguments.map { $0.hasPrefix("/") ? "<file>" : $0 }.joined(separator: " ")
+        guard !process.isRunning else {
+            await process.kill()
+            throw .commandFailed(command, status: -1, output: "no exit after \(timeout): " + process.logTail())
+        }
+        let status = process.waitUntilExit()
+        guard status == 0 else { throw .commandFailed(command, status: status, output: process.logTail()) }
+    }
+
     /// The broker's log tail, for failure messages.
     package func logTail() -> String {
         broker.withLock { $0 }?.logTail(lines: 30) ?? ""

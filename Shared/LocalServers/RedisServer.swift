@@ -12,16 +12,37 @@ package final class RedisServer: Sendable {
     package struct Options: Sendable {
         /// Append-only-file persistence (`appendonly yes`, `appendfsync everysec`).
         package var appendOnly: Bool
-        /// `requirepass`, when set. Written to the config file in the data directory (mode 0600).
+        /// `requirepass`, when set: the `default` user's password. Written to the config file in the
+        /// data directory (mode 0600).
         package var password: String?
+        /// ACL users besides `default`, written as `user` lines of the config file (mode 0600).
+        package var users: [User]
         /// How long to wait for PONG after launch.
         package var startTimeout: Duration
 
-        /// Defaults: AOF on, no password, 15 s to start.
-        package init(appendOnly: Bool = true, password: String? = nil, startTimeout: Duration = .seconds(15)) {
+        /// Defaults: AOF on, no password, no other users, 15 s to start.
+        package init(
+            appendOnly: Bool = true, password: String? = nil, users: [User] = [], startTimeout: Duration = .seconds(15)
+        ) {
             self.appendOnly = appendOnly
             self.password = password
+            self.users = users
             self.startTimeout = startTimeout
+        }
+    }
+
+    /// An ACL user: enabled, with one password and `rules` in `ACL SETUSER` syntax (key patterns,
+    /// `+command`, `-@category`…).
+    package struct User: Sendable, Hashable {
+        package var name: String
+        /// Secret: only written to the config file.
+        package var password: String
+        package var rules: [String]
+
+        package init(name: String, password: String, rules: [String]) {
+            self.name = name
+            self.password = password
+            self.rules = rules
         }
     }
 
@@ -120,6 +141,13 @@ package final class RedisServer: Sendable {
             "appendfsync everysec",
         ]
         if let password = options.password { lines.append("requirepass \(Self.quoted(password))") }
+        for user in options.users {
+            guard !user.name.isEmpty, user.name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+                throw .invalidSetting("Redis user name '\(user.name)': use letters, digits, '-' and '_'")
+            }
+            let rules = ["on", ">" + user.password] + user.rules
+            lines.append("user \(user.name) " + rules.map(Self.quoted).joined(separator: " "))
+        }
         let text = lines.joined(separator: "\n") + "\n"
         let created = FileManager.default.createFile(
             atPath: configurationFile.path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]

@@ -4,6 +4,9 @@ package struct RedisConfiguration: Sendable {
     package var host: String
     /// Server TCP port.
     package var port: Int
+    /// ACL user name for `AUTH <user> <password>` (Redis 6+); nil authenticates as the `default` user
+    /// (`AUTH <password>`). Shown in logs and errors; the password never is.
+    package var username: String?
     /// `AUTH` password, when the server requires one. Never logged, never in error messages.
     package var password: String?
     /// Database number (`SELECT`); 0 is the default database.
@@ -28,6 +31,7 @@ package struct RedisConfiguration: Sendable {
     package init(
         host: String = "127.0.0.1",
         port: Int = 6379,
+        username: String? = nil,
         password: String? = nil,
         database: Int = 0,
         connectTimeout: Duration = .seconds(2),
@@ -40,6 +44,7 @@ package struct RedisConfiguration: Sendable {
     ) {
         self.host = host
         self.port = port
+        self.username = username
         self.password = password
         self.database = database
         self.connectTimeout = connectTimeout
@@ -51,6 +56,6 @@ package struct RedisConfiguration: Sendable {
         self.maxReconnectDelay = maxReconnectDelay
     }
 
-    /// `host:port`, for logs and error messages.
-    package var address: String { "\(host):\(port)" }
+    /// `host:port`, or `user@host:port` with an ACL user, for logs and error messages (never the password).
+    package var address: String { (username.map { "\($0)@" } ?? "") + "\(host):\(port)" }
 }

@@ -137,7 +137,8 @@ final class RedisConnection: @unchecked Sendable {
             }
             _ = redisEnableKeepAlive(context)
             if let password = configuration.password {
-                let reply = try roundTrip(context, [["AUTH", RedisArgument(password)]])[0]
+                let credentials = (configuration.username.map { [RedisArgument($0)] } ?? []) + [RedisArgument(password)]
+                let reply = try roundTrip(context, [["AUTH"] + credentials])[0]
                 if let message = reply.errorMessage { throw RedisError.authenticationFailed(address: address, message: message) }
             }
             if configuration.database != 0 {

@@ -3,7 +3,7 @@
 package enum RedisError: Error, CustomStringConvertible, Sendable {
     /// No connection could be made (TCP connect, `SELECT`): the command was not sent.
     case connectionFailed(address: String, code: Int32, message: String)
-    /// The server refused `AUTH`: the configured password is wrong or missing.
+    /// The server refused `AUTH`: the configured user name or password is wrong or missing.
     case authenticationFailed(address: String, message: String)
     /// The connection broke while the command was in flight (EOF, I/O error): it may or may not have
     /// run. The connection is replaced on next use.
@@ -51,7 +51,7 @@ package enum RedisError: Error, CustomStringConvertible, Sendable {
             "could not connect to Redis at \(address) (hiredis error \(code): \(message)); "
                 + "check that redis-server runs and listens there, and the configured host, port and database"
         case .authenticationFailed(let address, let message):
-            "Redis at \(address) refused AUTH (\(message)); check the configured Redis password"
+            "Redis at \(address) refused AUTH (\(message)); check the configured Redis user name and password"
         case .connectionLost(let address, let code, let message):
             "connection to Redis at \(address) was lost during a command (hiredis error \(code): \(message)); "
                 + "the command may or may not have run; the connection is re-established on next use"

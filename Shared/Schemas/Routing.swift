@@ -10,6 +10,10 @@ package enum Routing {
     package static let deadLetterQueue = "paz.dead-letter"
     /// The SSH broker's RPC request queue (default exchange, routing key = queue name).
     package static let sshBrokerQueue = "paz.ssh-broker.rpc"
+    /// The gateway's event queue (`event.operation`).
+    package static let gatewayEventsQueue = "paz.gateway.events"
+    /// The status collector's event queue (`event.machine.state`).
+    package static let collectorEventsQueue = "paz.collector.events"
     /// Header a consumer sets to ``SchemaError/reason`` (or its own reason) when it dead-letters a
     /// message by publishing it to ``deadLetterExchange``.
     package static let deadLetterReasonHeader = "x-paz-dead-letter-reason"

@@ -23,7 +23,8 @@ struct Harness {
     let configuration: DriverServiceConfiguration
     var queueName: String { Routing.driverCommandQueue(driver: driver.name) }
 
-    static func start(prefetch: Int = 8) async throws -> Harness {
+    /// `authorizeSenders` is off by default: commands are sent as the node's one user (`guest`).
+    static func start(prefetch: Int = 8, authorizeSenders: Bool = false) async throws -> Harness {
         let servers = try await Servers.ready()
         let (rabbit, redisServer) = (servers.rabbit, servers.redis)
         let suffix = ULID.make().suffix(10).lowercased()
@@ -37,7 +38,7 @@ struct Harness {
         let store = Store(redis: redis, secretBox: SecretBox(masterKey: try MasterKey(bytes: Array(repeating: 7, count: 32))))
         let configuration = DriverServiceConfiguration(
             amqp: amqp, redis: RedisConfiguration(host: redisServer.host, port: redisServer.port), prefetch: prefetch,
-            heartbeatTTL: .seconds(3), instanceId: "test-\(suffix)")
+            heartbeatTTL: .seconds(3), instanceId: "test-\(suffix)", authorizeSenders: authorizeSenders)
         let tenant = try TenantID("tnt_\(suffix)")
         let eventQueue = "test.events.\(suffix)"
         try await connection.declare(AMQPExchange(name: Routing.eventsExchange, kind: .topic))

@@ -116,9 +116,9 @@ extension EndToEnd {
             try #require(removed.status == 0, "cluster rm failed: \(removed.err)")
             let afterRemoval = try await cli.run(["cluster", "ls", "--output", "json"])
             #expect((try afterRemoval.object()["clusters"] as? [Any])?.isEmpty == true, "\(afterRemoval.out)")
-            let leftovers = try await Self.redisMentions(of: [clusterId] + machineIds, port: stack.ports.redis)
+            let leftovers = try await Self.redisMentions(of: [clusterId] + machineIds, data: data, port: stack.ports.redis)
             #expect(leftovers.isEmpty, "Redis still holds the cluster: \(leftovers)")
-            let queued = try await Self.queuedMessages(port: stack.ports.amqp)
+            let queued = try await Self.queuedMessages(data: data, port: stack.ports.amqp)
             #expect(queued.isEmpty, "messages left in queues: \(queued)")
 
             for server in hosts.servers { await server.stop() }
@@ -166,8 +166,8 @@ extension EndToEnd {
 
         /// Every Redis key whose name or content mentions one of `ids`, except operation records, which
         /// are history and expire on their own (their TTL is checked instead).
-        static func redisMentions(of ids: [String], port: Int) async throws -> [String] {
-            try await RedisContents.all(port: port).compactMap { entry in
+        static func redisMentions(of ids: [String], data: URL, port: Int) async throws -> [String] {
+            try await RedisContents.all(data: data, port: port).compactMap { entry in
                 guard ids.contains(where: { entry.key.contains($0) || entry.content.contains($0) }) else { return nil }
                 guard entry.key.contains(":op:") else { return entry.key }
                 return entry.ttl > 0 ? nil : "\(entry.key) (operation record without TTL)"
@@ -175,11 +175,8 @@ extension EndToEnd {
         }
 
         /// Queue name → messages still in it, for every queue of the control plane (ready or unacked).
-        static func queuedMessages(port: Int) async throws -> [String: Int] {
-            var logger = Logger(label: "e2e.amqp")
-            logger.logLevel = .warning
-            let amqp = AMQPConnection(configuration: AMQPConfiguration(host: "127.0.0.1", port: port, user: "guest", password: "guest", connectionName: "e2e-check"), logger: logger)
-            try await amqp.waitUntilConnected(timeout: .seconds(10))
+        static func queuedMessages(data: URL, port: Int) async throws -> [String: Int] {
+            let amqp = try await StackAdmin.amqp(data: data, port: port, name: "e2e-check")
             defer { Task { await amqp.close() } }
             let queues = ["paz.driver.generic.commands", "paz.gateway.events", "paz.collector.events", "paz.dead-letter"]
             var left: [String: Int] = [:]

@@ -46,10 +46,9 @@ extension EndToEnd {
                 (try await cli.run(["cluster", "inspect", "lab", "--output", "json"]).object())["id"] as? String)
 
             // The host identity a driver installs: the broker's host key and certificate, the user CA.
-            let tenantA = try await Self.tenantId(named: LocalStack.tenant, redisPort: stack.ports.redis)
+            let tenantA = try await Self.tenantId(named: LocalStack.tenant, data: data, redisPort: stack.ports.redis)
             let identity = try await Self.hostIdentity(
-                tenant: tenantA, machine: MachineRef(clusterId: try ClusterID(clusterId), machineId: try MachineID(machineId)),
-                principals: [plain.host], amqpPort: stack.ports.amqp)
+                tenant: tenantA, cluster: try ClusterID(clusterId), principals: [plain.host], data: data, stack: stack)
             await plain.stop()
             let trusted = try SSHServer(host: plain.host, port: plain.port, certified: .init(
                 hostPrivateKey: identity.hostPrivateKey.value, hostCertificate: identity.hostCertificate,
@@ -129,7 +128,7 @@ extension EndToEnd {
             await impostor.stop()
 
             // No private key in Redis (any key, any value) or in any service log.
-            let redisHits = try await Self.redisEntries(containing: ["PRIVATE KEY", identity.hostPrivateKey.value], port: stack.ports.redis)
+            let redisHits = try await Self.redisEntries(containing: ["PRIVATE KEY", identity.hostPrivateKey.value], data: data, port: stack.ports.redis)
             #expect(redisHits.isEmpty, "private key material in Redis: \(redisHits)")
             let logs = data.appendingPathComponent("logs")
             for file in try FileManager.default.contentsOfDirectory(atPath: logs.path) {
@@ -179,12 +178,12 @@ extension EndToEnd {
 
             // probe logs in with an ECDSA certificate from the broker (audited), not the machine's key.
             let stack = try #require(try StackState.load(from: data.appendingPathComponent("stack.json")))
-            let tenant = try await Self.tenantId(named: LocalStack.tenant, redisPort: stack.ports.redis)
-            let auditedBefore = try await Self.auditEntries(tenant: tenant, keyType: "ecdsa-sha2-nistp256", redisPort: stack.ports.redis)
+            let tenant = try await Self.tenantId(named: LocalStack.tenant, data: data, redisPort: stack.ports.redis)
+            let auditedBefore = try await Self.auditEntries(tenant: tenant, keyType: "ecdsa-sha2-nistp256", data: data, redisPort: stack.ports.redis)
             let probe = try await cli.run(["probe", "trusted-1", "--output", "json"])
             let probed = try probe.object()
             #expect(probe.status == 0 && probed["reachable"] as? Bool == true, "\(probe.out) \(probe.err)")
-            let auditedAfter = try await Self.auditEntries(tenant: tenant, keyType: "ecdsa-sha2-nistp256", redisPort: stack.ports.redis)
+            let auditedAfter = try await Self.auditEntries(tenant: tenant, keyType: "ecdsa-sha2-nistp256", data: data, redisPort: stack.ports.redis)
             #expect(auditedAfter == auditedBefore + 1, "no ECDSA certificate was issued for the probe")
 
             let removed = try await cli.run(["cluster", "rm", "trusted"])
@@ -196,29 +195,43 @@ extension EndToEnd {
         // MARK: helpers
 
         /// The id of the tenant named `name`.
-        static func tenantId(named name: String, redisPort: Int) async throws -> TenantID {
-            let redis = RedisClient(configuration: RedisConfiguration(host: "127.0.0.1", port: redisPort))
+        static func tenantId(named name: String, data: URL, redisPort: Int) async throws -> TenantID {
+            let redis = try StackAdmin.redis(data: data, port: redisPort)
             defer { Task { await redis.close() } }
             let id = try #require(try await redis.hget(StoreKeys.tenantNames, field: name), "no tenant \(name)")
             return try TenantID(id)
         }
 
-        /// `ssh.host-identity`, as a driver asks it at create.
-        static func hostIdentity(tenant: TenantID, machine: MachineRef, principals: [String], amqpPort: Int) async throws -> HostIdentity {
+        /// `ssh.host-identity`, as the generic driver asks it at create: as its RabbitMQ user, for a
+        /// machine of its own that is being created (the broker refuses anything else). The machine is
+        /// a stand-in recorded in `cluster` for the request and forgotten after it: the certificate
+        /// names the address, and the tenant's host CA is what clients trust.
+        static func hostIdentity(
+            tenant: TenantID, cluster: ClusterID, principals: [String], data: URL, stack: StackState
+        ) async throws -> HostIdentity {
+            let standIn = MachineRecord(name: "host-identity", clusterId: cluster, driver: "generic")
+            let redis = try StackAdmin.redis(data: data, port: stack.ports.redis)
+            defer { Task { await redis.close() } }
+            let admin = Store(redis: redis)
+            try await admin.addMachines([standIn], tenant: tenant, initialState: .starting)
             var logger = Logger(label: "e2e.ssh")
             logger.logLevel = .warning
+            let password = try #require(try StackAdmin.credentials(data).services["paz-driver-generic"]?.amqpPassword)
             let amqp = AMQPConnection(
                 configuration: AMQPConfiguration(
-                    host: "127.0.0.1", port: amqpPort, user: "guest", password: "guest", connectionName: "e2e-host-identity"),
+                    host: "127.0.0.1", port: stack.ports.amqp, user: "paz-driver-generic", password: password,
+                    connectionName: "e2e-host-identity"),
                 logger: logger)
             try await amqp.waitUntilConnected(timeout: .seconds(10))
             defer { Task { await amqp.close() } }
-            return try await SSHBrokerClient(amqp: amqp).hostIdentity(tenant: tenant, machine: machine, principals: principals)
+            let identity = try await SSHBrokerClient(amqp: amqp).hostIdentity(tenant: tenant, machine: standIn.ref, principals: principals)
+            try await admin.removeMachine(standIn, tenant: tenant)
+            return identity
         }
 
         /// Audit entries of the tenant whose certified key is of `keyType`.
-        static func auditEntries(tenant: TenantID, keyType: String, redisPort: Int) async throws -> Int {
-            let redis = RedisClient(configuration: RedisConfiguration(host: "127.0.0.1", port: redisPort))
+        static func auditEntries(tenant: TenantID, keyType: String, data: URL, redisPort: Int) async throws -> Int {
+            let redis = try StackAdmin.redis(data: data, port: redisPort)
             defer { Task { await redis.close() } }
             let entries = try await redis.command("XRANGE", RedisArgument(StoreKeys.sshAudit(tenant)), "-", "+").array ?? []
             return entries.filter { entry in
@@ -241,8 +254,8 @@ extension EndToEnd {
         }
 
         /// Every Redis key whose name or value contains one of `needles`.
-        static func redisEntries(containing needles: [String], port: Int) async throws -> [String] {
-            try await RedisContents.all(port: port)
+        static func redisEntries(containing needles: [String], data: URL, port: Int) async throws -> [String] {
+            try await RedisContents.all(data: data, port: port)
                 .filter { entry in needles.contains { entry.key.contains($0) || entry.content.contains($0) } }.map(\.key)
         }
     }

@@ -45,6 +45,7 @@ import Testing
             executable: binary, arguments: [],
             environment: [
                 "AMQP_URL": "amqp://\(rabbit.user):\(rabbit.password)@\(rabbit.host):\(rabbit.port)/",
+                "DRIVER_AUTHORIZE_SENDERS": "false",  // the test sends commands as guest, the driver's own user
                 "REDIS_URL": "redis://\(redisServer.host):\(redisServer.port)/0",
                 "PAZ_MASTER_KEY_FILE": keyFile.path, "OPS_PORT": "0", "LOG_FORMAT": "text", "LOG_LEVEL": "debug",
                 "DRIVER_INSTANCE_ID": instance,

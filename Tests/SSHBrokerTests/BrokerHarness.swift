@@ -77,7 +77,12 @@ struct BrokerHarness: Sendable {
     let log = CapturedLog()
     let metrics = TestMetrics()
 
-    static func make(name: String, defaultTTLSeconds: Int = 300, maxTTLSeconds: Int = 3600) async throws -> BrokerHarness {
+    /// `authorizeSenders` is off by default: ``client`` logs in as the node's one user (`guest`), as
+    /// the services of a single-user set-up do. ``AuthorizationTests`` turn it on and call the broker
+    /// as the per-service users of ``ServiceUsers``.
+    static func make(
+        name: String, defaultTTLSeconds: Int = 300, maxTTLSeconds: Int = 3600, authorizeSenders: Bool = false
+    ) async throws -> BrokerHarness {
         let servers = try await BrokerServers.ready()
         let redisConfiguration = RedisConfiguration(host: servers.redis.host, port: servers.redis.port)
         let redis = RedisClient(configuration: redisConfiguration)
@@ -87,7 +92,8 @@ struct BrokerHarness: Sendable {
         let configuration = BrokerConfiguration(
             amqp: amqpConfiguration(servers.rabbit, name: "ssh-broker-\(name)"), redis: redisConfiguration,
             masterKeyFile: "/nonexistent/master.key", defaultTTLSeconds: defaultTTLSeconds, maxTTLSeconds: maxTTLSeconds,
-            prefetch: 8, queue: unique("paz.ssh-broker.test"), redisProbeInterval: .milliseconds(200))
+            prefetch: 8, queue: unique("paz.ssh-broker.test"), redisProbeInterval: .milliseconds(200),
+            authorizeSenders: authorizeSenders)
         let masterKey = try MasterKey(bytes: (0..<32).map { _ in UInt8.random(in: 0...255) })
         return BrokerHarness(
             servers: servers, redis: redis, store: Store(redis: redis), client: client, configuration: configuration,
@@ -98,6 +104,17 @@ struct BrokerHarness: Sendable {
         AMQPConfiguration(
             host: server.host, port: server.port, user: server.user, password: server.password, connectionName: name,
             reconnectMaximumDelay: .seconds(1))
+    }
+
+    /// A connection to the shared RabbitMQ as the user of `kind` (``TestServiceUsers``); the caller closes it.
+    func connect(as kind: ServiceKind) async throws -> AMQPConnection {
+        let users = try await TestServiceUsers.onSharedRabbitMQ()
+        var configuration = Self.amqpConfiguration(servers.rabbit, name: "test-\(kind.userName)")
+        configuration.user = kind.userName
+        configuration.password = users.password(kind)
+        let connection = AMQPConnection(configuration: configuration, logger: Logger(label: "test.\(kind.userName)"))
+        try await connection.waitUntilConnected(timeout: .seconds(30))
+        return connection
     }
 
     /// A runtime whose logger writes JSON lines (trace level, everything) into ``log``.
@@ -138,16 +155,22 @@ struct BrokerHarness: Sendable {
 
     // MARK: Requests
 
-    /// Sends a command to the broker's queue and returns the decoded reply.
-    func call(_ payload: CommandPayload, tenant: TenantID) async throws -> (request: CommandEnvelope, reply: ReplyEnvelope) {
+    /// Sends a command to the broker's queue (through ``client``, or `connection`: another sender)
+    /// and returns the decoded reply.
+    func call(_ payload: CommandPayload, tenant: TenantID, via connection: AMQPConnection? = nil)
+        async throws -> (request: CommandEnvelope, reply: ReplyEnvelope)
+    {
         let envelope = CommandEnvelope(tenantId: tenant, trace: .newTrace(), payload: payload)
-        let delivery = try await callRaw(Array(try MessageCodec.encode(envelope)), messageID: envelope.messageId.rawValue)
+        let delivery = try await callRaw(
+            Array(try MessageCodec.encode(envelope)), messageID: envelope.messageId.rawValue, via: connection)
         return (envelope, try MessageCodec.decode(ReplyPayload.self, from: Data(delivery.body)))
     }
 
     /// Sends raw bytes as a request (direct reply-to) and returns the raw reply.
-    func callRaw(_ body: [UInt8], messageID: String? = nil, timeout: Duration = .seconds(15)) async throws -> AMQPDelivery {
-        try await client.call(
+    func callRaw(
+        _ body: [UInt8], messageID: String? = nil, timeout: Duration = .seconds(15), via connection: AMQPConnection? = nil
+    ) async throws -> AMQPDelivery {
+        try await (connection ?? client).call(
             exchange: "", routingKey: configuration.queue, body: body,
             properties: AMQPProperties(messageID: messageID, contentType: Routing.contentType, persistent: false),
             timeout: timeout)
@@ -175,8 +198,8 @@ struct BrokerHarness: Sendable {
     }
 
     /// The failure a request gets (throws if it succeeded).
-    func failure(_ payload: CommandPayload, tenant: TenantID) async throws -> OperationError {
-        let reply = try await call(payload, tenant: tenant)
+    func failure(_ payload: CommandPayload, tenant: TenantID, via connection: AMQPConnection? = nil) async throws -> OperationError {
+        let reply = try await call(payload, tenant: tenant, via: connection)
         guard case .failure(let failure) = reply.reply.payload else {
             throw HarnessError.unexpectedReply("expected a failure, got \(reply.reply.kind.rawValue)")
         }
@@ -203,8 +226,9 @@ struct BrokerHarness: Sendable {
         let details = MachineDetails(
             machine: ref, state: .running, observedAt: Date(),
             addresses: [MachineAddress(address: ssh?.host ?? "127.0.0.1", scope: .public)], ssh: ssh)
+        // Machine names are unique per tenant: each seeded machine gets its own.
         let record = MachineRecord(
-            id: id, name: "web-1", clusterId: clusterId, driver: "generic",
+            id: id, name: try ResourceName("web-\(id.rawValue.suffix(8).lowercased())"), clusterId: clusterId, driver: "generic",
             details: details)
         try await store.addMachines([record], tenant: tenant, initialState: .running)
         return record

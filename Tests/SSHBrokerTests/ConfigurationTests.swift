@@ -22,6 +22,24 @@ struct ConfigurationTests {
         #expect(configuration.userCertificateTTL(requested: nil) == 300)
         #expect(configuration.userCertificateTTL(requested: 60) == 60)
         #expect(configuration.userCertificateTTL(requested: 86_400) == 3600)
+        #expect(configuration.authorizeSenders)
+    }
+
+    @Test("SSH_AUTHORIZE_SENDERS turns sender authorization off; REDIS_URL may name an ACL user, never shown with its password")
+    func authorizationAndRedisUser() async throws {
+        let reader = try await ConfigurationSources.makeReader(environment: [
+            "PAZ_MASTER_KEY_FILE": "/k", "SSH_AUTHORIZE_SENDERS": "false",
+            "REDIS_URL": "redis://paz-ssh-broker:hunter2@127.0.0.3:6380/1",
+        ])
+        let configuration = try BrokerConfiguration(reader: reader, serviceName: "ssh-broker")
+        #expect(!configuration.authorizeSenders)
+        #expect(configuration.redis.username == "paz-ssh-broker")
+        #expect(configuration.redis.password == "hunter2")
+        #expect(configuration.redis.database == 1)
+        #expect(configuration.redis.address == "paz-ssh-broker@127.0.0.3:6380")
+        let anonymous = try await ConfigurationSources.makeReader(environment: ["PAZ_MASTER_KEY_FILE": "/k", "REDIS_URL": "redis://:pw@127.0.0.3:6380/0"])
+        let withoutUser = try BrokerConfiguration(reader: anonymous, serviceName: "ssh-broker").redis
+        #expect(withoutUser.username == nil && withoutUser.password == "pw")
     }
 
     @Test("a missing master key file is refused naming PAZ_MASTER_KEY_FILE")

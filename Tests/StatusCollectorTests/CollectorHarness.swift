@@ -100,11 +100,12 @@ struct CollectorHarness {
     /// A tenant with one cluster of `count` machines on `driver`.
     func createCluster(tenant: TenantID, driver: ResourceName, count: Int) async throws -> [MachineRecord] {
         let clusterId = ClusterID.random()
+        let clusterName = try ResourceName(unique("c"))
         let machines = try (1...count).map { index in
-            MachineRecord(name: try ResourceName("m-\(index)"), clusterId: clusterId, driver: driver)
+            MachineRecord(name: try ResourceName("\(clusterName)-\(index)"), clusterId: clusterId, driver: driver)
         }
         let cluster = ClusterRecord(
-            id: clusterId, name: try ResourceName(unique("c")), driver: driver, machineIds: machines.map(\.id))
+            id: clusterId, name: clusterName, driver: driver, machineIds: machines.map(\.id))
         try await store.createCluster(cluster, machines: machines, tenant: tenant)
         return machines
     }

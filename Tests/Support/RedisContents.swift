@@ -1,12 +1,13 @@
 import PazRedis
 
-/// Every key of a Redis server with its content as text, for tests that look for what must not be
-/// there (a removed cluster's ids, private keys).
+/// Every key of a Redis server with its content as text (as its `default` user, with `password`
+/// where the server requires one), for tests that look for what must not be there (a removed
+/// cluster's ids, private keys, secrets).
 package enum RedisContents {
     /// Key → its content (hash fields and values, string, set members, stream entries), plus, with
     /// `ttl`, the key's TTL in seconds.
-    package static func all(port: Int) async throws -> [(key: String, content: String, ttl: Int)] {
-        let redis = RedisClient(configuration: RedisConfiguration(host: "127.0.0.1", port: port))
+    package static func all(port: Int, password: String? = nil) async throws -> [(key: String, content: String, ttl: Int)] {
+        let redis = RedisClient(configuration: RedisConfiguration(host: "127.0.0.1", port: port, password: password))
         defer { Task { await redis.close() } }
         var entries: [(key: String, content: String, ttl: Int)] = []
         for key in try await redis.command("KEYS", "*").array?.compactMap(\.string) ?? [] {

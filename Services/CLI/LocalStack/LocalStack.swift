@@ -3,14 +3,20 @@ import Logging
 import PazGatewayAPI
 import PazHTTP
 import PazLocalServers
+package import PazSchemas
 import PazSecrets
 
 /// The whole control plane on this computer, under one data directory: redis-server (AOF) and
 /// rabbitmq-server, then `paz-ssh-broker`, `paz-gateway`, `paz-status-collector`, `paz-driver-generic` and
 /// `paz-driver-qemu` (found next to `paz-machine`), all on 127.0.0.1, as background process groups recorded in `stack.json`.
+/// Each service logs in to RabbitMQ and Redis as a user of its own with only its permissions
+/// (``StackCredentials``); RabbitMQ's `guest` is deleted and Redis's `default` user has a password.
 package struct LocalStack: Sendable {
     /// The service executables `up` starts, in order, with the ops port each uses.
     package static let services = ["paz-ssh-broker", "paz-gateway", "paz-status-collector", "paz-driver-generic", "paz-driver-qemu"]
+    /// The service kind of each of ``services``: each logs in to RabbitMQ and Redis as its own user,
+    /// named like its executable (docs/security.md).
+    package static let serviceKinds: [ServiceKind] = [.sshBroker, .gateway, .statusCollector, .driver("generic"), .driver("qemu")]
     /// The tenant `up` creates for the CLI.
     package static let tenant = "default"
 
@@ -36,6 +42,8 @@ package struct LocalStack: Sendable {
     package var masterKeyFile: URL { dataDirectory.appendingPathComponent("master.key") }
     package var adminTokenFile: URL { dataDirectory.appendingPathComponent("admin-token") }
     package var logDirectory: URL { dataDirectory.appendingPathComponent("logs") }
+    /// The RabbitMQ and Redis passwords of the services and the operator (``StackCredentials``), mode 0600.
+    package var credentialsFile: URL { dataDirectory.appendingPathComponent("credentials.json") }
 
     // MARK: up
 
@@ -81,11 +89,13 @@ package struct LocalStack: Sendable {
                 + "or remove \(stateFile.path) so that `paz-machine up` picks new ports")
         }
 
+        let credentials = try StackCredentials.loadOrCreate(at: credentialsFile, kinds: Self.serviceKinds)
         context.note("starting redis-server on 127.0.0.1:\(ports.redis)…")
         let redis: RedisServer
+        let redisOptions = RedisServer.Options(
+            appendOnly: true, password: credentials.redisAdminPassword, users: try credentials.redisUsers(Self.serviceKinds))
         do {
-            redis = try await RedisServer.start(
-                dataDirectory: try subdirectory("redis"), port: ports.redis, options: .init(appendOnly: true))
+            redis = try await RedisServer.start(dataDirectory: try subdirectory("redis"), port: ports.redis, options: redisOptions)
         } catch {
             throw .localStack("redis-server did not start: \(error)")
         }
@@ -106,6 +116,14 @@ package struct LocalStack: Sendable {
                 name: index == 0 ? "epmd" : "rabbitmq-server", pid: process.pid, isServer: true, log: process.logFile.path))
         }
         try state.save(to: stateFile)
+        let rabbitUsers = try credentials.rabbitUsers(Self.serviceKinds)
+        do {
+            try await rabbit.putUsers(rabbitUsers)
+            try await rabbit.deleteUser("guest")
+        } catch {
+            throw .localStack("could not set up the RabbitMQ users of the services: \(error)")
+        }
+        context.note("RabbitMQ and Redis users: one per service, passwords in \(credentialsFile.path); guest removed")
 
         try ensureSecrets()
         let executables = try locateServices()
@@ -115,6 +133,9 @@ package struct LocalStack: Sendable {
             let log = logDirectory.appendingPathComponent("\(name).log")
             var env = environment
             env["OPS_PORT"] = String(opsPorts[index])
+            // Only this service's own credentials.
+            env["AMQP_URL"] = try credentials.amqpURL(Self.serviceKinds[index], port: ports.amqp)
+            env["REDIS_URL"] = try credentials.redisURL(Self.serviceKinds[index], port: ports.redis)
             let process: ManagedProcess
             do {
                 process = try ManagedProcess(
@@ -133,11 +154,10 @@ package struct LocalStack: Sendable {
         try await waitUntilReady("paz-gateway", port: ports.gateway, state: state)
     }
 
-    /// The environment of every service (docs/control-plane.md).
+    /// The environment every service shares (docs/control-plane.md); `up` adds each one's own
+    /// `OPS_PORT`, `AMQP_URL` and `REDIS_URL`.
     package func serviceEnvironment(ports: StackState.Ports) -> [String: String] {
         [
-            "AMQP_URL": "amqp://guest:guest@127.0.0.1:\(ports.amqp)/",
-            "REDIS_URL": "redis://127.0.0.1:\(ports.redis)/0",
             "PAZ_MASTER_KEY_FILE": masterKeyFile.path,
             "PAZ_ADMIN_TOKEN_FILE": adminTokenFile.path,
             "HTTP_HOST": "127.0.0.1",
@@ -282,14 +302,7 @@ package struct LocalStack: Sendable {
     /// PazLocalServers' RabbitMQServer), with the broker's own environment (node name, epmd port,
     /// cookie location) read from `/proc/<pid>/environ`; waits up to 30 s for it to exit.
     private func stopBroker(_ process: StackState.Process) async {
-        guard let raw = FileManager.default.contents(atPath: "/proc/\(process.pid)/environ") else { return }
-        var environment: [String: String] = [:]
-        for entry in raw.split(separator: 0) {
-            let text = String(decoding: entry, as: UTF8.self)
-            guard let equals = text.firstIndex(of: "=") else { continue }
-            environment[String(text[..<equals])] = String(text[text.index(after: equals)...])
-        }
-        guard let node = environment["RABBITMQ_NODENAME"],
+        guard let environment = Self.brokerEnvironment(pid: process.pid), let node = environment["RABBITMQ_NODENAME"],
               let control = try? ManagedProcess(
                 executable: "/usr/lib/rabbitmq/bin/rabbitmqctl", arguments: ["-n", node, "stop"],
                 environment: environment, logFile: logDirectory.appendingPathComponent("rabbitmqctl-stop.log"))
@@ -299,6 +312,20 @@ package struct LocalStack: Sendable {
             try? await Task.sleep(for: .milliseconds(100))
         }
         await control.stop(timeout: .seconds(1))
+    }
+
+    /// The environment of the running `rabbitmq-server` with process id `pid` (node name, epmd
+    /// port, cookie location: what `rabbitmqctl` needs to reach it), from `/proc/<pid>/environ`;
+    /// nil when it is not readable or names no node.
+    package static func brokerEnvironment(pid: Int32) -> [String: String]? {
+        guard let raw = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return nil }
+        var environment: [String: String] = [:]
+        for entry in raw.split(separator: 0) {
+            let text = String(decoding: entry, as: UTF8.self)
+            guard let equals = text.firstIndex(of: "=") else { continue }
+            environment[String(text[..<equals])] = String(text[text.index(after: equals)...])
+        }
+        return environment["RABBITMQ_NODENAME"] == nil ? nil : environment
     }
 
     // MARK: helpers

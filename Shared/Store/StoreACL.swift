@@ -1,0 +1,61 @@
+package import PazSchemas
+
+/// The Redis ACL of each service kind (docs/security.md, "Service credentials"): the key patterns
+/// and the commands of everything it does through ``Store`` and the driver kit, and nothing else.
+/// Lua scripts run with the caller's ACL, so the commands they call are listed too.
+///
+/// `~` = read and write, `%R~` = read only, `%W~` = write only (deleting counts as a write).
+package enum StoreACL {
+    /// Everything `tenant`-scoped, for every tenant.
+    private static let anyTenant = "paz:t:*:"
+
+    /// `ACL SETUSER` rules for `kind` (without `on` and the password): key patterns, no Pub/Sub
+    /// channels, and the commands.
+    package static func rules(for kind: ServiceKind) -> [String] {
+        ["resetkeys", "resetchannels", "-@all", "+ping", "+select"] + keys(for: kind) + commands(for: kind).map { "+" + $0 }
+    }
+
+    private static func keys(for kind: ServiceKind) -> [String] {
+        switch kind {
+        case .gateway:
+            [
+                "~" + StoreKeys.tenants, "~" + StoreKeys.tenantNames, "~" + StoreKeys.tokens,
+                "%R~" + StoreKeys.registryPattern,
+                "~\(anyTenant)clusters", "~\(anyTenant)cluster-names", "~\(anyTenant)machines", "~\(anyTenant)states",
+                "~\(anyTenant)op:*", "~\(anyTenant)idem:*", "~\(anyTenant)idem-index", "~\(anyTenant)machine-names",
+                "~\(anyTenant)rate:*", "~\(anyTenant)driver-defaults:*",
+                "~" + StoreKeys.adminIdempotencyPrefix + "*", "~" + StoreKeys.adminIdempotencyIndex,
+                // Sealed secret options are written here and read only by drivers; a removed
+                // machine's driver data and journal are deleted here, and a removed tenant's every key.
+                "%W~\(anyTenant)*",
+            ]
+        case .statusCollector:
+            // Machine records are only read, but the state compare-and-set script declares them, and
+            // a script's declared keys need read and write access.
+            ["%R~" + StoreKeys.tenants, "~\(anyTenant)machines", "~\(anyTenant)states"]
+        case .sshBroker:
+            ["%R~\(anyTenant)machines", "~\(anyTenant)ssh-ca", "~\(anyTenant)ssh-audit"]
+        case .driver(let name):
+            [
+                "~" + StoreKeys.registry(driver: name.rawValue, instance: "*"),
+                "%R~\(anyTenant)secret:*", "~\(anyTenant)driver-data:*", "~\(anyTenant)journal:*",
+            ]
+        }
+    }
+
+    private static func commands(for kind: ServiceKind) -> [String] {
+        let scripts = ["evalsha", "script|load"]
+        switch kind {
+        case .gateway:
+            return ["get", "set", "del", "expire", "mget", "scan", "hset", "hsetnx", "hget", "hgetall", "hdel", "hexists", "hlen",
+                    "incr", "zadd", "zrem", "zcard", "zremrangebyscore"]
+                + scripts
+        case .statusCollector:
+            return ["hget", "hgetall", "hset", "hexists"] + scripts
+        case .sshBroker:
+            return ["hget", "hgetall", "hset", "hsetnx", "xadd"]
+        case .driver:
+            return ["get", "set", "del", "hget", "hset", "hgetall"]
+        }
+    }
+}
