@@ -61,13 +61,24 @@ package struct CertificateIssuer: Sendable {
     }
 
     /// Throws ``BrokerError/senderNotAllowed(sender:command:reason:)`` unless the sender is the
-    /// gateway (which checked the tenant's token). No-op unless ``BrokerConfiguration/authorizeSenders``.
-    private func authorizeUserCredentials(request: Request) throws(BrokerError) {
+    /// gateway (which checked the tenant's token) or the driver of `machine` (for its own logins:
+    /// readiness checks and probes; it controls that machine already, so a certificate gives it no
+    /// new reach). No-op unless ``BrokerConfiguration/authorizeSenders``.
+    private func authorizeUserCredentials(machine: MachineRecord?, request: Request) throws(BrokerError) {
         guard configuration.authorizeSenders else { return }
-        guard request.sender.flatMap(ServiceKind.init(userName:)) == .gateway else {
+        switch request.sender.flatMap(ServiceKind.init(userName:)) {
+        case .gateway:
+            return
+        case .driver(let driver):
+            guard let machine, machine.driver == driver else {
+                throw .senderNotAllowed(
+                    sender: request.sender, command: .sshUserCredentials,
+                    reason: "driver \(driver) gets user certificates only for machines of its own")
+            }
+        default:
             throw .senderNotAllowed(
                 sender: request.sender, command: .sshUserCredentials,
-                reason: "only the gateway (\(ServiceKind.gateway.userName)) gets user certificates")
+                reason: "only the gateway (\(ServiceKind.gateway.userName)) and a machine's own driver get user certificates")
         }
     }
 
@@ -135,8 +146,14 @@ package struct CertificateIssuer: Sendable {
     func userCredentials(_ body: UserCredentialsRequest, request: Request) async throws(BrokerError) -> UserCredentials {
         let clock = ContinuousClock()
         let started = clock.now
+        let machine: MachineRecord?
         do {
-            try authorizeUserCredentials(request: request)
+            machine = try await store.machine(body.machine.machineId, tenant: request.tenant)
+        } catch {
+            throw .store(error)
+        }
+        do {
+            try authorizeUserCredentials(machine: machine, request: request)
         } catch {
             throw await refuse(error, machine: body.machine, request: request)
         }
@@ -146,12 +163,6 @@ package struct CertificateIssuer: Sendable {
         }
         if let ttl = body.ttlSeconds, ttl < 1 {
             throw .invalidArgument(field: "ttlSeconds", message: "ttlSeconds must be at least 1, got \(ttl)")
-        }
-        let machine: MachineRecord?
-        do {
-            machine = try await store.machine(body.machine.machineId, tenant: request.tenant)
-        } catch {
-            throw .store(error)
         }
         // Another tenant's machine is not found either: the tenant's own hash is the only place looked.
         guard let machine, machine.clusterId == body.machine.clusterId else { throw .machineNotFound(body.machine) }

@@ -181,6 +181,7 @@ extension EndToEnd {
             let tenant = try await Self.tenantId(named: LocalStack.tenant, data: data, redisPort: stack.ports.redis)
             let auditedBefore = try await Self.auditEntries(tenant: tenant, keyType: "ecdsa-sha2-nistp256", data: data, redisPort: stack.ports.redis)
             let probe = try await cli.run(["probe", "trusted-1", "--output", "json"])
+            try #require(probe.status == 0, "probe failed: \(probe.err)")
             let probed = try probe.object()
             #expect(probe.status == 0 && probed["reachable"] as? Bool == true, "\(probe.out) \(probe.err)")
             let auditedAfter = try await Self.auditEntries(tenant: tenant, keyType: "ecdsa-sha2-nistp256", data: data, redisPort: stack.ports.redis)

@@ -32,36 +32,40 @@ struct AuthorizationTests {
         .sshHostIdentity(HostIdentityRequest(machine: machine.ref, principals: ["127.0.0.1"]))
     }
 
-    @Test("only the gateway gets user certificates; refusals are permission-denied and audited without key material")
-    func userCredentialsOnlyForTheGateway() async throws {
+    @Test("user certificates go to the gateway and to a machine's own driver only; refusals are permission-denied and audited without key material")
+    func userCredentialsOnlyForTheGatewayAndTheMachinesDriver() async throws {
         let harness = try await BrokerHarness.make(name: "authz-user", authorizeSenders: true)
         let gateway = try await harness.connect(as: .gateway)
         let driver = try await harness.connect(as: .driver("generic"))
+        let otherDriver = try await harness.connect(as: .driver("qemu"))
         let tenant = try harness.newTenant()
-        let machine = try await harness.seedMachine(tenant: tenant)
+        let machine = try await harness.seedMachine(tenant: tenant)  // a machine of the generic driver
         try await harness.withBroker { _ in
             let request = CommandPayload.sshUserCredentials(harness.userRequest(machine.ref))
-            let reply = try await harness.call(request, tenant: tenant, via: gateway)
-            guard case .sshUserCredentials = reply.reply.payload else {
-                Issue.record("the gateway was refused: \(reply.reply.payload)")
-                return
+            for (sender, who) in [(gateway, "the gateway"), (driver, "the machine's own driver")] {
+                let reply = try await harness.call(request, tenant: tenant, via: sender)
+                guard case .sshUserCredentials = reply.reply.payload else {
+                    Issue.record("\(who) was refused: \(reply.reply.payload)")
+                    return
+                }
             }
-            for sender in [driver, harness.client] {
+            for (sender, reason) in [(otherDriver, "only for machines of its own"), (harness.client, "only the gateway")] {
                 let failure = try await harness.failure(request, tenant: tenant, via: sender)
                 #expect(failure.code == .permissionDenied)
-                #expect(failure.message.contains("only the gateway"))
+                #expect(failure.message.contains(reason), "\(failure.message)")
                 #expect(!failure.retriable)
             }
         }
         let entries = try await harness.auditEntries(tenant: tenant)
-        #expect(entries.count == 3)
+        #expect(entries.count == 4)
         let refused = entries.filter { $0.fields["outcome"] == "refused" }
-        #expect(refused.map { $0.fields["sender"] } == ["paz-driver-generic", "guest"])
+        #expect(refused.map { $0.fields["sender"] } == ["paz-driver-qemu", "guest"])
         #expect(refused.allSatisfy { $0.fields["kind"] == "ssh.user-credentials" && $0.fields["machine"] == machine.id.rawValue })
         #expect(refused.allSatisfy { $0.fields["serial"] == nil && $0.fields["fingerprint"] == nil })
         #expect(harness.log.text.contains("Refused a request its sender may not make"))
         #expect(!harness.log.text.contains("PRIVATE KEY"))
         #expect(harness.counter("paz_ssh_broker_requests_total", [("command", "ssh.user-credentials"), ("outcome", "denied")]) == 2)
+        await otherDriver.close()
         await gateway.close()
         await driver.close()
         await harness.stop()
