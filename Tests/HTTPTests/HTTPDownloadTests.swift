@@ -130,6 +130,24 @@ struct HTTPDownloadTests {
         #expect(try await Self.count(server, id: id) == 2)  // /redirect twice; /bytes never requested
     }
 
+    @Test func headersFollowARedirectOnlyWithinOneOrigin() async throws {
+        let server = try await TestHTTPServer.get()
+        let port = try #require(URL(string: server.baseURL)?.port)
+        func echoedHeaders(to target: String) async throws -> [String] {
+            let collector = Collector()
+            var request = HTTPRequest(url: server.url("/redirect", id: Self.newID(), "to=\(target)"))
+            request.headers.add("X-Paz-Token", "t-123")
+            _ = try await withClient { try await $0.download(request, into: collector.sink()) }
+            let echo = try #require(try JSONSerialization.jsonObject(with: Data(collector.bytes)) as? [String: Any])
+            let headers = try #require(echo["headers"] as? [[String]])
+            return headers.filter { $0.first?.lowercased() == "x-paz-token" }.compactMap(\.last)
+        }
+        #expect(try await echoedHeaders(to: "/echo") == ["t-123"])
+        // localhost is another origin than 127.0.0.1 (the same loopback server).
+        let other = "http://localhost:\(port)/echo".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+        #expect(try await echoedHeaders(to: other) == [])
+    }
+
     @Test(arguments: [404, 500])
     func errorStatusThrowsAndSinkSeesNothing(status: Int) async throws {
         let server = try await TestHTTPServer.get()
