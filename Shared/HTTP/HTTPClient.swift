@@ -7,7 +7,8 @@ package import Logging
 /// `await` ``send(_:signer:)`` from async code and never block. Idempotent requests are retried on 429,
 /// 500/502/503/504 and transient transport failures with jittered exponential backoff (honouring
 /// `Retry-After`), sleeping asynchronously between attempts. Every attempt is logged with secrets redacted.
-/// Large bodies (VM images) are streamed with ``download(_:maxRedirects:allowRedirect:into:)`` instead. Call ``shutdown()`` when done.
+/// Large bodies (VM images) are streamed with ``download(_:maxRedirects:allowRedirect:into:)`` instead.
+/// Call ``shutdown()`` when done.
 package final class HTTPClient: Sendable {
     /// Client-wide settings.
     package struct Configuration: Sendable {

@@ -291,7 +291,8 @@ package final class ImageCache: Sendable {
             case nil: throw .filesystem("writing \(partial.path) failed")
             }
         } catch .redirectRefused(let target) {
-            logger.warning("image download redirected to a source that is not allowed", metadata: metadata.merging(["image.redirect": "\(target)"]) { $1 })
+            metadata["image.redirect"] = "\(target)"
+            logger.warning("image download redirected to a source that is not allowed", metadata: metadata)
             throw .sourceNotAllowed(
                 url: target, reason: "\(Redaction.url(url)) redirected there, and \(sources.refusal(http: target) ?? "it is not allowed")",
                 setting: .urlPrefixes)

@@ -95,12 +95,17 @@ package struct ImageSourcePolicy: Sendable {
             throw .sourceNotAllowed(url: redacted, reason: "the operator allows no file:// image directories", setting: .fileDirectories)
         }
         // The path as written first: a refusal here touched no file, so it tells nothing about what exists.
-        guard directories.contains(where: { Self.isBelow(written, $0.configured) || $0.resolved.map { Self.isBelow(written, $0) } == true }) else {
-            throw .sourceNotAllowed(url: redacted, reason: "it is not below an allowed directory (\(fileDirectories.joined(separator: ", ")))",
-                                    setting: .fileDirectories)
+        let writtenBelow = directories.contains { directory in
+            Self.isBelow(written, directory.configured) || directory.resolved.map { Self.isBelow(written, $0) } == true
+        }
+        guard writtenBelow else {
+            throw .sourceNotAllowed(
+                url: redacted, reason: "it is not below an allowed directory (\(fileDirectories.joined(separator: ", ")))",
+                setting: .fileDirectories)
         }
         var status = stat()
-        guard let resolved = Self.resolved(written), directories.contains(where: { $0.resolved.map { Self.isBelow(resolved, $0) } == true }),
+        guard let resolved = Self.resolved(written),
+              directories.contains(where: { $0.resolved.map { Self.isBelow(resolved, $0) } == true }),
               stat(resolved, &status) == 0, status.st_mode & S_IFMT == S_IFREG
         else {
             throw .sourceNotAllowed(
