@@ -1,5 +1,6 @@
 import Foundation
 import PazHTTP
+import PazServiceKit
 #if canImport(CDispatch)
 // On Linux the Swift toolchain's CDispatch clang module owns Glibc's `struct stat` (see ImageCache.swift).
 import CDispatch
@@ -36,13 +37,7 @@ package struct ImageSourcePolicy: Sendable {
         case maxBytes = "qemu.imageMaxBytes"
 
         /// `key (ENVIRONMENT_VARIABLE)`.
-        package var display: String {
-            switch self {
-            case .fileDirectories: "\(rawValue) (QEMU_IMAGE_FILE_DIRECTORIES)"
-            case .urlPrefixes: "\(rawValue) (QEMU_IMAGE_URL_PREFIXES)"
-            case .maxBytes: "\(rawValue) (QEMU_IMAGE_MAX_BYTES)"
-            }
-        }
+        package var display: String { "\(rawValue) (\(ConfigurationSources.environmentVariable(for: rawValue)))" }
     }
 
     /// A policy allowing nothing but what is given.
