@@ -27,7 +27,7 @@ enum TransferBody: Sendable {
     /// timeout applies, redirects are not followed).
     case buffered
     /// Handed to the sink chunk by chunk on the curl thread (downloads: also `file://`, no total
-    /// timeout unless the request sets one, a low-speed limit, up to 5 redirects to http/https).
+    /// timeout unless the request sets one, a low-speed limit; a redirect is a response, never followed here).
     case streamed(@Sendable ([UInt8]) -> Bool)
 }
 
@@ -146,8 +146,8 @@ final class CurlTransfer: @unchecked Sendable {
             try set(CURLOPT_TIMEOUT_MS, request.totalTimeout.map(Self.milliseconds) ?? 0)
             try set(CURLOPT_LOW_SPEED_LIMIT, settings.lowSpeedLimit)
             try set(CURLOPT_LOW_SPEED_TIME, max(1, Int(settings.lowSpeedTime.seconds.rounded(.up))))
-            try set(CURLOPT_FOLLOWLOCATION, 1)
-            try set(CURLOPT_MAXREDIRS, 5)
+            // Redirects are followed by HTTPClient.download, which checks every hop before it is sent.
+            try set(CURLOPT_FOLLOWLOCATION, 0)
         }
         try set(CURLOPT_USERAGENT, settings.userAgent)
         try set(CURLOPT_ACCEPT_ENCODING, "")
@@ -261,7 +261,7 @@ final class CurlTransfer: @unchecked Sendable {
                 statusChecked = true
                 var status = 0
                 _ = paz_curl_easy_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
-                // file:// has no status (0); redirects are never to file://.
+                // file:// has no status (0). A 3xx is a response too (its body is not read): HTTPClient follows it.
                 guard isFileURL || (200..<300).contains(status) else { return false }
             }
             guard sink(Array(bytes)) else {

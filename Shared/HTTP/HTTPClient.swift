@@ -1,3 +1,4 @@
+import Foundation
 package import Logging
 
 /// An HTTP client for provider APIs, over libcurl.
@@ -6,7 +7,8 @@ package import Logging
 /// `await` ``send(_:signer:)`` from async code and never block. Idempotent requests are retried on 429,
 /// 500/502/503/504 and transient transport failures with jittered exponential backoff (honouring
 /// `Retry-After`), sleeping asynchronously between attempts. Every attempt is logged with secrets redacted.
-/// Large bodies (VM images) are streamed with ``download(_:into:)`` instead. Call ``shutdown()`` when done.
+/// Large bodies (VM images) are streamed with ``download(_:maxRedirects:allowRedirect:into:)`` instead.
+/// Call ``shutdown()`` when done.
 package final class HTTPClient: Sendable {
     /// Client-wide settings.
     package struct Configuration: Sendable {
@@ -154,12 +156,48 @@ package final class HTTPClient: Sendable {
     /// then throws ``HTTPClientError/stoppedBySink``); it holds up the client's other transfers while it
     /// runs, so it should only write and hash. There is no total timeout unless the request sets one:
     /// the connect timeout applies, and a download slower than the configured low-speed limit is aborted
-    /// as a timeout. Up to 5 redirects are followed, to http/https only. A status outside 2xx throws
-    /// ``HTTPClientError/badStatus(_:)`` before any of its body reaches `sink`. Nothing is retried: a
-    /// half-received body cannot be resumed safely, so the caller decides whether to start over.
+    /// as a timeout. A status outside 2xx throws ``HTTPClientError/badStatus(_:)`` before any of its body
+    /// reaches `sink`. Nothing is retried: a half-received body cannot be resumed safely, so the caller
+    /// decides whether to start over.
+    ///
+    /// Redirects are followed here, not by libcurl: up to `maxRedirects` hops, to http/https only, each
+    /// target (absolute, resolved against the URL that answered) first passed to `allowRedirect`; a
+    /// target it refuses throws ``HTTPClientError/redirectRefused(_:)`` before any request is sent to it.
+    /// A hop to another scheme, host or port drops the request's headers (they may carry credentials).
     package func download(
-        _ request: HTTPRequest, into sink: @escaping @Sendable ([UInt8]) -> Bool
+        _ request: HTTPRequest, maxRedirects: Int = 5, allowRedirect: @Sendable (String) -> Bool = { _ in true },
+        into sink: @escaping @Sendable ([UInt8]) -> Bool
     ) async throws(HTTPClientError) -> HTTPResponseHead {
+        var current = request
+        var hops = 0
+        while true {
+            let response = try await downloadHop(current, sink: sink)
+            guard (300..<400).contains(response.status), response.status != 304, let location = response.headers["Location"] else {
+                guard current.url.lowercased().hasPrefix("file://") || (200..<300).contains(response.status) else {
+                    throw .badStatus(response.status)
+                }
+                return HTTPResponseHead(status: response.status, headers: response.headers, totalSeconds: response.totalSeconds)
+            }
+            guard hops < maxRedirects else { throw .tooManyRedirects(maxRedirects) }
+            guard let base = URL(string: current.url), let target = URL(string: location, relativeTo: base)?.absoluteURL,
+                  let scheme = target.scheme?.lowercased(), scheme == "http" || scheme == "https"
+            else {
+                throw .invalidRequest("the server redirected to \(Redaction.url(location)), which is not an http:// or https:// URL")
+            }
+            let targetURL = target.absoluteString
+            guard allowRedirect(targetURL) else { throw .redirectRefused(Redaction.url(targetURL)) }
+            logger.debug("HTTP download redirected", metadata: [
+                "http.url": "\(Redaction.url(current.url))", "http.status": "\(response.status)",
+                "http.location": "\(Redaction.url(targetURL))",
+            ])
+            if Self.origin(base) != Self.origin(target) { current.headers = HTTPHeaders() }
+            current.url = targetURL
+            hops += 1
+        }
+    }
+
+    /// One request of a download: the response (its body, if 2xx, went to `sink`) or the failure.
+    private func downloadHop(_ request: HTTPRequest, sink: @escaping @Sendable ([UInt8]) -> Bool) async throws(HTTPClientError) -> HTTPResponse {
         var metadata: Logger.Metadata = ["http.method": "\(request.method)", "http.url": "\(Redaction.url(request.url))"]
         logger.trace("HTTP download", metadata: metadata.merging([
             "http.request_headers": headerMetadata(request.headers, extra: request.sensitiveHeaders),
@@ -171,9 +209,7 @@ package final class HTTPClient: Sendable {
         case .response(let response):
             metadata["http.status"] = "\(response.status)"
             logger.debug("HTTP download finished", metadata: metadata)
-            let isFile = request.url.lowercased().hasPrefix("file://")
-            guard isFile || (200..<300).contains(response.status) else { throw .badStatus(response.status) }
-            return HTTPResponseHead(status: response.status, headers: response.headers, totalSeconds: response.totalSeconds)
+            return response
         case .failed(let failure):
             metadata["curl.code"] = "\(failure.code)"
             metadata["curl.error"] = "\(failure.message)"
@@ -187,6 +223,12 @@ package final class HTTPClient: Sendable {
         case .stoppedBySink:
             throw .stoppedBySink
         }
+    }
+
+    /// Scheme, lowercased host and port (explicit or the scheme's default) of `url`.
+    private static func origin(_ url: URL) -> String {
+        let scheme = url.scheme?.lowercased() ?? ""
+        return "\(scheme)://\(url.host?.lowercased() ?? ""):\(url.port ?? (scheme == "https" ? 443 : 80))"
     }
 
     /// One attempt on the curl thread; cancelling the calling task aborts the transfer.

@@ -61,6 +61,11 @@ package enum HTTPClientError: Error, Sendable, CustomStringConvertible {
     case badStatus(Int)
     /// A download's sink returned false.
     case stoppedBySink
+    /// A download was redirected to this (redacted) URL, which its `allowRedirect` check refused; no
+    /// request was sent to it.
+    case redirectRefused(String)
+    /// A download was redirected more than this many times.
+    case tooManyRedirects(Int)
 
     /// True when sending the same request later may succeed (transient network trouble, throttling, 5xx).
     package var isRetriable: Bool {
@@ -68,7 +73,8 @@ package enum HTTPClientError: Error, Sendable, CustomStringConvertible {
         case .transport(let failure, _): failure.isRetriable
         case .gaveUp: true
         case .badStatus(let status): status == 408 || RetryPolicy.isRetriableStatus(status)
-        case .invalidRequest, .signingFailed, .cancelled, .shutDown, .setupFailed, .stoppedBySink: false
+        case .invalidRequest, .signingFailed, .cancelled, .shutDown, .setupFailed, .stoppedBySink, .redirectRefused,
+             .tooManyRedirects: false
         }
     }
 
@@ -96,6 +102,10 @@ package enum HTTPClientError: Error, Sendable, CustomStringConvertible {
                 + (status == 404 || status == 410 ? ": nothing at that URL; check it." : ", not a 2xx success.")
         case .stoppedBySink:
             return "the download was stopped by its receiver"
+        case .redirectRefused(let url):
+            return "the server redirected to \(url), which this download may not fetch; nothing was requested from it"
+        case .tooManyRedirects(let limit):
+            return "the server redirected more than \(limit) times; check the URL"
         }
     }
 

@@ -110,16 +110,22 @@ package final class SSHSession: Sendable {
 
     /// Runs `command` (through the user's login shell, like `ssh host command`), writing `stdin` to
     /// it, and returns its stdout, stderr and exit status. A non-zero exit is a result, not an error.
-    /// Both streams are drained together, so large outputs cannot deadlock.
-    package func exec(_ command: String, stdin: [UInt8] = [], timeout: Duration? = nil) async throws(SSHError) -> SSHExecResult {
+    /// Both streams are drained together, so large outputs cannot deadlock. Each stream keeps at most
+    /// `outputLimit` bytes (its beginning); what the command writes beyond that is read and dropped, and
+    /// ``SSHExecResult/stdoutTruncated`` / ``SSHExecResult/stderrTruncated`` say so — memory stays bounded
+    /// whatever the remote side sends, and only `timeout` bounds a command that never stops writing.
+    package func exec(
+        _ command: String, stdin: [UInt8] = [], timeout: Duration? = nil, outputLimit: Int = SSHExecResult.defaultOutputLimit
+    ) async throws(SSHError) -> SSHExecResult {
         let limit = timeout ?? timeouts.operation
         let handle = self.handle
         let result = try await perform { () throws(SSHError) in
-            try handle.exec(command, stdin: stdin, deadline: OperationDeadline("exec", limit: limit))
+            try handle.exec(command, stdin: stdin, outputLimit: max(0, outputLimit), deadline: OperationDeadline("exec", limit: limit))
         }
         logger.debug("SSH exec finished", metadata: [
             "ssh.exitStatus": "\(result.exitStatus)", "ssh.stdoutBytes": "\(result.stdout.count)",
-            "ssh.stderrBytes": "\(result.stderr.count)",
+            "ssh.stderrBytes": "\(result.stderr.count)", "ssh.stdoutTruncated": "\(result.stdoutTruncated)",
+            "ssh.stderrTruncated": "\(result.stderrTruncated)",
         ])
         return result
     }

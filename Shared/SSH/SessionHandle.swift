@@ -105,8 +105,9 @@ final class SessionHandle: @unchecked Sendable {
         }
     }
 
-    /// Runs `command` on a new channel, feeding `stdin`, and collects both output streams and the exit status.
-    func exec(_ command: String, stdin: [UInt8], deadline: OperationDeadline) throws(SSHError) -> SSHExecResult {
+    /// Runs `command` on a new channel, feeding `stdin`, and collects both output streams (each up to
+    /// `outputLimit` bytes) and the exit status.
+    func exec(_ command: String, stdin: [UInt8], outputLimit: Int, deadline: OperationDeadline) throws(SSHError) -> SSHExecResult {
         let session = try liveSession()
         let channel = try openChannel(deadline) { paz_ssh2_channel_open_session(session) }
         defer { freeChannel(channel) }
@@ -118,7 +119,7 @@ final class SessionHandle: @unchecked Sendable {
                 }
             }
         }, "starting the remote command")
-        return try pump(channel, stdin: stdin, deadline: deadline)
+        return try pump(channel, stdin: stdin, outputLimit: outputLimit, deadline: deadline)
     }
 
     /// Sends `bytes` as a new file at `remotePath` with `mode`, through the server's `scp -t`.
@@ -138,7 +139,7 @@ final class SessionHandle: @unchecked Sendable {
         }
         defer { freeChannel(channel) }
         // The SCP protocol ends a file with one zero byte; the sink then acknowledges and exits.
-        let result = try pump(channel, stdin: bytes + [0], deadline: deadline)
+        let result = try pump(channel, stdin: bytes + [0], outputLimit: SSHExecResult.defaultOutputLimit, deadline: deadline)
         guard result.exitStatus == 0, result.exitSignal == nil else {
             let message = String(decoding: result.stdout + result.stderr, as: UTF8.self)
                 .trimmingCharacters(in: CharacterSet(charactersIn: "\u{0}\u{1}\u{2}").union(.whitespacesAndNewlines))
@@ -168,12 +169,16 @@ final class SessionHandle: @unchecked Sendable {
     // MARK: - Channel I/O
 
     /// Writes `stdin` (then EOF) while reading stdout and stderr, until the remote side closes the
-    /// channel; then collects the exit status. Never blocks on one stream while the other fills.
-    private func pump(_ channel: OpaquePointer, stdin: [UInt8], deadline: OperationDeadline) throws(SSHError) -> SSHExecResult {
+    /// channel; then collects the exit status. Never blocks on one stream while the other fills. Each
+    /// stream keeps its first `outputLimit` bytes; the rest is still read (so the command can finish
+    /// and report its exit status) but dropped, and the result says so.
+    private func pump(
+        _ channel: OpaquePointer, stdin: [UInt8], outputLimit: Int, deadline: OperationDeadline
+    ) throws(SSHError) -> SSHExecResult {
         var written = 0
         var eofSent = false
-        var stdout: [UInt8] = []
-        var stderr: [UInt8] = []
+        var stdout = CappedOutput(limit: outputLimit)
+        var stderr = CappedOutput(limit: outputLimit)
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
             guard ContinuousClock.now < deadline.instant else { throw timeout(deadline) }
@@ -203,7 +208,7 @@ final class SessionHandle: @unchecked Sendable {
                         paz_ssh2_channel_read(channel, stream, $0.baseAddress, $0.count)
                     }
                     if n > 0 {
-                        if stream == 0 { stdout += buffer[0..<n] } else { stderr += buffer[0..<n] }
+                        if stream == 0 { stdout.append(buffer[0..<n]) } else { stderr.append(buffer[0..<n]) }
                         progressed = true
                     } else if n == 0 || n == Int(LIBSSH2_ERROR_EAGAIN) {
                         break
@@ -218,8 +223,9 @@ final class SessionHandle: @unchecked Sendable {
         }
         try check(call(deadline) { paz_ssh2_channel_close(channel) }, "closing the channel")
         try check(call(deadline) { libssh2_channel_wait_closed(channel) }, "waiting for the channel to close")
-        return SSHExecResult(stdout: stdout, stderr: stderr,
-                             exitStatus: libssh2_channel_get_exit_status(channel), exitSignal: exitSignal(channel))
+        return SSHExecResult(stdout: stdout.bytes, stderr: stderr.bytes,
+                             exitStatus: libssh2_channel_get_exit_status(channel), exitSignal: exitSignal(channel),
+                             stdoutTruncated: stdout.dropped > 0, stderrTruncated: stderr.dropped > 0)
     }
 
     private func exitSignal(_ channel: OpaquePointer) -> String? {
@@ -307,16 +313,36 @@ final class SessionHandle: @unchecked Sendable {
     }
 }
 
+/// One output stream of a command: its first `limit` bytes, and how many more were dropped.
+private struct CappedOutput {
+    let limit: Int
+    var bytes: [UInt8] = []
+    var dropped = 0
+
+    mutating func append(_ chunk: ArraySlice<UInt8>) {
+        let kept = min(chunk.count, max(0, limit - bytes.count))
+        bytes += chunk.prefix(kept)
+        dropped += chunk.count - kept
+    }
+}
+
 /// What a remote command produced.
 package struct SSHExecResult: Sendable {
-    /// Everything the command wrote to stdout.
+    /// How much of each output stream ``SSHSession/exec(_:stdin:timeout:outputLimit:)`` keeps by default: 1 MiB.
+    package static let defaultOutputLimit = 1 << 20
+
+    /// What the command wrote to stdout, up to the exec's output limit.
     package let stdout: [UInt8]
-    /// Everything the command wrote to stderr.
+    /// What the command wrote to stderr, up to the exec's output limit.
     package let stderr: [UInt8]
     /// The exit status the server reported (0 when it reported none, e.g. after a signal).
     package let exitStatus: Int32
     /// The signal that ended the command (e.g. `KILL`), if any.
     package let exitSignal: String?
+    /// The command wrote more to stdout than the output limit: ``stdout`` is its beginning only.
+    package let stdoutTruncated: Bool
+    /// The command wrote more to stderr than the output limit: ``stderr`` is its beginning only.
+    package let stderrTruncated: Bool
 
     /// stdout decoded as UTF-8.
     package var stdoutText: String { String(decoding: stdout, as: UTF8.self) }

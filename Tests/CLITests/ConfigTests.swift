@@ -28,6 +28,14 @@ struct ConfigTests {
         #expect(LocalStack.defaultDataDirectory(environment: ["XDG_DATA_HOME": "/d"]).path == "/d/paz-machine")
         #expect(LocalStack.defaultDataDirectory(environment: ["HOME": "/h"], isRoot: false).path == "/h/.local/share/paz-machine")
         #expect(LocalStack.defaultDataDirectory(environment: ["HOME": "/root"], isRoot: true).path == "/var/lib/paz-machine")
+        // Where deploy/images/build-debian-test-image.sh writes, which the local QEMU driver may read file:// images from.
+        #expect(LocalStack.testImageDirectory(environment: ["HOME": "/h"]).path == "/h/.cache/paz-machine/test-images")
+        #expect(LocalStack.testImageDirectory(environment: ["HOME": "/h", "XDG_CACHE_HOME": "/c"]).path == "/c/paz-machine/test-images")
+        #expect(LocalStack.testImageDirectory(environment: ["HOME": "/h", "XDG_CACHE_HOME": "", "PAZ_IMAGE_DIR": "/i"]).path == "/i")
+        #expect(LocalStack.safeTargets(environment: ["HOME": "/h"]) == [
+            "QEMU_IMAGE_FILE_DIRECTORIES": "/h/.cache/paz-machine/test-images",
+            "GENERIC_ADDRESS_ALLOW": "127.0.0.0/8", "GENERIC_ADDRESS_DENY": "127.0.0.1/32",
+        ])
     }
 
     @Test("login --no-verify stores gateway and token; flags override the file; without them: not logged in")

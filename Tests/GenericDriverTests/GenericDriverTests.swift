@@ -14,7 +14,10 @@ import Testing
 /// Power commands are always harmless `touch` commands: nothing here may power this machine off.
 @Suite(.timeLimit(.minutes(2))) struct GenericDriverTests {
     struct Setup {
-        let driver = GenericDriver(stateTimeout: .seconds(3), connectTimeout: .seconds(5), commandTimeout: .seconds(10))
+        /// The local stack's address policy: loopback test hosts, never 127.0.0.1.
+        static let addresses = AddressPolicy(allow: ["127.0.0.0/8"], deny: ["127.0.0.1/32"])!
+        var driver = GenericDriver(stateTimeout: .seconds(3), connectTimeout: .seconds(5), commandTimeout: .seconds(10),
+                                   addresses: Setup.addresses)
         let store: Store
         let context: DriverContext
         let machine = MachineRef(clusterId: .random(), machineId: .random())
@@ -193,6 +196,69 @@ import Testing
         #expect(states[setup.machine]?.state == .notFound)
     }
 
+    @Test func aDeniedAddressFailsTheCreateBeforeAnyConnection() async throws {
+        let sshd = try await Servers.ready().sshd
+        let setup = try await Setup()
+        try await setup.putKey(sshd.userKey)
+        // A listener on 127.0.0.1 (where the control plane's services live): nothing may connect to it.
+        let listener = try LoopbackListener()
+        defer { listener.close() }
+        var options: [String: JSONValue] = [
+            "ip-address": .string("127.0.0.1"), "ssh-port": .number(Double(listener.port)), "ssh-user": .string(sshd.server.user),
+            "accept-new-host-key": .bool(true), "install-ssh-trust": .bool(false),
+        ]
+        let create = MachineCreate(driver: "generic", clusterId: setup.machine.clusterId, clusterName: "existing",
+                                   machineId: setup.machine.machineId, machineName: "host-1", options: options)
+        let error = await failure { () async throws(DriverError) in try await setup.driver.create(create, context: setup.context) }
+        guard case .invalidArgument(field: "ip-address", let message)? = error else {
+            Issue.record("expected invalidArgument(ip-address), got \(String(describing: error))")
+            return
+        }
+        #expect(message.contains("127.0.0.1/32") && message.contains("GENERIC_ADDRESS_DENY"), "\(message)")
+        let precheck = await failure { () async throws(DriverError) in try await setup.driver.preCreateCheck([create], context: setup.context) }
+        #expect(precheck == error)
+        #expect(listener.pendingConnections() == 0)
+        #expect(try await setup.context.driverData(
+            GenericMachineData.self, version: GenericMachineData.version, for: setup.machine.machineId) == nil)
+
+        // A host name is refused rather than resolved.
+        options["ip-address"] = .string("localhost")
+        let named = await failure { () async throws(DriverError) in
+            try await setup.driver.create(
+                MachineCreate(driver: "generic", clusterId: setup.machine.clusterId, clusterName: "existing",
+                              machineId: setup.machine.machineId, machineName: "host-1", options: options),
+                context: setup.context)
+        }
+        guard case .invalidArgument(field: "ip-address", let namedMessage)? = named else {
+            Issue.record("expected invalidArgument(ip-address), got \(String(describing: named))")
+            return
+        }
+        #expect(namedMessage.contains("not an IP address"))
+        #expect(listener.pendingConnections() == 0)
+    }
+
+    @Test func everyLaterConnectionIsCheckedAgain() async throws {
+        let sshd = try await Servers.ready().sshd
+        var setup = try await Setup()  // var: the driver's policy changes below
+        try await setup.putKey(sshd.userKey)
+        _ = try await setup.create(sshd.server, hostKey: sshd.server.hostPublicKeys[0])
+        // The operator now denies the machine's address: no later operation connects to it.
+        setup.driver.addresses = try #require(AddressPolicy(allow: ["0.0.0.0/0"], deny: ["127.0.0.2/32"]))
+        let stop = await failure { () async throws(DriverError) in try await setup.driver.stop(setup.machine, timeout: nil, context: setup.context) }
+        guard case .invalidArgument(field: "ip-address", _)? = stop else {
+            Issue.record("expected invalidArgument(ip-address), got \(String(describing: stop))")
+            return
+        }
+        let states = try await setup.driver.states(of: [setup.machine], context: setup.context)
+        #expect(states[setup.machine]?.state == .error)
+        #expect(states[setup.machine]?.detail?.contains("127.0.0.2/32") == true)
+        let probe = try await setup.driver.probe(setup.machine, context: setup.context)
+        #expect(!probe.reachable)
+        #expect(probe.error?.contains("GENERIC_ADDRESS_DENY") == true)
+        let removed = try await setup.driver.remove(setup.machine, context: setup.context)
+        #expect(removed.alreadyGone == false)
+    }
+
     @Test func announcesItsOptionsWithEnvironmentFallbacks() {
         let driver = GenericDriver()
         let specs = Dictionary(uniqueKeysWithValues: driver.createOptions.map { ($0.name.rawValue, $0) })
@@ -201,4 +267,43 @@ import Testing
         #expect(specs["stop-command"]?.default == .string("sudo shutdown -P now"))
         #expect(!driver.capabilities.contains(.start))
     }
+}
+
+/// A TCP listener on 127.0.0.1 that never accepts: a connection attempt would complete in the kernel's
+/// backlog, where ``pendingConnections()`` finds it.
+final class LoopbackListener {
+    let descriptor: Int32
+    let port: Int
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard fd >= 0, bound == 0, listen(fd, 16) == 0 else { throw POSIXError(.EADDRINUSE) }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        _ = fcntl(fd, F_SETFL, O_NONBLOCK)
+        descriptor = fd
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Accepts (and closes) whatever connected so far; how many there were.
+    func pendingConnections() -> Int {
+        var count = 0
+        while true {
+            let connection = accept(descriptor, nil, nil)
+            guard connection >= 0 else { return count }
+            Foundation.close(connection)
+            count += 1
+        }
+    }
+
+    func close() { Foundation.close(descriptor) }
 }

@@ -49,6 +49,8 @@ import Testing
                 "REDIS_URL": "redis://\(redisServer.host):\(redisServer.port)/0",
                 "PAZ_MASTER_KEY_FILE": keyFile.path, "OPS_PORT": "0", "LOG_FORMAT": "text", "LOG_LEVEL": "debug",
                 "DRIVER_INSTANCE_ID": instance,
+                // The test sshd is on 127.0.0.2: the local stack's policy (loopback, never 127.0.0.1).
+                "GENERIC_ADDRESS_ALLOW": "127.0.0.0/8", "GENERIC_ADDRESS_DENY": "127.0.0.1/32",
             ],
             logFile: directory.appendingPathComponent("driver.log"))
         FixtureCleanup.stopAtExit(child)

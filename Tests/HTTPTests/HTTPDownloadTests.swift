@@ -50,6 +50,14 @@ struct HTTPDownloadTests {
 
     static func newID() -> String { UUID().uuidString }
 
+    /// Requests the server saw with `id`.
+    static func count(_ server: TestHTTPServer, id: String) async throws -> Int {
+        let client = try HTTPClient(logger: LogCapture().logger)
+        let response = try await client.send(HTTPRequest(url: server.url("/count", id: id)))
+        await client.shutdown()
+        return try #require(Int(response.bodyText.trimmingCharacters(in: .whitespacesAndNewlines)))
+    }
+
     @Test func streamedBodyEqualsServedBytes() async throws {
         let server = try await TestHTTPServer.get()
         let size = 5 * 1024 * 1024
@@ -79,18 +87,65 @@ struct HTTPDownloadTests {
 
     @Test func moreThanFiveRedirectsFail() async throws {
         let server = try await TestHTTPServer.get()
+        let id = Self.newID()
         let error = await #expect(throws: HTTPClientError.self) {
             _ = try await withClient {
                 try await $0.download(
-                    HTTPRequest(url: server.url("/redirect", id: Self.newID(), "to=/bytes&hops=6&size=10")), into: Collector().sink()
+                    HTTPRequest(url: server.url("/redirect", id: id, "to=/bytes&hops=6&size=10")), into: Collector().sink()
                 )
             }
         }
-        guard case .transport(let failure, _)? = error else {
-            Issue.record("expected a transport error, got \(String(describing: error))")
+        guard case .tooManyRedirects(5)? = error else {
+            Issue.record("expected tooManyRedirects(5), got \(String(describing: error))")
             return
         }
-        #expect(failure.code == 47)  // CURLE_TOO_MANY_REDIRECTS
+        #expect(try await Self.count(server, id: id) == 6)  // the first request and five redirects, not the seventh
+    }
+
+    @Test func everyRedirectHopIsCheckedBeforeItIsRequested() async throws {
+        let server = try await TestHTTPServer.get()
+        let id = Self.newID()
+        let seen = Mutex<[String]>([])
+        let collector = Collector()
+        let error = await #expect(throws: HTTPClientError.self) {
+            _ = try await withClient {
+                try await $0.download(
+                    HTTPRequest(url: server.url("/redirect", id: id, "to=/bytes&hops=2&size=10")),
+                    allowRedirect: { url in
+                        seen.withLock { $0.append(url) }
+                        return url.contains("/redirect?")  // the second hop goes to /bytes: refused
+                    },
+                    into: collector.sink())
+            }
+        }
+        guard case .redirectRefused(let target)? = error else {
+            Issue.record("expected redirectRefused, got \(String(describing: error))")
+            return
+        }
+        let hops = seen.withLock { $0 }
+        #expect(hops.count == 2)
+        #expect(hops.allSatisfy { $0.hasPrefix(server.baseURL + "/") })  // absolute, resolved against the server
+        #expect(target.contains("/bytes?"))
+        #expect(collector.bytes.isEmpty)
+        #expect(try await Self.count(server, id: id) == 2)  // /redirect twice; /bytes never requested
+    }
+
+    @Test func headersFollowARedirectOnlyWithinOneOrigin() async throws {
+        let server = try await TestHTTPServer.get()
+        let port = try #require(URL(string: server.baseURL)?.port)
+        func echoedHeaders(to target: String) async throws -> [String] {
+            let collector = Collector()
+            var request = HTTPRequest(url: server.url("/redirect", id: Self.newID(), "to=\(target)"))
+            request.headers.add("X-Paz-Token", "t-123")
+            _ = try await withClient { try await $0.download(request, into: collector.sink()) }
+            let echo = try #require(try JSONSerialization.jsonObject(with: Data(collector.bytes)) as? [String: Any])
+            let headers = try #require(echo["headers"] as? [[String]])
+            return headers.filter { $0.first?.lowercased() == "x-paz-token" }.compactMap(\.last)
+        }
+        #expect(try await echoedHeaders(to: "/echo") == ["t-123"])
+        // localhost is another origin than 127.0.0.1 (the same loopback server).
+        let other = "http://localhost:\(port)/echo".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+        #expect(try await echoedHeaders(to: other) == [])
     }
 
     @Test(arguments: [404, 500])

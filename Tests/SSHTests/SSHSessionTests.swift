@@ -72,10 +72,34 @@ struct SSHSessionTests {
     func largeOutputOnBothStreams() async throws {
         let (_, session) = try await connectToShared()
         let result = try await session.exec(
-            "head -c 2500000 /dev/urandom >&2 & head -c 3000000 /dev/urandom; wait", timeout: .seconds(60))
+            "head -c 2500000 /dev/urandom >&2 & head -c 3000000 /dev/urandom; wait", timeout: .seconds(60), outputLimit: 4_000_000)
         #expect(result.stdout.count == 3_000_000)
         #expect(result.stderr.count == 2_500_000)
+        #expect(!result.stdoutTruncated && !result.stderrTruncated)
         #expect(result.exitStatus == 0)
+        await session.close()
+    }
+
+    @Test("output beyond the limit is dropped, the command still finishes and the result says it was truncated")
+    func outputIsCapped() async throws {
+        let (_, session) = try await connectToShared()
+        // 5 MB on stdout and 3 MB on stderr against the default limit of 1 MiB per stream.
+        let result = try await session.exec(
+            "head -c 3000000 /dev/zero | tr '\\0' e >&2 & head -c 5000000 /dev/zero | tr '\\0' o; wait; exit 7",
+            timeout: .seconds(60))
+        #expect(result.stdout.count == SSHExecResult.defaultOutputLimit)
+        #expect(result.stderr.count == SSHExecResult.defaultOutputLimit)
+        #expect(result.stdout.allSatisfy { $0 == UInt8(ascii: "o") })
+        #expect(result.stderr.allSatisfy { $0 == UInt8(ascii: "e") })
+        #expect(result.stdoutTruncated && result.stderrTruncated)
+        #expect(result.exitStatus == 7)
+
+        let small = try await session.exec("printf 0123456789; printf ab >&2", outputLimit: 4)
+        #expect(small.stdoutText == "0123")
+        #expect(small.stderrText == "ab")
+        #expect(small.stdoutTruncated && !small.stderrTruncated)
+        let exact = try await session.exec("printf 0123", outputLimit: 4)
+        #expect(exact.stdoutText == "0123" && !exact.stdoutTruncated)
         await session.close()
     }
 

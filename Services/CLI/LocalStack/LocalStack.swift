@@ -154,10 +154,11 @@ package struct LocalStack: Sendable {
         try await waitUntilReady("paz-gateway", port: ports.gateway, state: state)
     }
 
-    /// The environment every service shares (docs/control-plane.md); `up` adds each one's own
-    /// `OPS_PORT`, `AMQP_URL` and `REDIS_URL`.
+    /// The environment every service shares (docs/control-plane.md), with the local stack's safe
+    /// targets (``safeTargets(environment:)``) where the environment of `up` does not set them; `up`
+    /// adds each one's own `OPS_PORT`, `AMQP_URL` and `REDIS_URL`.
     package func serviceEnvironment(ports: StackState.Ports) -> [String: String] {
-        [
+        var environment = [
             "PAZ_MASTER_KEY_FILE": masterKeyFile.path,
             "PAZ_ADMIN_TOKEN_FILE": adminTokenFile.path,
             "HTTP_HOST": "127.0.0.1",
@@ -167,6 +168,30 @@ package struct LocalStack: Sendable {
             "LOG_LEVEL": "info",
             "QEMU_STATE_DIRECTORY": dataDirectory.appendingPathComponent("qemu").path,
         ]
+        for (key, value) in Self.safeTargets(environment: context.environment) where context.environment[key] == nil {
+            environment[key] = value
+        }
+        return environment
+    }
+
+    /// What the local stack's drivers may reach (docs/security.md, "Safe targets"): the QEMU driver reads
+    /// `file://` images only from the test-image directory `deploy/images/build-debian-test-image.sh`
+    /// writes (``testImageDirectory(environment:)``) and downloads nothing over http(s); the generic
+    /// driver connects to loopback addresses except 127.0.0.1, where the stack's own services listen.
+    package static func safeTargets(environment: [String: String]) -> [String: String] {
+        [
+            "QEMU_IMAGE_FILE_DIRECTORIES": testImageDirectory(environment: environment).path,
+            "GENERIC_ADDRESS_ALLOW": "127.0.0.0/8",
+            "GENERIC_ADDRESS_DENY": "127.0.0.1/32",
+        ]
+    }
+
+    /// `$PAZ_IMAGE_DIR`, else `${XDG_CACHE_HOME:-$HOME/.cache}/paz-machine/test-images`, as the image script.
+    package static func testImageDirectory(environment: [String: String]) -> URL {
+        if let directory = environment["PAZ_IMAGE_DIR"], !directory.isEmpty { return URL(fileURLWithPath: directory) }
+        let cache = environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (environment["HOME"] ?? NSHomeDirectory()) + "/.cache"
+        return URL(fileURLWithPath: cache).appendingPathComponent("paz-machine/test-images")
     }
 
     /// The service executables next to `paz-machine`; names every missing one.

@@ -19,6 +19,9 @@ import PazSSH
 ///   machine shuts down counts as success.
 /// - start: unsupported (nothing can power on an existing machine over SSH).
 /// - remove: forgets the driver data; nothing on the host changes.
+///
+/// Every SSH connection (create, remove, power, probe, states) is preceded by the operator's
+/// ``AddressPolicy`` check of the machine's address; preCreateCheck checks it too.
 package struct GenericDriver: Driver {
     package let name: ResourceName = "generic"
     package let version = "0.1.0"
@@ -33,9 +36,13 @@ package struct GenericDriver: Driver {
     package var connectTimeout: Duration
     /// How long a power command may run.
     package var commandTimeout: Duration
+    /// Which machine addresses the driver may connect to.
+    package var addresses: AddressPolicy
 
     package init(stateTimeout: Duration = .seconds(5), stateConcurrency: Int = 16,
-                 connectTimeout: Duration = .seconds(15), commandTimeout: Duration = .seconds(60)) {
+                 connectTimeout: Duration = .seconds(15), commandTimeout: Duration = .seconds(60),
+                 addresses: AddressPolicy = AddressPolicy()) {
+        self.addresses = addresses
         self.stateTimeout = stateTimeout
         self.stateConcurrency = max(1, stateConcurrency)
         self.connectTimeout = connectTimeout
@@ -48,6 +55,7 @@ package struct GenericDriver: Driver {
         var warnings: [String] = []
         for machine in machines {
             let options = try GenericOptions(machine.options)
+            try checkAddress(options.ipAddress)
             if options.sshHostKey == nil {
                 warnings.append("\(machine.machineName): accept-new-host-key trusts whatever host key \(options.ipAddress) presents at create")
             }
@@ -57,6 +65,7 @@ package struct GenericDriver: Driver {
 
     package func create(_ request: MachineCreate, context: DriverContext) async throws(DriverError) -> MachineDetails {
         let options = try GenericOptions(request.options)
+        try checkAddress(options.ipAddress)  // before anything; connect checks again, as for every connection
         let credentials = try await credentials(user: options.sshUser, machine: request.machineId, context: context)
         let earlier = try await context.driverData(GenericMachineData.self, version: GenericMachineData.version, for: request.machineId)
         let policy: SSHHostKeyPolicy
@@ -283,6 +292,11 @@ package struct GenericDriver: Driver {
             guard let data = try await context.driverData(
                 GenericMachineData.self, version: GenericMachineData.version, for: machine.machineId)
             else { return observation(.notFound, "the generic driver has no record of this machine") }
+            do throws(AddressPolicyError) {
+                try addresses.check(data.host)
+            } catch {
+                return observation(.error, "\(error)")
+            }
             let credentials = try await credentials(user: data.user, machine: machine.machineId, context: context)
             let policy = try hostKeyPolicy(data)
             do throws(SSHError) {
@@ -345,10 +359,21 @@ package struct GenericDriver: Driver {
         }
     }
 
+    /// Throws unless ``addresses`` allows `host`.
+    private func checkAddress(_ host: String) throws(DriverError) {
+        do throws(AddressPolicyError) {
+            try addresses.check(host)
+        } catch {
+            throw error.driverError
+        }
+    }
+
+    /// Checks `host` against ``addresses``, then connects.
     private func connect(
         _ host: String, _ port: Int, _ policy: SSHHostKeyPolicy, _ credentials: SSHCredentials, _ timeout: Duration,
         _ context: DriverContext
     ) async throws(DriverError) -> SSHSession {
+        try checkAddress(host)
         do {
             return try await SSHSession.connect(
                 host: host, port: port, hostKeyPolicy: policy, credentials: credentials,

@@ -6,7 +6,7 @@ package import PazSchemas
 ///
 /// | option | type | default | |
 /// |---|---|---|---|
-/// | `ip-address` | string | required | the machine's address |
+/// | `ip-address` | string | required | the machine's IPv4 or IPv6 address (a literal; the operator's ``AddressPolicy`` decides which are allowed) |
 /// | `ssh-port` | integer | 22 | |
 /// | `ssh-user` | string | root | |
 /// | `ssh-key` | string, secret | required | OpenSSH private key text (sealed in Redis, never in commands) |
@@ -35,7 +35,8 @@ package struct GenericOptions: Sendable, Hashable {
 
     /// The specs announced in the registry.
     package static let specs: [CreateOptionSpec] = [
-        spec("ip-address", .string, required: true, "IP address (or host name) of the existing machine"),
+        spec("ip-address", .string, required: true,
+             "IPv4 or IPv6 address of the existing machine (host names are not resolved; the operator may deny ranges)"),
         spec("ssh-port", .integer, default: .number(22), "SSH port of the machine"),
         spec("ssh-user", .string, default: .string("root"), "SSH user (needs passwordless sudo for stop/restart/kill)"),
         spec("ssh-key", .string, required: true, "OpenSSH private key (file content) authorized for ssh-user", secret: true),

@@ -10,7 +10,8 @@ extension QEMUDriver {
             let settings = try QEMUSettings(reader: reader)
             let logger = Logger(label: "paz.driver.qemu.images")
             let http = try HTTPClient(configuration: .init(threadName: "paz-qemu-images"), logger: logger)
-            return QEMUDriver(settings: settings, images: ImageCache(directory: settings.imageCacheDirectory, http: http, logger: logger))
+            return QEMUDriver(settings: settings, images: ImageCache(
+                directory: settings.imageCacheDirectory, sources: settings.imageSources, http: http, logger: logger))
         }
     }
 }

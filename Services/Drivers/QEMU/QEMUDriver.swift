@@ -44,6 +44,11 @@ package struct QEMUDriver: Driver {
         if values["image"] == nil, let image = request.image { values["image"] = .string(image) }
         if values["size"] == nil, let size = request.size { values["size"] = .string(size) }
         let options = try QEMUOptions(values)
+        do throws(ImageCacheError) {
+            try images.check(url: options.imageURL)  // before anything is made
+        } catch {
+            throw error.driverError
+        }
         let files = MachineFiles(stateDirectory: settings.stateDirectory, machine: request.machineId)
 
         let earlier = try await context.driverData(QEMUMachineData.self, version: QEMUMachineData.version, for: request.machineId)

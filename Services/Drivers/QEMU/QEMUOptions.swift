@@ -7,7 +7,7 @@ package import PazSchemas
 /// | option | type | default | |
 /// |---|---|---|---|
 /// | `image` | string | | a catalog image id (`paz-machine drivers images qemu`); gives URL, guest configuration and user |
-/// | `image-url` | string | the catalog image's | `https://…`, `http://…` or `file://…` of a qcow2 or raw image |
+/// | `image-url` | string | the catalog image's | `https://…`, `http://…` or `file://…` of a qcow2 or raw image, from a source the operator allows (``ImageSourcePolicy``) |
 /// | `image-digest` | string | required | `sha256:<hex>` (or `sha512:<hex>`) of the image, verified while downloading |
 /// | `guest-config` | string | the image's, else `cloud-init` | `cloud-init`, `ignition-flatcar` or `ignition-fcos` |
 /// | `size` | string | `small` | a size preset (`paz-machine drivers sizes qemu`) |
@@ -31,7 +31,7 @@ package struct QEMUOptions: Sendable, Hashable {
     /// The specs announced in the registry.
     package static let specs: [CreateOptionSpec] = [
         spec("image", .string, "Catalog image id (see the driver's images); sets image-url, guest-config and ssh-user"),
-        spec("image-url", .string, "URL of the base image (https://, http:// or file://; qcow2 or raw)"),
+        spec("image-url", .string, "URL of the base image (https://, http:// or file://; qcow2 or raw) from a source the operator allows"),
         spec("image-digest", .string, required: true,
              "Digest of the image, sha256:<hex> (or sha512:<hex>), verified while downloading"),
         spec("guest-config", .string, "How the guest is configured: cloud-init, ignition-flatcar or ignition-fcos"),

@@ -10,19 +10,26 @@ package import PazServiceKit
 /// | `qemu.imageCacheDirectory` | `QEMU_IMAGE_CACHE_DIRECTORY` | `<stateDirectory>/images` |
 /// | `qemu.binary` | `QEMU_BINARY` | `qemu-system-x86_64` |
 /// | `qemu.kvmProbeSeconds` | `QEMU_KVM_PROBE_SECONDS` | `15` (how long `auto` waits for kernel output under KVM) |
+/// | `qemu.imageFileDirectories` | `QEMU_IMAGE_FILE_DIRECTORIES` | none: comma-separated absolute directories below which `file://` images may be read |
+/// | `qemu.imageUrlPrefixes` | `QEMU_IMAGE_URL_PREFIXES` | none: comma-separated `http(s)://host[:port][/path]` prefixes images may be downloaded from |
+/// | `qemu.imageMaxBytes` | `QEMU_IMAGE_MAX_BYTES` | `8589934592` (8 GiB): a larger download is stopped |
+///
+/// The last three are the ``ImageSourcePolicy`` (docs/security.md, "Safe targets").
 package struct QEMUSettings: Sendable {
     package var stateDirectory: URL
     package var imageCacheDirectory: URL
     package var binary: String
     package var kvmProbeWindow: Duration
+    package var imageSources: ImageSourcePolicy
 
     /// Settings given directly (tests).
     package init(stateDirectory: URL, imageCacheDirectory: URL? = nil, binary: String = "qemu-system-x86_64",
-                 kvmProbeWindow: Duration = .seconds(15)) {
+                 kvmProbeWindow: Duration = .seconds(15), imageSources: ImageSourcePolicy = ImageSourcePolicy()) {
         self.stateDirectory = stateDirectory
         self.imageCacheDirectory = imageCacheDirectory ?? stateDirectory.appendingPathComponent("images")
         self.binary = binary
         self.kvmProbeWindow = kvmProbeWindow
+        self.imageSources = imageSources
     }
 
     /// Reads the settings.
@@ -32,7 +39,29 @@ package struct QEMUSettings: Sendable {
         self.init(
             stateDirectory: state, imageCacheDirectory: URL(fileURLWithPath: cache),
             binary: try reader.value("qemu.binary", default: "qemu-system-x86_64"),
-            kvmProbeWindow: .seconds(try reader.value("qemu.kvmProbeSeconds", default: 15, in: 1...600)))
+            kvmProbeWindow: .seconds(try reader.value("qemu.kvmProbeSeconds", default: 15, in: 1...600)),
+            imageSources: try Self.imageSources(reader))
+    }
+
+    private static func imageSources(_ reader: ConfigReader) throws(ServiceKitError) -> ImageSourcePolicy {
+        func list(_ key: String, expected: String, _ isValid: (String) -> Bool) throws(ServiceKitError) -> [String] {
+            let entries = try reader.value(key, default: "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty }
+            if let invalid = entries.first(where: { !isValid($0) }) {
+                throw .invalidConfiguration(
+                    key: key, environmentVariable: ConfigurationSources.environmentVariable(for: key), value: "'\(invalid)'", expected: expected)
+            }
+            return entries
+        }
+        let directories = try list(ImageSourcePolicy.Setting.fileDirectories.rawValue,
+                                   expected: "comma-separated absolute directory paths") { $0.hasPrefix("/") }
+        let prefixes = try list(ImageSourcePolicy.Setting.urlPrefixes.rawValue,
+                                expected: "comma-separated http(s)://host[:port][/path] prefixes (no user, query or fragment)") {
+            ImageURLPrefix($0) != nil
+        }
+        let maxBytes = try reader.value(ImageSourcePolicy.Setting.maxBytes.rawValue, default: Int(ImageSourcePolicy.defaultMaxBytes),
+                                        in: 1...(1 << 44))
+        return ImageSourcePolicy(fileDirectories: directories, urlPrefixes: prefixes.compactMap(ImageURLPrefix.init), maxBytes: Int64(maxBytes))
     }
 
     static var defaultStateDirectory: String {

@@ -66,8 +66,14 @@ package enum ImageCacheError: Error, Sendable, CustomStringConvertible {
     case invalidDigest(String, reason: String)
     /// The `image-url` option is not http://, https:// or file://.
     case unsupportedURL(String)
-    /// The downloaded bytes have another digest; nothing was cached.
-    case digestMismatch(url: String, expected: ImageDigest, actual: ImageDigest)
+    /// The operator's ``ImageSourcePolicy`` does not allow this URL (or a redirect to it); nothing was
+    /// requested from it. `setting` is what the operator would change.
+    case sourceNotAllowed(url: String, reason: String, setting: ImageSourcePolicy.Setting)
+    /// The download grew past `limit` bytes (``ImageSourcePolicy/maxBytes``); its partial file was removed.
+    case tooLarge(url: String, limit: Int64)
+    /// The downloaded bytes have another digest; nothing was cached. The computed digest is not kept:
+    /// it would tell the tenant the hash of a file they may not be able to read.
+    case digestMismatch(url: String, expected: ImageDigest)
     /// The download failed (network, HTTP status, unreadable file); nothing was cached.
     case downloadFailed(url: String, HTTPClientError)
     /// Reading or writing the cache directory failed.
@@ -81,8 +87,14 @@ package enum ImageCacheError: Error, Sendable, CustomStringConvertible {
             "image digest \"\(text)\" is not valid: \(reason)"
         case .unsupportedURL(let url):
             "image URL \(url) is not supported: use an https://, http:// or file:// URL"
-        case .digestMismatch(let url, let expected, let actual):
-            "image \(url) has \(actual), not the expected \(expected): the image-digest option is wrong or the "
+        case .sourceNotAllowed(let url, let reason, let setting):
+            "image URL \(url) is not allowed: \(reason). Where images may come from is the QEMU driver operator's "
+                + "setting \(setting.display); nothing was fetched"
+        case .tooLarge(let url, let limit):
+            "image \(url) is larger than \(limit) bytes, the limit of the QEMU driver operator's setting "
+                + "\(ImageSourcePolicy.Setting.maxBytes.display); the download was stopped and nothing was cached"
+        case .digestMismatch(let url, let expected):
+            "the image's digest does not match image-digest (\(expected)) for \(url): the option is wrong or the "
                 + "download was corrupted; nothing was cached"
         case .downloadFailed(let url, let error):
             "could not download image \(url): \(error); nothing was cached"
@@ -100,11 +112,11 @@ package enum ImageCacheError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .invalidDigest, .digestMismatch:
             return .invalidArgument(field: "image-digest", message: description)
-        case .unsupportedURL:
+        case .unsupportedURL, .sourceNotAllowed, .tooLarge:
             return .invalidArgument(field: "image-url", message: description)
         case .downloadFailed(let url, let error):
             switch error {
-            case .badStatus where !error.isRetriable, .invalidRequest:
+            case .badStatus where !error.isRetriable, .invalidRequest, .tooManyRedirects:
                 return .invalidArgument(field: "image-url", message: description)
             case .transport(let failure, _) where url.lowercased().hasPrefix("file://") && !failure.isRetriable:
                 return .invalidArgument(field: "image-url", message: description)
@@ -128,11 +140,16 @@ package enum ImageCacheError: Error, Sendable, CustomStringConvertible {
 /// leaves nothing behind. `file://` URLs take the same path (copy and verify). Nothing is retried: a
 /// transient failure maps to a retriable ``DriverError`` and the whole command is retried.
 ///
+/// Every URL, cached or not, is first checked against the operator's ``ImageSourcePolicy`` (and every
+/// redirect hop of a download again); a download is stopped once it exceeds the policy's size limit.
+///
 /// Concurrent callers for one entry in this process share one download. Across processes, the
 /// download runs under an exclusive `flock` on `<entry>.lock` (re-checking for the entry once the lock
 /// is held), so a second process waits and then reuses the first one's file.
 package final class ImageCache: Sendable {
     package let directory: URL
+    /// Where images may come from and how large they may be.
+    package let sources: ImageSourcePolicy
     private let http: HTTPClient
     private let logger: Logger
     private let downloads = Mutex(Downloads())
@@ -149,19 +166,24 @@ package final class ImageCache: Sendable {
         var nextWaiter: UInt64 = 0
     }
 
-    /// A cache in `directory` (created on first download); `http` fetches http(s):// and file:// URLs.
-    package init(directory: URL, http: HTTPClient, logger: Logger) {
+    /// A cache in `directory` (created on first download); `http` fetches the http(s):// and file://
+    /// URLs `sources` allows.
+    package init(directory: URL, sources: ImageSourcePolicy, http: HTTPClient, logger: Logger) {
         self.directory = directory
+        self.sources = sources
         self.http = http
         self.logger = logger
     }
 
+    /// Checks `url` against ``sources`` without fetching anything (create calls it before it makes
+    /// anything); ``baseImage(url:digest:)`` checks again.
+    package func check(url: String) throws(ImageCacheError) {
+        _ = try sources.permit(url)
+    }
+
     /// The path of the verified image at `url` with `digest`, downloading it on a miss.
     package func baseImage(url: String, digest: ImageDigest) async throws(ImageCacheError) -> URL {
-        let scheme = url.prefix { $0 != ":" }.lowercased()
-        guard ["http", "https", "file"].contains(scheme), url.contains("://") else {
-            throw .unsupportedURL(Redaction.url(url))
-        }
+        let source = try sources.permit(url)
         let entry = directory.appendingPathComponent(Self.entryName(url: url, digest: digest))
         if Self.isFile(entry) {
             logger.debug("image cache hit", metadata: ["image.url": "\(Redaction.url(url))", "image.file": "\(entry.path)"])
@@ -172,7 +194,7 @@ package final class ImageCache: Sendable {
             case .lead:
                 let result: Result<URL, ImageCacheError>
                 do throws(ImageCacheError) {
-                    result = .success(try await fetchLocked(url: url, digest: digest, entry: entry))
+                    result = .success(try await fetchLocked(url: url, source: source, digest: digest, entry: entry))
                 } catch {
                     result = .failure(error)
                 }
@@ -227,7 +249,7 @@ package final class ImageCache: Sendable {
 
     // MARK: - Download under the cross-process lock
 
-    private func fetchLocked(url: String, digest: ImageDigest, entry: URL) async throws(ImageCacheError) -> URL {
+    private func fetchLocked(url: String, source: String, digest: ImageDigest, entry: URL) async throws(ImageCacheError) -> URL {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
@@ -239,16 +261,17 @@ package final class ImageCache: Sendable {
             logger.info("image cached by another process", metadata: ["image.url": "\(Redaction.url(url))", "image.file": "\(entry.path)"])
             return entry
         }
-        try await download(url: url, digest: digest, to: entry)
+        try await download(url: url, source: source, digest: digest, to: entry)
         return entry
     }
 
-    private func download(url: String, digest: ImageDigest, to entry: URL) async throws(ImageCacheError) {
+    /// Downloads `source` (what ``ImageSourcePolicy/permit(_:)`` made of `url`) into `entry`.
+    private func download(url: String, source: String, digest: ImageDigest, to entry: URL) async throws(ImageCacheError) {
         let partial = directory.appendingPathComponent(".partial-\(UUID().uuidString)")
         var metadata: Logger.Metadata = [
             "image.url": "\(Redaction.url(url))", "image.digest": "\(digest)", "image.file": "\(entry.path)",
         ]
-        let writer = try ImageWriter(path: partial.path, algorithm: digest.algorithm)
+        let writer = try ImageWriter(path: partial.path, algorithm: digest.algorithm, maxBytes: sources.maxBytes)
         var kept = false
         defer {
             writer.close()
@@ -256,10 +279,23 @@ package final class ImageCache: Sendable {
         }
         logger.info("image download started", metadata: metadata)
         let started = ContinuousClock.now
+        let sources = self.sources
         do throws(HTTPClientError) {
-            _ = try await http.download(HTTPRequest(url: url)) { writer.write($0) }
+            _ = try await http.download(HTTPRequest(url: source), allowRedirect: { sources.refusal(http: $0) == nil }) { writer.write($0) }
         } catch .stoppedBySink {
-            throw .filesystem(writer.failure ?? "writing \(partial.path) failed")
+            switch writer.failure {
+            case .tooLarge:
+                logger.warning("image download stopped: larger than the limit", metadata: metadata)
+                throw .tooLarge(url: Redaction.url(url), limit: sources.maxBytes)
+            case .write(let message): throw .filesystem(message)
+            case nil: throw .filesystem("writing \(partial.path) failed")
+            }
+        } catch .redirectRefused(let target) {
+            metadata["image.redirect"] = "\(target)"
+            logger.warning("image download redirected to a source that is not allowed", metadata: metadata)
+            throw .sourceNotAllowed(
+                url: target, reason: "\(Redaction.url(url)) redirected there, and \(sources.refusal(http: target) ?? "it is not allowed")",
+                setting: .urlPrefixes)
         } catch .cancelled {
             throw .cancelled
         } catch {
@@ -270,9 +306,8 @@ package final class ImageCache: Sendable {
         metadata["image.bytes"] = "\(bytes)"
         metadata["image.seconds"] = "\((seconds * 10).rounded() / 10)"
         guard actual == digest else {
-            metadata["image.actual_digest"] = "\(actual)"
             logger.warning("image digest mismatch", metadata: metadata)
-            throw .digestMismatch(url: Redaction.url(url), expected: digest, actual: actual)
+            throw .digestMismatch(url: Redaction.url(url), expected: digest)
         }
         guard rename(partial.path, entry.path) == 0 else {
             throw .filesystem("could not rename \(partial.path) to \(entry.path): \(String(cString: strerror(errno)))")
@@ -289,34 +324,49 @@ package final class ImageCache: Sendable {
 
 /// The partial file a download writes and hashes, chunk by chunk, on the HTTP client's curl thread.
 private final class ImageWriter: Sendable {
+    /// Why ``write(_:)`` stopped the download.
+    enum Failure {
+        /// The image grew past the size limit.
+        case tooLarge
+        /// Writing the file failed.
+        case write(String)
+    }
+
     private struct State {
         var handle: FileHandle?
         var hasher: StreamingHash
         var bytes: Int64 = 0
-        var failure: String?
+        var failure: Failure?
     }
 
     private let path: String
+    private let maxBytes: Int64
     private let state: Mutex<State>
 
-    /// Creates `path` (mode 0600, must not exist).
-    init(path: String, algorithm: ImageDigest.Algorithm) throws(ImageCacheError) {
+    /// Creates `path` (mode 0600, must not exist); writing more than `maxBytes` in all stops the download.
+    init(path: String, algorithm: ImageDigest.Algorithm, maxBytes: Int64) throws(ImageCacheError) {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             throw .filesystem("could not create \(path): \(String(cString: strerror(errno)))")
         }
         self.path = path
+        self.maxBytes = maxBytes
         state = Mutex(State(handle: FileHandle(fileDescriptor: descriptor, closeOnDealloc: true), hasher: StreamingHash(algorithm)))
     }
 
-    /// The download sink: appends and hashes `chunk`; false (stop) once a write failed.
+    /// The download sink: appends and hashes `chunk`; false (stop) once a write failed or the image
+    /// would grow past the size limit (the chunk is then not written).
     func write(_ chunk: [UInt8]) -> Bool {
         state.withLock { state in
             guard let handle = state.handle, state.failure == nil else { return false }
+            guard Int64(chunk.count) <= maxBytes - state.bytes else {
+                state.failure = .tooLarge
+                return false
+            }
             do {
                 try handle.write(contentsOf: chunk)
             } catch {
-                state.failure = "could not write \(path): \(error.localizedDescription) (is the disk full?)"
+                state.failure = .write("could not write \(path): \(error.localizedDescription) (is the disk full?)")
                 return false
             }
             state.hasher.update(chunk)
@@ -326,7 +376,7 @@ private final class ImageWriter: Sendable {
     }
 
     /// Why ``write(_:)`` stopped the download.
-    var failure: String? { state.withLock { $0.failure } }
+    var failure: Failure? { state.withLock { $0.failure } }
 
     /// Flushes the file to disk and returns the digest of everything written and its size.
     func finish() throws(ImageCacheError) -> (ImageDigest, Int64) {
