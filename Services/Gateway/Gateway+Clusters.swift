@@ -100,7 +100,7 @@ extension Gateway {
         let submission = Submission(
             tenant: tenant, kind: "cluster.create",
             target: OperationTarget(type: .cluster, id: record.id.rawValue, name: record.name.rawValue, clusterId: record.id),
-            machines: machines.map(\.ref), driver: driver.name, commands: commands,
+            machines: machines.map(\.ref), machineNames: Self.names(machines), driver: driver.name, commands: commands,
             idempotencyKey: input.headers.idempotencyKey, request: request)
         let finalRecord = record
         let accepted = try await submit(submission) { () async throws(StoreError) in
@@ -122,7 +122,8 @@ extension Gateway {
         let commands: [CommandPayload] = refs.map { .machineRemove(MachineAction(machine: $0)) }
             + [.clusterRemove(ClusterRemove(clusterId: cluster.id, machineIds: cluster.machineIds))]
         return .accepted(try await submit(Submission(
-            tenant: tenant, kind: "cluster.delete", target: clusterTarget(cluster), machines: refs, driver: cluster.driver,
+            tenant: tenant, kind: "cluster.delete", target: clusterTarget(cluster), machines: refs,
+            machineNames: try await machineNames(of: cluster, tenant: tenant), driver: cluster.driver,
             commands: commands, idempotencyKey: nil, request: "")))
     }
 
@@ -174,8 +175,9 @@ extension Gateway {
             location: spec?.location ?? cluster.location, options: resolved.plain))
         let submission = Submission(
             tenant: tenant, kind: "machine.create",
-            target: OperationTarget(type: .machine, id: machine.id.rawValue, name: name.rawValue, clusterId: cluster.id),
-            machines: [machine.ref], driver: driver.name, commands: [command], idempotencyKey: input.headers.idempotencyKey,
+            target: OperationTarget(
+                type: .machine, id: machine.id.rawValue, name: name.rawValue, clusterId: cluster.id, clusterName: cluster.name.rawValue),
+            machines: [machine.ref], machineNames: [machine.id: machine.name], driver: driver.name, commands: [command], idempotencyKey: input.headers.idempotencyKey,
             request: request)
         let accepted = try await submit(submission) { () async throws(StoreError) in
             try await store.addMachine(machine, to: cluster.id, tenant: tenant)
@@ -198,8 +200,18 @@ extension Gateway {
         let refs = cluster.machineIds.map { MachineRef(clusterId: cluster.id, machineId: $0) }
         return try await submit(Submission(
             tenant: tenant, kind: "cluster.\(action.rawValue)", target: clusterTarget(cluster), machines: refs,
-            driver: cluster.driver, commands: refs.map { action.command(MachineAction(machine: $0)) }, idempotencyKey: key,
+            machineNames: try await machineNames(of: cluster, tenant: tenant), driver: cluster.driver, commands: refs.map { action.command(MachineAction(machine: $0)) }, idempotencyKey: key,
             request: "POST /v1/clusters/\(cluster.id.rawValue)/\(action.rawValue)"))
+    }
+
+    /// The names of a cluster's machines, by id.
+    private func machineNames(of cluster: ClusterRecord, tenant: TenantID) async throws -> [MachineID: ResourceName] {
+        let machines = try await stored { () async throws(StoreError) in try await store.machines(tenant: tenant) }
+        return Self.names(machines.filter { $0.clusterId == cluster.id })
+    }
+
+    static func names(_ machines: [MachineRecord]) -> [MachineID: ResourceName] {
+        Dictionary(machines.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
     }
 
     func clusterTarget(_ cluster: ClusterRecord) -> OperationTarget {

@@ -32,7 +32,8 @@ extension Gateway {
         let tenant = try Principal.tenant()
         let machine = try await findMachine(input.path.machine, tenant: tenant)
         return .accepted(try await submit(Submission(
-            tenant: tenant, kind: "machine.delete", target: machineTarget(machine), machines: [machine.ref],
+            tenant: tenant, kind: "machine.delete", target: try await machineTarget(machine, tenant: tenant), machines: [machine.ref],
+            machineNames: [machine.id: machine.name],
             driver: machine.driver, commands: [.machineRemove(MachineAction(machine: machine.ref))], idempotencyKey: nil,
             request: "")))
     }
@@ -74,13 +75,19 @@ extension Gateway {
         let machine = try await findMachine(idOrName, tenant: tenant)
         try await requireCapability(action.capability, driver: machine.driver)
         return try await submit(Submission(
-            tenant: tenant, kind: "machine.\(action.rawValue)", target: machineTarget(machine), machines: [machine.ref],
+            tenant: tenant, kind: "machine.\(action.rawValue)", target: try await machineTarget(machine, tenant: tenant),
+            machines: [machine.ref], machineNames: [machine.id: machine.name],
             driver: machine.driver, commands: [action.command(MachineAction(machine: machine.ref))], idempotencyKey: key,
             request: "POST /v1/machines/\(machine.id.rawValue)/\(action.rawValue)"))
     }
 
-    private func machineTarget(_ machine: MachineRecord) -> OperationTarget {
-        OperationTarget(type: .machine, id: machine.id.rawValue, name: machine.name.rawValue, clusterId: machine.clusterId)
+    private func machineTarget(_ machine: MachineRecord, tenant: TenantID) async throws -> OperationTarget {
+        let cluster = try await stored { () async throws(StoreError) in
+            try await store.cluster(machine.clusterId.rawValue, tenant: tenant)
+        }
+        return OperationTarget(
+            type: .machine, id: machine.id.rawValue, name: machine.name.rawValue, clusterId: machine.clusterId,
+            clusterName: cluster?.name.rawValue)
     }
 
     private func apiMachine(_ idOrName: String) async throws -> Components.Schemas.Machine {

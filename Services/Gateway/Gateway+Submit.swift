@@ -12,6 +12,8 @@ struct Submission {
     var kind: String
     var target: OperationTarget
     var machines: [MachineRef]
+    /// The machines' names (kept with the operation, which may outlive them).
+    var machineNames: [MachineID: ResourceName]
     var driver: ResourceName
     var commands: [CommandPayload]
     /// The client's `Idempotency-Key`, if any.
@@ -47,6 +49,8 @@ extension Gateway {
         }
         let record = OperationRecord(
             id: operationId, kind: submission.kind, target: submission.target, machines: submission.machines,
+            machineNames: Dictionary(
+                submission.machineNames.map { ($0.key.rawValue, $0.value.rawValue) }, uniquingKeysWith: { first, _ in first }),
             idempotencyKey: submission.idempotencyKey)
         do {
             try await prepare()

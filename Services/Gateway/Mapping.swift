@@ -18,7 +18,8 @@ struct OperationMapper {
         let machines = view.record.machines.map { ref in
             let progress = byMachine[ref.machineId]
             return Components.Schemas.MachineProgress(
-                machine: names[ref.machineId] ?? ref.machineId.rawValue, machineId: ref.machineId.rawValue,
+                machine: names[ref.machineId] ?? view.record.machineNames?[ref.machineId.rawValue] ?? ref.machineId.rawValue,
+                machineId: ref.machineId.rawValue,
                 state: Self.state(progress?.phase ?? .accepted), step: progress?.step, message: nil,
                 error: progress?.error.map(Self.problem), updatedAt: view.updatedAt)
         }
@@ -29,7 +30,8 @@ struct OperationMapper {
             kind: Components.Schemas.OperationKind(rawValue: view.record.kind) ?? .cluster_create,
             target: Components.Schemas.OperationTarget(
                 _type: target.type == .cluster ? .cluster : .machine,
-                cluster: target.type == .cluster ? target.name : (try? await clusterName(target.clusterId)) ?? target.clusterId.rawValue,
+                cluster: target.type == .cluster
+                    ? target.name : (try? await clusterName(target.clusterId)) ?? target.clusterName ?? target.clusterId.rawValue,
                 clusterId: target.clusterId.rawValue,
                 machine: target.type == .machine ? target.name : nil,
                 machineId: target.type == .machine ? target.id : nil),

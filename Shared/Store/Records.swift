@@ -143,12 +143,15 @@ package struct OperationTarget: Sendable, Hashable, Codable {
     package var id: String
     package var name: String
     package var clusterId: ClusterID
+    /// The cluster's name when the operation was accepted (answered after the cluster is gone).
+    package var clusterName: String?
 
-    package init(type: Kind, id: String, name: String, clusterId: ClusterID) {
+    package init(type: Kind, id: String, name: String, clusterId: ClusterID, clusterName: String? = nil) {
         self.type = type
         self.id = id
         self.name = name
         self.clusterId = clusterId
+        self.clusterName = clusterName ?? (type == .cluster ? name : nil)
     }
 }
 
@@ -161,6 +164,8 @@ package struct OperationRecord: Sendable, Hashable, Codable {
     package var target: OperationTarget
     /// The machines the operation acts on; it ends when each of them has ended.
     package var machines: [MachineRef]
+    /// Machine id → name when the operation was accepted (answered after a machine is gone).
+    package var machineNames: [String: String]?
     package var idempotencyKey: String?
     package var createdAt: Date
     /// Set when the operation failed before any machine was asked (e.g. the command was refused).
@@ -168,12 +173,14 @@ package struct OperationRecord: Sendable, Hashable, Codable {
 
     package init(
         id: OperationID = .random(), kind: String, target: OperationTarget, machines: [MachineRef],
-        idempotencyKey: String? = nil, createdAt: Date = Date(), error: OperationError? = nil
+        machineNames: [String: String]? = nil, idempotencyKey: String? = nil, createdAt: Date = Date(),
+        error: OperationError? = nil
     ) {
         self.id = id
         self.kind = kind
         self.target = target
         self.machines = machines
+        self.machineNames = machineNames
         self.idempotencyKey = idempotencyKey
         self.createdAt = createdAt
         self.error = error
