@@ -37,7 +37,7 @@ package struct GenericOptions: Sendable, Hashable {
     package static let specs: [CreateOptionSpec] = [
         spec("ip-address", .string, required: true,
              "IPv4 or IPv6 address of the existing machine (host names are not resolved; the operator may deny ranges)"),
-        spec("ssh-port", .integer, default: .number(22), "SSH port of the machine"),
+        spec("ssh-port", .integer, default: .number(22), in: sshPorts, "SSH port of the machine"),
         spec("ssh-user", .string, default: .string("root"), "SSH user (needs passwordless sudo for stop/restart/kill)"),
         spec("ssh-key", .string, required: true, "OpenSSH private key (file content) authorized for ssh-user", secret: true),
         spec("ssh-host-key", .string,
@@ -56,17 +56,20 @@ package struct GenericOptions: Sendable, Hashable {
              "Makes sshd read its configuration again (run with the sudo prefix)"),
     ]
 
+    /// The accepted `ssh-port`s: announced (the gateway checks them) and checked here.
+    static let sshPorts = 1...65_535
     static let defaultTrustDirectory = "/etc/ssh/sshd_config.d"
     static let defaultReloadCommand = "systemctl reload ssh || systemctl reload sshd"
 
     private static func spec(
         _ name: String, _ type: CreateOptionSpec.ValueType, required: Bool = false, default value: JSONValue? = nil,
-        _ description: String, secret: Bool = false
+        in range: ClosedRange<Int>? = nil, _ description: String, secret: Bool = false
     ) -> CreateOptionSpec {
         CreateOptionSpec(
             name: ResourceName(stringLiteral: name), type: type, required: required, default: value,
             envVar: "PAZ_GENERIC_" + name.uppercased().replacingOccurrences(of: "-", with: "_"),
-            description: description, secret: secret)
+            description: description, secret: secret, minimum: range.map { Int64($0.lowerBound) },
+            maximum: range.map { Int64($0.upperBound) })
     }
 
     /// Parses a command's options; errors name the option.
@@ -76,7 +79,7 @@ package struct GenericOptions: Sendable, Hashable {
             throw .invalidArgument(field: "ip-address", message: "ip-address is required: the address of the existing machine")
         }
         ipAddress = ip
-        sshPort = try options.integer("ssh-port", default: 22, in: 1...65_535)
+        sshPort = try options.integer("ssh-port", default: 22, in: Self.sshPorts)
         sshUser = try options.string("ssh-user", default: "root")
         sshHostKey = options.optionalString("ssh-host-key")
         acceptNewHostKey = try options.boolean("accept-new-host-key", default: false)

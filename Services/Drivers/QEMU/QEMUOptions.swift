@@ -36,21 +36,25 @@ package struct QEMUOptions: Sendable, Hashable {
              "Digest of the image, sha256:<hex> (or sha512:<hex>), verified while downloading"),
         spec("guest-config", .string, "How the guest is configured: cloud-init, ignition-flatcar or ignition-fcos"),
         spec("size", .string, default: .string("small"), "Size preset (see the driver's sizes)"),
-        spec("cpus", .integer, "Virtual CPUs (overrides the size)"),
-        spec("memory", .integer, "Memory in MiB (overrides the size)"),
-        spec("disk", .integer, "Disk size in GiB (overrides the size; never smaller than the image)"),
+        spec("cpus", .integer, in: ranges.cpus, "Virtual CPUs (overrides the size)"),
+        spec("memory", .integer, in: ranges.memory, "Memory in MiB (overrides the size)"),
+        spec("disk", .integer, in: ranges.disk, "Disk size in GiB (overrides the size; never smaller than the image)"),
         spec("ssh-user", .string, "Login user created at first boot (default: the image's, else paz)"),
         spec("accel", .string, default: .string("auto"), "Acceleration: auto (KVM when it works, else TCG), kvm or tcg"),
-        spec("boot-timeout", .integer, default: .number(300), "Seconds a boot may take until SSH answers"),
+        spec("boot-timeout", .integer, default: .number(300), in: ranges.bootTimeout, "Seconds a boot may take until SSH answers"),
     ]
+
+    /// The accepted range of each integer option: announced (the gateway checks it) and checked here.
+    static let ranges = (cpus: 1...64, memory: 256...262_144, disk: 1...4096, bootTimeout: 10...3600)
 
     private static func spec(
         _ name: String, _ type: CreateOptionSpec.ValueType, required: Bool = false, default value: JSONValue? = nil,
-        _ description: String
+        in range: ClosedRange<Int>? = nil, _ description: String
     ) -> CreateOptionSpec {
         CreateOptionSpec(
             name: ResourceName(stringLiteral: name), type: type, required: required, default: value,
-            envVar: "PAZ_QEMU_" + name.uppercased().replacingOccurrences(of: "-", with: "_"), description: description)
+            envVar: "PAZ_QEMU_" + name.uppercased().replacingOccurrences(of: "-", with: "_"), description: description,
+            minimum: range.map { Int64($0.lowerBound) }, maximum: range.map { Int64($0.upperBound) })
     }
 
     /// Parses a command's options; errors name the option.
@@ -84,9 +88,9 @@ package struct QEMUOptions: Sendable, Hashable {
         guestConfig = GuestConfigKind(rawValue: guestConfigName)!
         let sizeName = try options.choice("size", SizeCatalog.sizes.map(\.id), default: "small")
         let size = SizeCatalog.size(id: sizeName)!
-        cpus = try options.integer("cpus", default: size.vcpus, in: 1...64)
-        memoryMiB = try options.integer("memory", default: size.memoryMiB, in: 256...262_144)
-        let disk: Int? = try options.integer("disk", default: nil, in: 1...4096)
+        cpus = try options.integer("cpus", default: size.vcpus, in: Self.ranges.cpus)
+        memoryMiB = try options.integer("memory", default: size.memoryMiB, in: Self.ranges.memory)
+        let disk: Int? = try options.integer("disk", default: nil, in: Self.ranges.disk)
         diskGiB = disk ?? size.diskGiB
         diskIsExplicit = disk != nil
         sshUser = try options.string("ssh-user", default: image?.defaultUser ?? "paz")
@@ -94,7 +98,7 @@ package struct QEMUOptions: Sendable, Hashable {
             throw .invalidArgument(field: "ssh-user", message: "ssh-user must be a Linux user name (lower case, not root), not '\(sshUser)'")
         }
         accel = QEMUAccel(rawValue: try options.choice("accel", QEMUAccel.allCases.map(\.rawValue), default: "auto"))!
-        bootTimeout = .seconds(try options.integer("boot-timeout", default: 300, in: 10...3600))
+        bootTimeout = .seconds(try options.integer("boot-timeout", default: 300, in: Self.ranges.bootTimeout))
     }
 }
 
