@@ -1,7 +1,6 @@
 package import Foundation
 package import PazSchemas
 import PazRedis
-import PazSecrets
 
 /// A tenant's stored option values for one driver (`/v1/drivers/{driver}/defaults`): plain values
 /// as they are, secret ones sealed with the master key (only their names readable).
@@ -20,16 +19,7 @@ extension Store {
         plain: [String: JSONValue], secrets: [String: String], tenant: TenantID, driver: ResourceName
     ) async throws(StoreError) -> DriverDefaultsRecord {
         let key = StoreKeys.driverDefaults(tenant, driver: driver)
-        var sealed: String?
-        if !secrets.isEmpty {
-            guard let secretBox else { throw .secretsUnavailable }
-            let plaintext = try encode(secrets)
-            do {
-                sealed = try secretBox.seal(plaintext, context: key)
-            } catch {
-                throw .secret(error)
-            }
-        }
+        let sealed = secrets.isEmpty ? nil : try seal(secrets, key: key)
         let record = DriverDefaultsRecord(
             options: plain, secretOptionNames: secrets.keys.sorted(), sealedSecrets: sealed, updatedAt: Date())
         let json = try encode(record)
@@ -49,15 +39,7 @@ extension Store {
         of record: DriverDefaultsRecord, tenant: TenantID, driver: ResourceName
     ) throws(StoreError) -> [String: String] {
         guard let sealed = record.sealedSecrets else { return [:] }
-        guard let secretBox else { throw .secretsUnavailable }
-        let key = StoreKeys.driverDefaults(tenant, driver: driver)
-        let plaintext: String
-        do {
-            plaintext = try secretBox.openText(sealed, context: key)
-        } catch {
-            throw .secret(error)
-        }
-        return try decode([String: String].self, from: plaintext, key: key)
+        return try open(sealed, key: StoreKeys.driverDefaults(tenant, driver: driver))
     }
 
     /// Forgets the tenant's defaults for `driver` (nothing happens when none are stored).

@@ -9,7 +9,7 @@ package import PazSecrets
 /// and the driver kit (registry, secrets, driver data, journal), so the layout lives in one place.
 package struct Store: Sendable {
     package let redis: RedisClient
-    let secretBox: SecretBox?
+    private let secretBox: SecretBox?
     /// Decoded cluster and machine records and states by their JSON (see ``DecodeCache``).
     let clusterCache = DecodeCache<ClusterRecord>()
     let machineCache = DecodeCache<MachineRecord>()
@@ -72,14 +72,7 @@ package struct Store: Sendable {
             _ = try await run { () async throws(RedisError) in try await redis.delete([key]) }
             return
         }
-        guard let secretBox else { throw .secretsUnavailable }
-        let plaintext = try encode(values)
-        let sealed: String
-        do {
-            sealed = try secretBox.seal(plaintext, context: key)
-        } catch {
-            throw .secret(error)
-        }
+        let sealed = try seal(values, key: key)
         try await run { () async throws(RedisError) in _ = try await redis.set(key, RedisArgument(sealed)) }
     }
 
@@ -89,6 +82,22 @@ package struct Store: Sendable {
         guard let sealed = try await run({ () async throws(RedisError) in try await redis.getString(key) }) else {
             return [:]
         }
+        return try open(sealed, key: key)
+    }
+
+    /// `values` as JSON sealed with the master key, bound to the Redis `key` it is stored under.
+    func seal(_ values: [String: String], key: String) throws(StoreError) -> String {
+        guard let secretBox else { throw .secretsUnavailable }
+        let plaintext = try encode(values)
+        do {
+            return try secretBox.seal(plaintext, context: key)
+        } catch {
+            throw .secret(error)
+        }
+    }
+
+    /// What ``seal(_:key:)`` sealed for `key`.
+    func open(_ sealed: String, key: String) throws(StoreError) -> [String: String] {
         guard let secretBox else { throw .secretsUnavailable }
         let plaintext: String
         do {
