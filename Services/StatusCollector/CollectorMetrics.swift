@@ -11,7 +11,7 @@ import PazSchemas
 /// | `paz_collector_poll_timeouts_total` | `driver` | requests the driver did not answer in time |
 /// | `paz_collector_states_written_total` | `source` | states written to Redis (`poll`, `operation`) |
 /// | `paz_collector_state_changes_total` | `source` | writes that changed the state (an event is published for polls) |
-/// | `paz_collector_events_total` | `result` | state events consumed (`applied`, `stale`, `unknown-machine`, `dead-lettered`) |
+/// | `paz_collector_events_total` | `result` | state events consumed (`applied`, `stale`, `unknown-machine`, `dead-lettered`, `own-poll`: a poll's own change, not written again) |
 package struct CollectorMetrics: Sendable {
     /// Outcomes of one poll, as the `outcome` label.
     enum PollOutcome: String {
@@ -25,6 +25,8 @@ package struct CollectorMetrics: Sendable {
         case applied, stale
         case unknownMachine = "unknown-machine"
         case deadLettered = "dead-lettered"
+        /// A poll's own change event: written to Redis before it was published, so not applied again.
+        case ownPoll = "own-poll"
     }
 
     package static let polls = "paz_collector_polls_total"

@@ -75,6 +75,13 @@ package struct EventApplier: Service {
                 detail: "\(envelope.kind.rawValue) on the state events queue; only event.machine.state belongs here")
             return
         }
+        // A collector (this one or a replica) wrote a polled state before it published the change;
+        // applying it again could only come back stale.
+        if change.source == .poll {
+            recorder.metrics.event(.ownPoll)
+            await ack(delivery)
+            return
+        }
         let record = StateRecord(state: change.newState, observedAt: change.observedAt, source: change.source)
         guard let result = await writeRetrying(record, machine: change.machine, tenant: tenant, delivery: delivery) else {
             return  // shutting down before Redis came back: unacked, the broker redelivers it

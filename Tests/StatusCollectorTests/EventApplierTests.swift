@@ -14,16 +14,45 @@ import Testing
 struct EventApplierTests {
     /// Publishes a state event for `tenant` to `paz.events`, as a driver does after an operation.
     func publish(
-        _ connection: AMQPConnection, tenant: TenantID, machine: MachineRef, state: MachineState, observedAt: Date
+        _ connection: AMQPConnection, tenant: TenantID, machine: MachineRef, state: MachineState, observedAt: Date,
+        source: MachineStateChanged.Source = .operation
     ) async throws {
         let event = EventEnvelope(
             tenantId: tenant, trace: .newTrace(),
             payload: .machineState(MachineStateChanged(
-                machine: machine, oldState: nil, newState: state, observedAt: observedAt, source: .operation)))
+                machine: machine, oldState: nil, newState: state, observedAt: observedAt, source: source)))
         try await connection.publish(
             exchange: Routing.eventsExchange, routingKey: Routing.eventRoutingKey(.eventMachineState),
             body: Array(try MessageCodec.encode(event)),
             properties: AMQPProperties(messageID: event.messageId.rawValue, contentType: Routing.contentType))
+    }
+
+    @Test("A poll's own change event is acknowledged without a second write")
+    func ownPollEventsAreNotAppliedAgain() async throws {
+        let harness = try await CollectorHarness.make(interval: .seconds(60), timeout: .seconds(1), name: "echo")
+        let tenant = try await harness.createTenant()
+        let driver = try ResourceName(unique("drv-none"))
+        let machine = try #require(try await harness.createCluster(tenant: tenant, driver: driver, count: 1).first)
+        let publisher = try await connect(harness.rabbit, name: "echo-publisher")
+        try await harness.withCollector { _ in
+            #expect(try await eventually(timeout: .seconds(10)) {
+                try await harness.store.states(tenant: tenant)[machine.id]?.state == .unknown
+            })
+            let before = try #require(try await harness.store.states(tenant: tenant)[machine.id])
+            // Newer than the stored state: applied, it would win; as a poll's echo it is skipped.
+            try await publish(
+                publisher, tenant: tenant, machine: machine.ref, state: .running, observedAt: Date().addingTimeInterval(5),
+                source: .poll)
+            #expect(await eventually(timeout: .seconds(5)) {
+                harness.counter(CollectorMetrics.events, [("result", "own-poll")]) >= 1
+            })
+            let after = try #require(try await harness.store.states(tenant: tenant)[machine.id])
+            #expect(after == before)
+            #expect(harness.counter(CollectorMetrics.events, [("result", "stale")]) == 0)
+            #expect(harness.counter(CollectorMetrics.events, [("result", "applied")]) == 0)
+        }
+        await publisher.close()
+        await harness.stop()
     }
 
     @Test("Events are applied by compare-and-set: an older observation never overwrites a newer one")
