@@ -5,10 +5,16 @@ package import PazSchemas
 /// load, kernel, OS release and the running systemd services (mist.io's probe).
 package enum ProbeScript {
     /// The command. Each section starts with a `--name` line; a missing tool leaves its section empty.
+    /// Running services come from `systemctl`; where it cannot reach the system manager (a login user
+    /// on an image without D-Bus, such as the Debian cloud test image), from the service cgroups that
+    /// hold processes (cgroup v2, else v1's systemd hierarchy), which any user may read.
     package static let command = """
         echo --uptime; cat /proc/uptime; echo --load; cat /proc/loadavg; echo --kernel; uname -r; \
         echo --os; cat /etc/os-release 2>/dev/null; echo --units; \
-        systemctl list-units --type=service --state=running --no-legend --plain 2>/dev/null | awk '{print $1}'
+        units=$(systemctl list-units --type=service --state=running --no-legend --plain 2>/dev/null | awk '{print $1}'); \
+        if [ -n "$units" ]; then echo "$units"; else \
+        for d in /sys/fs/cgroup/system.slice/*.service /sys/fs/cgroup/systemd/system.slice/*.service; do \
+        [ -n "$(head -c1 "$d/cgroup.procs" 2>/dev/null)" ] && basename "$d"; done; fi; true
         """
 
     /// Reads the command's output into a reachable ``ProbeResult``.

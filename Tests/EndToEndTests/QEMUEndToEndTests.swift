@@ -58,6 +58,13 @@ extension EndToEnd {
                 #expect(!hostname.err.contains("Permanently added"), "host trusted on first use: \(hostname.err)")
             }
 
+            // What runs: the probe lists the guest's running services (its login user cannot reach
+            // systemd over D-Bus on this image; the service cgroups tell).
+            let probe = try await cli.run(["probe", "vms-1", "--output", "json"])
+            #expect(probe.status == 0, "\(probe.err)")
+            let units = (try probe.object()["units"] as? [[String: Any]])?.compactMap { $0["name"] as? String } ?? []
+            #expect(units.contains("ssh.service") && units.contains("systemd-networkd.service"), "\(units)")
+
             // The cluster network: vms-1 reaches vms-2 at its private address.
             let second = try await cli.run(["inspect", "vms-2", "--output", "json"]).object()
             let addresses = try #require(second["addresses"] as? [[String: Any]])
