@@ -5,8 +5,9 @@ import PazGatewayServer
 import PazSchemas
 
 /// The first thing every request meets, before routing: a path that is not in canonical form is
-/// refused with 400 (so no path trick can reach a handler the text did not name), and a body over
-/// the limit with 413. The body is read here, bounded, so no later stage can read an unbounded one.
+/// refused with 400 (so no path trick can reach a handler the text did not name), an undeclared
+/// method with 405, a malformed `Idempotency-Key` with 400, a body over the limit with 413 and a
+/// JSON null in it with 400. The body is read here, bounded, so no later stage can read an unbounded one.
 struct RequestGate<Next: HTTPResponder>: HTTPResponder {
     typealias Context = Next.Context
     let next: Next
@@ -23,6 +24,12 @@ struct RequestGate<Next: HTTPResponder>: HTTPResponder {
                 detail: "\(request.uri.path) takes \(allowed.joined(separator: ", "))"), path: request.uri.path)
             response.headers[.allow] = allowed.joined(separator: ", ")
             return response
+        }
+        if let key = request.headers[.idempotencyKey], !Self.isValidIdempotencyKey(key) {
+            return Self.refusal(GatewayProblem(
+                .badRequest, "malformed-request", "Malformed request",
+                detail: "Idempotency-Key must be 1-255 printable ASCII characters without spaces", field: "Idempotency-Key"),
+                path: request.uri.path)
         }
         let tooLarge = GatewayProblem(
             .contentTooLarge, "body-too-large", "Request body too large",
@@ -57,6 +64,11 @@ struct RequestGate<Next: HTTPResponder>: HTTPResponder {
             if zip(parts, segments).allSatisfy({ $0.first == "{" || $0 == $1 }) { return methods }
         }
         return nil
+    }
+
+    /// `^[\x21-\x7E]{1,255}$`, as openapi.yaml declares.
+    static func isValidIdempotencyKey(_ key: String) -> Bool {
+        (1...255).contains(key.utf8.count) && key.utf8.allSatisfy { (0x21...0x7E).contains($0) }
     }
 
     /// A problem answer made here (the OpenAPI middlewares have not run yet).

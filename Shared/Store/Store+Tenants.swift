@@ -117,14 +117,6 @@ extension Store {
         return {json, count}
         """)
 
-    /// The token record for a presented bearer token, or nil when the token is unknown or revoked.
-    package func token(presented token: String) async throws(StoreError) -> TokenRecord? {
-        guard let json = try await run({ () async throws(RedisError) in
-            try await redis.hget(StoreKeys.tokens, field: APIToken.hash(token))
-        }) else { return nil }
-        return try decode(TokenRecord.self, from: json, key: StoreKeys.tokens)
-    }
-
     /// The tenant's tokens (records with their stored hashes; never the tokens).
     package func tokens(of tenant: TenantID) async throws(StoreError) -> [(hash: String, record: TokenRecord)] {
         let hash = try await run { () async throws(RedisError) in try await redis.hgetall(StoreKeys.tokens) }

@@ -58,7 +58,7 @@ struct RedisACLTests {
         let tenant = TenantRecord(name: try ResourceName("acl-\(UUID().uuidString.prefix(6).lowercased())"))
         try await gateway.createTenant(tenant)
         let (token, _) = try await gateway.createToken(for: tenant.id, name: "ci")
-        #expect(try await gateway.token(presented: token)?.tenantId == tenant.id)
+        #expect(try await gateway.authenticate(presented: token)?.record.tenantId == tenant.id)
         var cluster = ClusterRecord(name: "web", driver: "generic")
         var machine = MachineRecord(name: "web-0", clusterId: cluster.id, driver: "generic")
         cluster.machineIds = [machine.id]

@@ -39,12 +39,12 @@ import Testing
         let tenant = try await makeTenant(store)
         await #expect(throws: StoreError.self) { try await store.createTenant(TenantRecord(name: tenant.name)) }
         let (token, record) = try await store.createToken(for: tenant.id, name: "ci")
-        #expect(try await store.token(presented: token)?.tenantId == tenant.id)
-        #expect(try await store.token(presented: token + "x") == nil)
+        #expect(try await store.authenticate(presented: token)?.record.tenantId == tenant.id)
+        #expect(try await store.authenticate(presented: token + "x") == nil)
         let stored = try await store.redis.hgetall(StoreKeys.tokens)
         #expect(!stored.keys.contains(token) && !stored.values.contains { $0.contains(token) })
         #expect(try await store.revokeToken(record.id, tenant: tenant.id))
-        #expect(try await store.token(presented: token) == nil)
+        #expect(try await store.authenticate(presented: token) == nil)
     }
 
     @Test func clustersAreFoundByIdOrNameOnlyByTheirTenant() async throws {
