@@ -10,11 +10,11 @@ enum Bounds {
     static let quota = 0...10_000
     /// `ClusterCreate.count` and the number of `machines` entries.
     static let machines = 1...10_000
-    /// `size`, `image`, `location` and other free-text identifiers.
+    /// `size`, `image`, `location` (characters).
     static let identifierLength = 0...255
     /// Options in one `OptionMap`.
     static let optionsPerMap = 0...64
-    /// One string option value (SSH private keys fit).
+    /// One string option value, in characters (SSH private keys fit).
     static let optionValueLength = 0...16_384
 
     /// 400 unless `text` is a cluster name or id, as the `cluster` filter of list operations declares.
@@ -39,13 +39,14 @@ enum Bounds {
         return value
     }
 
-    /// 422 naming `field` when `text` has fewer or more characters than `range` allows.
+    /// 422 naming `field` when `text` has fewer or more characters than `range` allows (counted as
+    /// JSON Schema's `maxLength` counts them: Unicode code points).
     static func check(text: String?, _ range: ClosedRange<Int>, field: String) throws(GatewayProblem) {
         guard let text else { return }
-        let count = text.utf8.count
+        let count = text.unicodeScalars.count
         guard range.contains(count) else {
             throw GatewayProblem.validation(
-                "\(field) must be \(range.lowerBound) to \(range.upperBound) bytes long, not \(count)", field: field)
+                "\(field) must be \(range.lowerBound) to \(range.upperBound) characters long, not \(count)", field: field)
         }
     }
 

@@ -105,7 +105,7 @@ extension Components {
                 }
             }
         }
-        /// A `string` or `enum` option value.
+        /// A `string` or `enum` option value, at most 16 KiB (an SSH private key fits).
         ///
         /// - Remark: Generated from `#/components/schemas/StringValue`.
         package typealias StringValue = Swift.String
@@ -117,7 +117,7 @@ extension Components {
         ///
         /// - Remark: Generated from `#/components/schemas/BooleanValue`.
         package typealias BooleanValue = Swift.Bool
-        /// Driver option values by option name.
+        /// Driver option values by option name (at most 64).
         ///
         /// - Remark: Generated from `#/components/schemas/OptionMap`.
         package struct OptionMap: Codable, Hashable, Sendable {
