@@ -46,6 +46,8 @@ print(call("/v1/admin/tenants/fuzz/tokens", {"name": "schemathesis"})["token"])
 PY
 )
 status=0
+# One worker: CPython 3.11 before 3.11.8 fails with "AST constructor recursion depth mismatch" when two
+# threads parse source at once (gh-106905), which hypothesis does to describe its strategies.
 # Three runs: every scheme given the tenant token, every scheme given the admin token (each run also
 # sends the wrong kind of token to half of the operations), and each scheme its own token.
 for run in tenant admin both; do
@@ -57,7 +59,7 @@ for run in tenant admin both; do
   echo "schemathesis $version, run '$run', against $url" >&2
   SCHEMATHESIS_HOOKS=deploy/schemathesis_hooks.py "$venv/bin/st" --config-file deploy/schemathesis.toml run "$url/openapi.yaml" --url "$url" \
     --phases examples,coverage,fuzzing,stateful --checks all \
-    --max-time "${SCHEMATHESIS_MAX_TIME:-100}" --workers 2 --seed 20261204 \
+    --max-time "${SCHEMATHESIS_MAX_TIME:-100}" --workers 1 --seed 20261204 \
     --request-timeout 30 --suppress-health-check too_slow,filter_too_much \
     --report junit --report-dir "${SCHEMATHESIS_REPORT_DIR:-$scratch/report-$run}" \
     "$@" || status=1
