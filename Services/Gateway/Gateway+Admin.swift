@@ -139,9 +139,7 @@ extension Gateway {
             try await store.claimIdempotencyKey(key, record: AdminIdempotencyRecord(requestHash: hash, resourceId: resource), in: .admin)
         }) else { return nil }
         guard first.requestHash == hash else {
-            throw GatewayProblem(
-                .unprocessableContent, "idempotency-key-mismatch", "Idempotency-Key reused",
-                detail: "this Idempotency-Key was used for a different request; use a new key", field: "Idempotency-Key")
+            throw GatewayProblem.idempotencyKeyMismatch
         }
         return first
     }

@@ -91,9 +91,7 @@ extension Gateway {
         -> Components.Responses.OperationAccepted
     {
         guard existing.requestHash == hash else {
-            throw GatewayProblem(
-                .unprocessableContent, "idempotency-key-mismatch", "Idempotency-Key reused",
-                detail: "this Idempotency-Key was used for a different request; use a new key", field: "Idempotency-Key")
+            throw GatewayProblem.idempotencyKeyMismatch
         }
         guard let view = try await stored({ () async throws(StoreError) in
             try await store.operation(existing.operationId, tenant: tenant)

@@ -37,6 +37,11 @@ package struct GatewayProblem: Error, Sendable, CustomStringConvertible {
         Self(.notFound, "not-found", "Not found", detail: "\(what) does not exist for this tenant")
     }
 
+    /// An Idempotency-Key sent again with a different request (tenant or admin scope alike).
+    static let idempotencyKeyMismatch = Self(
+        .unprocessableContent, "idempotency-key-mismatch", "Idempotency-Key reused",
+        detail: "this Idempotency-Key was used for a different request; use a new key", field: "Idempotency-Key")
+
     static func validation(_ detail: String, field: String) -> Self {
         Self(.unprocessableContent, "validation", "Invalid value", detail: detail, field: field)
     }

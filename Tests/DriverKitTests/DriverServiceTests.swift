@@ -67,20 +67,10 @@ import Testing
         #expect(count(events, phase: .succeeded) == 1)
 
         var reasons: [String] = []
-        let consumer = try await harness.connection.consume(queue: Routing.deadLetterQueue, prefetch: 100)
-        let timer = Task { try await Task.sleep(for: .seconds(10)); await consumer.cancel() }
-        for await delivery in consumer {
-            guard delivery.text.contains(marker) else {
-                try await harness.connection.nack(delivery, requeue: true)  // another test's message
-                continue
-            }
-            try await harness.connection.ack(delivery)
+        for delivery in try await harness.deadLettered(marker: marker, count: 2) {
             if case .string(let reason) = delivery.properties.headers[Routing.deadLetterReasonHeader] { reasons.append(reason) }
             #expect(delivery.properties.headers[Routing.deadLetterDetailHeader] != nil)
-            if reasons.count == 2 { break }
         }
-        timer.cancel()
-        await consumer.cancel()
         try await harness.stop()
         #expect(reasons.sorted() == ["malformed-json", "unsupported-major-version"])
     }

@@ -101,6 +101,26 @@ struct Harness {
         await consumer.cancel()
         return events
     }
+
+    /// The dead-lettered messages whose body contains `marker` (acked), until `count` of them or the
+    /// timeout; other suites' messages are put back.
+    func deadLettered(marker: String, count: Int, timeout: Duration = .seconds(10)) async throws -> [AMQPDelivery] {
+        let consumer = try await connection.consume(queue: Routing.deadLetterQueue, prefetch: 100)
+        let timer = Task { try await Task.sleep(for: timeout); await consumer.cancel() }
+        defer { timer.cancel() }
+        var found: [AMQPDelivery] = []
+        for await delivery in consumer {
+            guard delivery.text.contains(marker) else {
+                try await connection.nack(delivery, requeue: true)  // another test's message
+                continue
+            }
+            try await connection.ack(delivery)
+            found.append(delivery)
+            if found.count == count { break }
+        }
+        await consumer.cancel()
+        return found
+    }
 }
 
 extension EventEnvelope {
