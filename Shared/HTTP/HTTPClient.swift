@@ -163,7 +163,8 @@ package final class HTTPClient: Sendable {
     /// Redirects are followed here, not by libcurl: up to `maxRedirects` hops, to http/https only, each
     /// target (absolute, resolved against the URL that answered) first passed to `allowRedirect`; a
     /// target it refuses throws ``HTTPClientError/redirectRefused(_:)`` before any request is sent to it.
-    /// A hop to another scheme, host or port drops the request's headers (they may carry credentials).
+    /// A hop to another scheme, host or port drops the request's headers and its SigV4 signing (they
+    /// carry credentials).
     package func download(
         _ request: HTTPRequest, maxRedirects: Int = 5, allowRedirect: @Sendable (String) -> Bool = { _ in true },
         into sink: @escaping @Sendable ([UInt8]) -> Bool
@@ -190,7 +191,10 @@ package final class HTTPClient: Sendable {
                 "http.url": "\(Redaction.url(current.url))", "http.status": "\(response.status)",
                 "http.location": "\(Redaction.url(targetURL))",
             ])
-            if Self.origin(base) != Self.origin(target) { current.headers = HTTPHeaders() }
+            if Self.origin(base) != Self.origin(target) {
+                current.headers = HTTPHeaders()
+                current.awsSigV4 = nil
+            }
             current.url = targetURL
             hops += 1
         }

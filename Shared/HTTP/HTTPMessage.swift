@@ -100,6 +100,8 @@ package struct HTTPRequest: Sendable {
     package var idempotent: Bool
     /// Extra header names (any case) whose values are secret and must never be logged.
     package var sensitiveHeaders: Set<String>
+    /// Set by ``AWSSigV4Signer``: libcurl signs the request with AWS SigV4 when it sends it. Never logged.
+    package var awsSigV4: AWSSigV4Settings?
 
     /// A request; `idempotent` defaults to the method's idempotency.
     package init(

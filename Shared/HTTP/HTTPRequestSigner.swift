@@ -1,7 +1,8 @@
 /// Signs a request before EACH attempt (so a signature can carry a fresh timestamp, as SigV4 needs).
 ///
 /// The client passes a fresh copy of the caller's request every time; the signer adds headers (or query
-/// parameters) and may mark new secret headers in ``HTTPRequest/sensitiveHeaders``. `Authorization`,
+/// parameters) and may mark new secret headers in ``HTTPRequest/sensitiveHeaders``, or has libcurl sign
+/// the attempt (``AWSSigV4Signer`` sets ``HTTPRequest/awsSigV4``). `Authorization`,
 /// `Proxy-Authorization` and `X-Amz-Security-Token` are always redacted from logs.
 package protocol HTTPRequestSigner: Sendable {
     /// Adds authentication to `request` for attempt number `attempt` (1-based).

@@ -130,22 +130,24 @@ struct HTTPDownloadTests {
         #expect(try await Self.count(server, id: id) == 2)  // /redirect twice; /bytes never requested
     }
 
-    @Test func headersFollowARedirectOnlyWithinOneOrigin() async throws {
+    @Test func headersAndSigningFollowARedirectOnlyWithinOneOrigin() async throws {
         let server = try await TestHTTPServer.get()
         let port = try #require(URL(string: server.baseURL)?.port)
-        func echoedHeaders(to target: String) async throws -> [String] {
+        func echoedCredentials(to target: String) async throws -> [String] {
             let collector = Collector()
             var request = HTTPRequest(url: server.url("/redirect", id: Self.newID(), "to=\(target)"))
             request.headers.add("X-Paz-Token", "t-123")
+            request.awsSigV4 = AWSSigV4Settings(
+                credentials: AWSCredentials(accessKeyId: "AKIDPAZTEST", secretAccessKey: "s-456"), region: "us-east-1", service: "s3"
+            )
             _ = try await withClient { try await $0.download(request, into: collector.sink()) }
-            let echo = try #require(try JSONSerialization.jsonObject(with: Data(collector.bytes)) as? [String: Any])
-            let headers = try #require(echo["headers"] as? [[String]])
-            return headers.filter { $0.first?.lowercased() == "x-paz-token" }.compactMap(\.last)
+            let echo = try JSONDecoder().decode(Echo.self, from: Data(collector.bytes))
+            return echo.values("X-Paz-Token") + echo.values("Authorization").map { $0.hasPrefix("AWS4-HMAC-SHA256 ") ? "sigv4" : $0 }
         }
-        #expect(try await echoedHeaders(to: "/echo") == ["t-123"])
+        #expect(try await echoedCredentials(to: "/echo") == ["t-123", "sigv4"])
         // localhost is another origin than 127.0.0.1 (the same loopback server).
         let other = "http://localhost:\(port)/echo".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
-        #expect(try await echoedHeaders(to: other) == [])
+        #expect(try await echoedCredentials(to: other) == [])
     }
 
     @Test(arguments: [404, 500])

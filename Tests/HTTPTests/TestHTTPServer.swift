@@ -48,6 +48,11 @@ struct Echo: Decodable {
 
     /// The first value of header `name` (any case) as the server saw it.
     func header(_ name: String) -> String? {
-        headers.first { $0.first?.lowercased() == name.lowercased() }?.last
+        values(name).first
+    }
+
+    /// Every value of header `name` (any case), in the order the server saw them.
+    func values(_ name: String) -> [String] {
+        headers.filter { $0.first?.lowercased() == name.lowercased() }.compactMap(\.last)
     }
 }
