@@ -220,7 +220,11 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SSHTests", dependencies: ["PazSSH", "PazTestSupport"]),
-        .testTarget(name: "HTTPTests", dependencies: ["PazHTTP", "PazTestSupport", log], resources: [.copy("Server")]),
+        .testTarget(
+            name: "HTTPTests",
+            dependencies: ["PazHTTP", "PazTestSupport", log, .product(name: "Crypto", package: "swift-crypto")],
+            resources: [.copy("Server"), .copy("Fixtures")]
+        ),
         .testTarget(
             name: "ServiceKitTests",
             dependencies: [

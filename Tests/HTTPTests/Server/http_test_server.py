@@ -16,6 +16,10 @@ Paths (every request may carry ?id=<test id>; counts are kept per id):
   /redirect?to=/bytes&hops=1
                            302 to `to` (with this request's other query items) after `hops` hops
   /stall?ms=5000           200, Content-Length 1000: 10 bytes, then a wait, then the rest
+  /captured?id=X           200, JSON list of the headers ([[name, value]...]) of every request made
+                           with id X, in arrival order (not counting /count and /captured)
+Any path with a Host header ending in .amazonaws.com (requests replaying the AWS SigV4 test suite):
+  200 with the echo JSON, whatever the path — no id needed, the response is the capture.
 """
 import argparse
 import email.utils
@@ -26,12 +30,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 counts = {}
+captured = {}
 counts_lock = threading.Lock()
 
 
-def record(test_id):
+def record(test_id, headers):
     with counts_lock:
         counts[test_id] = counts.get(test_id, 0) + 1
+        captured.setdefault(test_id, []).append(headers)
         return counts[test_id]
 
 
@@ -44,18 +50,21 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         test_id = query.get("id", "")
-        number = record(test_id) if url.path != "/count" else 0
+        headers = [[k, v] for k, v in self.headers.items()]
+        number = record(test_id, headers) if url.path not in ("/count", "/captured") else 0
         echo = json.dumps({
             "method": self.command,
             "path": url.path,
             "query": query,
-            "headers": [[k, v] for k, v in self.headers.items()],
+            "headers": headers,
             "body": body.decode("utf-8", "replace"),
         }).encode()
 
         if url.path == "/slow" or (url.path == "/echo" and "ms" in query):
             time.sleep(int(query.get("ms", "500")) / 1000)
-        if url.path == "/ok":
+        if self.headers.get("Host", "").lower().endswith(".amazonaws.com"):
+            self.reply(200, echo, {"Content-Type": "application/json"})
+        elif url.path == "/ok":
             self.reply(200, b"ok", {"X-Test": "yes", "Content-Type": "text/plain"})
         elif url.path == "/echo":
             self.reply(200, echo, {"Content-Type": "application/json"})
@@ -102,6 +111,10 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"x" * 990)
             except OSError:
                 pass
+        elif url.path == "/captured":
+            with counts_lock:
+                value = json.dumps(captured.get(test_id, [])).encode()
+            self.reply(200, value, {"Content-Type": "application/json"})
         elif url.path == "/count":
             with counts_lock:
                 value = counts.get(test_id, 0)
