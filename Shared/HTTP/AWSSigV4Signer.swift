@@ -59,8 +59,9 @@ package struct AWSSigV4Settings: Sendable, Hashable {
 ///
 /// What libcurl 7.88 signs (Host, every header the request carries, the body of a POST/PUT/PATCH) is
 /// what AWS expects for EC2's query API — form-encoded POSTs. It does not canonicalise the rest: the
-/// path and query are signed as sent (not sorted, not re-encoded, `//` kept), and a header name given
-/// twice is signed as two lines, not one comma-joined line; AWS then refuses the signature. Requests
+/// path and query are signed as sent (not sorted, not re-encoded, `//` kept; libcurl removes `.`/`..`
+/// segments before sending), and a header name given twice is signed as two lines, not one
+/// comma-joined line; AWS then refuses the signature. Requests
 /// signed this way must not carry their own `Authorization` or `Date` header, nor a header with an empty
 /// value (``HTTPClientError/invalidRequest(_:)``). Nor should they set `X-Amz-Date`: libcurl would take
 /// it as the signature's timestamp and send it twice (only the test suite does that, to fix the time).
