@@ -107,7 +107,7 @@ let package = Package(
             ],
             path: "Shared/GatewayClient"
         ),
-        .target(name: "PazLocalServers", dependencies: [log], path: "Shared/LocalServers"),
+        .target(name: "PazLocalServers", dependencies: ["PazHTTP", log], path: "Shared/LocalServers"),
         .target(
             name: "PazServiceKit",
             dependencies: [
