@@ -206,6 +206,7 @@ let package = Package(
         .target(name: "PazTestSupport", dependencies: ["PazLocalServers", "PazRedis", "PazSchemas", log], path: "Tests/Support"),
         .testTarget(name: "ConcurrencyTests", dependencies: ["PazConcurrency"]),
         .testTarget(name: "LocalServersTests", dependencies: ["PazLocalServers"]),
+        .testTarget(name: "MotoSupportTests", dependencies: ["PazTestSupport", "PazLocalServers"]),
         .testTarget(name: "SecretsTests", dependencies: ["PazSecrets"]),
         .testTarget(name: "OpenSSHTests", dependencies: ["PazOpenSSH"]),
         .testTarget(name: "StoreTests", dependencies: ["PazStore", "PazTestSupport", "PazLocalServers"]),
