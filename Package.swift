@@ -203,7 +203,10 @@ let package = Package(
         ),
 
         // Tests: real servers come from PazTestSupport, started once per run.
-        .target(name: "PazTestSupport", dependencies: ["PazLocalServers", "PazRedis", "PazSchemas", log], path: "Tests/Support"),
+        .target(
+            name: "PazTestSupport", dependencies: ["PazLocalServers", "PazRedis", "PazSchemas", log], path: "Tests/Support",
+            resources: [.copy("EC2/Scripts")]
+        ),
         .testTarget(name: "ConcurrencyTests", dependencies: ["PazConcurrency"]),
         .testTarget(name: "LocalServersTests", dependencies: ["PazLocalServers"]),
         .testTarget(name: "MotoSupportTests", dependencies: ["PazTestSupport", "PazLocalServers"]),

@@ -57,4 +57,12 @@ enum HelperProcess {
             status: process.waitUntilExit(), standardOutput: read(outputFile), errorOutput: read(errorFile), files: files
         )
     }
+
+    /// The path of `name` in the PazTestSupport resources (`EC2/Scripts`).
+    static func script(_ name: String) throws(EC2TestSupportError) -> String {
+        guard let url = Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Scripts") else {
+            throw .missingScript(name)
+        }
+        return url.path
+    }
 }
