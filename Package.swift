@@ -107,7 +107,7 @@ let package = Package(
             ],
             path: "Shared/GatewayClient"
         ),
-        .target(name: "PazLocalServers", dependencies: [log], path: "Shared/LocalServers"),
+        .target(name: "PazLocalServers", dependencies: ["PazHTTP", log], path: "Shared/LocalServers"),
         .target(
             name: "PazServiceKit",
             dependencies: [
@@ -203,9 +203,13 @@ let package = Package(
         ),
 
         // Tests: real servers come from PazTestSupport, started once per run.
-        .target(name: "PazTestSupport", dependencies: ["PazLocalServers", "PazRedis", "PazSchemas", log], path: "Tests/Support"),
+        .target(
+            name: "PazTestSupport", dependencies: ["PazLocalServers", "PazRedis", "PazSchemas", log], path: "Tests/Support",
+            resources: [.copy("EC2/Scripts")]
+        ),
         .testTarget(name: "ConcurrencyTests", dependencies: ["PazConcurrency"]),
         .testTarget(name: "LocalServersTests", dependencies: ["PazLocalServers"]),
+        .testTarget(name: "MotoSupportTests", dependencies: ["PazTestSupport", "PazLocalServers"]),
         .testTarget(name: "SecretsTests", dependencies: ["PazSecrets"]),
         .testTarget(name: "OpenSSHTests", dependencies: ["PazOpenSSH"]),
         .testTarget(name: "StoreTests", dependencies: ["PazStore", "PazTestSupport", "PazLocalServers"]),

@@ -51,3 +51,6 @@ fi
 # read openapi.yaml) run the python3 on PATH, which may not be Debian's.
 python3 -c 'import jsonschema' 2>/dev/null || python3 -m pip install -q jsonschema
 python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml
+# moto, the AWS emulator the EC2 driver's tests and benchmarks run against (`python3 -m moto.server`,
+# what moto_server runs; boto3 comes with it and lists what moto holds for the no-leak tests).
+python3 -c 'import moto.server, boto3' 2>/dev/null || python3 -m pip install -q 'moto[server]>=5.2.1,<6'

@@ -12,6 +12,8 @@ package enum LocalServerError: Error, CustomStringConvertible {
     case commandFailed(String, status: Int32, output: String)
     /// A setting given to the server is unusable (says which and why).
     case invalidSetting(String)
+    /// A request to a running server's own API failed or was refused (moto's `/moto-api/…`, IAM setup).
+    case requestFailed(server: String, request: String, reason: String)
 
     package var description: String {
         switch self {
@@ -27,6 +29,8 @@ package enum LocalServerError: Error, CustomStringConvertible {
             "\(command) exited with status \(status): \(output)"
         case .invalidSetting(let reason):
             "invalid setting: \(reason)"
+        case .requestFailed(let server, let request, let reason):
+            "\(server): \(request) failed: \(reason)"
         }
     }
 }
