@@ -141,6 +141,7 @@ let package = Package(
             ],
             path: "Shared/DriverKit"
         ),
+        .target(name: "PazGuestConfig", dependencies: ["PazDriverKit", "PazSchemas"], path: "Shared/GuestConfig"),
 
         // Services.
         ] + service(
@@ -161,7 +162,7 @@ let package = Package(
         ) + service(
             "PazQEMUDriver", folder: "Drivers/QEMU",
             dependencies: serviceCore + [
-                "PazDriverKit", "PazSSH", "PazSecrets", "PazHTTP", "PazOpenSSH", "PazLocalServers",
+                "PazDriverKit", "PazGuestConfig", "PazSSH", "PazSecrets", "PazHTTP", "PazOpenSSH", "PazLocalServers",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -195,7 +196,8 @@ let package = Package(
         .executableTarget(
             name: "PazBench",
             dependencies: [
-                "PazAMQP", "PazRedis", "PazLocalServers", "PazMachineCLI", "PazQEMUDriver", "PazSchemas", "PazStore",
+                "PazAMQP", "PazRedis", "PazGuestConfig", "PazLocalServers", "PazMachineCLI", "PazQEMUDriver", "PazSchemas",
+                "PazStore",
                 "PazControlPlane", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -261,14 +263,18 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "GuestConfigTests",
+            dependencies: ["PazGuestConfig", "PazDriverKit", "PazSchemas", "PazTestSupport", "PazLocalServers"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
             name: "QEMUDriverTests",
             dependencies: serviceCore + [
-                "PazQEMUDriver", "PazDriverKit", "PazTestSupport", "PazLocalServers", "PazSecrets", "PazSSH", "PazHTTP",
-                "PazOpenSSH",
+                "PazQEMUDriver", "PazDriverKit", "PazGuestConfig", "PazTestSupport", "PazLocalServers", "PazSecrets", "PazSSH",
+                "PazHTTP", "PazOpenSSH",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            resources: [.copy("Fixtures")]
+            ]
         ),
         .testTarget(
             name: "StatusCollectorTests",

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PazGuestConfig
 import PazLocalServers
 import PazMachineCLI
 import PazQEMUDriver
@@ -152,7 +153,7 @@ struct BareBoot {
             hostPrivateKey: SecretText(try String(contentsOfFile: hostKey, encoding: .utf8)),
             hostPublicKey: try line(hostKey + ".pub"), hostCertificate: try line(hostKey + "-cert.pub"),
             interfaces: [GuestInterface(name: "eth0", macAddress: "52:54:00:be:00:01", addressing: .dhcp)])
-        _ = try await CloudInitSeed(spec).makeISO(in: files.seedDirectory.path)
+        _ = try await CloudInitConfig(spec).makeISO(in: files.seedDirectory.path)
         let commandLine = QEMUCommandLine(
             name: "bare", accel: .tcg, cpus: options.cpus, memoryMiB: options.memory, files: files, guestConfig: .cloudInit,
             sshPort: port, primaryMAC: "52:54:00:be:00:01", clusterMAC: "52:54:00:be:00:02", clusterSwitch: nil)

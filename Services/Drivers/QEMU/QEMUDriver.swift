@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PazControlPlane
 package import PazDriverKit
+import PazGuestConfig
 package import PazSchemas
 import PazSSH
 
@@ -154,7 +155,7 @@ package struct QEMUDriver: Driver {
             ])
         switch data.guestConfig {
         case .cloudInit:
-            _ = try await CloudInitSeed(spec).makeISO(in: files.seedDirectory.path)
+            _ = try await CloudInitConfig(spec).makeISO(in: files.seedDirectory.path)
         case .ignitionFlatcar, .ignitionFedoraCoreOS:
             try IgnitionConfig(spec).write(to: files.ignition.path)
         }

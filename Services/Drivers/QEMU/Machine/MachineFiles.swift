@@ -1,4 +1,5 @@
 package import Foundation
+import PazGuestConfig
 package import PazSchemas
 
 /// Where one VM's files live: `<state>/machines/<machine id>/` (0700) with the overlay disk, the
@@ -13,9 +14,9 @@ package struct MachineFiles: Sendable, Hashable {
     }
 
     package var overlay: URL { file("disk.qcow2") }
-    /// The cloud-init NoCloud files and the seed ISO made of them (``CloudInitSeed``).
+    /// The cloud-init NoCloud files and the seed ISO made of them (``CloudInitConfig``).
     package var seedDirectory: URL { file("seed") }
-    package var seed: URL { seedDirectory.appendingPathComponent(CloudInitSeed.isoName) }
+    package var seed: URL { seedDirectory.appendingPathComponent(CloudInitConfig.isoName) }
     package var ignition: URL { file("ignition.json") }
     package var qmpSocket: URL { file("qmp.sock") }
     package var pidFile: URL { file("qemu.pid") }

@@ -3,7 +3,7 @@ package import PazDriverKit
 import PazSchemas
 
 /// A guest spec as an Ignition config (spec 3.4.0) for Flatcar and Fedora CoreOS: the user in
-/// `sudo` (passwordless on both), the same sshd files as ``CloudInitSeed`` (both distributions' sshd
+/// `sudo` (passwordless on both), the same sshd files as ``CloudInitConfig`` (both distributions' sshd
 /// reads `sshd_config.d`), `/etc/hostname`, and for each statically addressed interface both a
 /// systemd-networkd `.network` file (Flatcar) and a NetworkManager keyfile (Fedora CoreOS), matched by
 /// MAC address; each distribution ignores the other's. DHCP interfaces need nothing: both use DHCP by
@@ -31,11 +31,6 @@ package struct IgnitionConfig: Sendable {
             "storage": ["files": .array(files.map(Self.file))],
         ]
         return try document.sortedJSON()
-    }
-
-    /// Writes the config to `path`, mode 0600 (it holds the host private key).
-    package func write(to path: String) throws(DriverError) {
-        try SecretFile.write(try data(), to: path)
     }
 
     private static func file(_ file: GuestFile) -> JSONValue {
@@ -71,25 +66,5 @@ package struct IgnitionConfig: Sendable {
             GuestFile(path: "/etc/NetworkManager/system-connections/paz-\(interface.name).nmconnection",
                       contents: keyfile, mode: 0o600),
         ]
-    }
-}
-
-/// Which firmware config key the distribution's Ignition reads on QEMU.
-package enum IgnitionFlavor: Sendable, Hashable {
-    case flatcar
-    case fedoraCoreOS
-
-    /// The `-fw_cfg` name.
-    package var fwCfgName: String {
-        switch self {
-        case .flatcar: "opt/org.flatcar-linux/config"
-        case .fedoraCoreOS: "opt/com.coreos/config"
-        }
-    }
-
-    /// QEMU arguments handing the config file at `path` to the guest (commas doubled, as QEMU's
-    /// option syntax requires).
-    package func qemuArguments(configPath path: String) -> [String] {
-        ["-fw_cfg", "name=\(fwCfgName),file=\(path.replacingOccurrences(of: ",", with: ",,"))"]
     }
 }
