@@ -3,8 +3,10 @@ package import PazDriverKit
 package import PazGuestConfig
 
 extension IgnitionConfig {
-    /// Writes the config to `path`, mode 0600 (it holds the host private key).
+    /// Writes the config to `path`, mode 0600 (it holds the host private key). The spec must have an
+    /// interface (``GuestSpec/validateForQEMU()``).
     package func write(to path: String) throws(DriverError) {
+        try spec.validateForQEMU()
         try SecretFile.write(try data(), to: path)
     }
 }
