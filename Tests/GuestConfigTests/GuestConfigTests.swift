@@ -194,6 +194,37 @@ import Testing
         #expect(document["networkd"] == nil && document["systemd"] == nil)
     }
 
+    // MARK: User-data
+
+    @Test(arguments: GuestConfigKind.allCases)
+    func userDataIsTheDocumentOfTheKind(kind: GuestConfigKind) throws {
+        let data = try GuestUserData(cloudSpec, kind: kind).data()
+        switch kind {
+        case .cloudInit:
+            #expect(kind.ignitionFlavor == nil)
+            #expect(data == Data(try CloudInitConfig(cloudSpec).userData().utf8))
+        case .ignitionFlatcar, .ignitionFedoraCoreOS:
+            #expect(kind.ignitionFlavor == (kind == .ignitionFlatcar ? .flatcar : .fedoraCoreOS))
+            #expect(data == (try IgnitionConfig(cloudSpec).data()))
+        }
+        #expect(data.count < GuestUserData.ec2MaximumBytes / 2, "\(data.count) bytes leave room for authorized keys")
+        #expect(try GuestUserData(cloudSpec, kind: kind).data(maximumBytes: GuestUserData.ec2MaximumBytes) == data)
+    }
+
+    @Test(arguments: GuestConfigKind.allCases)
+    func userDataLargerThanTheLimitIsRefused(kind: GuestConfigKind) throws {
+        var spec = cloudSpec
+        spec.authorizedKeys = (0..<300).map { "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExtraKey\($0) user\($0)@test" }
+        let userData = GuestUserData(spec, kind: kind)
+        let size = try userData.data().count
+        #expect(size > GuestUserData.ec2MaximumBytes)
+        #expect(throws: DriverError.invalidArgument(
+            field: nil,
+            message: "the guest's \(kind.rawValue) user-data is \(size) bytes, more than the 16384 the provider accepts "
+                + "(fewer authorized keys make it smaller)"
+        )) { try userData.data(maximumBytes: GuestUserData.ec2MaximumBytes) }
+    }
+
     // MARK: Spec
 
     @Test func descriptionsNeverShowThePrivateKey() {

@@ -11,11 +11,8 @@ extension IgnitionConfig {
     }
 }
 
-/// Which firmware config key the distribution's Ignition reads on QEMU.
-package enum IgnitionFlavor: Sendable, Hashable {
-    case flatcar
-    case fedoraCoreOS
-
+/// Where the distribution's Ignition reads its config on QEMU: a firmware config (`-fw_cfg`) key.
+extension IgnitionFlavor {
     /// The `-fw_cfg` name.
     package var fwCfgName: String {
         switch self {
