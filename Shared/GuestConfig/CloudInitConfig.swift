@@ -42,9 +42,11 @@ package struct CloudInitConfig: Sendable {
         return "instance-id: \(spec.instanceId)\nlocal-hostname: \(spec.hostname)\n"
     }
 
-    /// Netplan-style version 2: each interface matched by MAC address and renamed, DHCP or a static address.
-    package func networkConfig() throws(DriverError) -> String {
+    /// Netplan-style version 2: each interface matched by MAC address and renamed, DHCP or a static
+    /// address. Nil for a spec without interfaces: the provider's datasource configures the network.
+    package func networkConfig() throws(DriverError) -> String? {
         try spec.validate()
+        guard !spec.interfaces.isEmpty else { return nil }
         var ethernets: [String: JSONValue] = [:]
         for interface in spec.interfaces {
             var ethernet: [String: JSONValue] = [

@@ -1,4 +1,3 @@
-import Foundation
 import PazDriverKit
 
 /// One virtual NIC of the guest, matched by MAC address and renamed to `name`.

@@ -4,7 +4,8 @@ package import PazSchemas
 
 /// What a new VM must know at first boot: its identity, its login user, the SSH host identity from the
 /// broker and its network interfaces. Rendered for cloud-init (``CloudInitConfig``) or Ignition
-/// (``IgnitionConfig``). `description` and `dump` never show the host private key.
+/// (``IgnitionConfig``), or as one provider user-data document (``GuestUserData``). `description` and
+/// `dump` never show the host private key.
 package struct GuestSpec: Sendable, Hashable {
     /// The machine id: cloud-init's instance id, stable across reboots.
     package var instanceId: String
@@ -21,6 +22,8 @@ package struct GuestSpec: Sendable, Hashable {
     package var hostPublicKey: String
     /// The host certificate line (`…-cert-v01@openssh.com …`).
     package var hostCertificate: String
+    /// The NICs to configure. Empty: the provider's network, configured by the guest's own datasource
+    /// or DHCP (a cloud VM); then no network configuration is rendered.
     package var interfaces: [GuestInterface]
 
     package init(
@@ -55,9 +58,6 @@ package struct GuestSpec: Sendable, Hashable {
         }
         guard hostPrivateKey.value.contains("PRIVATE KEY") else {
             throw .invalidArgument(field: "hostPrivateKey", message: "hostPrivateKey is not an OpenSSH private key")
-        }
-        guard !interfaces.isEmpty else {
-            throw .invalidArgument(field: "interfaces", message: "a guest needs at least one network interface")
         }
         for (index, interface) in interfaces.enumerated() {
             try interface.validate(field: "interfaces[\(index)]")

@@ -7,7 +7,8 @@ import PazSchemas
 /// reads `sshd_config.d`), `/etc/hostname`, and for each statically addressed interface both a
 /// systemd-networkd `.network` file (Flatcar) and a NetworkManager keyfile (Fedora CoreOS), matched by
 /// MAC address; each distribution ignores the other's. DHCP interfaces need nothing: both use DHCP by
-/// default. Interfaces keep the distribution's names (no `set-name`).
+/// default, which is also all a spec without interfaces (a cloud VM) gets. Interfaces keep the
+/// distribution's names (no `set-name`).
 package struct IgnitionConfig: Sendable {
     /// The `ignition.version` this config declares.
     package static let specVersion = "3.4.0"

@@ -83,7 +83,7 @@ import Testing
     }
 
     @Test func networkConfigMatchesInterfacesByMAC() throws {
-        let text = try CloudInitConfig(spec).networkConfig()
+        let text = try #require(try CloudInitConfig(spec).networkConfig())
         let document = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
         #expect(document["version"] as? Int == 2)
         let ethernets = try #require(document["ethernets"] as? [String: [String: Any]])
@@ -156,6 +156,73 @@ import Testing
         }
         #expect(files.contains { $0["path"] as? String == keyfilePath })
         #expect(try IgnitionConfig(spec).data() == IgnitionConfig(spec).data(), "rendering is deterministic")
+    }
+
+    // MARK: Cloud guests
+
+    /// A cloud VM's spec: no interfaces, the provider's network.
+    var cloudSpec: GuestSpec {
+        var spec = spec
+        spec.interfaces = []
+        return spec
+    }
+
+    @Test func cloudConfigForACloudGuestCarriesTheSSHIdentityAndNoNetwork() throws {
+        let config = CloudInitConfig(cloudSpec)
+        #expect(try config.networkConfig() == nil)
+        let text = try config.userData()
+        #expect(text.hasPrefix("#cloud-config\n"))
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(text.dropFirst(14).utf8)) as? [String: Any])
+        #expect(document["network"] == nil)
+        let files = try #require(document["write_files"] as? [[String: String]])
+        let contents = Dictionary(uniqueKeysWithValues: files.map { ($0["path"] ?? "", $0["content"] ?? "") })
+        #expect(contents["/etc/ssh/paz_host_key"] == hostKey.privateKey)
+        #expect(contents["/etc/ssh/paz_host_key.pub"] == hostKey.publicKey + "\n")
+        #expect(contents["/etc/ssh/paz_host_key-cert.pub"] == spec.hostCertificate + "\n")
+        #expect(contents["/etc/ssh/paz_user_ca.pub"] == spec.userCAPublicKey + "\n")
+        #expect(contents["/etc/ssh/sshd_config.d/00-paz.conf"]?.contains("TrustedUserCAKeys /etc/ssh/paz_user_ca.pub\n") == true)
+        #expect(try CloudInitConfig(spec).userData() == text, "user-data never depends on the interfaces")
+    }
+
+    @Test func ignitionForACloudGuestIsValidAndHasNoNetworkFiles() async throws {
+        let data = try IgnitionConfig(cloudSpec).data()
+        let errors = try await IgnitionSchema.errors(in: data)
+        #expect(errors == nil, "the generated config must satisfy the Ignition 3.4.0 schema: \(errors ?? "")")
+        let document = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let files = try #require((document["storage"] as? [String: Any])?["files"] as? [[String: Any]])
+        #expect(Set(files.compactMap { $0["path"] as? String }) == Set(expectedFiles.keys).union(["/etc/hostname"]))
+        #expect(document["networkd"] == nil && document["systemd"] == nil)
+    }
+
+    // MARK: User-data
+
+    @Test(arguments: GuestConfigKind.allCases)
+    func userDataIsTheDocumentOfTheKind(kind: GuestConfigKind) throws {
+        let data = try GuestUserData(cloudSpec, kind: kind).data()
+        switch kind {
+        case .cloudInit:
+            #expect(kind.ignitionFlavor == nil)
+            #expect(data == Data(try CloudInitConfig(cloudSpec).userData().utf8))
+        case .ignitionFlatcar, .ignitionFedoraCoreOS:
+            #expect(kind.ignitionFlavor == (kind == .ignitionFlatcar ? .flatcar : .fedoraCoreOS))
+            #expect(data == (try IgnitionConfig(cloudSpec).data()))
+        }
+        #expect(data.count < GuestUserData.ec2MaximumBytes / 2, "\(data.count) bytes leave room for authorized keys")
+        #expect(try GuestUserData(cloudSpec, kind: kind).data(maximumBytes: GuestUserData.ec2MaximumBytes) == data)
+    }
+
+    @Test(arguments: GuestConfigKind.allCases)
+    func userDataLargerThanTheLimitIsRefused(kind: GuestConfigKind) throws {
+        var spec = cloudSpec
+        spec.authorizedKeys = (0..<300).map { "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExtraKey\($0) user\($0)@test" }
+        let userData = GuestUserData(spec, kind: kind)
+        let size = try userData.data().count
+        #expect(size > GuestUserData.ec2MaximumBytes)
+        #expect(throws: DriverError.invalidArgument(
+            field: nil,
+            message: "the guest's \(kind.rawValue) user-data is \(size) bytes, more than the 16384 the provider accepts "
+                + "(fewer authorized keys make it smaller)"
+        )) { try userData.data(maximumBytes: GuestUserData.ec2MaximumBytes) }
     }
 
     // MARK: Spec

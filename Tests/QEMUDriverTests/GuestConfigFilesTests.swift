@@ -47,11 +47,22 @@ import Testing
         let listing = try await ExternalTool.run("isoinfo", ["-R", "-f", "-i", iso], timeout: .seconds(30))
         #expect(listing.status == 0, "\(listing.standardError)")
         #expect(Set(listing.standardOutput.split(separator: "\n")) == ["/user-data", "/meta-data", "/network-config"])
-        let expected = ["/user-data": try seed.userData(), "/meta-data": try seed.metaData(), "/network-config": try seed.networkConfig()]
+        let expected = ["/user-data": try seed.userData(), "/meta-data": try seed.metaData(), "/network-config": try #require(try seed.networkConfig())]
         for (path, text) in expected {
             let extracted = try await ExternalTool.run("isoinfo", ["-R", "-i", iso, "-x", path], timeout: .seconds(30))
             #expect(extracted.standardOutput == text, "\(path)")
         }
+    }
+
+    @Test func aQEMUGuestNeedsAnInterface() async throws {
+        let scratch = try ScratchDirectory.make(prefix: "paz-seed-test")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        var spec = spec
+        spec.interfaces = []
+        let refused = DriverError.invalidArgument(field: "interfaces", message: "a guest needs at least one network interface")
+        await #expect(throws: refused) { try await CloudInitConfig(spec).makeISO(in: scratch.appendingPathComponent("seed").path) }
+        #expect(throws: refused) { try IgnitionConfig(spec).write(to: scratch.appendingPathComponent("config.ign").path) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path).isEmpty, "nothing is written")
     }
 
     // MARK: Ignition

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Logging
 import PazDriverKit
+import PazGuestConfig
 import PazHTTP
 import PazLocalServers
 import PazSchemas

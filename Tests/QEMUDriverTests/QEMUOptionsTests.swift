@@ -1,4 +1,5 @@
 import PazDriverKit
+import PazGuestConfig
 @testable import PazQEMUDriver
 import PazSchemas
 import Testing

@@ -1,4 +1,5 @@
 import Foundation
+import PazGuestConfig
 import PazLocalServers
 @testable import PazQEMUDriver
 import PazSchemas

@@ -1,4 +1,5 @@
 import Foundation
+package import PazGuestConfig
 import PazSchemas
 
 /// What the QEMU driver keeps per machine (driver-data blob, version ``version``): how to boot the

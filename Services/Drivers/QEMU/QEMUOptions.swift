@@ -1,5 +1,6 @@
 import Foundation
 package import PazDriverKit
+package import PazGuestConfig
 package import PazSchemas
 
 /// The QEMU driver's create options, parsed and checked.
@@ -100,14 +101,4 @@ package struct QEMUOptions: Sendable, Hashable {
         accel = QEMUAccel(rawValue: try options.choice("accel", QEMUAccel.allCases.map(\.rawValue), default: "auto"))!
         bootTimeout = .seconds(try options.integer("boot-timeout", default: 300, in: Self.ranges.bootTimeout))
     }
-}
-
-/// How a guest gets its first-boot configuration.
-package enum GuestConfigKind: String, Sendable, Hashable, Codable, CaseIterable {
-    /// cloud-init NoCloud seed ISO (`cidata`): Debian, Ubuntu, most cloud images.
-    case cloudInit = "cloud-init"
-    /// Ignition through fw_cfg `opt/org.flatcar-linux/config`.
-    case ignitionFlatcar = "ignition-flatcar"
-    /// Ignition through fw_cfg `opt/com.coreos/config` (Fedora CoreOS).
-    case ignitionFedoraCoreOS = "ignition-fcos"
 }

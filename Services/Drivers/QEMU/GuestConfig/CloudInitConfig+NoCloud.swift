@@ -13,13 +13,21 @@ extension CloudInitConfig {
     package static let isoName = "cidata.iso"
 
     /// Writes `user-data`, `meta-data` and `network-config` (0600) into `directory`, which is created
-    /// or narrowed to 0700.
-    package func write(to directory: String) throws(DriverError) {
-        let documents = [("user-data", try userData()), ("meta-data", try metaData()), ("network-config", try networkConfig())]
+    /// or narrowed to 0700; returns their paths. The spec must have an interface (``GuestSpec/validateForQEMU()``).
+    @discardableResult
+    package func write(to directory: String) throws(DriverError) -> [String] {
+        try spec.validateForQEMU()
+        var documents = [("user-data", try userData()), ("meta-data", try metaData())]
+        if let networkConfig = try networkConfig() {
+            documents.append(("network-config", networkConfig))
+        }
         try SecretFile.makePrivateDirectory(directory)
+        var paths: [String] = []
         for (name, text) in documents {
+            paths.append(directory + "/" + name)
             try SecretFile.write(Data(text.utf8), to: directory + "/" + name)
         }
+        return paths
     }
 
     /// Writes the seed files into `directory` and builds ``isoName`` (0600) there from them with
@@ -30,11 +38,10 @@ extension CloudInitConfig {
                 operation: "building the cloud-init seed ISO",
                 reason: "none of genisoimage, xorriso, mkisofs is installed: install the Debian package genisoimage")
         }
-        try write(to: directory)
+        let files = try write(to: directory)
         let iso = directory + "/" + Self.isoName
         try SecretFile.write(Data(), to: iso)
-        let arguments = tool.prefix + ["-output", iso, "-volid", Self.volumeID, "-joliet", "-rock"]
-            + ["user-data", "meta-data", "network-config"].map { directory + "/" + $0 }
+        let arguments = tool.prefix + ["-output", iso, "-volid", Self.volumeID, "-joliet", "-rock"] + files
         let result: ExternalToolResult
         do {
             result = try await ExternalTool.run(tool.name, arguments, timeout: timeout)

@@ -3,17 +3,16 @@ package import PazDriverKit
 package import PazGuestConfig
 
 extension IgnitionConfig {
-    /// Writes the config to `path`, mode 0600 (it holds the host private key).
+    /// Writes the config to `path`, mode 0600 (it holds the host private key). The spec must have an
+    /// interface (``GuestSpec/validateForQEMU()``).
     package func write(to path: String) throws(DriverError) {
+        try spec.validateForQEMU()
         try SecretFile.write(try data(), to: path)
     }
 }
 
-/// Which firmware config key the distribution's Ignition reads on QEMU.
-package enum IgnitionFlavor: Sendable, Hashable {
-    case flatcar
-    case fedoraCoreOS
-
+/// Where the distribution's Ignition reads its config on QEMU: a firmware config (`-fw_cfg`) key.
+extension IgnitionFlavor {
     /// The `-fw_cfg` name.
     package var fwCfgName: String {
         switch self {

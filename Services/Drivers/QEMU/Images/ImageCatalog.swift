@@ -1,3 +1,4 @@
+package import PazGuestConfig
 package import PazSchemas
 
 /// An image the QEMU driver knows: where it is, how its digest is published, and how the guest is

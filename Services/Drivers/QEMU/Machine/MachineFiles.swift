@@ -1,5 +1,5 @@
 package import Foundation
-import PazGuestConfig
+package import PazGuestConfig
 package import PazSchemas
 
 /// Where one VM's files live: `<state>/machines/<machine id>/` (0700) with the overlay disk, the

@@ -1,4 +1,5 @@
 package import Foundation
+package import PazGuestConfig
 
 /// The `qemu-system-x86_64` arguments of one VM: daemonized, headless, serial console to a file,
 /// QMP on a unix socket; the disk is the machine's overlay; NIC 1 is user-mode networking with only
@@ -51,12 +52,10 @@ package struct QEMUCommandLine: Sendable, Hashable {
         if let clusterSwitch {
             arguments += ["-netdev", "vde,id=net1,sock=\(clusterSwitch.path)", "-device", "virtio-net-pci,netdev=net1,mac=\(clusterMAC)"]
         }
-        switch guestConfig {
-        case .cloudInit:
-            arguments += ["-drive", "file=\(files.seed.path),if=virtio,format=raw,readonly=on"]
-        case .ignitionFlatcar, .ignitionFedoraCoreOS:
-            let flavor: IgnitionFlavor = guestConfig == .ignitionFlatcar ? .flatcar : .fedoraCoreOS
+        if let flavor = guestConfig.ignitionFlavor {
             arguments += flavor.qemuArguments(configPath: files.ignition.path)
+        } else {
+            arguments += ["-drive", "file=\(files.seed.path),if=virtio,format=raw,readonly=on"]
         }
         return arguments
     }
