@@ -43,6 +43,7 @@ let package = Package(
         .executable(name: "paz-machine", targets: ["PazMachineCLIMain"]),
         .executable(name: "paz-gateway", targets: ["PazGatewayMain"]),
         .executable(name: "paz-driver-generic", targets: ["PazGenericDriverMain"]),
+        .executable(name: "paz-driver-ec2", targets: ["PazEC2DriverMain"]),
         .executable(name: "paz-driver-qemu", targets: ["PazQEMUDriverMain"]),
         .executable(name: "paz-status-collector", targets: ["PazStatusCollectorMain"]),
         .executable(name: "paz-ssh-broker", targets: ["PazSSHBrokerMain"]),
@@ -135,7 +136,7 @@ let package = Package(
         .target(
             name: "PazDriverKit",
             dependencies: serviceCore + [
-                "PazSecrets",
+                "PazSecrets", "PazSSH",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Configuration", package: "swift-configuration"),
             ],
@@ -168,6 +169,9 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ) + service(
+            "PazEC2Driver", folder: "Drivers/EC2",
+            dependencies: serviceCore + ["PazDriverKit", "PazHTTP", "PazGuestConfig", .product(name: "Configuration", package: "swift-configuration")]
+        ) + service(
             "PazStatusCollector", folder: "StatusCollector",
             dependencies: serviceCore + [
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -196,9 +200,8 @@ let package = Package(
         .executableTarget(
             name: "PazBench",
             dependencies: [
-                "PazAMQP", "PazRedis", "PazGuestConfig", "PazLocalServers", "PazMachineCLI", "PazQEMUDriver", "PazSchemas",
-                "PazStore",
-                "PazControlPlane", log,
+                "PazAMQP", "PazRedis", "PazGatewayAPI", "PazGuestConfig", "PazLocalServers", "PazMachineCLI", "PazQEMUDriver", "PazEC2Driver", "PazHTTP",
+                "PazSchemas", "PazStore", "PazControlPlane", log,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/PazBench"
@@ -206,12 +209,16 @@ let package = Package(
 
         // Tests: real servers come from PazTestSupport, started once per run.
         .target(
-            name: "PazTestSupport", dependencies: ["PazLocalServers", "PazRedis", "PazSchemas", log], path: "Tests/Support",
+            name: "PazTestSupport", dependencies: ["PazLocalServers", "PazHTTP", "PazRedis", "PazSchemas", log], path: "Tests/Support",
             resources: [.copy("EC2/Scripts")]
         ),
         .testTarget(name: "ConcurrencyTests", dependencies: ["PazConcurrency"]),
         .testTarget(name: "LocalServersTests", dependencies: ["PazLocalServers"]),
-        .testTarget(name: "MotoSupportTests", dependencies: ["PazTestSupport", "PazLocalServers"]),
+        .testTarget(name: "MotoSupportTests", dependencies: ["PazTestSupport", "PazLocalServers", "PazHTTP"]),
+        .testTarget(
+            name: "EC2DriverTests",
+            dependencies: ["PazEC2Driver", "PazDriverKit", "PazGuestConfig", "PazSchemas", "PazHTTP", "PazTestSupport", "PazLocalServers", log]
+        ),
         .testTarget(name: "SecretsTests", dependencies: ["PazSecrets"]),
         .testTarget(name: "OpenSSHTests", dependencies: ["PazOpenSSH"]),
         .testTarget(name: "StoreTests", dependencies: ["PazStore", "PazTestSupport", "PazLocalServers"]),

@@ -17,12 +17,12 @@ struct BenchStack {
     let token: String
     let root: URL
 
-    /// Brings the stack up; the caller calls ``stop()``.
-    static func start() async throws -> BenchStack {
+    /// Brings the stack up (`environment` adds settings for it); the caller calls ``stop()``.
+    static func start(environment: [String: String] = [:]) async throws -> BenchStack {
         let root = try ScratchDirectory.make(prefix: "paz-bench-stack")
         let context = CLIContext(
             terminal: Terminal(out: { _ in }, err: { print($0, terminator: "") }),
-            environment: ProcessInfo.processInfo.environment,
+            environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
             configFile: root.appendingPathComponent("config.json"),
             executableDirectory: CLIContext.runningExecutable().deletingLastPathComponent())
         let stack = LocalStack(dataDirectory: root.appendingPathComponent("data"), context: context)

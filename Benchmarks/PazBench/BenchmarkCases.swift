@@ -12,5 +12,6 @@ enum BenchmarkCases {
         SSHOverheadBenchmark.self,
         QEMUBootBenchmark.self,
         QEMUClusterBenchmark.self,
+        EC2CreateBenchmark.self,
     ]
 }

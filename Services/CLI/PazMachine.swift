@@ -11,7 +11,7 @@ package struct PazMachine: AsyncParsableCommand {
             --output json); progress and notes go to stderr.
             """,
         subcommands: [
-            Up.self, Down.self, Login.self, Drivers.self, Images.self, Sizes.self, Locations.self, ClusterCommand.self,
+            Up.self, Down.self, Login.self, Drivers.self, Defaults.self, Images.self, Sizes.self, Locations.self, ClusterCommand.self,
             CreateMachine.self, ListMachines.self, Status.self, InspectMachine.self,
             StartMachine.self, StopMachine.self, RestartMachine.self, KillMachine.self, RemoveMachine.self,
             MachineIP.self, SSH.self, SCP.self, SSHConfig.self, Probe.self, OpsCommand.self,

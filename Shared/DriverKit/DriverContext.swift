@@ -43,6 +43,19 @@ package struct DriverContext: Sendable {
         }
     }
 
+    /// The tenant's stored defaults for `driver` (`/v1/drivers/{driver}/defaults`): plain option
+    /// values and the secret ones, opened. Queries that carry no options (catalog) use them.
+    package func driverDefaults(
+        _ driver: ResourceName
+    ) async throws(DriverError) -> (options: [String: JSONValue], secrets: [String: String]) {
+        do {
+            guard let record = try await store.driverDefaults(tenant: tenant, driver: driver) else { return ([:], [:]) }
+            return (record.options, try store.openSecrets(of: record, tenant: tenant, driver: driver))
+        } catch {
+            throw error.isRetriable ? .providerUnavailable("\(error)") : .internal("\(error)")
+        }
+    }
+
     /// Reports a step of a running operation (`event.operation`, phase running).
     package func progress(_ machine: MachineRef, step: String) async {
         await reportProgress(machine, step)

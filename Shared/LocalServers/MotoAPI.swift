@@ -1,3 +1,5 @@
+import PazHTTP
+
 /// The requests a ``MotoServer`` sends to its own moto: `/moto-api/…` and the unauthenticated
 /// requests of the setup.
 struct MotoAPI: Sendable {

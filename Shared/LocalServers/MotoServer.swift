@@ -8,7 +8,7 @@ import Synchronization
 /// ``start(options:)`` launches it, waits until it listens, loads the EC2 backend of ``region`` (moto's
 /// first EC2 request in a region takes seconds while it loads its default AMIs) and, unless
 /// ``Options/authentication`` is nil, switches signature checking on with an IAM user of its own.
-/// Clients send form-encoded POSTs (``AWSQueryForm``) to ``endpoint``, signed with SigV4 for service
+/// Clients send form-encoded POSTs (PazHTTP's ``AWSQueryForm``) to ``endpoint``, signed with SigV4 for service
 /// `ec2` in ``region`` with ``credentials``. Instances moto hands out carry addresses (10.x, 54.x …)
 /// that belong to nobody here: never send anything to them.
 package final class MotoServer: Sendable {

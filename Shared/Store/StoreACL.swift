@@ -39,6 +39,8 @@ package enum StoreACL {
             [
                 "~" + StoreKeys.registry(driver: name.rawValue, instance: "*"),
                 "%R~\(anyTenant)secret:*", "~\(anyTenant)driver-data:*", "~\(anyTenant)journal:*",
+                // The tenant's defaults for this driver only (catalog queries carry no options).
+                "%R~\(anyTenant)driver-defaults:\(name.rawValue)",
             ]
         }
     }

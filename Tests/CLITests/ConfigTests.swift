@@ -35,6 +35,8 @@ struct ConfigTests {
         #expect(LocalStack.safeTargets(environment: ["HOME": "/h"]) == [
             "QEMU_IMAGE_FILE_DIRECTORIES": "/h/.cache/paz-machine/test-images",
             "GENERIC_ADDRESS_ALLOW": "127.0.0.0/8", "GENERIC_ADDRESS_DENY": "127.0.0.1/32",
+            "EC2_AWS_ENDPOINTS": "false", "EC2_ENDPOINT_PREFIXES": "",
+            "EC2_ADDRESS_ALLOW": "127.0.0.0/8", "EC2_ADDRESS_DENY": "127.0.0.1/32",
         ])
     }
 

@@ -13,7 +13,7 @@ struct AddressPolicyTests {
         "::ffff:127.0.0.1", "::ffff:169.254.169.254",
     ])
     func theDefaultDeniesLoopbackAndLinkLocal(address: String) {
-        let error = #expect(throws: AddressPolicyError.self) { try AddressPolicy().check(address) }
+        let error = #expect(throws: AddressPolicyError.self) { try AddressPolicy(.generic).check(address) }
         guard case .denied? = error else {
             Issue.record("expected denied, got \(String(describing: error))")
             return
@@ -24,21 +24,21 @@ struct AddressPolicyTests {
 
     @Test(arguments: ["192.0.2.10", "10.1.2.3", "2001:db8::7", "fec0::1", "::ffff:192.0.2.10", "126.255.255.255", "128.0.0.1"])
     func theDefaultAllowsEverythingElse(address: String) throws {
-        try AddressPolicy().check(address)
+        try AddressPolicy(.generic).check(address)
     }
 
     @Test(arguments: ["localhost", "example.org", "127.1", "0x7f.0.0.1", "fe80::1%lo", "[::1]", "127.0.0.1 ", ""])
     func onlyIPLiteralsAreAccepted(host: String) {
-        let error = #expect(throws: AddressPolicyError.self) { try AddressPolicy().check(host) }
-        #expect(error == .notAnIPAddress(host))
+        let error = #expect(throws: AddressPolicyError.self) { try AddressPolicy(.generic).check(host) }
+        #expect(error == .notAnIPAddress(host, owner: .generic))
         #expect(error?.description.contains("host names are not resolved") == true)
     }
 
     @Test func denyWinsOverAllowAndAllowIsExhaustive() throws {
-        let local = try #require(AddressPolicy(allow: ["127.0.0.0/8"], deny: ["127.0.0.1/32"]))
+        let local = try #require(AddressPolicy(.generic, allow: ["127.0.0.0/8"], deny: ["127.0.0.1/32"]))
         try local.check("127.0.0.2")
         try local.check("127.0.0.254")
-        #expect(throws: AddressPolicyError.denied("127.0.0.1", block: try #require(CIDRBlock("127.0.0.1/32")))) {
+        #expect(throws: AddressPolicyError.denied("127.0.0.1", block: try #require(CIDRBlock("127.0.0.1/32")), owner: .generic)) {
             try local.check("127.0.0.1")
         }
         let outside = #expect(throws: AddressPolicyError.self) { try local.check("192.0.2.1") }
@@ -66,17 +66,17 @@ struct AddressPolicyTests {
     }
 
     @Test func settingsAreReadFromTheEnvironmentAndReplaceTheDefaults() async throws {
-        let configured = try AddressPolicy(reader: try await ConfigurationSources.makeReader(environment: [
+        let configured = try AddressPolicy(.generic, reader: try await ConfigurationSources.makeReader(environment: [
             "GENERIC_ADDRESS_ALLOW": "127.0.0.0/8, 2001:db8::/32", "GENERIC_ADDRESS_DENY": "127.0.0.1",
         ]))
         try configured.check("127.0.0.3")
         try configured.check("2001:db8::1")
         #expect(throws: AddressPolicyError.self) { try configured.check("127.0.0.1") }
         #expect(throws: AddressPolicyError.self) { try configured.check("192.0.2.1") }
-        #expect(try AddressPolicy(reader: try await ConfigurationSources.makeReader(environment: [:])) == AddressPolicy())
+        #expect(try AddressPolicy(.generic, reader: try await ConfigurationSources.makeReader(environment: [:])) == AddressPolicy(.generic))
 
         let error = await #expect(throws: ServiceKitError.self) {
-            _ = try AddressPolicy(reader: try await ConfigurationSources.makeReader(environment: ["GENERIC_ADDRESS_DENY": "127.0.0.1/40"]))
+            _ = try AddressPolicy(.generic, reader: try await ConfigurationSources.makeReader(environment: ["GENERIC_ADDRESS_DENY": "127.0.0.1/40"]))
         }
         #expect("\(error.map { "\($0)" } ?? "")".contains("GENERIC_ADDRESS_DENY"))
     }

@@ -15,7 +15,7 @@ import Testing
 @Suite(.timeLimit(.minutes(2))) struct GenericDriverTests {
     struct Setup {
         /// The local stack's address policy: loopback test hosts, never 127.0.0.1.
-        static let addresses = AddressPolicy(allow: ["127.0.0.0/8"], deny: ["127.0.0.1/32"])!
+        static let addresses = AddressPolicy(.generic, allow: ["127.0.0.0/8"], deny: ["127.0.0.1/32"])!
         var driver = GenericDriver(stateTimeout: .seconds(3), connectTimeout: .seconds(5), commandTimeout: .seconds(10),
                                    addresses: Setup.addresses)
         let store: Store
@@ -243,7 +243,7 @@ import Testing
         try await setup.putKey(sshd.userKey)
         _ = try await setup.create(sshd.server, hostKey: sshd.server.hostPublicKeys[0])
         // The operator now denies the machine's address: no later operation connects to it.
-        setup.driver.addresses = try #require(AddressPolicy(allow: ["0.0.0.0/0"], deny: ["127.0.0.2/32"]))
+        setup.driver.addresses = try #require(AddressPolicy(.generic, allow: ["0.0.0.0/0"], deny: ["127.0.0.2/32"]))
         let stop = await failure { () async throws(DriverError) in try await setup.driver.stop(setup.machine, timeout: nil, context: setup.context) }
         guard case .invalidArgument(field: "ip-address", _)? = stop else {
             Issue.record("expected invalidArgument(ip-address), got \(String(describing: stop))")

@@ -1,4 +1,5 @@
 import Foundation
+import PazHTTP
 import PazLocalServers
 import PazTestSupport
 import Testing

@@ -27,8 +27,8 @@ struct ImageServer: Sendable {
     }
 
     /// The URL prefix that allows this server's files.
-    var filesPrefix: ImageURLPrefix {
-        ImageURLPrefix(baseURL + "/files")!
+    var filesPrefix: URLPrefix {
+        URLPrefix(baseURL + "/files")!
     }
 
     /// Writes `data` under a fresh name and returns the name.
@@ -385,7 +385,7 @@ struct ImageCacheTests {
         let port = try LoopbackNetwork.freePort()
         try await CacheHarness.with { harness in
             let error = await #expect(throws: ImageCacheError.self) {
-                try await harness.cache(sources: ImageSourcePolicy(urlPrefixes: [ImageURLPrefix("http://127.0.0.1:\(port)")!]))
+                try await harness.cache(sources: ImageSourcePolicy(urlPrefixes: [URLPrefix("http://127.0.0.1:\(port)")!]))
                     .baseImage(url: "http://127.0.0.1:\(port)/x.img", digest: try digest(Data(), .sha256))
             }
             #expect(error?.driverError.isRetriable == true)

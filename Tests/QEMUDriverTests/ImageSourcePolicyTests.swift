@@ -127,7 +127,7 @@ struct ImageSourcePolicyTests {
         let local = try server.add(data)
         try await CacheHarness.with { harness in
             // The shared server's /redirect is allowed here; it sends the download to the other server.
-            let sources = ImageSourcePolicy(urlPrefixes: [server.filesPrefix, ImageURLPrefix(server.baseURL + "/redirect")!])
+            let sources = ImageSourcePolicy(urlPrefixes: [server.filesPrefix, URLPrefix(server.baseURL + "/redirect")!])
             let escaping = server.baseURL + "/redirect?to=" + other.url(name).addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
             let message = await refusal(.urlPrefixes) {
                 try await harness.cache(sources: sources).baseImage(url: escaping, digest: try digest(data, .sha256))
@@ -173,9 +173,9 @@ struct ImageSourcePolicyTests {
     }
 
     @Test func prefixesMatchWholeSegmentsOfOneOrigin() throws {
-        let prefix = try #require(ImageURLPrefix("HTTPS://Images.Example.org/pub/"))
+        let prefix = try #require(URLPrefix("HTTPS://Images.Example.org/pub/"))
         #expect(prefix.description == "https://images.example.org:443/pub/")
-        let policy = ImageSourcePolicy(urlPrefixes: [prefix, try #require(ImageURLPrefix("http://127.0.0.1:8080"))])
+        let policy = ImageSourcePolicy(urlPrefixes: [prefix, try #require(URLPrefix("http://127.0.0.1:8080"))])
         for allowed in ["https://images.example.org/pub", "https://images.example.org:443/pub/a.img", "https://IMAGES.example.org/pub/x/y.img",
                         "https://user:pw@images.example.org/pub/a.img", "http://127.0.0.1:8080/", "http://127.0.0.1:8080/any/thing.img"] {
             #expect(policy.refusal(http: allowed) == nil, "\(allowed)")
@@ -188,7 +188,7 @@ struct ImageSourcePolicyTests {
             #expect(policy.refusal(http: refused) != nil, "\(refused)")
         }
         for invalid in ["ftp://example.org/", "https://", "https://u:p@example.org/", "https://example.org/?q=1", "https://example.org/a/../b", "/pub"] {
-            #expect(ImageURLPrefix(invalid) == nil, "\(invalid)")
+            #expect(URLPrefix(invalid) == nil, "\(invalid)")
         }
     }
 

@@ -7,16 +7,20 @@ package import PazSchemas
 import PazSecrets
 
 /// The whole control plane on this computer, under one data directory: redis-server (AOF) and
-/// rabbitmq-server, then `paz-ssh-broker`, `paz-gateway`, `paz-status-collector`, `paz-driver-generic` and
-/// `paz-driver-qemu` (found next to `paz-machine`), all on 127.0.0.1, as background process groups recorded in `stack.json`.
+/// rabbitmq-server, then `paz-ssh-broker`, `paz-gateway`, `paz-status-collector`, `paz-driver-generic`,
+/// `paz-driver-qemu` and `paz-driver-ec2` (found next to `paz-machine`), all on 127.0.0.1, as background process groups recorded in `stack.json`.
 /// Each service logs in to RabbitMQ and Redis as a user of its own with only its permissions
 /// (``StackCredentials``); RabbitMQ's `guest` is deleted and Redis's `default` user has a password.
 package struct LocalStack: Sendable {
     /// The service executables `up` starts, in order, with the ops port each uses.
-    package static let services = ["paz-ssh-broker", "paz-gateway", "paz-status-collector", "paz-driver-generic", "paz-driver-qemu"]
+    package static let services = [
+        "paz-ssh-broker", "paz-gateway", "paz-status-collector", "paz-driver-generic", "paz-driver-qemu", "paz-driver-ec2",
+    ]
     /// The service kind of each of ``services``: each logs in to RabbitMQ and Redis as its own user,
     /// named like its executable (docs/security.md).
-    package static let serviceKinds: [ServiceKind] = [.sshBroker, .gateway, .statusCollector, .driver("generic"), .driver("qemu")]
+    package static let serviceKinds: [ServiceKind] = [
+        .sshBroker, .gateway, .statusCollector, .driver("generic"), .driver("qemu"), .driver("ec2"),
+    ]
     /// The tenant `up` creates for the CLI.
     package static let tenant = "default"
 
@@ -80,10 +84,15 @@ package struct LocalStack: Sendable {
     private func start(_ state: inout StackState) async throws(CLIError) {
         if state.ports.brokerOps == nil { state.ports.brokerOps = try Self.freePort() }
         if state.ports.qemuDriverOps == nil { state.ports.qemuDriverOps = try Self.freePort() }
+        if state.ports.ec2DriverOps == nil { state.ports.ec2DriverOps = try Self.freePort() }
         let ports = state.ports
         let brokerOps = ports.brokerOps ?? 0
         let qemuDriverOps = ports.qemuDriverOps ?? 0
-        for port in [ports.redis, ports.amqp, ports.gateway, ports.gatewayOps, ports.collectorOps, ports.driverOps, brokerOps, qemuDriverOps]
+        let ec2DriverOps = ports.ec2DriverOps ?? 0
+        for port in [
+            ports.redis, ports.amqp, ports.gateway, ports.gatewayOps, ports.collectorOps, ports.driverOps, brokerOps, qemuDriverOps,
+            ec2DriverOps,
+        ]
         where LoopbackNetwork.canConnect(host: "127.0.0.1", port: port) {
             throw .localStack("port 127.0.0.1:\(port) of the local stack is taken by another program: stop it, "
                 + "or remove \(stateFile.path) so that `paz-machine up` picks new ports")
@@ -128,7 +137,7 @@ package struct LocalStack: Sendable {
         try ensureSecrets()
         let executables = try locateServices()
         let environment = serviceEnvironment(ports: ports)
-        let opsPorts = [brokerOps, ports.gatewayOps, ports.collectorOps, ports.driverOps, qemuDriverOps]
+        let opsPorts = [brokerOps, ports.gatewayOps, ports.collectorOps, ports.driverOps, qemuDriverOps, ec2DriverOps]
         for (index, name) in Self.services.enumerated() {
             let log = logDirectory.appendingPathComponent("\(name).log")
             var env = environment
@@ -155,7 +164,7 @@ package struct LocalStack: Sendable {
     }
 
     /// The environment every service shares (docs/control-plane.md), with the local stack's safe
-    /// targets (``safeTargets(environment:)``) where the environment of `up` does not set them; `up`
+    /// targets (``safeTargets(environment:)``) unless the environment of `up` sets them; `up`
     /// adds each one's own `OPS_PORT`, `AMQP_URL` and `REDIS_URL`.
     package func serviceEnvironment(ports: StackState.Ports) -> [String: String] {
         var environment = [
@@ -168,8 +177,8 @@ package struct LocalStack: Sendable {
             "LOG_LEVEL": "info",
             "QEMU_STATE_DIRECTORY": dataDirectory.appendingPathComponent("qemu").path,
         ]
-        for (key, value) in Self.safeTargets(environment: context.environment) where context.environment[key] == nil {
-            environment[key] = value
+        for (key, value) in Self.safeTargets(environment: context.environment) {
+            environment[key] = context.environment[key] ?? value
         }
         return environment
     }
@@ -177,12 +186,18 @@ package struct LocalStack: Sendable {
     /// What the local stack's drivers may reach (docs/security.md, "Safe targets"): the QEMU driver reads
     /// `file://` images only from the test-image directory `deploy/images/build-debian-test-image.sh`
     /// writes (``testImageDirectory(environment:)``) and downloads nothing over http(s); the generic
-    /// driver connects to loopback addresses except 127.0.0.1, where the stack's own services listen.
+    /// driver connects to loopback addresses except 127.0.0.1, where the stack's own services listen; the
+    /// EC2 driver calls no AWS endpoint (only endpoints an operator allows with `EC2_ENDPOINT_PREFIXES`,
+    /// such as a moto server on loopback) and connects SSH to the same loopback addresses as the generic one.
     package static func safeTargets(environment: [String: String]) -> [String: String] {
         [
             "QEMU_IMAGE_FILE_DIRECTORIES": testImageDirectory(environment: environment).path,
             "GENERIC_ADDRESS_ALLOW": "127.0.0.0/8",
             "GENERIC_ADDRESS_DENY": "127.0.0.1/32",
+            "EC2_AWS_ENDPOINTS": "false",
+            "EC2_ENDPOINT_PREFIXES": "",
+            "EC2_ADDRESS_ALLOW": "127.0.0.0/8",
+            "EC2_ADDRESS_DENY": "127.0.0.1/32",
         ]
     }
 
@@ -358,11 +373,11 @@ package struct LocalStack: Sendable {
     private static func freePorts() throws(CLIError) -> StackState.Ports {
         do {
             var ports: Set<Int> = []
-            while ports.count < 8 { ports.insert(try LoopbackNetwork.freePort()) }
+            while ports.count < 9 { ports.insert(try LoopbackNetwork.freePort()) }
             let list = Array(ports)
             return .init(
                 redis: list[0], amqp: list[1], gateway: list[2], gatewayOps: list[3], collectorOps: list[4], driverOps: list[5],
-                brokerOps: list[6], qemuDriverOps: list[7])
+                brokerOps: list[6], qemuDriverOps: list[7], ec2DriverOps: list[8])
         } catch {
             throw .localStack("cannot find free loopback ports: \(error)")
         }

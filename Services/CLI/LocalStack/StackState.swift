@@ -15,10 +15,12 @@ package struct StackState: Codable, Equatable, Sendable {
         package var brokerOps: Int?
         /// The QEMU driver's ops port; nil in a state file written before that driver was part of the stack.
         package var qemuDriverOps: Int?
+        /// The EC2 driver's ops port; nil in a state file written before that driver was part of the stack.
+        package var ec2DriverOps: Int?
 
         package init(
             redis: Int, amqp: Int, gateway: Int, gatewayOps: Int, collectorOps: Int, driverOps: Int, brokerOps: Int? = nil,
-            qemuDriverOps: Int? = nil
+            qemuDriverOps: Int? = nil, ec2DriverOps: Int? = nil
         ) {
             self.redis = redis
             self.amqp = amqp
@@ -28,6 +30,7 @@ package struct StackState: Codable, Equatable, Sendable {
             self.driverOps = driverOps
             self.brokerOps = brokerOps
             self.qemuDriverOps = qemuDriverOps
+            self.ec2DriverOps = ec2DriverOps
         }
     }
 

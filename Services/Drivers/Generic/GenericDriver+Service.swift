@@ -5,7 +5,7 @@ extension GenericDriver {
     /// driver (settings: ``AddressPolicy``).
     package static func runService() async throws {
         try await DriverServiceMain.run(defaultServiceName: "driver-generic") { reader in
-            GenericDriver(addresses: try AddressPolicy(reader: reader))
+            GenericDriver(addresses: try AddressPolicy(.generic, reader: reader))
         }
     }
 }

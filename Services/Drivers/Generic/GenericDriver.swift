@@ -41,7 +41,7 @@ package struct GenericDriver: Driver {
 
     package init(stateTimeout: Duration = .seconds(5), stateConcurrency: Int = 16,
                  connectTimeout: Duration = .seconds(15), commandTimeout: Duration = .seconds(60),
-                 addresses: AddressPolicy = AddressPolicy()) {
+                 addresses: AddressPolicy = AddressPolicy(.generic)) {
         self.addresses = addresses
         self.stateTimeout = stateTimeout
         self.stateConcurrency = max(1, stateConcurrency)

@@ -123,3 +123,8 @@ package struct GenericMachineData: Sendable, Hashable, Codable {
     package var sudo: String?
     package var sshdReloadCommand: String?
 }
+
+extension AddressPolicy.Owner {
+    /// The generic driver's policy (`generic.addressAllow`, `generic.addressDeny`) checks `ip-address`.
+    package static let generic = AddressPolicy.Owner(driver: "generic", address: "ip-address")
+}

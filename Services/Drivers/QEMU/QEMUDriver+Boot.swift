@@ -1,9 +1,7 @@
 import Foundation
 import Logging
-import PazControlPlane
 package import PazDriverKit
 package import PazSchemas
-import PazSSH
 
 extension QEMUDriver {
     /// Launches QEMU on the machine's overlay and waits until SSH answers with the issued host key.
@@ -93,32 +91,15 @@ extension QEMUDriver {
     /// user certificate; fails at once when QEMU exits meanwhile.
     func waitForSSH(_ machine: MachineRef, data: QEMUMachineData, context: DriverContext) async throws(DriverError) {
         let timeout = Duration.seconds(data.bootTimeoutSeconds)
-        let credentials = try await brokerCredentials(
-            machine, user: data.user, port: data.sshPort, ttl: timeout + .seconds(60), context: context)
-        let hostKey: SSHPublicKey
-        do {
-            hostKey = try SSHPublicKey(openSSH: data.hostPublicKey)
-        } catch {
-            throw .internal("the recorded host key is unreadable: \(error)")
-        }
+        let ssh = sshTarget(machine, data: data)
         let files = MachineFiles(stateDirectory: settings.stateDirectory, machine: machine.machineId)
-        let deadline = ContinuousClock.now + timeout
-        let logger = context.logger
         let outcome: Result<Void, DriverError> = await withTaskGroup(of: Result<Void, DriverError>?.self) { group in
             group.addTask {
-                do throws(SSHError) {
-                    try await SSHSession.waitUntilReady(
-                        host: "127.0.0.1", port: data.sshPort, hostKeyPolicy: .expect(hostKey), credentials: credentials,
-                        deadline: deadline, logger: logger)
+                do throws(DriverError) {
+                    try await ssh.waitUntilReady(timeout: timeout, context: context)
                     return .success(())
                 } catch {
-                    if case .notReady(_, _, _, _, let last) = error, case .hostKeyMismatch = last {
-                        return .failure(.conflict("the VM presented another host key than the one issued for it: \(last)"))
-                    }
-                    if case .hostKeyMismatch = error {
-                        return .failure(.conflict("the VM presented another host key than the one issued for it: \(error)"))
-                    }
-                    return .failure(.timeout("SSH on 127.0.0.1:\(data.sshPort) did not answer within \(timeout) of boot: \(error)"))
+                    return .failure(error)
                 }
             }
             group.addTask {
@@ -141,30 +122,9 @@ extension QEMUDriver {
         try outcome.get()
     }
 
-    /// A short-lived ECDSA user certificate from the SSH broker (libssh2 1.10 cannot use Ed25519
-    /// certificates), for the driver's own logins.
-    func brokerCredentials(
-        _ machine: MachineRef, user: String, port: Int, ttl: Duration, context: DriverContext
-    ) async throws(DriverError) -> SSHCredentials {
-        guard let broker = context.sshBroker else {
-            throw .providerUnavailable("no SSH broker is reachable to issue login credentials; retry when paz-ssh-broker runs")
-        }
-        let issued: UserCredentials
-        do {
-            issued = try await broker.userCredentials(
-                tenant: context.tenant,
-                UserCredentialsRequest(
-                    machine: machine, principal: user, ttlSeconds: Int(ttl.components.seconds), keyType: .ecdsa,
-                    endpoint: SSHEndpoint(host: "127.0.0.1", port: port, user: user)))
-        } catch {
-            throw .providerUnavailable("the SSH broker issued no credentials: \(error)")
-        }
-        guard let key = issued.privateKey else { throw .internal("the SSH broker returned no private key") }
-        do {
-            return SSHCredentials(user: user, privateKey: try SSHPrivateKey(pem: key.value), publicKey: issued.certificate)
-        } catch {
-            throw .internal("the SSH broker's key is unusable: \(error)")
-        }
+    /// The VM's forwarded SSH port, verified against its issued host key.
+    func sshTarget(_ machine: MachineRef, data: QEMUMachineData) -> BrokeredSSH {
+        BrokeredSSH(machine: machine, host: "127.0.0.1", port: data.sshPort, user: data.user, hostPublicKey: data.hostPublicKey)
     }
 
     // MARK: Probe
@@ -172,29 +132,6 @@ extension QEMUDriver {
     /// Runs ``ProbeScript`` over SSH with a 60 s broker certificate, the host verified against its
     /// issued key. An unreachable VM is a result (`reachable: false`), not an error.
     package func probe(_ machine: MachineRef, context: DriverContext) async throws(DriverError) -> ProbeResult {
-        let data = try await machineData(machine, context: context)
-        let credentials = try await brokerCredentials(machine, user: data.user, port: data.sshPort, ttl: .seconds(60), context: context)
-        let hostKey: SSHPublicKey
-        do {
-            hostKey = try SSHPublicKey(openSSH: data.hostPublicKey)
-        } catch {
-            throw .internal("the recorded host key is unreadable: \(error)")
-        }
-        do throws(SSHError) {
-            let session = try await SSHSession.connect(
-                host: "127.0.0.1", port: data.sshPort, hostKeyPolicy: .expect(hostKey), credentials: credentials,
-                timeouts: .init(connect: .seconds(10), operation: .seconds(30)), logger: context.logger)
-            let result: SSHExecResult
-            do throws(SSHError) {
-                result = try await session.exec(ProbeScript.command, timeout: .seconds(30))
-            } catch {
-                await session.close()
-                throw error
-            }
-            await session.close()
-            return ProbeScript.parse(result.stdoutText, machine: machine)
-        } catch {
-            return ProbeResult(machine: machine, reachable: false, observedAt: Date(), error: "\(error)")
-        }
+        try await sshTarget(machine, data: try await machineData(machine, context: context)).probe(context: context)
     }
 }

@@ -1,5 +1,6 @@
 package import Configuration
 package import Foundation
+import PazDriverKit
 package import PazServiceKit
 
 /// The QEMU driver service's own settings (besides ``DriverServiceConfiguration``):
@@ -57,11 +58,11 @@ package struct QEMUSettings: Sendable {
                                    expected: "comma-separated absolute directory paths") { $0.hasPrefix("/") }
         let prefixes = try list(ImageSourcePolicy.Setting.urlPrefixes.rawValue,
                                 expected: "comma-separated http(s)://host[:port][/path] prefixes (no user, query or fragment)") {
-            ImageURLPrefix($0) != nil
+            URLPrefix($0) != nil
         }
         let maxBytes = try reader.value(ImageSourcePolicy.Setting.maxBytes.rawValue, default: Int(ImageSourcePolicy.defaultMaxBytes),
                                         in: 1...(1 << 44))
-        return ImageSourcePolicy(fileDirectories: directories, urlPrefixes: prefixes.compactMap(ImageURLPrefix.init), maxBytes: Int64(maxBytes))
+        return ImageSourcePolicy(fileDirectories: directories, urlPrefixes: prefixes.compactMap(URLPrefix.init), maxBytes: Int64(maxBytes))
     }
 
     static var defaultStateDirectory: String {

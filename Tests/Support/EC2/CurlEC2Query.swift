@@ -1,4 +1,5 @@
 import Foundation
+import PazHTTP
 package import PazLocalServers
 
 /// One EC2 query request signed with SigV4 by the system `curl` (`--aws-sigv4`), independent of the

@@ -8,6 +8,8 @@ package struct EC2Fault: Sendable, Encodable {
         case error(status: Int, code: String, message: String)
         /// The connection is closed without an answer (curl: "Empty reply from server", status 52).
         case disconnect
+        /// The request (before forwarding) or moto's answer (after) is held back this long, then goes on.
+        case delay(Duration)
     }
 
     /// Whether moto sees the request.
@@ -20,7 +22,8 @@ package struct EC2Fault: Sendable, Encodable {
     }
 
     package var answer: Answer
-    /// The EC2 action (`RunInstances`) the fault applies to; nil for every request.
+    /// The EC2 action (`RunInstances`; `RunInstances:DryRun` for its DryRun check) the fault applies to;
+    /// nil for every request.
     package var action: String?
     /// How many requests it takes (at least 1).
     package var count: Int
@@ -51,13 +54,19 @@ package struct EC2Fault: Sendable, Encodable {
         )
     }
 
+    /// moto acts at once, its answer reaches the client `seconds` later: a window in which the client
+    /// has made something without knowing it (e.g. to kill the client in).
+    package static func held(action: String? = nil, for delay: Duration, count: Int = 1) -> EC2Fault {
+        EC2Fault(.delay(delay), action: action, count: count, timing: .afterForwarding)
+    }
+
     /// The connection closes without an answer.
     package static func disconnect(action: String? = nil, count: Int = 1, timing: Timing = .beforeForwarding) -> EC2Fault {
         EC2Fault(.disconnect, action: action, count: count, timing: timing)
     }
 
     private enum CodingKeys: String, CodingKey {
-        case kind, status, code, message, action, count, timing
+        case kind, status, code, message, seconds, action, count, timing
     }
 
     /// The rule as `ec2_fault_proxy.py` reads it.
@@ -71,6 +80,9 @@ package struct EC2Fault: Sendable, Encodable {
             try container.encode(message, forKey: .message)
         case .disconnect:
             try container.encode("disconnect", forKey: .kind)
+        case .delay(let delay):
+            try container.encode("delay", forKey: .kind)
+            try container.encode(Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18, forKey: .seconds)
         }
         try container.encodeIfPresent(action, forKey: .action)
         try container.encode(count, forKey: .count)

@@ -1,4 +1,5 @@
 import Foundation
+package import PazDriverKit
 import PazHTTP
 import PazServiceKit
 #if canImport(CDispatch)
@@ -23,7 +24,7 @@ package struct ImageSourcePolicy: Sendable {
     /// Absolute directories below which `file://` images may be read.
     package var fileDirectories: [String]
     /// The http(s) URL prefixes images may be downloaded from.
-    package var urlPrefixes: [ImageURLPrefix]
+    package var urlPrefixes: [URLPrefix]
     /// The largest image, in bytes, a download may write.
     package var maxBytes: Int64
 
@@ -41,7 +42,7 @@ package struct ImageSourcePolicy: Sendable {
     }
 
     /// A policy allowing nothing but what is given.
-    package init(fileDirectories: [String] = [], urlPrefixes: [ImageURLPrefix] = [], maxBytes: Int64 = defaultMaxBytes) {
+    package init(fileDirectories: [String] = [], urlPrefixes: [URLPrefix] = [], maxBytes: Int64 = defaultMaxBytes) {
         self.fileDirectories = fileDirectories
         self.urlPrefixes = urlPrefixes
         self.maxBytes = maxBytes
@@ -62,7 +63,7 @@ package struct ImageSourcePolicy: Sendable {
 
     /// Why the http(s) URL `url` (a tenant's or a redirect's) may not be fetched; nil when it may.
     package func refusal(http url: String) -> String? {
-        guard let candidate = ImageURLPrefix.Candidate(url) else {
+        guard let candidate = URLPrefix.Candidate(url) else {
             return "it is not a plain http(s) URL (a host, no '.' or '..' path segments, no encoded '/' or '\\')"
         }
         guard !urlPrefixes.isEmpty else {
@@ -136,69 +137,5 @@ package struct ImageSourcePolicy: Sendable {
     private static func isBelow(_ path: String, _ directory: String) -> Bool {
         let prefix = directory.hasSuffix("/") ? directory : directory + "/"
         return path.hasPrefix(prefix) && path.count > prefix.count
-    }
-}
-
-/// One allowed http(s) image source: `scheme://host[:port][/path]`. A URL matches when scheme, host
-/// (any case) and port (explicit or the scheme's default) are equal and its path is the prefix's path
-/// or lies below it (`https://example.org/images` matches `/images` and `/images/x.img`, not
-/// `/images-old/x.img`). A prefix has no user, query or fragment.
-package struct ImageURLPrefix: Sendable, Hashable, CustomStringConvertible {
-    package let scheme: String
-    package let host: String
-    package let port: Int
-    /// Percent-encoded, without a trailing `/` (empty: any path).
-    package let path: String
-
-    /// Parses one entry of `qemu.imageUrlPrefixes`; nil when it is not of the form above.
-    package init?(_ text: String) {
-        guard let components = URLComponents(string: text.trimmingCharacters(in: .whitespaces)),
-              let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https",
-              let host = components.host, !host.isEmpty, components.user == nil, components.password == nil,
-              components.query == nil, components.fragment == nil, Candidate.isPlainPath(components.percentEncodedPath)
-        else { return nil }
-        self.scheme = scheme
-        self.host = host.lowercased()
-        port = components.port ?? (scheme == "https" ? 443 : 80)
-        var path = components.percentEncodedPath
-        while path.hasSuffix("/") { path.removeLast() }
-        self.path = path
-    }
-
-    package var description: String { "\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(port)\(path)/" }
-
-    func matches(_ candidate: Candidate) -> Bool {
-        candidate.scheme == scheme && candidate.host == host && candidate.port == port
-            && (path.isEmpty || candidate.path == path || candidate.path.hasPrefix(path + "/"))
-    }
-
-    /// A URL to check, parsed once: nil when it is not a plain http(s) URL with a host.
-    struct Candidate {
-        let scheme: String
-        let host: String
-        let port: Int
-        let path: String
-
-        init?(_ url: String) {
-            guard !url.contains("\\"), let components = URLComponents(string: url),
-                  let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https",
-                  let host = components.host, !host.isEmpty, Self.isPlainPath(components.percentEncodedPath)
-            else { return nil }
-            self.scheme = scheme
-            self.host = host.lowercased()
-            port = components.port ?? (scheme == "https" ? 443 : 80)
-            path = components.percentEncodedPath
-        }
-
-        /// No `.`/`..` segment (also percent-encoded) and no encoded `/` or `\`: what a server might
-        /// resolve to another path than the one checked.
-        static func isPlainPath(_ path: String) -> Bool {
-            let lowered = path.lowercased()
-            guard !lowered.contains("%2f"), !lowered.contains("%5c") else { return false }
-            return !path.split(separator: "/").contains { segment in
-                let decoded = segment.removingPercentEncoding ?? String(segment)
-                return decoded == "." || decoded == ".."
-            }
-        }
     }
 }

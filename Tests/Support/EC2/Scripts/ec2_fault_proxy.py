@@ -9,16 +9,18 @@ headers, Host included, so SigV4 signatures stay valid - except the headers abou
 itself (Connection, Keep-Alive, Expect, Proxy-*, TE, Trailer, Upgrade). GET and POST only; bodies
 need Content-Length.
 
-Requests are counted per EC2 action (the form field Action=, else the path). A schedule of fault
+Requests are counted per EC2 action (the form field Action=, with ":DryRun" appended for DryRun=true
+requests, else the path). A schedule of fault
 rules decides which requests fail instead: the first rule with requests left whose action matches
 (a rule without one matches all) takes the request. A rule either answers with an EC2 error
-(status + the XML error EC2 sends) or closes the connection without an answer; "before" rules act
-instead of forwarding (moto never sees the request), "after" rules forward first and replace moto's
-answer (moto acted, the client does not learn it).
+(status + the XML error EC2 sends), closes the connection without an answer, or holds the request
+for "seconds" ("delay"); "before" rules act instead of forwarding (moto never sees the request), "after"
+rules forward first and replace moto's answer (moto acted, the client does not learn it), or — for a
+delay — hold moto's answer back.
 
 Control (JSON):
   POST /__paz_proxy/faults  [{"action": "RunInstances" | null, "count": 2, "kind": "error" |
-                            "disconnect", "status": 503, "code": "RequestLimitExceeded",
+                            "disconnect" | "delay", "status": 503, "seconds": 30, "code": "RequestLimitExceeded",
                             "message": "...", "timing": "before" | "after"}, ...]  appended
   GET  /__paz_proxy/stats   {"seen": {action: n}, "forwarded": {...}, "faulted": {...}, "pending": n}
   POST /__paz_proxy/reset   empties the schedule and the counts
@@ -27,6 +29,7 @@ import argparse
 import http.client
 import json
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -59,9 +62,13 @@ def take_fault(action):
 
 def action_of(path, headers, body):
     if headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
-        values = parse_qs(body.decode("utf-8", "replace")).get("Action")
+        form = parse_qs(body.decode("utf-8", "replace"))
+        values = form.get("Action")
         if values:
-            return values[0]
+            # A DryRun request counts as its own action ("RunInstances:DryRun"): a fault scheduled for
+            # the real request must not be spent on the check before it.
+            dry = form.get("DryRun", ["false"])[0].lower() == "true"
+            return values[0] + (":DryRun" if dry else "")
     values = parse_qs(urlsplit(path).query).get("Action")
     return values[0] if values else urlsplit(path).path
 
@@ -86,18 +93,21 @@ class Handler(BaseHTTPRequestHandler):
         action = action_of(self.path, self.headers, body)
         count("seen", action)
         fault = take_fault(action)
-        if fault and fault.get("timing", "before") == "before":
+        after = fault is not None and fault.get("timing", "before") == "after"
+        if fault and not after:
             self.inject(fault, action)
-            return
+            if fault["kind"] != "delay":
+                return
         try:
             status, reason, headers, answer = self.forward(body)
         except OSError as error:
             self.reply(502, json.dumps({"proxyError": str(error)}).encode(), "application/json")
             return
         count("forwarded", action)
-        if fault:
+        if after:
             self.inject(fault, action)
-            return
+            if fault["kind"] != "delay":
+                return
         self.send_response_only(status, reason)
         for name, value in headers:
             if name.lower() not in NOT_FORWARDED and name.lower() != "content-length":
@@ -121,6 +131,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def inject(self, fault, action):
         count("faulted", action)
+        if fault["kind"] == "delay":
+            time.sleep(fault["seconds"])
+            return
         if fault["kind"] == "disconnect":
             self.close_connection = True
             return

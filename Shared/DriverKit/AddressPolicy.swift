@@ -1,10 +1,12 @@
 package import Configuration
 import Foundation
-package import PazDriverKit
 package import PazServiceKit
 
-/// Which `ip-address` values the generic driver may connect to: an operator setting, so that a tenant
-/// cannot point it at the driver host's own services (loopback) or at cloud metadata (link-local).
+/// Which machine addresses a driver may connect to over SSH: an operator setting, so that a tenant
+/// cannot point it at the driver host's own services (loopback) or at cloud metadata (link-local), and
+/// so that a driver never connects to an address a provider (or a simulator) invents outside the
+/// operator's ranges. The generic driver checks its `ip-address` option; the EC2 driver the instance
+/// address it waits for.
 ///
 /// An address is allowed when it lies in some ``allow`` block and in no ``deny`` block (deny wins).
 /// Only IP literals are accepted (dotted-quad IPv4 or IPv6, no zone): a host name is refused rather
@@ -13,22 +15,41 @@ package import PazServiceKit
 ///
 /// | key | env | default |
 /// |---|---|---|
-/// | `generic.addressAllow` | `GENERIC_ADDRESS_ALLOW` | `0.0.0.0/0,::/0` (everything) |
-/// | `generic.addressDeny` | `GENERIC_ADDRESS_DENY` | `0.0.0.0/8,127.0.0.0/8,169.254.0.0/16,::/128,::1/128,fe80::/10` |
+/// | `<driver>.addressAllow` | e.g. `GENERIC_ADDRESS_ALLOW` | `0.0.0.0/0,::/0` (everything) |
+/// | `<driver>.addressDeny` | e.g. `EC2_ADDRESS_DENY` | `0.0.0.0/8,127.0.0.0/8,169.254.0.0/16,::/128,::1/128,fe80::/10` |
 ///
 /// Each is a comma-separated list of CIDR blocks (a bare address is a /32 or /128) and replaces the
-/// default when set. Checked before every SSH connection: create, remove, stop/restart/kill, probe, states.
+/// default when set. Checked before every SSH connection.
 package struct AddressPolicy: Sendable, Hashable {
     package var allow: [CIDRBlock]
     package var deny: [CIDRBlock]
+    /// Whose policy it is (the settings' prefix, named in refusals), and what the checked address is.
+    package var owner: Owner
 
-    /// The configuration keys, named in refusals.
-    package enum Setting: String, Sendable {
-        case allow = "generic.addressAllow"
-        case deny = "generic.addressDeny"
+    /// The driver the policy belongs to and the name of the address it checks (an option, or the
+    /// instance address), for the settings' keys and for refusals.
+    package struct Owner: Sendable, Hashable {
+        package var driver: String
+        package var address: String
+
+        package init(driver: String, address: String) {
+            self.driver = driver
+            self.address = address
+        }
+
+        /// The configuration key of `setting`.
+        package func key(_ setting: Setting) -> String { "\(driver).\(setting.rawValue)" }
 
         /// `key (ENVIRONMENT_VARIABLE)`.
-        package var display: String { "\(rawValue) (\(ConfigurationSources.environmentVariable(for: rawValue)))" }
+        package func display(_ setting: Setting) -> String {
+            "\(key(setting)) (\(ConfigurationSources.environmentVariable(for: key(setting))))"
+        }
+    }
+
+    /// The two settings.
+    package enum Setting: String, Sendable {
+        case allow = "addressAllow"
+        case deny = "addressDeny"
     }
 
     package static let defaultAllow = ["0.0.0.0/0", "::/0"]
@@ -37,74 +58,80 @@ package struct AddressPolicy: Sendable, Hashable {
     package static let defaultDeny = ["0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "::/128", "::1/128", "fe80::/10"]
 
     /// The policy of the given blocks; nil when one is not a CIDR block.
-    package init?(allow: [String] = defaultAllow, deny: [String] = defaultDeny) {
+    package init?(_ owner: Owner, allow: [String] = defaultAllow, deny: [String] = defaultDeny) {
         let allowBlocks = allow.compactMap(CIDRBlock.init)
         let denyBlocks = deny.compactMap(CIDRBlock.init)
         guard allowBlocks.count == allow.count, denyBlocks.count == deny.count else { return nil }
         self.allow = allowBlocks
         self.deny = denyBlocks
+        self.owner = owner
     }
 
     /// The default policy.
-    package init() {
-        self.init(allow: Self.defaultAllow, deny: Self.defaultDeny)!
+    package init(_ owner: Owner) {
+        self.init(owner, allow: Self.defaultAllow, deny: Self.defaultDeny)!
     }
 
-    /// Reads `generic.addressAllow` and `generic.addressDeny`.
-    package init(reader: ConfigReader) throws(ServiceKitError) {
+    /// Reads `<driver>.addressAllow` and `<driver>.addressDeny`.
+    package init(_ owner: Owner, reader: ConfigReader) throws(ServiceKitError) {
         func blocks(_ setting: Setting, default defaults: [String]) throws(ServiceKitError) -> [CIDRBlock] {
-            guard let text: String = try reader.optional(setting.rawValue) else { return defaults.compactMap(CIDRBlock.init) }
+            let key = owner.key(setting)
+            guard let text: String = try reader.optional(key) else { return defaults.compactMap(CIDRBlock.init) }
             let entries = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             let parsed = entries.compactMap(CIDRBlock.init)
             guard parsed.count == entries.count else {
                 throw .invalidConfiguration(
-                    key: setting.rawValue, environmentVariable: ConfigurationSources.environmentVariable(for: setting.rawValue),
+                    key: key, environmentVariable: ConfigurationSources.environmentVariable(for: key),
                     value: "'\(text)'", expected: "comma-separated CIDR blocks such as 10.0.0.0/8, 2001:db8::/32 or 192.0.2.7")
             }
             return parsed
         }
         allow = try blocks(.allow, default: Self.defaultAllow)
         deny = try blocks(.deny, default: Self.defaultDeny)
+        self.owner = owner
     }
 
     /// Throws unless the driver may connect to `host`.
     package func check(_ host: String) throws(AddressPolicyError) {
-        guard let address = IPAddress(host) else { throw .notAnIPAddress(host) }
+        guard let address = IPAddress(host) else { throw .notAnIPAddress(host, owner: owner) }
         if let block = deny.first(where: { $0.contains(address) }) {
-            throw .denied(host, block: block)
+            throw .denied(host, block: block, owner: owner)
         }
         guard allow.contains(where: { $0.contains(address) }) else {
-            throw .notAllowed(host, allowed: allow)
+            throw .notAllowed(host, allowed: allow, owner: owner)
         }
     }
 }
 
-/// Why ``AddressPolicy`` refuses an `ip-address`.
+/// Why ``AddressPolicy`` refuses an address.
 package enum AddressPolicyError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Not an IP literal (a host name, a zone, a short form such as `127.1`).
-    case notAnIPAddress(String)
+    case notAnIPAddress(String, owner: AddressPolicy.Owner)
     /// In a denied block.
-    case denied(String, block: CIDRBlock)
+    case denied(String, block: CIDRBlock, owner: AddressPolicy.Owner)
     /// In no allowed block.
-    case notAllowed(String, allowed: [CIDRBlock])
+    case notAllowed(String, allowed: [CIDRBlock], owner: AddressPolicy.Owner)
 
     package var description: String {
         switch self {
-        case .notAnIPAddress(let host):
-            "ip-address \"\(host)\" is not an IP address: give the machine's IPv4 or IPv6 address (host names are not "
+        case .notAnIPAddress(let host, let owner):
+            "\(owner.address) \"\(host)\" is not an IP address: give the machine's IPv4 or IPv6 address (host names are not "
                 + "resolved, so that a DNS answer cannot choose where the driver connects)"
-        case .denied(let host, let block):
-            "ip-address \(host) is not allowed: it is in \(block), which the generic driver's operator denies "
-                + "(\(AddressPolicy.Setting.deny.display)); nothing was sent to it"
-        case .notAllowed(let host, let allowed):
-            "ip-address \(host) is not allowed: it is in none of the ranges the generic driver's operator allows "
-                + "(\(allowed.map(\.description).joined(separator: ", ")); \(AddressPolicy.Setting.allow.display)); nothing was sent to it"
+        case .denied(let host, let block, let owner):
+            "\(owner.address) \(host) is not allowed: it is in \(block), which the \(owner.driver) driver's operator denies "
+                + "(\(owner.display(.deny))); nothing was sent to it"
+        case .notAllowed(let host, let allowed, let owner):
+            "\(owner.address) \(host) is not allowed: it is in none of the ranges the \(owner.driver) driver's operator allows "
+                + "(\(allowed.map(\.description).joined(separator: ", ")); \(owner.display(.allow))); nothing was sent to it"
         }
     }
 
-    /// The tenant's option is what is wrong: `invalidArgument` naming `ip-address`.
+    /// The option named by the policy's owner is what is wrong: `invalidArgument` naming it.
     package var driverError: DriverError {
-        .invalidArgument(field: "ip-address", message: description)
+        switch self {
+        case .notAnIPAddress(_, let owner), .denied(_, _, let owner), .notAllowed(_, _, let owner):
+            .invalidArgument(field: owner.address, message: description)
+        }
     }
 }
 

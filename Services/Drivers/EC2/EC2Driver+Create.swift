@@ -1,0 +1,195 @@
+import Foundation
+import Logging
+import PazControlPlane
+package import PazDriverKit
+import PazGuestConfig
+import PazHTTP
+package import PazSchemas
+
+extension EC2Driver {
+    package func create(_ request: MachineCreate, context: DriverContext) async throws(DriverError) -> MachineDetails {
+        let options = try EC2Options(request, secrets: try await context.secrets(for: request.machineId))
+        let client = try client(options.endpoint, options.credentials, context: context)
+        let earlier = try await context.driverData(EC2MachineData.self, version: EC2MachineData.version, for: request.machineId)
+        let found = try await ec2 { () async throws(EC2Error) in try await client.instances(EC2Tags.aliveInstances(of: request.machineId)) }
+        if let earlier, let instance = found.first {
+            context.logger.info("adopting the instance an earlier attempt launched", metadata: ["ec2.instance": "\(instance.id)"])
+            await context.progress(request.machine, step: "instance \(instance.id) already launched; waiting for it")
+            var data = earlier
+            data.instanceId = instance.id
+            return try await becomeReady(request.machine, data: data, client: client, context: context)
+        }
+        do throws(DriverError) {
+            if !found.isEmpty {
+                // Launched by an attempt that recorded nothing: its user-data holds a host key nobody knows.
+                try await terminate(found.map(\.id), client: client, context: context)
+            }
+            let data = try await launch(request, options: options, client: client, context: context)
+            return try await becomeReady(request.machine, data: data, client: client, context: context)
+        } catch {
+            context.logger.warning("create failed; removing what it made", metadata: ["error": "\(error)"])
+            await discard(request.machine, client: client, context: context)
+            throw error
+        }
+    }
+
+    /// Everything up to `RunInstances`: image, DryRun, security group, host identity, record, launch.
+    private func launch(
+        _ request: MachineCreate, options: EC2Options, client: EC2Client, context: DriverContext
+    ) async throws(DriverError) -> EC2MachineData {
+        await context.progress(request.machine, step: "resolving the image")
+        let image = try await resolveImage(options.image, client: client)
+        var launch = EC2Launch(
+            imageId: image.id, instanceType: options.instanceType, clientToken: request.machineId.rawValue, userData: Data(),
+            securityGroupIds: [], subnetId: options.subnetId, availabilityZone: options.availabilityZone,
+            rootVolume: options.rootVolumeGiB.map { (image.rootDeviceName ?? "/dev/xvda", $0) },
+            tags: EC2Tags.machine(tenant: context.tenant, request))
+        await context.progress(request.machine, step: "checking the launch with DryRun")
+        if let refused = await client.dryRun(launch.query) {
+            throw refused.driverError
+        }
+        await context.progress(request.machine, step: "preparing the cluster's security group")
+        let groupKey = ClusterGroups.Key(endpoint: options.endpoint, tenant: context.tenant, cluster: request.clusterId)
+        let group = try await groups.ensure(groupKey) { () async throws(DriverError) in
+            try await makeGroup(request, options: options, client: client, context: context)
+        }
+        launch.securityGroupIds = [group]
+
+        await context.progress(request.machine, step: "issuing the host identity")
+        guard let broker = context.sshBroker else {
+            throw .providerUnavailable("no SSH broker is reachable to issue the instance's host key; retry when paz-ssh-broker runs")
+        }
+        let identity: HostIdentity
+        do {
+            identity = try await broker.hostIdentity(
+                tenant: context.tenant, machine: request.machine, principals: [request.machineName.rawValue])
+        } catch {
+            throw .providerUnavailable("the SSH broker issued no host identity: \(error)")
+        }
+        var data = EC2MachineData(
+            endpoint: options.endpoint, instanceId: nil, securityGroupId: group, machineName: request.machineName.rawValue,
+            user: options.sshUser, hostPublicKey: identity.hostPublicKey, readyWhen: options.readyWhen,
+            sshAddress: options.sshAddress, bootTimeoutSeconds: Int(options.bootTimeout.components.seconds),
+            instanceType: options.instanceType, imageId: image.id, availabilityZone: options.availabilityZone)
+        try await context.saveDriverData(data, version: EC2MachineData.version, for: request.machineId)
+        launch.userData = try userData(request, identity: identity, user: options.sshUser,
+                                       flavour: options.guestConfig ?? Self.guestConfig(of: image))
+
+        await context.progress(request.machine, step: "launching the instance")
+        let instance = try await runOnce(launch, groupKey: groupKey, request: request, options: options, client: client, context: context)
+        data.instanceId = instance.id
+        data.availabilityZone = instance.availabilityZone ?? data.availabilityZone
+        try await context.saveDriverData(data, version: EC2MachineData.version, for: request.machineId)
+        return data
+    }
+
+    /// Sends `RunInstances` until it answers, never making a second instance: before every retry it
+    /// looks for an instance tagged with the machine id (moto ignores `ClientToken`) and adopts it.
+    private func runOnce(
+        _ launch: EC2Launch, groupKey: ClusterGroups.Key, request: MachineCreate, options: EC2Options, client: EC2Client,
+        context: DriverContext
+    ) async throws(DriverError) -> EC2Instance {
+        var launch = launch
+        var attempt = 0
+        var regrouped = false
+        while true {
+            attempt += 1
+            do throws(EC2Error) {
+                return try await client.run(launch)
+            } catch where error.code == "InvalidGroup.NotFound" && !regrouped {
+                // The last machine of the cluster was removed meanwhile, and its group with it.
+                regrouped = true
+                await groups.forget(groupKey)
+                launch.securityGroupIds = [try await groups.ensure(groupKey) { () async throws(DriverError) in
+                    try await makeGroup(request, options: options, client: client, context: context)
+                }]
+            } catch where error.isRetriable && attempt < settings.retry.maxAttempts {
+                context.logger.info("RunInstances will be retried", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                do {
+                    try await Task.sleep(for: settings.retry.backoff(afterAttempt: attempt))
+                } catch {
+                    throw .timeout("the create was cancelled while EC2 was retried")
+                }
+                let found = try await ec2 { () async throws(EC2Error) in
+                    try await client.instances(EC2Tags.aliveInstances(of: request.machineId))
+                }
+                if let instance = found.first { return instance }
+            } catch {
+                throw error.driverError
+            }
+        }
+    }
+
+    /// Waits until the instance runs and, with `ready-when=ssh`, answers SSH with the issued host key;
+    /// records its addresses (they may change at every start).
+    func becomeReady(
+        _ machine: MachineRef, data: EC2MachineData, client: EC2Client, context: DriverContext
+    ) async throws(DriverError) -> MachineDetails {
+        guard let id = data.instanceId else { throw .internal("no instance recorded for \(machine.machineId)") }
+        let deadline = ContinuousClock.now + .seconds(data.bootTimeoutSeconds)
+        await context.progress(machine, step: "waiting for instance \(id) to run")
+        let instance = try await wait(for: id, until: ["running"], failing: ["terminated", "shutting-down", "stopped"],
+                                      deadline: deadline, client: client)
+        var data = data
+        data.privateIp = instance.privateIp
+        data.publicIp = instance.publicIp
+        data.availabilityZone = instance.availabilityZone ?? data.availabilityZone
+        try await context.saveDriverData(data, version: EC2MachineData.version, for: machine.machineId)
+        if data.readyWhen == .ssh {
+            guard let host = data.sshHost else {
+                throw .conflict("instance \(id) has no \(data.sshAddress.rawValue) address to reach SSH on: launch it into a "
+                    + "subnet that assigns public addresses, or use ssh-address=private")
+            }
+            do throws(AddressPolicyError) {
+                try settings.addresses.check(host)
+            } catch {
+                throw error.driverError
+            }
+            await context.progress(machine, step: "waiting for SSH on \(host)")
+            try await BrokeredSSH(machine: machine, host: host, port: 22, user: data.user, hostPublicKey: data.hostPublicKey)
+                .waitUntilReady(timeout: max(.seconds(1), deadline - .now), context: context)
+        }
+        return details(machine, data: data, state: .running)
+    }
+
+    /// The AMI of `choice`: checked to exist (a search takes the newest match).
+    private func resolveImage(_ choice: EC2Options.ImageChoice, client: EC2Client) async throws(DriverError) -> EC2Image {
+        switch choice {
+        case .id(let id):
+            let found = try await ec2 { () async throws(EC2Error) in try await client.images(ids: [id]) }
+            guard let image = found.first(where: { $0.id == id }) else {
+                throw .invalidArgument(field: "ami", message: "AMI \(id) does not exist in \(client.endpoint.region) (or is not visible to this account)")
+            }
+            return image
+        case .search(let name, let owner):
+            let found = try await ec2 { () async throws(EC2Error) in
+                try await client.images(owners: owner.map { [$0] } ?? [], filters: [EC2Filter("name", [name]), EC2Filter("state", ["available"])])
+            }
+            guard let newest = found.max(by: { ($0.creationDate ?? "") < ($1.creationDate ?? "") }) else {
+                throw .invalidArgument(field: "image-name", message: "no available image named '\(name)'"
+                    + (owner.map { " owned by \($0)" } ?? "") + " in \(client.endpoint.region)")
+            }
+            return newest
+        }
+    }
+
+    /// Ignition for the CoreOS family (Flatcar, Fedora CoreOS), cloud-init for everything else.
+    static func guestConfig(of image: EC2Image) -> GuestConfigKind {
+        let name = "\(image.name ?? "") \(image.description ?? "")".lowercased()
+        if name.contains("flatcar") { return .ignitionFlatcar }
+        if name.contains("fedora-coreos") || name.contains("fedora coreos") { return .ignitionFedoraCoreOS }
+        return .cloudInit
+    }
+
+    /// The first-boot configuration: the same content the QEMU driver gives its VMs, without network
+    /// configuration (EC2's DHCP does that).
+    private func userData(
+        _ request: MachineCreate, identity: HostIdentity, user: String, flavour: GuestConfigKind
+    ) throws(DriverError) -> Data {
+        let spec = GuestSpec(
+            instanceId: request.machineId.rawValue, hostname: request.machineName.rawValue, user: user, authorizedKeys: [],
+            userCAPublicKey: identity.userCAPublicKey, hostPrivateKey: identity.hostPrivateKey,
+            hostPublicKey: identity.hostPublicKey, hostCertificate: identity.hostCertificate, interfaces: [])
+        return try GuestUserData(spec, kind: flavour).data(maximumBytes: GuestUserData.ec2MaximumBytes)
+    }
+}
