@@ -217,7 +217,10 @@ let package = Package(
         .testTarget(name: "MotoSupportTests", dependencies: ["PazTestSupport", "PazLocalServers", "PazHTTP"]),
         .testTarget(
             name: "EC2DriverTests",
-            dependencies: ["PazEC2Driver", "PazDriverKit", "PazGuestConfig", "PazSchemas", "PazHTTP", "PazTestSupport", "PazLocalServers", log]
+            dependencies: [
+                "PazEC2Driver", "PazDriverKit", "PazGuestConfig", "PazSchemas", "PazHTTP", "PazTestSupport", "PazLocalServers",
+                "PazRedis", "PazSecrets", "PazStore", log,
+            ]
         ),
         .testTarget(name: "SecretsTests", dependencies: ["PazSecrets"]),
         .testTarget(name: "OpenSSHTests", dependencies: ["PazOpenSSH"]),

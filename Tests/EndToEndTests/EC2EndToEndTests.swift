@@ -67,6 +67,18 @@ extension EndToEnd {
             inventory = try await EC2Inventory.take(of: moto)
             #expect(inventory.instanceStates(taggedWith: EC2Inventory.clusterTag, cluster) == ["running": 2, "stopped": 1])
 
+            // Stopped behind paz-machine's back: the collector's next poll (one DescribeInstances) shows it.
+            let instance = try #require(try await cli.run(["inspect", "web-1", "--output", "json"]).object()["providerId"] as? String)
+            let stopped = try await CurlEC2Query.send(
+                "StopInstances", [("InstanceId.1", instance)], endpoint: moto.endpoint, region: moto.region, credentials: moto.credentials)
+            try #require(stopped.status == 200, "\(stopped.body)")
+            var polled: String?
+            for _ in 0..<40 where polled != "stopped" {
+                try await Task.sleep(for: .seconds(1))
+                polled = try await cli.run(["inspect", "web-1", "--output", "json"]).object()["state"] as? String
+            }
+            #expect(polled == "stopped", "the status never showed the instance stopped out of band")
+
             let removed = try await cli.run(["cluster", "rm", "web"])
             #expect(removed.status == 0, "\(removed.err)")
             inventory = try await EC2Inventory.take(of: moto)
