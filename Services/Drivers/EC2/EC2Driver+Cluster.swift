@@ -3,39 +3,11 @@ import Logging
 import PazDriverKit
 import PazSchemas
 
-/// The security group of each cluster this replica launched into, made once however many machines
-/// are created at once (the first caller makes or finds it, the others wait for its answer).
-actor ClusterGroups {
-    /// One cluster at one endpoint.
-    struct Key: Hashable, Sendable {
-        var endpoint: EC2Endpoint
-        var tenant: TenantID
-        var cluster: ClusterID
-    }
-
-    private var groups: [Key: Task<String, any Error>] = [:]
-
-    /// The group id of `key`, from `make` the first time (a failed `make` is not remembered).
-    func ensure(_ key: Key, make: @escaping @Sendable () async throws(DriverError) -> String) async throws(DriverError) -> String {
-        let task: Task<String, any Error>
-        if let known = groups[key] {
-            task = known
-        } else {
-            task = Task { try await make() }
-            groups[key] = task
-        }
-        do {
-            return try await task.value
-        } catch {
-            if groups[key] == task { groups[key] = nil }
-            throw (error as? DriverError) ?? .internal("\(error)")
-        }
-    }
-
-    /// Forgets the group of `key` (it was removed).
-    func forget(_ key: Key) {
-        groups[key] = nil
-    }
+/// One cluster at one endpoint: the key of its security group.
+struct ClusterGroupKey: Hashable, Sendable {
+    var endpoint: EC2Endpoint
+    var tenant: TenantID
+    var cluster: ClusterID
 }
 
 extension EC2Driver {
@@ -89,9 +61,11 @@ extension EC2Driver {
     /// sees in use (`DependencyViolation`: network interfaces detach a little after termination) is
     /// tried again for up to a minute.
     func removeClusterResourcesIfUnused(_ cluster: ClusterID, client: EC2Client, context: DriverContext) async throws(DriverError) -> [String] {
-        let left = try await ec2 { () async throws(EC2Error) in try await client.instances(EC2Tags.clusterInstances(cluster, tenant: context.tenant)) }
-        guard left.isEmpty else { return [] }
-        await groups.forget(ClusterGroups.Key(endpoint: client.endpoint, tenant: context.tenant, cluster: cluster))
+        let left = try await ec2 { () async throws(EC2Error) in
+            try await client.anyInstance(EC2Tags.clusterInstances(cluster, tenant: context.tenant))
+        }
+        guard !left else { return [] }
+        await groups.forget(ClusterGroupKey(endpoint: client.endpoint, tenant: context.tenant, cluster: cluster))
         let tagged = [EC2Filter.tag(EC2Tags.cluster, cluster.rawValue), EC2Filter.tag(EC2Tags.tenant, context.tenant.rawValue)]
         var removed: [String] = []
         let securityGroups = try await ec2 { () async throws(EC2Error) in try await client.securityGroups(tagged) }

@@ -10,9 +10,12 @@ extension EC2Driver {
     package func create(_ request: MachineCreate, context: DriverContext) async throws(DriverError) -> MachineDetails {
         let options = try EC2Options(request, secrets: try await context.secrets(for: request.machineId))
         let client = try client(options.endpoint, options.credentials, context: context)
-        let earlier = try await context.driverData(EC2MachineData.self, version: EC2MachineData.version, for: request.machineId)
-        let found = try await ec2 { () async throws(EC2Error) in try await client.instances(EC2Tags.aliveInstances(of: request.machineId)) }
-        if let earlier, let instance = found.first {
+        // Every attempt records the machine before it launches: without a record nothing was launched.
+        if let earlier = try await context.driverData(EC2MachineData.self, version: EC2MachineData.version, for: request.machineId),
+           let instance = try await ec2({ () async throws(EC2Error) in
+               try await client.instances(EC2Tags.aliveInstances(of: request.machineId))
+           }).first
+        {
             context.logger.info("adopting the instance an earlier attempt launched", metadata: ["ec2.instance": "\(instance.id)"])
             await context.progress(request.machine, step: "instance \(instance.id) already launched; waiting for it")
             var data = earlier
@@ -20,10 +23,6 @@ extension EC2Driver {
             return try await becomeReady(request.machine, data: data, client: client, context: context)
         }
         do throws(DriverError) {
-            if !found.isEmpty {
-                // Launched by an attempt that recorded nothing: its user-data holds a host key nobody knows.
-                try await terminate(found.map(\.id), client: client, context: context)
-            }
             let data = try await launch(request, options: options, client: client, context: context)
             return try await becomeReady(request.machine, data: data, client: client, context: context)
         } catch {
@@ -38,19 +37,28 @@ extension EC2Driver {
         _ request: MachineCreate, options: EC2Options, client: EC2Client, context: DriverContext
     ) async throws(DriverError) -> EC2MachineData {
         await context.progress(request.machine, step: "resolving the image")
-        let image = try await resolveImage(options.image, client: client)
+        let imageKey = ImageKey(endpoint: options.endpoint, credentials: options.credentials, choice: options.image)
+        let image = try await images.value(imageKey) { () async throws(DriverError) in
+            try await resolveImage(options.image, client: client)
+        }
         var launch = EC2Launch(
             imageId: image.id, instanceType: options.instanceType, clientToken: request.machineId.rawValue, userData: Data(),
             securityGroupIds: [], subnetId: options.subnetId, availabilityZone: options.availabilityZone,
             rootVolume: options.rootVolumeGiB.map { (image.rootDeviceName ?? "/dev/xvda", $0) },
             tags: EC2Tags.machine(tenant: context.tenant, request))
         await context.progress(request.machine, step: "checking the launch with DryRun")
-        if let refused = await client.dryRun(launch.query) {
-            throw refused.driverError
+        let launchKey = LaunchKey(
+            endpoint: options.endpoint, credentials: options.credentials, imageId: image.id,
+            instanceType: options.instanceType, subnetId: options.subnetId, availabilityZone: options.availabilityZone,
+            rootVolumeGiB: options.rootVolumeGiB)
+        let check = launch.query
+        _ = try await checkedLaunches.value(launchKey) { () async throws(DriverError) in
+            if let refused = await client.dryRun(check) { throw refused.driverError }
+            return true
         }
         await context.progress(request.machine, step: "preparing the cluster's security group")
-        let groupKey = ClusterGroups.Key(endpoint: options.endpoint, tenant: context.tenant, cluster: request.clusterId)
-        let group = try await groups.ensure(groupKey) { () async throws(DriverError) in
+        let groupKey = ClusterGroupKey(endpoint: options.endpoint, tenant: context.tenant, cluster: request.clusterId)
+        let group = try await groups.value(groupKey) { () async throws(DriverError) in
             try await makeGroup(request, options: options, client: client, context: context)
         }
         launch.securityGroupIds = [group]
@@ -86,7 +94,7 @@ extension EC2Driver {
     /// Sends `RunInstances` until it answers, never making a second instance: before every retry it
     /// looks for an instance tagged with the machine id (moto ignores `ClientToken`) and adopts it.
     private func runOnce(
-        _ launch: EC2Launch, groupKey: ClusterGroups.Key, request: MachineCreate, options: EC2Options, client: EC2Client,
+        _ launch: EC2Launch, groupKey: ClusterGroupKey, request: MachineCreate, options: EC2Options, client: EC2Client,
         context: DriverContext
     ) async throws(DriverError) -> EC2Instance {
         var launch = launch
@@ -100,7 +108,7 @@ extension EC2Driver {
                 // The last machine of the cluster was removed meanwhile, and its group with it.
                 regrouped = true
                 await groups.forget(groupKey)
-                launch.securityGroupIds = [try await groups.ensure(groupKey) { () async throws(DriverError) in
+                launch.securityGroupIds = [try await groups.value(groupKey) { () async throws(DriverError) in
                     try await makeGroup(request, options: options, client: client, context: context)
                 }]
             } catch where error.isRetriable && attempt < settings.retry.maxAttempts {
@@ -150,6 +158,25 @@ extension EC2Driver {
                 .waitUntilReady(timeout: max(.seconds(1), deadline - .now), context: context)
         }
         return details(machine, data: data, state: .running)
+    }
+
+    /// What a DryRun of `RunInstances` checks: the account, the image, the instance type, where.
+    struct LaunchKey: Hashable, Sendable {
+        var endpoint: EC2Endpoint
+        /// The whole credentials: a DryRun passed with one secret says nothing of another.
+        var credentials: EC2Credentials
+        var imageId: String
+        var instanceType: String
+        var subnetId: String?
+        var availabilityZone: String?
+        var rootVolumeGiB: Int?
+    }
+
+    /// An image choice of one account at one endpoint.
+    struct ImageKey: Hashable, Sendable {
+        var endpoint: EC2Endpoint
+        var credentials: EC2Credentials
+        var choice: EC2Options.ImageChoice
     }
 
     /// The AMI of `choice`: checked to exist (a search takes the newest match).

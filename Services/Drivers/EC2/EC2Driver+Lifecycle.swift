@@ -15,7 +15,7 @@ extension EC2Driver {
         try await context.forgetDriverData(for: machine.machineId)
         return RemovalResult(
             clusterId: machine.clusterId, machineIds: [machine.machineId], removedResources: removed + ["driver-data"],
-            alreadyGone: removed.isEmpty)
+            alreadyGone: !removed.contains { $0.hasPrefix("instance:") })
     }
 
     /// Terminates the machine's instances (the recorded one and any tagged with it), waits until they
@@ -23,35 +23,63 @@ extension EC2Driver {
     private func removeInstances(
         _ machine: MachineRef, recorded: String?, client: EC2Client, context: DriverContext
     ) async throws(DriverError) -> [String] {
-        let tagged = try await ec2 { () async throws(EC2Error) in try await client.instances(EC2Tags.aliveInstances(of: machine.machineId)) }
-        var ids = tagged.map(\.id)
-        if let recorded, !ids.contains(recorded) {
-            let described = try await describe([recorded], client: client)
-            if let instance = described[recorded], instance.state != "terminated" { ids.append(recorded) }
+        // The recorded instance is the machine's only one (a create adopts before it launches again);
+        // without a record, the instances tagged with the machine.
+        let ids = if let recorded {
+            [recorded]
+        } else {
+            try await ec2 { () async throws(EC2Error) in try await client.instances(EC2Tags.aliveInstances(of: machine.machineId)) }.map(\.id)
         }
         var removed: [String] = []
-        if !ids.isEmpty {
-            await context.progress(machine, step: "terminating \(ids.joined(separator: ", "))")
-            try await terminate(ids, client: client, context: context)
-            removed += ids.map { "instance:\($0)" }
+        for id in ids {
+            await context.progress(machine, step: "terminating \(id)")
+            let previous = try await terminations.submit(id, key: client.account) { batch throws(DriverError) in
+                try await terminate(batch, client: client, context: context)
+            }
+            if previous != "terminated" { removed.append("instance:\(id)") }
         }
-        removed += try await removeClusterResourcesIfUnused(machine.clusterId, client: client, context: context)
+        let cluster = machine.clusterId
+        removed += try await cleanups.submit(
+            cluster, key: ClusterGroupKey(endpoint: client.endpoint, tenant: context.tenant, cluster: cluster)
+        ) { _ throws(DriverError) in
+            [cluster: try await removeClusterResourcesIfUnused(cluster, client: client, context: context)]
+        }
         return removed
     }
 
-    /// Terminates `ids` and waits until EC2 reports each `terminated`.
-    func terminate(_ ids: [String], client: EC2Client, context: DriverContext) async throws(DriverError) {
+    /// Terminates `ids` and waits until EC2 reports all `terminated` (one `DescribeInstances` per
+    /// poll); returns each one's state before (`terminated` when it was gone already: an instance EC2
+    /// does not know counts as that).
+    func terminate(_ ids: [String], client: EC2Client, context: DriverContext) async throws(DriverError) -> [String: String] {
+        var previous: [String: String] = [:]
         do throws(EC2Error) {
-            try await client.terminate(ids)
+            previous = try await client.terminate(ids)
         } catch where error.isNotFound {
-            return
+            // One unknown id fails the whole request: the others one by one.
+            guard ids.count > 1 else { return [ids[0]: "terminated"] }
+            for id in ids {
+                previous.merge(try await terminate([id], client: client, context: context)) { $1 }
+            }
+            return previous
         } catch {
             throw error.driverError
         }
+        var left = ids.filter { previous[$0] != "terminated" }
         let deadline = ContinuousClock.now + Self.terminationTimeout
-        for id in ids {
-            _ = try await wait(for: id, until: ["terminated"], failing: [], deadline: deadline, client: client, missingIs: "terminated")
+        while !left.isEmpty {
+            let described = try await describe(left, client: client)
+            left = left.filter { described[$0].map { $0.state != "terminated" } ?? false }
+            guard !left.isEmpty else { break }
+            guard ContinuousClock.now + settings.pollInterval < deadline else {
+                throw .timeout("instances \(left.joined(separator: ", ")) were not terminated in time")
+            }
+            do {
+                try await Task.sleep(for: settings.pollInterval)
+            } catch {
+                throw .timeout("waiting for the termination of \(left.joined(separator: ", ")) was cancelled")
+            }
         }
+        return Dictionary(uniqueKeysWithValues: ids.map { ($0, previous[$0] ?? "unknown") })
     }
 
     /// How long termination may take.
@@ -109,14 +137,15 @@ extension EC2Driver {
     // MARK: Waiting
 
     /// Polls the instance until its state is in `targets`; one in `failing` ends the wait with a
-    /// conflict, the deadline with a timeout. `missingIs` is the state of an instance EC2 no longer lists.
+    /// conflict, the deadline with a timeout.
     func wait(
-        for id: String, until targets: Set<String>, failing: Set<String>, deadline: ContinuousClock.Instant, client: EC2Client,
-        missingIs missing: String? = nil
+        for id: String, until targets: Set<String>, failing: Set<String>, deadline: ContinuousClock.Instant, client: EC2Client
     ) async throws(DriverError) -> EC2Instance {
         while true {
-            let described = try await describe([id], client: client)
-            let instance = described[id] ?? missing.map { EC2Instance(id: id, state: $0) }
+            let instance = try await looks.submit(id, key: client.account) { batch throws(DriverError) in
+                let described = try await describe(batch, client: client)
+                return Dictionary(uniqueKeysWithValues: batch.map { ($0, described[$0]) })
+            }
             if let instance {
                 if targets.contains(instance.state) { return instance }
                 if failing.contains(instance.state) {
@@ -212,14 +241,5 @@ extension EC2Driver {
         }
         return try await BrokeredSSH(machine: machine, host: host, port: 22, user: data.user, hostPublicKey: data.hostPublicKey)
             .probe(context: context)
-    }
-}
-
-extension EC2Instance {
-    /// An instance known only by id and state (one EC2 no longer lists).
-    init(id: String, state: String) {
-        self.id = id
-        self.state = state
-        tags = []
     }
 }

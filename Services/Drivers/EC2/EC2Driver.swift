@@ -28,12 +28,23 @@ package struct EC2Driver: Driver {
 
     package let settings: EC2Settings
     let http: HTTPClient
-    let groups: ClusterGroups
+    /// Each cluster's security group, made once per cluster.
+    let groups = SharedResults<ClusterGroupKey, String>()
+    /// The images creates resolved, described once a minute at most.
+    let images = SharedResults<ImageKey, EC2Image>(lifetime: .seconds(60))
+    /// Terminations of one account: the removals running at once share a `TerminateInstances`.
+    let terminations = Rounds<EC2Client.Account, String, String>()
+    /// Waits of one account: the creates, starts and stops waiting at once share a `DescribeInstances`.
+    let looks = Rounds<EC2Client.Account, String, EC2Instance?>()
+    /// Clean-up checks of one cluster: the removals finishing at once share one look for instances left.
+    let cleanups = Rounds<ClusterGroupKey, ClusterID, [String]>()
+    /// The launches that passed their DryRun check in the last minute (the machines of one cluster
+    /// share theirs).
+    let checkedLaunches = SharedResults<LaunchKey, Bool>(lifetime: .seconds(60))
 
     package init(settings: EC2Settings, http: HTTPClient) {
         self.settings = settings
         self.http = http
-        groups = ClusterGroups()
     }
 
     /// A client for one account and region, logging with the command's logger.

@@ -12,6 +12,8 @@ package import PazHTTP
 package struct EC2Client: Sendable {
     /// The account's endpoint and region.
     package let endpoint: EC2Endpoint
+    /// The endpoint and the credentials: calls of one account can be batched.
+    package let account: Account
     private let http: HTTPClient
     private let signer: AWSSigV4Signer
     private let retry: RetryPolicy
@@ -19,6 +21,7 @@ package struct EC2Client: Sendable {
 
     package init(endpoint: EC2Endpoint, credentials: AWSCredentials, http: HTTPClient, retry: RetryPolicy, logger: Logger) {
         self.endpoint = endpoint
+        self.account = Account(endpoint: endpoint, credentials: credentials)
         self.http = http
         self.signer = AWSSigV4Signer(credentials: credentials, region: endpoint.region, service: "ec2")
         self.retry = retry
@@ -99,6 +102,14 @@ package struct EC2Client: Sendable {
             method: .post, url: endpoint.url,
             headers: ["Content-Type": "application/x-www-form-urlencoded; charset=utf-8", "Accept": "text/xml"],
             body: Data(query.formBody.utf8), idempotent: false)
+    }
+}
+
+extension EC2Client {
+    /// One account at one endpoint.
+    package struct Account: Hashable, Sendable {
+        package var endpoint: EC2Endpoint
+        package var credentials: AWSCredentials
     }
 }
 

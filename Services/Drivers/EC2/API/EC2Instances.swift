@@ -99,6 +99,23 @@ extension EC2Client {
         }
     }
 
+    /// Whether any instance matches `filters`, asking for the smallest pages EC2 allows (5) and
+    /// stopping at the first one found: cheap however many instances match.
+    package func anyInstance(_ filters: [EC2Filter]) async throws(EC2Error) -> Bool {
+        var query = EC2Query("DescribeInstances")
+        query.add(filters: filters)
+        query.add("MaxResults", "5")
+        var page = query
+        for _ in 0..<100 {
+            let root = try await call(page)
+            if !root.items("reservationSet").flatMap({ $0.items("instancesSet") }).isEmpty { return true }
+            guard let token = root.text("nextToken") else { return false }
+            page = query
+            page.add("NextToken", token)
+        }
+        throw .malformedResponse(action: "DescribeInstances", "more than 100 empty pages")
+    }
+
     /// Launches one instance. Not retried here: the caller looks for an instance an earlier attempt
     /// made before sending it again.
     package func run(_ launch: EC2Launch) async throws(EC2Error) -> EC2Instance {
@@ -109,9 +126,17 @@ extension EC2Client {
         return EC2Instance(item)
     }
 
-    /// Terminates instances (terminating a terminated one is no error).
-    package func terminate(_ ids: [String]) async throws(EC2Error) {
-        try await stateChange("TerminateInstances", ids)
+    /// Terminates instances (terminating a terminated one is no error); returns each one's state
+    /// before (`terminated` for one that was gone already).
+    @discardableResult
+    package func terminate(_ ids: [String]) async throws(EC2Error) -> [String: String] {
+        var query = EC2Query("TerminateInstances")
+        query.add(list: "InstanceId", ids)
+        var previous: [String: String] = [:]
+        for item in try await call(query).items("instancesSet") {
+            if let id = item.text("instanceId") { previous[id] = item.text("previousState", "name") ?? "unknown" }
+        }
+        return previous
     }
 
     /// Starts stopped instances.
