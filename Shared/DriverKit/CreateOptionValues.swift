@@ -1,3 +1,4 @@
+import Foundation
 package import PazSchemas
 
 /// Typed reads of a `machine.create`'s options, each failing with an `invalidArgument` that names
@@ -54,5 +55,20 @@ package struct CreateOptionValues: Sendable {
     /// An integer in `range`, `value` when absent.
     package func integer(_ name: String, default value: Int, in range: ClosedRange<Int>) throws(DriverError) -> Int {
         try integer(name, default: Optional(value), in: range) ?? value
+    }
+}
+
+extension CreateOptionSpec {
+    /// Option `name` of `driver`'s create options, with the CLI's environment fallback
+    /// `PAZ_<DRIVER>_<NAME>` (`-` as `_`) and, for integers, `range` as the bounds the gateway checks.
+    package static func driverOption(
+        _ driver: String, _ name: String, _ type: ValueType, required: Bool = false, default value: JSONValue? = nil,
+        in range: ClosedRange<Int>? = nil, _ description: String, secret: Bool = false
+    ) -> CreateOptionSpec {
+        CreateOptionSpec(
+            name: ResourceName(stringLiteral: name), type: type, required: required, default: value,
+            envVar: "PAZ_\(driver.uppercased())_" + name.uppercased().replacingOccurrences(of: "-", with: "_"),
+            description: description, secret: secret, minimum: range.map { Int64($0.lowerBound) },
+            maximum: range.map { Int64($0.upperBound) })
     }
 }

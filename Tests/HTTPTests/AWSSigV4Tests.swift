@@ -30,17 +30,7 @@ struct AWSSigV4Tests {
     /// Runs `body` with a fresh client and shuts it down afterwards (also when `body` throws).
     func withClient<T>(logs: LogCapture = LogCapture(), _ body: (HTTPClient) async throws -> T) async throws -> T {
         let retry = RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(20), maximumDelay: .milliseconds(100))
-        let client = try HTTPClient(
-            configuration: .init(connectTimeout: .seconds(5), totalTimeout: .seconds(20), retry: retry), logger: logs.logger
-        )
-        do {
-            let result = try await body(client)
-            await client.shutdown()
-            return result
-        } catch {
-            await client.shutdown()
-            throw error
-        }
+        return try await withHTTPClient(.init(connectTimeout: .seconds(5), totalTimeout: .seconds(20), retry: retry), logger: logs.logger, body)
     }
 
     /// `host:port` of the test server, the Host libcurl sends and signs when the request sets none.

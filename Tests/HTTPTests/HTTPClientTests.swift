@@ -20,21 +20,12 @@ struct HTTPClientTests {
         threadName: String = "paz-http-test",
         _ body: (HTTPClient) async throws -> T
     ) async throws -> T {
-        let client = try HTTPClient(
-            configuration: .init(
+        try await withHTTPClient(
+            .init(
                 connectTimeout: .seconds(5), totalTimeout: .seconds(20), retry: retry, sensitiveHeaders: sensitiveHeaders,
                 maxConnectionsPerHost: maxConnectionsPerHost, threadName: threadName
             ),
-            logger: logs.logger
-        )
-        do {
-            let result = try await body(client)
-            await client.shutdown()
-            return result
-        } catch {
-            await client.shutdown()
-            throw error
-        }
+            logger: logs.logger, body)
     }
 
     /// How many requests the server saw with test id `id`.

@@ -9,21 +9,12 @@ import Testing
 struct HTTPDownloadTests {
     /// Runs `body` with a fresh client (low-speed limit of 1 KB/s over 1 s) and shuts it down afterwards.
     func withClient<T>(_ body: (HTTPClient) async throws -> T) async throws -> T {
-        let client = try HTTPClient(
-            configuration: .init(
+        try await withHTTPClient(
+            .init(
                 connectTimeout: .seconds(5), totalTimeout: .seconds(2), downloadLowSpeedLimit: 1024,
                 downloadLowSpeedTime: .seconds(1), threadName: "paz-http-dl-test"
             ),
-            logger: LogCapture().logger
-        )
-        do {
-            let result = try await body(client)
-            await client.shutdown()
-            return result
-        } catch {
-            await client.shutdown()
-            throw error
-        }
+            logger: LogCapture().logger, body)
     }
 
     /// A sink that keeps every chunk, and how many chunks it saw.

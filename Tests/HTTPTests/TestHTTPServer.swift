@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import PazHTTP
 import PazLocalServers
 import PazTestSupport
 
@@ -54,5 +56,20 @@ struct Echo: Decodable {
     /// Every value of header `name` (any case), in the order the server saw them.
     func values(_ name: String) -> [String] {
         headers.filter { $0.first?.lowercased() == name.lowercased() }.compactMap(\.last)
+    }
+}
+
+/// Runs `body` with a client of `configuration` and shuts the client down afterwards (also when `body` throws).
+func withHTTPClient<T>(
+    _ configuration: HTTPClient.Configuration, logger: Logger, _ body: (HTTPClient) async throws -> T
+) async throws -> T {
+    let client = try HTTPClient(configuration: configuration, logger: logger)
+    do {
+        let result = try await body(client)
+        await client.shutdown()
+        return result
+    } catch {
+        await client.shutdown()
+        throw error
     }
 }

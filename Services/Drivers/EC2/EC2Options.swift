@@ -93,11 +93,7 @@ package struct EC2Options: Sendable, Hashable {
         _ name: String, _ type: CreateOptionSpec.ValueType, required: Bool = false, default value: JSONValue? = nil,
         in range: ClosedRange<Int>? = nil, _ description: String, secret: Bool = false
     ) -> CreateOptionSpec {
-        CreateOptionSpec(
-            name: ResourceName(stringLiteral: name), type: type, required: required, default: value,
-            envVar: "PAZ_EC2_" + name.uppercased().replacingOccurrences(of: "-", with: "_"),
-            description: description, secret: secret, minimum: range.map { Int64($0.lowerBound) },
-            maximum: range.map { Int64($0.upperBound) })
+        .driverOption("ec2", name, type, required: required, default: value, in: range, description, secret: secret)
     }
 
     /// Parses a create: its options, its secret options and its size/image/location fields.

@@ -65,11 +65,7 @@ package struct GenericOptions: Sendable, Hashable {
         _ name: String, _ type: CreateOptionSpec.ValueType, required: Bool = false, default value: JSONValue? = nil,
         in range: ClosedRange<Int>? = nil, _ description: String, secret: Bool = false
     ) -> CreateOptionSpec {
-        CreateOptionSpec(
-            name: ResourceName(stringLiteral: name), type: type, required: required, default: value,
-            envVar: "PAZ_GENERIC_" + name.uppercased().replacingOccurrences(of: "-", with: "_"),
-            description: description, secret: secret, minimum: range.map { Int64($0.lowerBound) },
-            maximum: range.map { Int64($0.upperBound) })
+        .driverOption("generic", name, type, required: required, default: value, in: range, description, secret: secret)
     }
 
     /// Parses a command's options; errors name the option.

@@ -52,10 +52,7 @@ package struct QEMUOptions: Sendable, Hashable {
         _ name: String, _ type: CreateOptionSpec.ValueType, required: Bool = false, default value: JSONValue? = nil,
         in range: ClosedRange<Int>? = nil, _ description: String
     ) -> CreateOptionSpec {
-        CreateOptionSpec(
-            name: ResourceName(stringLiteral: name), type: type, required: required, default: value,
-            envVar: "PAZ_QEMU_" + name.uppercased().replacingOccurrences(of: "-", with: "_"), description: description,
-            minimum: range.map { Int64($0.lowerBound) }, maximum: range.map { Int64($0.upperBound) })
+        .driverOption("qemu", name, type, required: required, default: value, in: range, description)
     }
 
     /// Parses a command's options; errors name the option.
