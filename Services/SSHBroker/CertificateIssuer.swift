@@ -172,7 +172,7 @@ package struct CertificateIssuer: Sendable {
         let knownHostsLine: String
         do {
             knownHostsLine = try cas.host.publicKey.knownHostsCertAuthorityLine(
-                hostPatterns: [Self.hostPattern(endpoint)], comment: "paz-host-ca:\(request.tenant.rawValue)")
+                hostPatterns: [Self.hostPattern(endpoint), machine.name.rawValue], comment: "paz-host-ca:\(request.tenant.rawValue)")
         } catch {
             throw .openSSH(error)
         }

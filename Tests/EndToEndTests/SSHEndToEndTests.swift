@@ -48,7 +48,7 @@ extension EndToEnd {
             // The host identity a driver installs: the broker's host key and certificate, the user CA.
             let tenantA = try await Self.tenantId(named: LocalStack.tenant, data: data, redisPort: stack.ports.redis)
             let identity = try await Self.hostIdentity(
-                tenant: tenantA, cluster: try ClusterID(clusterId), principals: [plain.host], data: data, stack: stack)
+                tenant: tenantA, cluster: try ClusterID(clusterId), principals: [plain.host, "lab-1"], data: data, stack: stack)
             await plain.stop()
             let trusted = try SSHServer(host: plain.host, port: plain.port, certified: .init(
                 hostPrivateKey: identity.hostPrivateKey.value, hostCertificate: identity.hostCertificate,

@@ -104,7 +104,7 @@ struct IssueTests {
             #expect(key.publicKey == certificate.publicKey)
             #expect(try OpenSSHPublicKey(line: credentials.publicKey) == key.publicKey)
             #expect(credentials.ssh == SSHEndpoint(host: "127.0.0.1", port: 40122, user: "paz"))
-            #expect(credentials.knownHostsLine.hasPrefix("@cert-authority [127.0.0.1]:40122 ssh-ed25519 "))
+            #expect(credentials.knownHostsLine.hasPrefix("@cert-authority [127.0.0.1]:40122,\(machine.name.rawValue) ssh-ed25519 "))
             #expect(try OpenSSHPublicKey(line: String(credentials.knownHostsLine.split(separator: " ", maxSplits: 2)[2])) == hostCA)
 
             let certificateFile = try writeScratchFile(credentials.certificate + "\n", name: "user-cert.pub", in: directory)
@@ -167,7 +167,7 @@ struct IssueTests {
             #expect(certificate.principals == ["ops"])
             try certificate.verifySignature()
             #expect(ecdsa.ssh == SSHEndpoint(host: "10.1.2.3", port: 22, user: "ops"))
-            #expect(ecdsa.knownHostsLine.hasPrefix("@cert-authority 10.1.2.3 ssh-ed25519 "))
+            #expect(ecdsa.knownHostsLine.hasPrefix("@cert-authority 10.1.2.3,\(machine.name.rawValue) ssh-ed25519 "))
             let certificateFile = try writeScratchFile(ecdsa.certificate + "\n", name: "ecdsa-cert.pub", in: directory)
             let listed = try sshKeygen(["-L", "-f", certificateFile.path])
             #expect(listed.status == 0, "ssh-keygen -L: \(listed.output)")

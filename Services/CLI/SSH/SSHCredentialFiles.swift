@@ -50,7 +50,9 @@ struct SSHCredentialFiles: Sendable {
     }
 
     /// `-o` options for ssh/scp: this key and certificate only, hosts verified through the tenant's
-    /// host CA (no prompt, no trust on first use), no connection sharing, no user or system config.
+    /// host CA (no prompt, no trust on first use) as the machine's name — the principal every driver
+    /// puts in its host certificate, also where the address was unknown when it was issued (a cloud
+    /// instance) —, no connection sharing, no user or system config.
     var clientOptions: [String] {
         [
             "-F", "/dev/null",
@@ -59,6 +61,7 @@ struct SSHCredentialFiles: Sendable {
             "-o", "IdentitiesOnly=yes",
             "-o", "IdentityAgent=none",
             "-o", "UserKnownHostsFile=\(knownHosts.path)",
+            "-o", "HostKeyAlias=\(credentials.machine)",
             "-o", "GlobalKnownHostsFile=/dev/null",
             "-o", "StrictHostKeyChecking=yes",
             "-o", "UpdateHostKeys=no",
@@ -81,6 +84,7 @@ struct SSHCredentialFiles: Sendable {
           CertificateFile \(certificate.path)
           IdentitiesOnly yes
           UserKnownHostsFile \(knownHosts.path)
+          HostKeyAlias \(credentials.machine)
           StrictHostKeyChecking yes
 
         """

@@ -149,7 +149,7 @@ package struct GenericDriver: Driver {
         await context.progress(request.machine, step: "installing the SSH CA trust and host certificate")
         let identity: HostIdentity
         do {
-            identity = try await broker.hostIdentity(tenant: context.tenant, machine: request.machine, principals: [options.ipAddress])
+            identity = try await broker.hostIdentity(tenant: context.tenant, machine: request.machine, principals: [options.ipAddress, request.machineName.rawValue])
         } catch {
             throw .providerUnavailable("\(error)")
         }
