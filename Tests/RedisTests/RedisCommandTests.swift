@@ -16,8 +16,8 @@ struct RedisCommandTests {
             #expect(try await redis.set(prefix + "fresh", "x", expiresIn: .seconds(100), onlyIfAbsent: true))
             let ttl = try await redis.ttl(prefix + "fresh")
             #expect(ttl > 90 && ttl <= 100)
-            #expect(try await redis.set(prefix + "short", "x", expiresIn: .milliseconds(1500)))
-            #expect((1...2).contains(try await redis.ttl(prefix + "short")))  // TTL rounds to seconds
+            #expect(try await redis.set(prefix + "short", "x", expiresIn: .milliseconds(30_500)))
+            #expect((20...31).contains(try await redis.ttl(prefix + "short")))  // TTL rounds to seconds; a loaded machine is slow
             #expect(try await redis.expire(key, after: .seconds(50)))
             #expect(try await redis.ttl(key) > 40)
             #expect(try await redis.expire(prefix + "missing", after: .seconds(5)) == false)
