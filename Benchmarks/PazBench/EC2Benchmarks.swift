@@ -105,17 +105,12 @@ private struct EC2BenchCLI {
 
     /// Runs `paz-machine COMMAND ARGS` with the moto credentials in its environment; seconds to exit.
     private func time(_ command: [String], _ arguments: [String]) throws -> Double {
-        let line = stack.cli(command, arguments)
-        let started = ContinuousClock.now
-        let process = try ManagedProcess(
-            executable: line[0], arguments: Array(line.dropFirst()),
+        let elapsed = try SSHOverheadBenchmark.time(
+            stack.cli(command, arguments),
             environment: [
                 "PAZ_EC2_ACCESS_KEY_ID": moto.credentials.accessKeyID, "PAZ_EC2_SECRET_ACCESS_KEY": moto.credentials.secretAccessKey,
             ],
-            logFile: directory.appendingPathComponent("run.log"))
-        let status = process.waitUntilExit()
-        let elapsed = ContinuousClock.now - started
-        guard status == 0 else { throw BenchError("\(line[0]) \(command.joined(separator: " ")) exited with \(status): \(process.logTail())") }
+            in: directory)
         return SSHOverheadBenchmark.ms(elapsed) / 1000
     }
 }

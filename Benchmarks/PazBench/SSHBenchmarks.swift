@@ -82,10 +82,11 @@ struct SSHOverheadBenchmark: AsyncParsableCommand {
     }
 
     /// Runs `command` to its end (it must exit 0) and returns how long it took.
-    static func time(_ command: [String], in directory: URL) throws -> Duration {
+    static func time(_ command: [String], environment: [String: String] = [:], in directory: URL) throws -> Duration {
         let started = ContinuousClock.now
         let process = try ManagedProcess(
-            executable: command[0], arguments: Array(command.dropFirst()), logFile: directory.appendingPathComponent("run.log"))
+            executable: command[0], arguments: Array(command.dropFirst()), environment: environment,
+            logFile: directory.appendingPathComponent("run.log"))
         let status = process.waitUntilExit()
         let elapsed = ContinuousClock.now - started
         guard status == 0 else { throw BenchError("\(command[0]) exited with \(status): \(process.logTail())") }

@@ -6,27 +6,15 @@ package import PazSchemas
 extension EC2Driver {
     // MARK: PreCreateCheck
 
-    /// The real `RunInstances` of each machine with `DryRun=true` (credentials, permissions, AMI,
-    /// instance type, quota), nothing spent. Create runs the same check before it makes anything.
+    /// Each machine's image and its real `RunInstances` with `DryRun=true` (credentials, permissions,
+    /// AMI, instance type, quota), nothing spent: the check create runs before it makes anything.
     package func preCreateCheck(_ machines: [MachineCreate], context: DriverContext) async throws(DriverError) -> PreCreateCheckResult {
         let defaults = try await context.driverDefaults(name)
         for machine in machines {
             let secrets = defaults.secrets.merging(try await context.secrets(for: machine.machineId)) { $1 }
             let options = try EC2Options(machine, secrets: secrets)
             let client = try client(options.endpoint, options.credentials, context: context)
-            var query = EC2Query("RunInstances")
-            switch options.image {
-            case .id(let id): query.add("ImageId", id)
-            case .search:
-                let probe = EC2Query("DescribeImages")
-                if let refused = await client.dryRun(probe) { throw refused.driverError }
-                continue
-            }
-            query.add("InstanceType", options.instanceType)
-            query.add("MinCount", "1")
-            query.add("MaxCount", "1")
-            if let subnet = options.subnetId { query.add("SubnetId", subnet) }
-            if let refused = await client.dryRun(query) { throw refused.driverError }
+            _ = try await checkedLaunch(machine, options: options, client: client, context: context)
         }
         return PreCreateCheckResult()
     }

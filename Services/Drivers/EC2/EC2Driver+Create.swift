@@ -36,26 +36,8 @@ extension EC2Driver {
     private func launch(
         _ request: MachineCreate, options: EC2Options, client: EC2Client, context: DriverContext
     ) async throws(DriverError) -> EC2MachineData {
-        await context.progress(request.machine, step: "resolving the image")
-        let imageKey = ImageKey(endpoint: options.endpoint, credentials: options.credentials, choice: options.image)
-        let image = try await images.value(imageKey) { () async throws(DriverError) in
-            try await resolveImage(options.image, client: client)
-        }
-        var launch = EC2Launch(
-            imageId: image.id, instanceType: options.instanceType, clientToken: request.machineId.rawValue, userData: Data(),
-            securityGroupIds: [], subnetId: options.subnetId, availabilityZone: options.availabilityZone,
-            rootVolume: options.rootVolumeGiB.map { (image.rootDeviceName ?? "/dev/xvda", $0) },
-            tags: EC2Tags.machine(tenant: context.tenant, request))
-        await context.progress(request.machine, step: "checking the launch with DryRun")
-        let launchKey = LaunchKey(
-            endpoint: options.endpoint, credentials: options.credentials, imageId: image.id,
-            instanceType: options.instanceType, subnetId: options.subnetId, availabilityZone: options.availabilityZone,
-            rootVolumeGiB: options.rootVolumeGiB)
-        let check = launch.query
-        _ = try await checkedLaunches.value(launchKey) { () async throws(DriverError) in
-            if let refused = await client.dryRun(check) { throw refused.driverError }
-            return true
-        }
+        let (image, checked) = try await checkedLaunch(request, options: options, client: client, context: context)
+        var launch = checked
         await context.progress(request.machine, step: "preparing the cluster's security group")
         let groupKey = ClusterGroupKey(endpoint: options.endpoint, tenant: context.tenant, cluster: request.clusterId)
         let group = try await groups.value(groupKey) { () async throws(DriverError) in
@@ -89,6 +71,35 @@ extension EC2Driver {
         data.availabilityZone = instance.availabilityZone ?? data.availabilityZone
         try await context.saveDriverData(data, version: EC2MachineData.version, for: request.machineId)
         return data
+    }
+
+    /// The machine's image and its `RunInstances` (no security group, no user-data yet), checked with
+    /// `DryRun=true` — credentials, permissions, AMI, instance type, quota — before anything is spent.
+    /// The machines of one launch type share the image lookup and the check for a minute.
+    func checkedLaunch(
+        _ request: MachineCreate, options: EC2Options, client: EC2Client, context: DriverContext
+    ) async throws(DriverError) -> (EC2Image, EC2Launch) {
+        await context.progress(request.machine, step: "resolving the image")
+        let imageKey = ImageKey(endpoint: options.endpoint, credentials: options.credentials, choice: options.image)
+        let image = try await images.value(imageKey) { () async throws(DriverError) in
+            try await resolveImage(options.image, client: client)
+        }
+        let launch = EC2Launch(
+            imageId: image.id, instanceType: options.instanceType, clientToken: request.machineId.rawValue, userData: Data(),
+            securityGroupIds: [], subnetId: options.subnetId, availabilityZone: options.availabilityZone,
+            rootVolume: options.rootVolumeGiB.map { (image.rootDeviceName ?? "/dev/xvda", $0) },
+            tags: EC2Tags.machine(tenant: context.tenant, request))
+        await context.progress(request.machine, step: "checking the launch with DryRun")
+        let launchKey = LaunchKey(
+            endpoint: options.endpoint, credentials: options.credentials, imageId: image.id,
+            instanceType: options.instanceType, subnetId: options.subnetId, availabilityZone: options.availabilityZone,
+            rootVolumeGiB: options.rootVolumeGiB)
+        let check = launch.query
+        _ = try await checkedLaunches.value(launchKey) { () async throws(DriverError) in
+            if let refused = await client.dryRun(check) { throw refused.driverError }
+            return true
+        }
+        return (image, launch)
     }
 
     /// Sends `RunInstances` until it answers, never making a second instance: before every retry it
