@@ -24,6 +24,15 @@ struct QEMUProcessTests {
         return stat.split(separator: ")").last?.split(separator: " ").first == "Z"
     }
 
+    /// Whether `pid` exits within `timeout`: QEMU removes its pid file before the process is gone.
+    static func becomesGone(_ pid: Int32, within timeout: Duration = .seconds(10)) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while !isGone(pid) {
+            guard ContinuousClock.now < deadline, (try? await Task.sleep(for: .milliseconds(20))) != nil else { return false }
+        }
+        return true
+    }
+
     @Test("QMP query-status and quit; liveness from the pid file, never a stale one")
     func qmpLifecycle() async throws {
         let state = try ScratchDirectory.make(prefix: "paz-qemu-qmp")
@@ -43,7 +52,7 @@ struct QEMUProcessTests {
         try await client.execute("quit")
         #expect(await process.waitForExit(timeout: .seconds(10)))
         #expect(process.runningPID == nil)
-        #expect(Self.isGone(pid))
+        #expect(await Self.becomesGone(pid))
         await #expect(throws: QMPError.self) { try await client.runState() }
 
         // A pid file naming a live process that is not this VM's QEMU does not count.
@@ -82,7 +91,7 @@ struct QEMUProcessTests {
         #expect(network.switchPID == pid)
         #expect(await resources.release(try MachineID("mch_b"), cluster: cluster) == ["cluster-network"])
         #expect(network.switchPID == nil)
-        #expect(Self.isGone(pid))
+        #expect(await Self.becomesGone(pid))
         #expect(!FileManager.default.fileExists(atPath: network.directory.path))
     }
 
