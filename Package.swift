@@ -127,7 +127,7 @@ let package = Package(
         .target(
             name: "PazControlPlane",
             dependencies: [
-                "PazAMQP", "PazRedis", "PazSchemas", "PazServiceKit", "PazStore", log,
+                "PazAMQP", "PazRedis", "PazSchemas", "PazSecrets", "PazServiceKit", "PazStore", log,
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -254,9 +254,14 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "PazGateway", "PazGatewayServer", "PazGatewayClient", "PazTestSupport", "PazLocalServers", "PazHTTP", log,
+                "PazGateway", "PazGatewayServer", "PazGatewayClient", "PazTestSupport", "PazLocalServers", "PazHTTP",
+                "PazControlPlane", log,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
+        ),
+        .testTarget(
+            name: "ControlPlaneTests",
+            dependencies: ["PazControlPlane", "PazAMQP", "PazSchemas", "PazTestSupport", "PazLocalServers", log]
         ),
         .testTarget(
             name: "DriverKitTests",
@@ -290,7 +295,7 @@ let package = Package(
             name: "StatusCollectorTests",
             dependencies: [
                 "PazStatusCollector", "PazTestSupport", "PazLocalServers", "PazStore", "PazAMQP", "PazRedis",
-                "PazSchemas", "PazServiceKit", log,
+                "PazSchemas", "PazServiceKit", "PazControlPlane", log,
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import Logging
 import PazAMQP
+import PazControlPlane
 import PazLocalServers
+import PazSchemas
 
 /// Starts a private broker, runs `body` with a connection factory, always stops the broker.
 private func withBroker<T>(_ body: (@escaping (String) async throws -> AMQPConnection) async throws -> T) async throws -> T {
@@ -78,7 +80,8 @@ struct AMQPConfirmsBenchmark: AsyncParsableCommand {
     }
 }
 
-/// `amqp-rpc`: request/reply round trips through a responder on another connection.
+/// `amqp-rpc`: request/reply round trips (encoded envelopes) through the control plane's RPC client
+/// and a consumer with a responder on another connection.
 struct AMQPRPCBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "amqp-rpc",
@@ -92,16 +95,30 @@ struct AMQPRPCBenchmark: AsyncParsableCommand {
             let client = try await open("bench-rpc-client")
             let responderConnection = try await open("bench-rpc-responder")
             try await responderConnection.declare(AMQPQueue(name: "bench-rpc", durable: false, autoDelete: true))
-            let responder = Task {
-                try await responderConnection.respond(queue: "bench-rpc") { request in request.body }
+            // The control plane's own RPC path: RPCClient → MessageConsumer → RPCResponder.
+            let consumer = MessageConsumer(
+                CommandPayload.self, amqp: responderConnection, ready: { true },
+                settings: ConsumerSettings(queue: "bench-rpc", prefetch: 32, concurrent: true, retry: .requests),
+                logger: Logger(label: "paz-bench.rpc-responder")
+            ) { request in
+                await RPCResponder(amqp: responderConnection).answer(
+                    request.delivery, kind: request.envelope.kind,
+                    with: request.envelope.reply(.catalogLocations(CatalogLocations(locations: []))))
             }
-            let body = Array("ping".utf8)
-            for _ in 0..<200 { _ = try await client.call(routingKey: "bench-rpc", body: body, timeout: .seconds(5)) }
+            let responder = Task { await consumer.run() }
+            let rpc = RPCClient(amqp: client)
+            let tenant = try TenantID("tnt_bench")
+            func call() async throws {
+                let request = CommandEnvelope(
+                    tenantId: tenant, trace: .newTrace(), payload: .catalogLocations(CatalogLocationsQuery()))
+                _ = try await rpc.call(request, exchange: "", routingKey: "bench-rpc", timeout: .seconds(5))
+            }
+            for _ in 0..<200 { try await call() }
             var latencies: [Double] = []
             latencies.reserveCapacity(calls)
             for _ in 0..<calls {
                 let start = ContinuousClock.now
-                _ = try await client.call(routingKey: "bench-rpc", body: body, timeout: .seconds(5))
+                try await call()
                 let elapsed = ContinuousClock.now - start
                 latencies.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1e3)
             }

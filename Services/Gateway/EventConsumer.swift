@@ -1,5 +1,4 @@
 import Foundation
-import HTTPTypes
 import Logging
 import PazAMQP
 import PazControlPlane
@@ -16,81 +15,47 @@ enum GatewayTopology {
         try await ControlPlaneTopology.declareShared(on: amqp)
         try await ControlPlaneTopology.declareQueue(
             eventsQueue, boundTo: Routing.eventsExchange, routingKey: Routing.eventRoutingKey(.eventOperation), on: amqp)
+        var deadLetters = AMQPQueue(name: Routing.gatewayDeadLettersQueue)
+        deadLetters.otherArguments["x-max-length"] = .int(Int64(ControlPlaneTopology.deadLetterCapacity))
+        try await amqp.declare(deadLetters)
+        try await amqp.bind(
+            AMQPBinding(queue: Routing.gatewayDeadLettersQueue, exchange: Routing.deadLetterExchange, routingKey: ""))
     }
 }
 
-/// Applies `event.operation` events to the store: progress per machine, machine details on success,
-/// forgetting removed machines and clusters. Acks only after the store write; undecodable messages
-/// are republished to `paz.dead-letter` with the reason headers, then acked.
+/// Applies `event.operation` events to the store, in order: progress per machine, machine details
+/// on success, forgetting removed machines and clusters. Acked after the store write; while Redis
+/// is down an event is retried later (``PazControlPlane/RetryPolicy/storeWrites``); an unreadable
+/// one is dead-lettered with the reason headers.
 struct EventConsumer: Service {
-    let amqp: AMQPConnection
-    let store: Store
+    let connections: ServiceConnections
     let logger: Logger
 
+    private var store: Store { connections.store }
+
     func run() async throws {
-        let consumer: AMQPConsumer
-        do {
-            // The broker may be down at start: keep trying, but give up quietly on shutdown.
-            consumer = try await cancelWhenGracefulShutdown { try await startConsuming() }
-        } catch is CancellationError {
-            return
-        }
-        await withGracefulShutdownHandler {
-            for await delivery in consumer {
-                await handle(delivery)
-            }
-        } onGracefulShutdown: {
-            Task { await consumer.cancel() }
-        }
+        let consumer = MessageConsumer(
+            EventPayload.self, connections: connections,
+            settings: ConsumerSettings(queue: GatewayTopology.eventsQueue, prefetch: 32, concurrent: false, retry: .storeWrites),
+            logger: logger) { event in await handle(event) }
+        await consumer.run()
     }
 
-    /// Waits for the broker (it may be down at start), declares the topology, starts consuming.
-    private func startConsuming() async throws -> AMQPConsumer {
-        while true {
-            switch await attemptToConsume() {
-            case .success(let consumer): return consumer
-            case .failure(let error):
-                guard error.isRetriable else { throw error }
-                logger.warning("event consumer waiting for RabbitMQ", metadata: ["error": "\(error)"])
-                try await Task.sleep(for: .seconds(1))
-            }
-        }
-    }
-
-    private func attemptToConsume() async -> Result<AMQPConsumer, AMQPError> {
-        do throws(AMQPError) {
-            // Short waits: waitUntilConnected does not notice cancellation, and shutdown should be quick.
-            try await amqp.waitUntilConnected(timeout: .seconds(1))
-            try await GatewayTopology.declare(on: amqp)
-            return .success(try await amqp.consume(queue: GatewayTopology.eventsQueue, prefetch: 32))
-        } catch {
-            return .failure(error)
-        }
-    }
-
-    private func handle(_ delivery: AMQPDelivery) async {
-        let envelope: EventEnvelope
-        do {
-            envelope = try MessageCodec.decode(EventPayload.self, from: Data(delivery.body))
-        } catch {
-            await deadLetter(delivery, reason: error.reason, detail: error.description)
-            return
-        }
+    private func handle(_ event: Inbound<EventPayload>) async -> HandlerOutcome {
+        let envelope = event.envelope
         guard case .operation(let progress) = envelope.payload, let tenant = envelope.tenantId,
             let operation = envelope.operationId
         else {
-            await deadLetter(delivery, reason: "unexpected-event", detail: "\(envelope.kind.rawValue) without tenant/operation on \(GatewayTopology.eventsQueue)")
-            return
+            return .deadLetter(
+                reason: "unexpected-event",
+                detail: "\(envelope.kind.rawValue) without tenant/operation on \(GatewayTopology.eventsQueue)")
         }
         do {
             try await apply(progress, operation: operation, tenant: tenant)
-            try await amqp.ack(delivery)
-        } catch let error as StoreError {
-            logger.warning("event not applied; it will be redelivered", metadata: ["operation": "\(operation)", "error": "\(error)"])
-            try? await Task.sleep(for: .milliseconds(200))
-            try? await amqp.nack(delivery, requeue: true)
+            return .done
         } catch {
-            logger.warning("event ack failed", metadata: ["operation": "\(operation)", "error": "\(error)"])
+            logger.warning("Event not applied; it will be retried", metadata: ["operation": "\(operation)", "error": "\(error)"])
+            return error.isRetriable ? .retry(reason: "store: \(error)") : .deadLetter(reason: "store-refused", detail: "\(error)")
         }
     }
 
@@ -115,20 +80,5 @@ struct EventConsumer: Service {
         }
         try await store.removeCluster(cluster, tenant: tenant)
         logger.info("cluster removed", metadata: ["cluster": "\(cluster.id)", "operation": "\(operation)"])
-    }
-
-    private func deadLetter(_ delivery: AMQPDelivery, reason: String, detail: String) async {
-        var properties = delivery.properties
-        properties.headers[Routing.deadLetterReasonHeader] = .string(reason)
-        properties.headers[Routing.deadLetterDetailHeader] = .string(detail)
-        do {
-            try await amqp.publish(
-                exchange: Routing.deadLetterExchange, routingKey: GatewayTopology.eventsQueue, body: delivery.body,
-                properties: properties, mandatory: false)
-            try await amqp.ack(delivery)
-            logger.warning("event dead-lettered", metadata: ["reason": "\(reason)"])
-        } catch {
-            logger.warning("dead-lettering failed; the event will be redelivered", metadata: ["error": "\(error)"])
-        }
     }
 }

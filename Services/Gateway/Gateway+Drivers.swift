@@ -3,6 +3,7 @@ import Logging
 import HTTPTypes
 import OpenAPIRuntime
 import PazAMQP
+import PazControlPlane
 import PazGatewayAPI
 import PazSchemas
 import PazStore
@@ -123,23 +124,31 @@ extension Gateway {
         let tenant = try Principal.tenant()
         let driver = try await liveReplicas(driverName)[0].name
         let envelope = CommandEnvelope(tenantId: tenant, trace: .newTrace(), payload: query)
-        let body = try MessageCodec.encode(envelope)
-        let delivery: AMQPDelivery
+        let reply: ReplyEnvelope
         do {
-            delivery = try await amqp.call(
-                exchange: Routing.commandsExchange, routingKey: Routing.commandRoutingKey(driver: driver),
-                body: Array(body),
-                properties: AMQPProperties(
-                    messageID: envelope.messageId.rawValue, contentType: Routing.contentType, type: query.kind.rawValue,
-                    persistent: false),
+            reply = try await RPCClient(amqp: amqp).call(
+                envelope, exchange: Routing.commandsExchange, routingKey: Routing.queryRoutingKey(driver: driver),
                 timeout: configuration.catalogTimeout)
-        } catch .rpcTimeout(_, let after) {
-            throw GatewayProblem(.gatewayTimeout, "timeout", "Driver timeout",
-                                 detail: "no replica of driver \(driverName) answered within \(after); retry later")
         } catch {
-            throw GatewayProblem.from(error, driver: driverName)
+            switch error {
+            case .timeout(let after):
+                throw GatewayProblem(.gatewayTimeout, "timeout", "Driver timeout",
+                                     detail: "no replica of driver \(driverName) answered within \(after); retry later")
+            case .unroutable:
+                throw GatewayProblem(
+                    .serviceUnavailable, "driver-unavailable", "Driver unavailable",
+                    detail: "no query queue of driver \"\(driverName)\" exists (no replica of this version started)",
+                    retryAfter: 5)
+            case .cancelled:
+                throw CancellationError()
+            case .unavailable(let detail):
+                throw GatewayProblem(
+                    .serviceUnavailable, "dependency-unavailable", "Dependency unavailable",
+                    detail: "the message broker (RabbitMQ): \(detail); retry later", retryAfter: 5)
+            case .unreadable(let detail):
+                throw GatewayProblem(.badGateway, "provider-error", "Driver error", detail: "driver \(driverName) answered \(detail)")
+            }
         }
-        let reply = try MessageCodec.decode(ReplyPayload.self, from: Data(delivery.body))
         if case .failure(let failure) = reply.payload {
             throw GatewayProblem(.badGateway, "provider-error", "Driver error", detail: failure.message)
         }

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import Logging
 import PazAMQP
 import PazGatewayAPI
 import PazSchemas
@@ -25,8 +26,10 @@ struct Submission {
 extension Gateway {
     /// The common path of every mutating call: claim the Idempotency-Key (replay or 422 on mismatch),
     /// record (`prepare`), record the operation, publish the commands with confirms, and only then
-    /// answer 202. A failure before the confirm undoes the records (`undo`), releases the key, marks
-    /// the operation failed and answers 503: nothing was accepted.
+    /// answer 202. When RabbitMQ certainly stored none of them (refused, returned, nacked) the
+    /// records are undone (`undo`), the key released, the operation marked failed, and the answer is
+    /// 503: nothing was accepted. When some outcomes are unknown (a confirm timed out, the connection
+    /// went), the operation stands and its unconfirmed commands go to the outbox (``OutboxRelay``).
     func submit(
         _ submission: Submission,
         prepare: () async throws(StoreError) -> Void = {},
@@ -59,19 +62,38 @@ extension Gateway {
             await release(submission)
             throw GatewayProblem.from(error)
         }
-        let publisher = CommandPublisher(amqp: amqp, logger: logger)
-        do {
-            try await publisher.publish(
-                submission.commands, driver: submission.driver, tenant: tenant, operation: operationId,
-                idempotencyKey: submission.idempotencyKey)
-        } catch {
+        let commands = try CommandPublisher.envelopes(
+            submission.commands, tenant: tenant, operation: operationId, idempotencyKey: submission.idempotencyKey)
+        let outcome = await CommandPublisher(amqp: amqp, logger: logger).publish(
+            commands, driver: submission.driver, operation: operationId)
+        switch outcome {
+        case .queued:
+            break
+        case .refused(let error):
+            let problem = GatewayProblem.from(error, driver: submission.driver.rawValue)
             try? await store.failOperation(
                 operationId,
-                error: OperationError(code: .providerUnavailable, message: error.detail, retriable: true),
+                error: OperationError(code: .providerUnavailable, message: problem.detail, retriable: true),
                 tenant: tenant)
             try? await undo()
             await release(submission)
-            throw error
+            throw problem
+        case .unconfirmed(let pending, let publishError):
+            // They may be stored already: the operation stands, and the outbox relay publishes them
+            // again until RabbitMQ confirms (a command delivered twice is run once: journal and lease).
+            do {
+                try await store.putOutbox(
+                    OutboxEntry(tenant: tenant, operation: operationId, driver: submission.driver, commands: pending),
+                    dueIn: OutboxRelay.firstDelay)
+            } catch {
+                logger.error("commands of an accepted operation could not be kept for a retry", metadata: [
+                    "operation": "\(operationId)", "error": "\(error)", "publish.error": "\(publishError)",
+                ])
+                throw GatewayProblem.from(error)
+            }
+            logger.warning("commands kept in the outbox until RabbitMQ confirms them", metadata: [
+                "operation": "\(operationId)", "commands": "\(pending.count)", "error": "\(publishError)",
+            ])
         }
         let view = OperationView(queued: record)
         return try await accepted(view, replayed: false)

@@ -6,8 +6,8 @@ import NIOCore
 import OpenAPIHummingbird
 import OpenAPIRuntime
 package import PazAMQP
+import PazControlPlane
 import PazGatewayServer
-import PazRedis
 import PazSecrets
 package import PazServiceKit
 package import PazStore
@@ -49,19 +49,6 @@ package struct GatewayServer: Service {
     }
 }
 
-/// Closes the AMQP connection and Redis pool when the group shuts down (they are listed first, so
-/// they stop after the server and the consumer).
-struct ConnectionsService: Service {
-    let amqp: AMQPConnection
-    let redis: RedisClient
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        await amqp.close()
-        await redis.close()
-    }
-}
-
 /// What ``buildGatewayServices(configuration:runtime:)`` returns: the services to run, in order, and
 /// handles tests use.
 package struct GatewayServices: Sendable {
@@ -76,13 +63,15 @@ package struct GatewayServices: Sendable {
 /// registers the readiness checks (AMQP connected, Redis PING).
 package func buildGatewayServices(configuration: GatewayConfiguration, runtime: ServiceRuntime) throws -> GatewayServices {
     let logger = runtime.logger
-    let redis = RedisClient(configuration: configuration.redis, logger: logger)
     var secretBox: SecretBox?
     if let path = configuration.masterKeyFile {
         secretBox = SecretBox(masterKey: try MasterKey.fromFile(URL(fileURLWithPath: path)))
     }
-    let store = Store(redis: redis, secretBox: secretBox)
-    let amqp = AMQPConnection(configuration: configuration.amqp, logger: logger)
+    let connections = ServiceConnections(
+        amqp: configuration.amqp, redis: configuration.redis, secretBox: secretBox, probeInterval: .seconds(1),
+        logger: logger, declare: { amqp throws(AMQPError) in try await GatewayTopology.declare(on: amqp) })
+    let store = connections.store
+    let amqp = connections.amqp
     runtime.readiness.register("amqp") { GatewayReadiness.amqpConnected(amqp) }
     runtime.readiness.register("redis") { await GatewayReadiness.redisAnswers(store) }
     let gateway = Gateway(
@@ -90,7 +79,11 @@ package func buildGatewayServices(configuration: GatewayConfiguration, runtime: 
         streams: StreamLimiter(limit: configuration.maxEventStreamsPerTenant))
     let server = GatewayServer(gateway: gateway)
     return GatewayServices(
-        services: [ConnectionsService(amqp: amqp, redis: redis), EventConsumer(amqp: amqp, store: store, logger: logger), server],
+        services: [
+            connections, EventConsumer(connections: connections, logger: logger),
+            DeadLetterConsumer(connections: connections, logger: logger),
+            OutboxRelay(connections: connections, logger: logger), server,
+        ],
         server: server, store: store, amqp: amqp)
 }
 

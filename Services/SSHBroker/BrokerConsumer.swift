@@ -8,8 +8,8 @@ import Synchronization
 
 /// Consumes the broker's request queue (``BrokerConfiguration/queue``, `paz.ssh-broker.rpc`) and
 /// answers each request on its reply-to with its correlation id, then acks it (manual ack: a
-/// replica that dies mid-request leaves it to another). Up to ``BrokerConfiguration/prefetch``
-/// requests are handled at once.
+/// replica that dies mid-request leaves it to another), through the control plane's
+/// ``PazControlPlane/MessageConsumer``. Up to ``BrokerConfiguration/prefetch`` requests are handled at once.
 ///
 /// - `ssh.host-identity`, `ssh.user-credentials`: issued by ``CertificateIssuer``; a request the
 ///   broker cannot satisfy gets `reply.failure` (not-found, invalid-argument, conflict, internal),
@@ -25,8 +25,7 @@ import Synchronization
 package struct BrokerConsumer: Service {
     private let connections: BrokerConnections
     private let issuer: CertificateIssuer
-    private let queue: String
-    private let prefetch: UInt16
+    private let settings: ConsumerSettings
     private let metrics: BrokerMetrics
     private let logger: Logger
     private let consuming: ConsumingFlag
@@ -37,12 +36,11 @@ package struct BrokerConsumer: Service {
     ) {
         self.connections = connections
         self.issuer = issuer
-        self.queue = configuration.queue
-        self.prefetch = configuration.prefetch
+        self.settings = ConsumerSettings(
+            queue: configuration.queue, prefetch: configuration.prefetch, concurrent: true, retry: .requests)
         self.metrics = metrics
         var logger = logger
         logger[metadataKey: "component"] = "ssh-broker"
-        logger[metadataKey: "amqp.queue"] = "\(configuration.queue)"
         self.logger = logger
         self.consuming = ConsumingFlag()
     }
@@ -51,55 +49,33 @@ package struct BrokerConsumer: Service {
     package var isConsuming: Bool { consuming.value }
 
     package func run() async throws {
-        guard let consumer = await startConsumer() else { return }
-        consuming.value = true
-        logger.info("Answering SSH broker requests", metadata: ["amqp.prefetch": "\(prefetch)"])
-        await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { group in
-                for await delivery in consumer {
-                    group.addTask { await handle(delivery) }
-                }
-            }
-        } onGracefulShutdown: {
-            Task { await consumer.cancel() }
-        }
+        let consumer = MessageConsumer(
+            CommandPayload.self, connections: connections, settings: settings, logger: logger,
+            observe: { [metrics] settlement in
+                if case .deadLetter = settlement { metrics.request(command: "other", outcome: .deadLettered) }
+            },
+            undecodable: { delivery, error in
+                guard case .unknownKind = error else { return nil }
+                return await answerUnknownKind(delivery, error: error)
+            },
+            handler: { request in await handle(request) })
+        await consumer.run { consuming.value = true }
         consuming.value = false
-        logger.info("SSH broker consumer stopped")
     }
 
-    /// Declares the topology and starts consuming, retrying while RabbitMQ is away; nil when
-    /// graceful shutdown came first.
-    private func startConsumer() async -> AMQPConsumer? {
-        while await connections.prepareTopology() {
-            do {
-                return try await connections.amqp.consume(queue: queue, prefetch: prefetch)
-            } catch {
-                logger.warning("Could not start consuming SSH broker requests; retrying", metadata: ["error": "\(error)"])
-                guard await sleepUnlessShuttingDown(.seconds(1)) else { return nil }
-            }
-        }
-        return nil
-    }
+    // MARK: Requests
 
-    // MARK: Deliveries
+    private var responder: RPCResponder { RPCResponder(amqp: connections.amqp) }
 
-    private func handle(_ delivery: AMQPDelivery) async {
-        let envelope: CommandEnvelope
-        do {
-            envelope = try MessageCodec.decode(CommandPayload.self, from: Data(delivery.body))
-        } catch {
-            if case .unknownKind = error, await answerUnknownKind(delivery, error: error) { return }
-            await deadLetter(delivery, reason: error.reason, detail: error.description)
-            return
-        }
+    private func handle(_ request: Inbound<CommandPayload>) async -> HandlerOutcome {
+        let envelope = request.envelope
+        let delivery = request.delivery
         guard let tenant = envelope.tenantId else {
-            await deadLetter(delivery, reason: "invalid-field", detail: "tenantId is required on commands")
-            return
+            return .deadLetter(reason: "invalid-field", detail: "tenantId is required on commands")
         }
         guard let replyTo = delivery.properties.replyTo, !replyTo.isEmpty else {
-            await deadLetter(
-                delivery, reason: "missing-reply-to", detail: "\(envelope.kind.rawValue) is an RPC and needs a reply-to")
-            return
+            return .deadLetter(
+                reason: "missing-reply-to", detail: "\(envelope.kind.rawValue) is an RPC and needs a reply-to")
         }
         var logger = logger
         logger[metadataKey: "tenant.id"] = "\(tenant.rawValue)"
@@ -111,9 +87,9 @@ package struct BrokerConsumer: Service {
         case .sshUserCredentials(let body): logger[metadataKey: "machine.id"] = "\(body.machine.machineId.rawValue)"
         default: break
         }
-        logger[metadataKey: "amqp.user-id"] = "\(delivery.properties.userID ?? "(none)")"
-        let request = CertificateIssuer.Request(
-            tenant: tenant, messageID: envelope.messageId, trace: envelope.trace, sender: delivery.properties.userID,
+        logger[metadataKey: "amqp.user-id"] = "\(request.sender ?? "(none)")"
+        let issuing = CertificateIssuer.Request(
+            tenant: tenant, messageID: envelope.messageId, trace: envelope.trace, sender: request.sender,
             logger: logger)
 
         let payload: ReplyPayload
@@ -121,10 +97,10 @@ package struct BrokerConsumer: Service {
         do throws(BrokerError) {
             switch envelope.payload {
             case .sshHostIdentity(let body):
-                payload = .sshHostIdentity(try await issuer.hostIdentity(body, request: request))
+                payload = .sshHostIdentity(try await issuer.hostIdentity(body, request: issuing))
                 outcome = .issued
             case .sshUserCredentials(let body):
-                payload = .sshUserCredentials(try await issuer.userCredentials(body, request: request))
+                payload = .sshUserCredentials(try await issuer.userCredentials(body, request: issuing))
                 outcome = .issued
             default:
                 payload = .failure(Self.unsupported(envelope.kind.rawValue))
@@ -146,19 +122,18 @@ package struct BrokerConsumer: Service {
             }
         }
         metrics.request(command: Self.commandLabel(envelope.kind), outcome: outcome)
-        await reply(envelope.reply(payload), to: replyTo, delivery: delivery, logger: logger)
-        await ack(delivery, logger: logger)
+        return await responder.answer(delivery, kind: envelope.kind, with: envelope.reply(payload))
     }
 
     /// Answers a command of a kind this build does not know (a newer minor's) with `unsupported`,
-    /// when its envelope names a tenant and message id and it has a reply-to; false otherwise (the
-    /// caller dead-letters it).
-    private func answerUnknownKind(_ delivery: AMQPDelivery, error: SchemaError) async -> Bool {
+    /// when its envelope names a tenant and message id and it has a reply-to; nil otherwise (it is
+    /// dead-lettered).
+    private func answerUnknownKind(_ delivery: AMQPDelivery, error: SchemaError) async -> HandlerOutcome? {
         guard let replyTo = delivery.properties.replyTo, !replyTo.isEmpty,
               let object = try? JSONSerialization.jsonObject(with: Data(delivery.body)) as? [String: Any],
               let tenantText = object["tenantId"] as? String, let tenant = try? TenantID(tenantText),
               let messageText = object["messageId"] as? String, let messageID = try? MessageID(messageText)
-        else { return false }
+        else { return nil }
         let trace = (object["traceparent"] as? String).flatMap { TraceContext(traceparent: $0) } ?? .newTrace()
         let kind = (object["kind"] as? String).map { String($0.prefix(100)) } ?? "(none)"
         let reply = ReplyEnvelope(
@@ -168,9 +143,7 @@ package struct BrokerConsumer: Service {
         logger[metadataKey: "message.id"] = "\(messageID.rawValue)"
         logger.warning("Refused a command of an unknown kind", metadata: ["command": "\(kind)", "error": "\(error)"])
         metrics.request(command: "other", outcome: .unsupported)
-        await self.reply(reply, to: replyTo, delivery: delivery, logger: logger)
-        await ack(delivery, logger: logger)
-        return true
+        return await responder.answer(delivery, kind: .replyFailure, with: reply)
     }
 
     private static func unsupported(_ kind: String) -> OperationError {
@@ -185,57 +158,6 @@ package struct BrokerConsumer: Service {
         switch kind {
         case .sshHostIdentity, .sshUserCredentials: kind.rawValue
         default: "other"
-        }
-    }
-
-    /// Publishes the reply (transient, with the request's correlation id) to the default exchange.
-    /// Not confirmed: the caller's timeout covers a lost reply, and a reply-to whose caller is gone
-    /// is not retried.
-    private func reply(_ envelope: ReplyEnvelope, to replyTo: String, delivery: AMQPDelivery, logger: Logger) async {
-        do {
-            let body = try MessageCodec.encode(envelope)
-            try await connections.amqp.publishUnconfirmed(
-                exchange: "", routingKey: replyTo, body: Array(body),
-                properties: AMQPProperties(
-                    messageID: envelope.messageId.rawValue,
-                    correlationID: delivery.properties.correlationID ?? envelope.inReplyTo?.rawValue,
-                    contentType: Routing.contentType, type: envelope.kind.rawValue, persistent: false))
-        } catch {
-            logger.warning("Could not send the reply", metadata: ["error": "\(error)"])
-        }
-    }
-
-    /// Republishes the body unchanged to the dead-letter exchange with the reason headers, waits
-    /// for the confirm, then acks. If the republish fails the delivery is rejected instead (the
-    /// queue's own dead-lettering takes it), so a poison message never blocks the queue.
-    private func deadLetter(_ delivery: AMQPDelivery, reason: String, detail: String) async {
-        metrics.request(command: "other", outcome: .deadLettered)
-        logger.warning("Dead-lettering an unreadable request", metadata: [
-            "dead-letter.reason": "\(reason)", "error": "\(detail)",
-            "message.id": "\(delivery.properties.messageID ?? "none")",
-        ])
-        var properties = delivery.properties
-        properties.replyTo = nil
-        properties.persistent = true
-        properties.headers[Routing.deadLetterReasonHeader] = .string(reason)
-        properties.headers[Routing.deadLetterDetailHeader] = .string(String(detail.prefix(1000)))
-        do {
-            try await connections.amqp.publish(
-                exchange: Routing.deadLetterExchange, routingKey: queue, body: delivery.body, properties: properties)
-        } catch {
-            logger.error("Could not republish to the dead-letter exchange; rejecting", metadata: ["error": "\(error)"])
-            try? await connections.amqp.reject(delivery, requeue: false)
-            return
-        }
-        await ack(delivery, logger: logger)
-    }
-
-    private func ack(_ delivery: AMQPDelivery, logger: Logger) async {
-        do {
-            try await connections.amqp.ack(delivery)
-        } catch {
-            // A stale delivery (the connection was replaced) is redelivered and answered again.
-            logger.warning("Could not ack a request; it will be redelivered", metadata: ["error": "\(error)"])
         }
     }
 }

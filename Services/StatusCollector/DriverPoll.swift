@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PazControlPlane
 import PazAMQP
 import PazSchemas
 import PazStore
@@ -62,38 +63,23 @@ struct DriverPoll: Sendable {
         }
     }
 
-    /// The RPC itself. The request expires in the queue with the timeout, so requests no driver
-    /// took never pile up.
+    /// The RPC itself, to the driver's query queue. The request expires in the queue with the
+    /// timeout, so requests no driver took never pile up.
     private func ask(amqp: AMQPConnection, timeout: Duration, trace: TraceContext) async -> Answer {
         let command = CommandEnvelope(
             tenantId: tenant, trace: trace, payload: .machineStates(MachineStatesQuery(machines: machines)))
-        let body: Data
-        do {
-            body = try MessageCodec.encode(command)
-        } catch {
-            return .noAnswer(.error, reason: "could not encode the request: \(error)")
-        }
-        let (seconds, attoseconds) = timeout.components
-        let properties = AMQPProperties(
-            messageID: command.messageId.rawValue, contentType: Routing.contentType, type: command.kind.rawValue,
-            expiration: "\(max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000))", persistent: false)
-        let reply: AMQPDelivery
-        do {
-            reply = try await amqp.call(
-                exchange: Routing.commandsExchange, routingKey: Routing.commandRoutingKey(driver: driver),
-                body: Array(body), properties: properties, timeout: timeout)
-        } catch {
-            switch error {
-            case .rpcTimeout: return .noAnswer(.timeout, reason: "\(error)")
-            case .unroutable: return .noAnswer(.unroutable, reason: "no driver queue: \(error)")
-            default: return .noAnswer(.error, reason: "\(error)")
-            }
-        }
         let envelope: ReplyEnvelope
         do {
-            envelope = try MessageCodec.decode(ReplyPayload.self, from: Data(reply.body))
+            envelope = try await RPCClient(amqp: amqp).call(
+                command, exchange: Routing.commandsExchange, routingKey: Routing.queryRoutingKey(driver: driver),
+                timeout: timeout)
         } catch {
-            return .noAnswer(.invalidReply, reason: "unreadable reply (\(error.reason)): \(error)")
+            switch error {
+            case .timeout: return .noAnswer(.timeout, reason: "\(error)")
+            case .unroutable: return .noAnswer(.unroutable, reason: "no driver queue: \(error)")
+            case .unreadable: return .noAnswer(.invalidReply, reason: "\(error)")
+            case .unavailable, .cancelled: return .noAnswer(.error, reason: "\(error)")
+            }
         }
         switch envelope.payload {
         case .states(let states):

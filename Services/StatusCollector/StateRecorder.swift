@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PazControlPlane
 import PazAMQP
 import PazSchemas
 import PazStore
@@ -50,24 +51,14 @@ struct StateRecorder: Sendable {
     /// Publishes with a confirm; retries a few times while the broker is briefly away. The state is
     /// already in Redis, so a lost event delays only the listeners, never the status.
     private func publish(_ event: EventEnvelope, machine: MachineRef) async {
-        let body: [UInt8]
-        do {
-            body = Array(try MessageCodec.encode(event))
-        } catch {
-            logger.error("Could not encode a state event", metadata: ["error": "\(error)"])
-            return
-        }
-        let properties = AMQPProperties(
-            messageID: event.messageId.rawValue, contentType: Routing.contentType, type: event.kind.rawValue)
+        let publisher = ConfirmedPublisher(amqp: amqp)
         var delay = Duration.milliseconds(200)
         for attempt in 1...Self.publishAttempts {
-            do {
-                try await amqp.publish(
-                    exchange: Routing.eventsExchange, routingKey: Routing.eventRoutingKey(event.kind), body: body,
-                    properties: properties)
+            do throws(PublishError) {
+                try await publisher.publish(event: event)
                 return
             } catch {
-                guard error.isRetriable, attempt < Self.publishAttempts else {
+                guard case .broker(let cause) = error, cause.isRetriable, attempt < Self.publishAttempts else {
                     logger.error(
                         "Could not publish a state event; the state is in Redis but listeners miss this change",
                         metadata: [

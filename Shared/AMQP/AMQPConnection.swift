@@ -170,54 +170,39 @@ package final class AMQPConnection: Sendable {
     // MARK: RPC
 
     /// Sends a request with direct reply-to and a fresh correlation id, and returns the reply.
-    /// Throws ``AMQPError/rpcTimeout(routingKey:after:)`` when no reply arrives within `timeout`, and
-    /// ``AMQPError/unroutable(exchange:routingKey:replyCode:replyText:)`` when no queue takes the request.
+    /// Throws ``AMQPError/rpcTimeout(routingKey:after:)`` when no reply arrives within `timeout`,
+    /// ``AMQPError/unroutable(exchange:routingKey:replyCode:replyText:)`` when no queue takes the request,
+    /// and ``AMQPError/cancelled`` at once when the calling task is cancelled (a late reply is dropped).
     package func call(
         exchange: String = "", routingKey: String, body: [UInt8], properties: AMQPProperties = AMQPProperties(),
         timeout: Duration
     ) async throws(AMQPError) -> AMQPDelivery {
-        let result: Result<AMQPDelivery, AMQPError> = await withCheckedContinuation { continuation in
-            let completion = Completion(continuation)
-            let posted = mailbox.post { core in
-                do throws(AMQPError) {
-                    try core.call(
-                        exchange: exchange, routingKey: routingKey, body: body, properties: properties,
-                        timeout: timeout, completion: completion)
-                } catch {
-                    completion.fail(error)
+        let id = UUID().uuidString
+        let mailbox = mailbox
+        let result: Result<AMQPDelivery, AMQPError> = await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let completion = Completion(continuation)
+                guard !Task.isCancelled else { return completion.fail(.cancelled) }
+                let posted = mailbox.post { core in
+                    do throws(AMQPError) {
+                        try core.call(
+                            id: id, exchange: exchange, routingKey: routingKey, body: body, properties: properties,
+                            timeout: timeout, completion: completion)
+                    } catch {
+                        completion.fail(error)
+                    }
                 }
+                if !posted { completion.fail(.closed) }
             }
-            if !posted { completion.fail(.closed) }
+        } onCancel: {
+            _ = mailbox.post { core in core.cancelCall(id) }
         }
         return try result.get()
     }
 
-    /// Consumes `queue` and answers each request by publishing `handler`'s result to its reply-to with
-    /// its correlation id, then acks it. A request without reply-to, or whose handler throws, is
-    /// rejected without requeue (dead-lettered if the queue has a DLX). Runs until the task is cancelled
-    /// or the connection is closed.
-    package func respond(
-        queue: String, prefetch: UInt16 = 32, handler: @Sendable (AMQPDelivery) async throws -> [UInt8]
-    ) async throws(AMQPError) {
-        let consumer = try await consume(queue: queue, prefetch: prefetch)
-        for await request in consumer {
-            guard let replyTo = request.properties.replyTo, let id = request.properties.correlationID else {
-                try? await reject(request, requeue: false)
-                continue
-            }
-            do {
-                let reply = try await handler(request)
-                try await publishUnconfirmed(
-                    exchange: "", routingKey: replyTo, body: reply,
-                    properties: AMQPProperties(correlationID: id, persistent: false))
-                try await ack(request)
-            } catch let error as AMQPError where error.isRetriable {
-                continue  // the connection dropped: the request will be redelivered
-            } catch {
-                try? await reject(request, requeue: false)
-            }
-        }
-    }
+    /// The generation of the current (or last) connection: deliveries carry the one that delivered
+    /// them, and a delivery of an older generation can no longer be acknowledged.
+    package var epoch: UInt64 { stateBox.epoch }
 
     // MARK: Plumbing
 

@@ -26,6 +26,8 @@ package enum AMQPError: Error, Sendable, CustomStringConvertible {
     case staleDelivery(deliveryTag: UInt64)
     /// ``AMQPConnection/close()`` was called.
     case closed
+    /// The calling task was cancelled while it waited.
+    case cancelled
 
     /// True when trying again later (after reconnect, backoff) may succeed.
     package var isRetriable: Bool {
@@ -36,8 +38,18 @@ package enum AMQPError: Error, Sendable, CustomStringConvertible {
         case .channelClosed(_, let code, _):
             // 404/406/403 are caller mistakes; others (e.g. 405 resource locked) may clear up.
             ![403, 404, 406].contains(code)
-        case .accessRefused, .unroutable, .staleDelivery, .closed:
+        case .accessRefused, .unroutable, .staleDelivery, .closed, .cancelled:
             false
+        }
+    }
+
+    /// True when a publish that failed with this error certainly left nothing stored: the message
+    /// was refused before it was sent, or RabbitMQ returned or nacked it. A lost connection or a
+    /// confirm timeout leaves the outcome unknown.
+    package var leftMessageUnstored: Bool {
+        switch self {
+        case .notConnected, .connectionFailed, .accessRefused, .unroutable, .nacked, .closed, .cancelled: true
+        default: false
         }
     }
 
@@ -69,6 +81,8 @@ package enum AMQPError: Error, Sendable, CustomStringConvertible {
             "delivery \(tag) belongs to a connection that was lost; it will be redelivered, do not ack it again"
         case .closed:
             "the AMQP connection was closed by its owner"
+        case .cancelled:
+            "the wait was cancelled"
         }
     }
 }

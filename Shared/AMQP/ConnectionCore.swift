@@ -18,10 +18,16 @@ package enum AMQPConnectionState: Sendable, Equatable {
 /// The connection state, written by the connection thread and read by anyone.
 final class StateBox: Sendable {
     private let state = Mutex<AMQPConnectionState>(.connecting)
+    private let generation = Atomic<UInt64>(0)
 
     var value: AMQPConnectionState { state.withLock { $0 } }
 
     func set(_ value: AMQPConnectionState) { state.withLock { $0 = value } }
+
+    /// The connection generation deliveries are stamped with (0 before the first connection).
+    var epoch: UInt64 { generation.load(ordering: .acquiring) }
+
+    func set(epoch: UInt64) { generation.store(epoch, ordering: .releasing) }
 }
 
 /// Everything owned by the connection thread: the librabbitmq connection and all bookkeeping.
@@ -74,6 +80,8 @@ final class ConnectionCore {
     /// Channel for declarations; a 404/406 there closes only this channel.
     static let controlChannel: amqp_channel_t = 2
     static let replyQueue = "amq.rabbitmq.reply-to"
+    /// Header with a mandatory message's confirm sequence number (see ``publish``).
+    static let sequenceHeader = "x-paz-publish-sequence"
     static let replyConsumerTag = "paz-direct-reply-to"
 
     let configuration: AMQPConfiguration
@@ -95,7 +103,8 @@ final class ConnectionCore {
     private var nextSequence: UInt64 = 1
     private var oldestPending: UInt64 = 1
     private var pendingConfirms: [UInt64: PendingConfirm] = [:]
-    private var returns: [(replyCode: UInt16, replyText: String)] = []
+    /// Returned (unroutable) messages by confirm sequence, until their ack arrives.
+    private var returns: [UInt64: (replyCode: UInt16, replyText: String)] = [:]
     private var content: PartialContent?
 
     private var topology: [TopologyItem] = []
@@ -104,8 +113,6 @@ final class ConnectionCore {
     private var wantsReplyConsumer = false
     private var replyConsumerActive = false
     private var calls: [String: PendingCall] = [:]
-    private var callCounter: UInt64 = 0
-    private let callPrefix = UUID().uuidString.prefix(8)
 
     init(configuration: AMQPConfiguration, logger: Logger, mailbox: Mailbox, state: StateBox) {
         self.configuration = configuration
@@ -259,6 +266,7 @@ final class ConnectionCore {
             throw error
         }
         epoch += 1
+        state.set(epoch: epoch)
         nextSequence = 1
         oldestPending = 1
     }
@@ -418,16 +426,21 @@ final class ConnectionCore {
                 amqp_basic_reject(connection, Self.dataChannel, deliveryTag, 1)
             }
         case .returned(let replyCode, let replyText, _, _):
-            returns.append((replyCode, replyText))
+            if case .int(let sequence) = partial.properties.headers[Self.sequenceHeader], sequence > 0 {
+                returns[UInt64(sequence)] = (replyCode, replyText)
+            } else {
+                logger.warning("AMQP returned message without its sequence header", metadata: ["reply": "\(replyCode) \(replyText)"])
+            }
         }
     }
 
-    /// Applies basic.ack / basic.nack (multiple-aware). A basic.return precedes the ack of its message.
+    /// Applies basic.ack / basic.nack (multiple-aware). A basic.return precedes the ack of its
+    /// message and names it by its sequence header.
     private func confirm(upTo tag: UInt64, multiple: Bool, acked: Bool) {
-        let returned = acked && !returns.isEmpty ? returns.removeFirst() : nil
         func outcome(_ sequence: UInt64, _ pending: PendingConfirm) -> Result<Void, AMQPError> {
+            let returned = returns.removeValue(forKey: sequence)
             if !acked { return .failure(.nacked(exchange: pending.exchange, routingKey: pending.routingKey)) }
-            if sequence == tag, let returned {
+            if let returned {
                 return .failure(
                     .unroutable(
                         exchange: pending.exchange, routingKey: pending.routingKey,
@@ -619,6 +632,9 @@ final class ConnectionCore {
         // delivery carries its original sender's, which RabbitMQ would refuse).
         var stamped = properties
         stamped.userID = configuration.user
+        // Its confirm sequence number: a basic.return names its message only by its content, and
+        // one basic.ack may confirm several messages (`multiple`), so this tells which one came back.
+        if mandatory { stamped.headers[Self.sequenceHeader] = .int(Int64(nextSequence)) }
         var cProperties = arena.properties(stamped)
         let status = amqp_basic_publish(
             connection, Self.dataChannel, arena.bytes(exchange), arena.bytes(routingKey), mandatory ? 1 : 0, 0,
@@ -709,7 +725,7 @@ final class ConnectionCore {
 
     /// Publishes a request with direct reply-to and waits (via the loop) for the correlated reply.
     func call(
-        exchange: String, routingKey: String, body: [UInt8], properties: AMQPProperties, timeout: Duration,
+        id: String, exchange: String, routingKey: String, body: [UInt8], properties: AMQPProperties, timeout: Duration,
         completion: Completion<AMQPDelivery>
     ) throws(AMQPError) {
         let connection = try live()
@@ -717,8 +733,6 @@ final class ConnectionCore {
             wantsReplyConsumer = true
             try onDataChannel { _ throws(AMQPError) in try startReplyConsumer(connection) }
         }
-        callCounter += 1
-        let id = "\(callPrefix)-\(callCounter)"
         var request = properties
         request.correlationID = id
         request.replyTo = Self.replyQueue
@@ -728,6 +742,11 @@ final class ConnectionCore {
             waiter: .rpc(correlationID: id))
         calls[id] = PendingCall(
             completion: completion, routingKey: routingKey, timeout: timeout, deadline: ContinuousClock.now + timeout)
+    }
+
+    /// Fails the waiting call `id` (if it is still waiting) with ``AMQPError/cancelled``; a late reply is dropped.
+    func cancelCall(_ id: String) {
+        calls.removeValue(forKey: id)?.completion.fail(.cancelled)
     }
 
     /// Starts a clean shutdown after the current jobs; `completion` resumes when it is done.

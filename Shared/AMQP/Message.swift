@@ -49,8 +49,9 @@ package struct AMQPDelivery: Sendable {
     package var exchange: String
     package var routingKey: String
     package var consumerTag: String
-    /// Which connection generation delivered it (stale tags are refused, never sent).
-    let epoch: UInt64
+    /// Which connection generation delivered it (stale tags are refused, never sent); compare
+    /// with ``AMQPConnection/epoch`` to tell whether it can still be settled.
+    package let epoch: UInt64
 
     /// `x-delivery-count` set by quorum queues on redeliveries (nil on the first delivery).
     package var deliveryCount: Int? {

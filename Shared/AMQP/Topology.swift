@@ -33,6 +33,8 @@ package struct AMQPQueue: Sendable, Hashable {
     package var deadLetterRoutingKey: String?
     /// `x-message-ttl` in milliseconds.
     package var messageTTLMilliseconds: Int?
+    /// Further `x-…` arguments (`x-max-length`, `x-overflow`, `x-dead-letter-strategy`…).
+    package var otherArguments: [String: AMQPHeaderValue] = [:]
 
     /// A classic queue.
     package init(
@@ -69,6 +71,7 @@ package struct AMQPQueue: Sendable, Hashable {
         if let deadLetterExchange { arguments.append(("x-dead-letter-exchange", .string(deadLetterExchange))) }
         if let deadLetterRoutingKey { arguments.append(("x-dead-letter-routing-key", .string(deadLetterRoutingKey))) }
         if let messageTTLMilliseconds { arguments.append(("x-message-ttl", .int(Int64(messageTTLMilliseconds)))) }
+        arguments += otherArguments.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         return arguments
     }
 }

@@ -5,14 +5,47 @@ import PazSchemas
 /// are idempotent only when they match byte for byte (same type and arguments), so they live here once.
 /// The connection remembers them and declares them again after a reconnect.
 package enum ControlPlaneTopology {
-    /// The exchanges (`paz.commands`, `paz.events`, `paz.dead-letter`) and the dead-letter queue.
+    /// How long a dead letter stays in ``PazSchemas/Routing/deadLetterQueue`` for inspection.
+    package static let deadLetterRetention = Duration.seconds(7 * 24 * 3600)
+    /// How many dead letters it keeps (the oldest go first).
+    package static let deadLetterCapacity = 10_000
+    /// How many messages may wait in one retry queue; beyond that a retry is refused (nacked), so a
+    /// flood never grows it without bound.
+    package static let retryCapacity = 100_000
+
+    /// The exchanges (`paz.commands`, `paz.events`, `paz.dead-letter`), the bounded dead-letter
+    /// queue and the retry queues (``RetryPolicy/tiers``).
     package static func declareShared(on connection: AMQPConnection) async throws(AMQPError) {
         try await connection.declare(AMQPExchange(name: Routing.commandsExchange, kind: .direct))
         try await connection.declare(AMQPExchange(name: Routing.eventsExchange, kind: .topic))
         try await connection.declare(AMQPExchange(name: Routing.deadLetterExchange, kind: .fanout))
-        try await connection.declare(AMQPQueue(name: Routing.deadLetterQueue))
+        var deadLetters = AMQPQueue(
+            name: Routing.deadLetterQueue,
+            messageTTLMilliseconds: Int(deadLetterRetention.components.seconds) * 1000)
+        deadLetters.otherArguments["x-max-length"] = .int(Int64(deadLetterCapacity))
+        try await connection.declare(deadLetters)
         try await connection.bind(
             AMQPBinding(queue: Routing.deadLetterQueue, exchange: Routing.deadLetterExchange, routingKey: ""))
+        for tier in RetryPolicy.tiers {
+            try await connection.declare(AMQPExchange(name: tier.name, kind: .fanout))
+            try await connection.declare(retryQueue(tier))
+            try await connection.bind(AMQPBinding(queue: tier.name, exchange: tier.name, routingKey: ""))
+        }
+    }
+
+    /// A retry tier's queue: a quorum queue whose messages expire after the tier's delay and are
+    /// dead-lettered, at least once, to the default exchange under their own routing key — the
+    /// name of the queue they came from.
+    static func retryQueue(_ tier: RetryTier) -> AMQPQueue {
+        var queue = AMQPQueue(name: tier.name, deadLetterExchange: "")
+        queue.quorum = true
+        let (seconds, attoseconds) = tier.delay.components
+        queue.messageTTLMilliseconds = Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
+        queue.otherArguments = [
+            "x-dead-letter-strategy": .string("at-least-once"), "x-overflow": .string("reject-publish"),
+            "x-max-length": .int(Int64(retryCapacity)),
+        ]
+        return queue
     }
 
     /// A service's own quorum queue (delivery limit, dead-lettering to `paz.dead-letter`), bound to
@@ -22,6 +55,18 @@ package enum ControlPlaneTopology {
     ) async throws(AMQPError) {
         try await connection.declare(
             .quorum(name: name, deliveryLimit: Routing.deliveryLimit, deadLetterExchange: Routing.deadLetterExchange))
+        try await connection.bind(AMQPBinding(queue: name, exchange: exchange, routingKey: routingKey))
+    }
+
+    /// A queue of RPC requests (a driver's queries): classic and durable; a request waits at most a
+    /// minute (callers give up sooner: their requests carry their own expiration) and at most
+    /// 10,000 wait — beyond that a request is refused at once (nacked) instead of queueing.
+    package static func declareRequestQueue(
+        _ name: String, boundTo exchange: String, routingKey: String, on connection: AMQPConnection
+    ) async throws(AMQPError) {
+        var queue = AMQPQueue(name: name, messageTTLMilliseconds: 60_000)
+        queue.otherArguments = ["x-max-length": .int(10_000), "x-overflow": .string("reject-publish")]
+        try await connection.declare(queue)
         try await connection.bind(AMQPBinding(queue: name, exchange: exchange, routingKey: routingKey))
     }
 }

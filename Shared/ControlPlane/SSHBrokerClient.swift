@@ -1,4 +1,3 @@
-package import Foundation
 package import PazAMQP
 package import PazSchemas
 
@@ -50,30 +49,16 @@ package struct SSHBrokerClient: Sendable {
 
     private func call(_ payload: CommandPayload, tenant: TenantID) async throws(Failure) -> ReplyPayload {
         let envelope = CommandEnvelope(tenantId: tenant, trace: .newTrace(), payload: payload)
-        let body: Data
+        let reply: ReplyEnvelope
         do {
-            body = try MessageCodec.encode(envelope)
+            reply = try await RPCClient(amqp: amqp).call(
+                envelope, exchange: "", routingKey: Routing.sshBrokerQueue, timeout: timeout)
         } catch {
-            throw .unexpectedReply("nothing: the request could not be encoded (\(error))")
-        }
-        let delivery: AMQPDelivery
-        do {
-            delivery = try await amqp.call(
-                exchange: "", routingKey: Routing.sshBrokerQueue, body: Array(body),
-                properties: AMQPProperties(
-                    messageID: envelope.messageId.rawValue, contentType: Routing.contentType, type: payload.kind.rawValue,
-                    persistent: false),
-                timeout: timeout)
-        } catch .rpcTimeout(_, let after) {
-            throw .timeout(after)
-        } catch {
-            throw .unavailable("\(error)")
-        }
-        let reply: Envelope<ReplyPayload>
-        do {
-            reply = try MessageCodec.decode(ReplyPayload.self, from: Data(delivery.body))
-        } catch {
-            throw .unexpectedReply("an unreadable message (\(error))")
+            switch error {
+            case .timeout(let after): throw .timeout(after)
+            case .unreadable(let detail): throw .unexpectedReply("an unreadable message (\(detail))")
+            default: throw .unavailable("\(error)")
+            }
         }
         if case .failure(let failure) = reply.payload { throw .refused(failure) }
         return reply.payload

@@ -1,6 +1,7 @@
 package import Logging
 package import PazAMQP
 package import PazRedis
+package import PazSecrets
 package import PazServiceKit
 package import PazStore
 package import ServiceLifecycle
@@ -22,13 +23,14 @@ package final class ServiceConnections: Service, Sendable {
 
     /// Opens (lazily, in the background) the connections; `declare` declares the service's AMQP
     /// topology (idempotent, run again by ``prepareTopology()`` until it succeeds).
+    /// `secretBox` seals and opens the store's secrets (services that read or write them).
     package init(
-        amqp: AMQPConfiguration, redis: RedisConfiguration, probeInterval: Duration, logger: Logger,
-        declare: @escaping @Sendable (AMQPConnection) async throws(AMQPError) -> Void
+        amqp: AMQPConfiguration, redis: RedisConfiguration, secretBox: SecretBox? = nil, probeInterval: Duration,
+        logger: Logger, declare: @escaping @Sendable (AMQPConnection) async throws(AMQPError) -> Void
     ) {
         self.amqp = AMQPConnection(configuration: amqp, logger: logger)
         self.redis = RedisClient(configuration: redis, logger: logger)
-        store = Store(redis: self.redis)
+        store = Store(redis: self.redis, secretBox: secretBox)
         self.declare = declare
         self.probeInterval = probeInterval
         self.logger = logger
@@ -66,27 +68,35 @@ package final class ServiceConnections: Service, Sendable {
     }
 
     /// Waits for the AMQP connection and declares the topology, retrying (with backoff) until it
-    /// succeeds; false when graceful shutdown came first. The connection logs its own connect
-    /// failures; this only watches its state, so shutdown is never held up.
+    /// succeeds; false when graceful shutdown came first.
     package func prepareTopology() async -> Bool {
-        var delay = Duration.milliseconds(100)
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            guard amqp.state == .connected else {
-                guard await sleepUnlessShuttingDown(.milliseconds(100)) else { return false }
-                continue
-            }
-            do throws(AMQPError) {
-                try await declare(amqp)
-                return true
-            } catch {
-                logger.warning(
-                    "Could not declare the AMQP topology; retrying", metadata: ["error": "\(error)", "retry.in": "\(delay)"])
-                guard await sleepUnlessShuttingDown(delay) else { return false }
-                delay = min(delay * 2, .seconds(5))
-            }
-        }
-        return false
+        await prepareAMQPTopology(on: amqp, logger: logger, declare: declare)
     }
+}
+
+/// Waits for `amqp` to connect and runs `declare`, retrying (with backoff) until it succeeds;
+/// false when graceful shutdown or cancellation came first. The connection logs its own connect
+/// failures; this only watches its state, so shutdown is never held up.
+package func prepareAMQPTopology(
+    on amqp: AMQPConnection, logger: Logger, declare: @Sendable (AMQPConnection) async throws(AMQPError) -> Void
+) async -> Bool {
+    var delay = Duration.milliseconds(100)
+    while !Task.isShuttingDownGracefully && !Task.isCancelled {
+        guard amqp.state == .connected else {
+            guard await sleepUnlessShuttingDown(.milliseconds(100)) else { return false }
+            continue
+        }
+        do throws(AMQPError) {
+            try await declare(amqp)
+            return true
+        } catch {
+            logger.warning(
+                "Could not declare the AMQP topology; retrying", metadata: ["error": "\(error)", "retry.in": "\(delay)"])
+            guard await sleepUnlessShuttingDown(delay) else { return false }
+            delay = min(delay * 2, .seconds(5))
+        }
+    }
+    return false
 }
 
 /// Sleeps for `duration`; returns false when graceful shutdown or cancellation cut the sleep short.

@@ -1,7 +1,15 @@
 import Foundation
 import Logging
 import PazAMQP
+import PazControlPlane
 import PazSchemas
+import PazStore
+
+/// Why a command stopped holding its machine.
+struct LeaseLost: Error, CustomStringConvertible {
+    let reason: String
+    var description: String { "lease lost: \(reason)" }
+}
 
 /// What a mutating step left behind.
 enum StepOutcome: Sendable {
@@ -10,23 +18,12 @@ enum StepOutcome: Sendable {
 }
 
 extension DriverService {
-    /// Runs a mutating command machine by machine (journal → running → driver → outcome events), then
-    /// acks it; requeues it on a retriable failure while deliveries remain.
-    func perform(_ request: CommandRequest) async {
-        let delivery = request.delivery
-        let machines: [MachineRef]
-        switch request.envelope.payload {
-        case .machineCreate(let create): machines = [create.machine]
-        case .machineRemove(let action), .machineStart(let action), .machineStop(let action),
-             .machineRestart(let action), .machineKill(let action):
-            machines = [action.machine]
-        case .clusterRemove(let remove):
-            machines = remove.machineIds.map { MachineRef(clusterId: remove.clusterId, machineId: $0) }
-        default:
-            machines = []
-        }
-        let attempt = (delivery.deliveryCount ?? 0) + 1
-        let lastAttempt = attempt >= Routing.deliveryLimit
+    /// Runs a mutating command machine by machine (journal → running → driver → outcome events).
+    /// A retriable failure, or events that could not be published, are retried later (the journal
+    /// makes a retry resume rather than repeat); on the last attempt a driver failure is reported
+    /// as the outcome, and anything else is dead-lettered (the gateway then fails the operation).
+    func perform(_ request: CommandRequest) async -> HandlerOutcome {
+        let machines = request.envelope.payload.machines
         do {
             if machines.isEmpty {
                 let error = DriverError.unsupported(
@@ -35,20 +32,81 @@ extension DriverService {
                     command: request.envelope.kind, phase: .failed, error: error.operationError))))
             }
             for machine in machines {
-                try await perform(request, machine: machine, lastAttempt: lastAttempt)
+                let ran = try await underLease(request, machine: machine) { journal in
+                    try await perform(request, machine: machine, journal: journal, lastAttempt: request.message.isLastAttempt)
+                }
+                guard ran else {
+                    request.logger.info("machine busy with another command; deferred", metadata: ["machine": "\(machine.machineId)"])
+                    return .deferred(reason: "machine \(machine.machineId) is busy with another command")
+                }
             }
-            await settle(delivery, logger: request.logger) { try await connection.ack(delivery) }
+            return .done
         } catch {
-            // A retriable driver failure with deliveries left, or events that could not be published:
-            // requeue; the journal makes the retry resume rather than repeat.
-            request.logger.warning("command will be retried", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
-            await settle(delivery, logger: request.logger) { try await connection.nack(delivery, requeue: true) }
+            request.logger.warning("command failed; it will be retried if attempts remain", metadata: ["error": "\(error)"])
+            return .retry(reason: "\(error)")
         }
     }
 
-    private func perform(_ request: CommandRequest, machine: MachineRef, lastAttempt: Bool) async throws {
+    /// Runs `body` holding `machine`'s lease (its journal fenced by it), renewing the lease every
+    /// third of its ttl; false, without running it, when another command holds the lease.
+    ///
+    /// `body` is cancelled — and the command ends as a retry — when the lease cannot be renewed
+    /// (another command took over) or the connection that delivered the command was replaced (the
+    /// broker will deliver it again, to this replica or another).
+    func underLease(
+        _ request: CommandRequest, machine: MachineRef, _ body: @escaping @Sendable (IntentJournal) async throws -> Void
+    ) async throws -> Bool {
+        let lease = MachineLease(
+            redis: store.redis, tenant: request.tenant, machine: machine.machineId, ttl: configuration.leaseTTL)
+        let token: MachineLease.Token
+        do {
+            guard let taken = try await lease.acquire(owner: configuration.instanceId) else { return false }
+            token = taken
+        } catch {
+            throw DriverError.providerUnavailable("status store (Redis), taking the machine lease: \(error)")
+        }
+        let journal = context(for: request).journal.fenced(by: lease, token: token)
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await body(journal) }
+                group.addTask { try await keep(lease, token: token, for: request.delivery) }
+                try await group.next()
+                group.cancelAll()
+            }
+        } catch {
+            try? await lease.release(token)
+            throw error
+        }
+        try? await lease.release(token)
+        return true
+    }
+
+    /// Renews the lease until cancelled; throws ``LeaseLost`` when it is gone or the delivery's
+    /// connection was replaced.
+    private func keep(_ lease: MachineLease, token: MachineLease.Token, for delivery: AMQPDelivery) async throws {
+        var renewed = ContinuousClock.now
+        while true {
+            try await Task.sleep(for: configuration.leaseTTL / 3)
+            guard connection.epoch == delivery.epoch else {
+                throw LeaseLost(reason: "the connection that delivered the command was replaced; it will be delivered again")
+            }
+            do {
+                guard try await lease.renew(token) else { throw LeaseLost(reason: "the machine lease was taken over") }
+                renewed = .now
+            } catch let error as LeaseLost {
+                throw error
+            } catch {
+                guard ContinuousClock.now - renewed < configuration.leaseTTL else {
+                    throw LeaseLost(reason: "the machine lease could not be renewed in time: \(error)")
+                }
+            }
+        }
+    }
+
+    private func perform(
+        _ request: CommandRequest, machine: MachineRef, journal: IntentJournal, lastAttempt: Bool
+    ) async throws {
         let kind = request.envelope.kind
-        let journal = context(for: request).journal
         let step = IntentJournal.step(kind, operation: request.envelope.operationId)
         var logger = request.logger
         logger[metadataKey: "machine"] = "\(machine.machineId)"
@@ -66,6 +124,8 @@ extension DriverService {
             do throws(DriverError) {
                 outcome = try await run(request, machine: machine, logger: logger)
             } catch {
+                // Cancelled (lease lost): the command's outcome is not this run's to report.
+                try Task.checkCancellation()
                 guard !error.isRetriable || lastAttempt else { throw error }
                 logger.warning("command failed", metadata: ["error": "\(error)"])
                 try await journal.record(

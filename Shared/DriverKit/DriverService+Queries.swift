@@ -1,17 +1,13 @@
 import Foundation
 import Logging
 import PazAMQP
+import PazControlPlane
 import PazSchemas
 
 extension DriverService {
-    /// Answers a query on its reply-to (transient, with the correlation id), then acks it.
-    func answer(_ request: CommandRequest) async {
-        let delivery = request.delivery
-        guard let replyTo = delivery.properties.replyTo, !replyTo.isEmpty else {
-            await deadLetter(delivery, reason: "missing-reply-to",
-                             detail: "\(request.envelope.kind.rawValue) is a query and needs a reply-to")
-            return
-        }
+    /// Answers a query on its reply-to (transient, with the correlation id); a driver failure is
+    /// the answer (`reply.failure`), never a retry.
+    func answer(_ request: CommandRequest) async -> HandlerOutcome {
         let payload: ReplyPayload
         do throws(DriverError) {
             payload = try await query(request)
@@ -19,18 +15,8 @@ extension DriverService {
             request.logger.info("query failed", metadata: ["error": "\(error)"])
             payload = .failure(error.operationError)
         }
-        do {
-            let body = try MessageCodec.encode(request.envelope.reply(payload))
-            try await connection.publishUnconfirmed(
-                exchange: "", routingKey: replyTo, body: Array(body),
-                properties: AMQPProperties(
-                    messageID: nil, correlationID: delivery.properties.correlationID ?? request.envelope.messageId.rawValue,
-                    contentType: Routing.contentType, type: payload.kind.rawValue, persistent: false))
-        } catch {
-            // The caller's timeout covers a lost reply; an unroutable reply-to (caller gone) is not retried.
-            request.logger.warning("could not send the reply", metadata: ["error": "\(error)"])
-        }
-        await settle(delivery, logger: request.logger) { try await connection.ack(delivery) }
+        return await RPCResponder(amqp: connection).answer(
+            request.delivery, kind: request.envelope.kind, with: request.envelope.reply(payload))
     }
 
     private func query(_ request: CommandRequest) async throws(DriverError) -> ReplyPayload {

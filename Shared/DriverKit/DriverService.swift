@@ -6,20 +6,21 @@ package import PazSchemas
 package import PazStore
 import ServiceLifecycle
 
-/// The consumer loop every driver service runs (a ServiceLifecycle `Service`).
+/// The consumers every driver service runs (a ServiceLifecycle `Service`), on the control plane's
+/// ``PazControlPlane/MessageConsumer``.
 ///
-/// It declares the topology (`paz.commands`, `paz.events`, `paz.dead-letter` and the driver's quorum
-/// queue), announces the driver in the registry every ttl/3, and consumes the driver's queue with
-/// `prefetch` commands in flight at once:
-/// - a message that does not decode is republished to `paz.dead-letter` with the reason headers
-///   (confirmed), then acked — a poison message never stops the consumer;
-/// - so is a command whose sender may not send it (``DriverServiceConfiguration/authorizeSenders``,
-///   reason `unauthorized-sender`): it is never run;
-/// - a query (`machine.states`, `catalog.*`, `machine.precheck`, `machine.probe`) is answered on its
-///   reply-to with its correlation id, then acked;
-/// - a mutating command is journaled, reported (`event.operation` running), run, reported again
-///   (`event.machine.state`, `event.operation` succeeded/failed; confirmed) and only then acked.
-///   Retriable failures are requeued until the delivery limit; the failure is reported when giving up.
+/// It declares the topology (the shared exchanges and retry queues, the driver's quorum command
+/// queue and its query queue), announces the driver in the registry every ttl/3, and consumes:
+/// - **commands** (`paz.driver.<name>.commands`, `prefetch` at once): each is journaled, reported
+///   (`event.operation` running), run, reported again (`event.machine.state`, `event.operation`
+///   succeeded/failed; confirmed) and only then acked. A retriable failure is retried later with
+///   backoff (``PazControlPlane/RetryPolicy/commands``); on the last attempt the failure is
+///   reported, and a command that cannot even report is dead-lettered — the gateway then fails its
+///   operation. Commands only from the gateway (``DriverServiceConfiguration/authorizeSenders``).
+/// - **queries** (`paz.driver.<name>.queries`: state polls, catalog, prechecks, probes, with their
+///   own prefetch so that slow commands never hold them up): answered on their reply-to, then acked.
+/// - A message that does not decode, or from a sender who may not send it (`unauthorized-sender`),
+///   is dead-lettered with the reason headers and never run.
 ///
 /// Graceful shutdown: stop consuming, finish and ack what is in flight, withdraw from the registry, return.
 package struct DriverService: Service {
@@ -43,27 +44,30 @@ package struct DriverService: Service {
 
     /// The driver's command queue.
     package var queueName: String { Routing.driverCommandQueue(driver: driver.name) }
+    /// The driver's query queue.
+    package var queryQueueName: String { Routing.driverQueryQueue(driver: driver.name) }
 
     package func run() async throws {
-        try await connection.waitUntilConnected()
-        try await declareTopology()
+        guard await prepareAMQPTopology(on: connection, logger: logger, declare: { _ throws(AMQPError) in
+            try await declareTopology()
+        }) else { return }
         let heartbeat = Task { await announceUntilCancelled(startedAt: Date()) }
-        let consumer: AMQPConsumer
-        do {
-            consumer = try await connection.consume(queue: queueName, prefetch: UInt16(configuration.prefetch))
-        } catch {
-            heartbeat.cancel()
-            throw error
+        let ready: @Sendable () async -> Bool = { [connection, logger] in
+            await prepareAMQPTopology(on: connection, logger: logger, declare: { _ throws(AMQPError) in })
         }
-        logger.info("consuming driver commands", metadata: ["queue": "\(queueName)", "prefetch": "\(configuration.prefetch)"])
-        await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { group in
-                for await delivery in consumer {
-                    group.addTask { await handle(delivery) }
-                }
-            }
-        } onGracefulShutdown: {
-            Task { await consumer.cancel() }
+        let commands = MessageConsumer(
+            CommandPayload.self, amqp: connection, ready: ready,
+            settings: ConsumerSettings(
+                queue: queueName, prefetch: UInt16(configuration.prefetch), concurrent: true, retry: .commands),
+            logger: logger) { command in await handle(command) }
+        let queries = MessageConsumer(
+            CommandPayload.self, amqp: connection, ready: ready,
+            settings: ConsumerSettings(
+                queue: queryQueueName, prefetch: UInt16(configuration.queryPrefetch), concurrent: true, retry: .requests),
+            logger: logger) { query in await handle(query) }
+        await withDiscardingTaskGroup { group in
+            group.addTask { await commands.run() }
+            group.addTask { await queries.run() }
         }
         heartbeat.cancel()
         await heartbeat.value
@@ -75,11 +79,14 @@ package struct DriverService: Service {
         logger.info("driver service stopped")
     }
 
-    /// Declares exchanges, the dead-letter queue and the driver's quorum queue with its binding.
+    /// Declares the shared topology, the driver's quorum command queue and its query queue.
     func declareTopology() async throws(AMQPError) {
         try await ControlPlaneTopology.declareShared(on: connection)
         try await ControlPlaneTopology.declareQueue(
             queueName, boundTo: Routing.commandsExchange, routingKey: Routing.commandRoutingKey(driver: driver.name),
+            on: connection)
+        try await ControlPlaneTopology.declareRequestQueue(
+            queryQueueName, boundTo: Routing.commandsExchange, routingKey: Routing.queryRoutingKey(driver: driver.name),
             on: connection)
     }
 
@@ -105,32 +112,26 @@ package struct DriverService: Service {
 
     // MARK: Deliveries
 
-    private func handle(_ delivery: AMQPDelivery) async {
-        let envelope: CommandEnvelope
-        do {
-            envelope = try MessageCodec.decode(CommandPayload.self, from: Data(delivery.body))
-        } catch {
-            await deadLetter(delivery, reason: error.reason, detail: error.description)
-            return
-        }
+    private func handle(_ message: Inbound<CommandPayload>) async -> HandlerOutcome {
+        let envelope = message.envelope
         guard let tenant = envelope.tenantId else {
-            await deadLetter(delivery, reason: "invalid-field", detail: "tenantId is required on commands")
-            return
+            return .deadLetter(reason: "invalid-field", detail: "tenantId is required on commands")
         }
-        if configuration.authorizeSenders, let refusal = Self.refusal(of: envelope.payload, from: delivery.properties.userID) {
-            await deadLetter(delivery, reason: "unauthorized-sender", detail: refusal)
-            return
+        if configuration.authorizeSenders, let refusal = Self.refusal(of: envelope.payload, from: message.sender) {
+            logger.warning("refused a command from a sender who may not send it", metadata: ["error": "\(refusal)"])
+            return .deadLetter(reason: "unauthorized-sender", detail: refusal)
         }
         var logger = logger
         logger[metadataKey: "tenant"] = "\(tenant)"
         logger[metadataKey: "command"] = "\(envelope.kind.rawValue)"
         logger[metadataKey: "message"] = "\(envelope.messageId)"
+        logger[metadataKey: "attempt"] = "\(message.attempt)"
         if let operation = envelope.operationId { logger[metadataKey: "operation"] = "\(operation)" }
-        let request = CommandRequest(envelope: envelope, tenant: tenant, delivery: delivery, logger: logger)
+        let request = CommandRequest(envelope: envelope, tenant: tenant, message: message, logger: logger)
         if Self.isQuery(envelope.payload) {
-            await answer(request)
+            return await answer(request)
         } else {
-            await perform(request)
+            return await perform(request)
         }
     }
 
@@ -148,35 +149,6 @@ package struct DriverService: Service {
         switch payload {
         case .machineStates, .catalogImages, .catalogSizes, .catalogLocations, .machinePrecheck, .machineProbe: true
         default: false
-        }
-    }
-
-    /// Republishes the raw message to the dead-letter exchange with the reason (confirmed), then acks it.
-    func deadLetter(_ delivery: AMQPDelivery, reason: String, detail: String) async {
-        logger.warning("dead-lettering a command", metadata: ["reason": "\(reason)", "detail": "\(detail)"])
-        var properties = delivery.properties
-        properties.replyTo = nil
-        properties.persistent = true
-        properties.headers[Routing.deadLetterReasonHeader] = .string(reason)
-        properties.headers[Routing.deadLetterDetailHeader] = .string(String(detail.prefix(1000)))
-        do {
-            try await connection.publish(
-                exchange: Routing.deadLetterExchange, routingKey: queueName, body: delivery.body, properties: properties)
-        } catch {
-            logger.error("could not dead-letter a command", metadata: ["error": "\(error)"])
-            // Left unacked: redelivered after a reconnect, or dead-lettered by the queue itself.
-            try? await connection.reject(delivery, requeue: error.isRetriable)
-            return
-        }
-        await settle(delivery, logger: logger) { try await connection.ack(delivery) }
-    }
-
-    /// Acks or nacks, logging a failure (the broker redelivers an unsettled message).
-    func settle(_ delivery: AMQPDelivery, logger: Logger, _ body: () async throws -> Void) async {
-        do {
-            try await body()
-        } catch {
-            logger.warning("could not settle a delivery; it will be redelivered", metadata: ["error": "\(error)"])
         }
     }
 
@@ -198,13 +170,8 @@ package struct DriverService: Service {
     }
 
     /// Publishes an event to `paz.events` (routing key = kind) and waits for the confirm.
-    func publishEvent(_ event: EventEnvelope) async throws {
-        let body = try MessageCodec.encode(event)
-        try await connection.publish(
-            exchange: Routing.eventsExchange, routingKey: Routing.eventRoutingKey(event.kind), body: Array(body),
-            properties: AMQPProperties(
-                messageID: event.messageId.rawValue, contentType: Routing.contentType, type: event.kind.rawValue),
-            mandatory: false)
+    func publishEvent(_ event: EventEnvelope) async throws(PublishError) {
+        try await ConfirmedPublisher(amqp: connection).publish(event: event)
     }
 }
 
@@ -212,6 +179,8 @@ package struct DriverService: Service {
 struct CommandRequest: Sendable {
     let envelope: CommandEnvelope
     let tenant: TenantID
-    let delivery: AMQPDelivery
+    let message: Inbound<CommandPayload>
     let logger: Logger
+
+    var delivery: AMQPDelivery { message.delivery }
 }

@@ -12,6 +12,8 @@ package import PazServiceKit
 /// | `amqp.url` | `AMQP_URL` | `amqp://guest:guest@127.0.0.1:5672/` |
 /// | `redis.url` | `REDIS_URL` | `redis://127.0.0.1:6379/0` |
 /// | `driver.prefetch` | `DRIVER_PREFETCH` | `8` (= commands handled concurrently) |
+/// | `driver.queryPrefetch` | `DRIVER_QUERY_PREFETCH` | `16` (= queries answered concurrently, apart from commands) |
+/// | `driver.leaseTtlSeconds` | `DRIVER_LEASE_TTL_SECONDS` | `30`: a machine's command lease lives this long unless renewed (every ttl/3) |
 /// | `driver.heartbeatTtlSeconds` | `DRIVER_HEARTBEAT_TTL_SECONDS` | `15` (renewed every ttl/3) |
 /// | `driver.instanceId` | `DRIVER_INSTANCE_ID` | `<hostname>.<pid>` |
 /// | `driver.authorizeSenders` | `DRIVER_AUTHORIZE_SENDERS` | `true`: run commands only from the gateway (queries also from the status collector), by AMQP `user-id` |
@@ -22,6 +24,10 @@ package struct DriverServiceConfiguration: Sendable {
     package var redis: RedisConfiguration
     /// Unacked commands at once; also how many run concurrently.
     package var prefetch: Int
+    /// Unacked queries at once (state polls, catalog, probes: their own queue and consumer).
+    package var queryPrefetch: Int
+    /// How long a machine's command lease lives without renewal (``MachineLease``).
+    package var leaseTTL: Duration
     /// TTL of the registry entry.
     package var heartbeatTTL: Duration
     /// This replica's id in the registry.
@@ -34,12 +40,14 @@ package struct DriverServiceConfiguration: Sendable {
     package var authorizeSenders: Bool
 
     /// Settings given directly (tests).
-    package init(amqp: AMQPConfiguration, redis: RedisConfiguration, prefetch: Int = 8,
-                 heartbeatTTL: Duration = .seconds(15), instanceId: String = DriverServiceConfiguration.defaultInstanceId,
+    package init(amqp: AMQPConfiguration, redis: RedisConfiguration, prefetch: Int = 8, queryPrefetch: Int = 16,
+                 leaseTTL: Duration = .seconds(30), heartbeatTTL: Duration = .seconds(15), instanceId: String = DriverServiceConfiguration.defaultInstanceId,
                  authorizeSenders: Bool = true) {
         self.amqp = amqp
         self.redis = redis
         self.prefetch = prefetch
+        self.queryPrefetch = queryPrefetch
+        self.leaseTTL = leaseTTL
         self.heartbeatTTL = heartbeatTTL
         self.instanceId = instanceId
         self.authorizeSenders = authorizeSenders
@@ -51,6 +59,8 @@ package struct DriverServiceConfiguration: Sendable {
         amqp = connections.amqp
         redis = connections.redis
         prefetch = try reader.value("driver.prefetch", default: 8, in: 1...1000)
+        queryPrefetch = try reader.value("driver.queryPrefetch", default: 16, in: 1...1000)
+        leaseTTL = .seconds(try reader.value("driver.leaseTtlSeconds", default: 30, in: 3...3600))
         heartbeatTTL = .seconds(try reader.value("driver.heartbeatTtlSeconds", default: 15, in: 3...3600))
         instanceId = try reader.value("driver.instanceId", default: Self.defaultInstanceId)
         authorizeSenders = try reader.value("driver.authorizeSenders", default: true)

@@ -283,3 +283,19 @@ extension CommandPayload: MessagePayload {
         }
     }
 }
+
+extension CommandPayload {
+    /// The machines a mutating command acts on, in order (none for queries and SSH requests).
+    package var machines: [MachineRef] {
+        switch self {
+        case .machineCreate(let create): [create.machine]
+        case .machineRemove(let action), .machineStart(let action), .machineStop(let action),
+             .machineRestart(let action), .machineKill(let action):
+            [action.machine]
+        case .clusterRemove(let remove):
+            remove.machineIds.map { MachineRef(clusterId: remove.clusterId, machineId: $0) }
+        default:
+            []
+        }
+    }
+}

@@ -45,38 +45,43 @@ package enum ServiceKind: Sendable, Hashable, CustomStringConvertible {
 
     /// The RabbitMQ permissions of this kind on the control plane's virtual host.
     ///
-    /// Every service declares the shared exchanges and the dead-letter queue (configure), binds the
-    /// dead-letter queue (write on it, read on the dead-letter exchange), declares its own quorum
-    /// queue with dead-lettering (configure and read on it, write on `paz.dead-letter`) and binds it
-    /// (write on it, read on its source exchange), and publishes to the default exchange
-    /// (`amq.default`: RPC replies through direct reply-to and requests to the SSH broker).
+    /// Every service declares the shared exchanges, the dead-letter queue and the retry queues with
+    /// their exchanges (configure), binds them (write on the queue, read on the exchange), and
+    /// publishes retries and dead letters (write on those exchanges). Each declares its own queues
+    /// (configure and read on them; write on them to bind them, read on their source exchange) and
+    /// publishes to the default exchange (`amq.default`: RPC replies through direct reply-to,
+    /// requests to the SSH broker).
     package var amqpPermissions: AMQPPermissions {
-        let shared = [Routing.commandsExchange, Routing.eventsExchange, Routing.deadLetterExchange]
-        let deadLetter = Routing.deadLetterExchange  // also the dead-letter queue's name
+        let retryQueues = Routing.retryQueueNames  // each also its exchange's name
+        let exchanges = [Routing.commandsExchange, Routing.eventsExchange, Routing.deadLetterExchange]
+        let configure = exchanges + [Routing.deadLetterQueue] + retryQueues
+        let write = [Routing.deadLetterExchange, Routing.deadLetterQueue] + retryQueues
+        let read = [Routing.deadLetterExchange] + retryQueues
         let defaultExchange = "amq.default"
         let replies = "amq.rabbitmq.reply-to"
         switch self {
         case .gateway:
+            let own = [Routing.gatewayEventsQueue, Routing.gatewayDeadLettersQueue]
             return AMQPPermissions(
-                configure: shared + [Routing.gatewayEventsQueue],
-                write: [Routing.commandsExchange, deadLetter, defaultExchange, Routing.gatewayEventsQueue],
-                read: [Routing.gatewayEventsQueue, Routing.eventsExchange, deadLetter, replies])
+                configure: configure + own,
+                write: write + [Routing.commandsExchange, defaultExchange] + own,
+                read: read + own + [Routing.eventsExchange, replies])
         case .statusCollector:
+            let own = [Routing.collectorEventsQueue]
             return AMQPPermissions(
-                configure: shared + [Routing.collectorEventsQueue],
-                write: [Routing.commandsExchange, Routing.eventsExchange, deadLetter, Routing.collectorEventsQueue],
-                read: [Routing.collectorEventsQueue, Routing.eventsExchange, deadLetter, replies])
+                configure: configure + own,
+                write: write + [Routing.commandsExchange, Routing.eventsExchange, defaultExchange] + own,
+                read: read + own + [Routing.eventsExchange, replies])
         case .sshBroker:
+            let own = [Routing.sshBrokerQueue]
             return AMQPPermissions(
-                configure: shared + [Routing.sshBrokerQueue],
-                write: [deadLetter, defaultExchange],
-                read: [Routing.sshBrokerQueue, deadLetter])
+                configure: configure + own, write: write + [defaultExchange], read: read + own)
         case .driver(let name):
-            let queue = Routing.driverCommandQueue(driver: name)
+            let own = [Routing.driverCommandQueue(driver: name), Routing.driverQueryQueue(driver: name)]
             return AMQPPermissions(
-                configure: shared + [queue],
-                write: [Routing.eventsExchange, deadLetter, defaultExchange, queue],
-                read: [queue, Routing.commandsExchange, deadLetter, replies])
+                configure: configure + own,
+                write: write + [Routing.eventsExchange, defaultExchange] + own,
+                read: read + own + [Routing.commandsExchange, replies])
         }
     }
 }

@@ -24,6 +24,7 @@ package enum StoreACL {
                 "~\(anyTenant)clusters", "~\(anyTenant)cluster-names", "~\(anyTenant)machines", "~\(anyTenant)states",
                 "~\(anyTenant)op:*", "~\(anyTenant)idem:*", "~\(anyTenant)idem-index", "~\(anyTenant)machine-names",
                 "~\(anyTenant)rate:*", "~\(anyTenant)driver-defaults:*",
+                "~\(anyTenant)outbox:*", "~" + StoreKeys.outboxSchedule,
                 "~" + StoreKeys.adminIdempotencyPrefix + "*", "~" + StoreKeys.adminIdempotencyIndex,
                 // Sealed secret options are written here and read only by drivers; a removed
                 // machine's driver data and journal are deleted here, and a removed tenant's every key.
@@ -39,6 +40,8 @@ package enum StoreACL {
             [
                 "~" + StoreKeys.registry(driver: name.rawValue, instance: "*"),
                 "%R~\(anyTenant)secret:*", "~\(anyTenant)driver-data:*", "~\(anyTenant)journal:*",
+                // Per-machine command leases and their fencing counter (shared by every driver).
+                "~\(anyTenant)lease:*", "~" + StoreKeys.leaseFence,
                 // The tenant's defaults for this driver only (catalog queries carry no options).
                 "%R~\(anyTenant)driver-defaults:\(name.rawValue)",
             ]
@@ -50,14 +53,14 @@ package enum StoreACL {
         switch kind {
         case .gateway:
             return ["get", "set", "del", "expire", "mget", "scan", "hset", "hsetnx", "hget", "hgetall", "hdel", "hexists", "hlen",
-                    "incr", "zadd", "zrem", "zcard", "zremrangebyscore"]
+                    "incr", "zadd", "zrem", "zcard", "zremrangebyscore", "zrangebyscore"]
                 + scripts
         case .statusCollector:
             return ["hget", "hgetall", "hset", "hexists"] + scripts
         case .sshBroker:
             return ["hget", "hgetall", "hset", "hsetnx", "xadd"]
         case .driver:
-            return ["get", "set", "del", "hget", "hset", "hgetall"]
+            return ["get", "set", "del", "hget", "hset", "hgetall", "exists", "incr", "pexpire"] + scripts
         }
     }
 }

@@ -64,6 +64,19 @@ package enum StoreKeys {
     package static func journal(_ tenant: TenantID, _ machine: MachineID) -> String {
         tenantPrefix(tenant) + "journal:\(machine.rawValue)"
     }
+    /// STRING an OutboxEntry: commands of an operation whose publish was not confirmed yet.
+    package static func outbox(_ tenant: TenantID, _ operation: OperationID) -> String {
+        tenantPrefix(tenant) + "outbox:\(operation.rawValue)"
+    }
+    /// ZSET `<tenant>/<operation>` scored by when the outbox relay publishes its entry next.
+    package static let outboxSchedule = "paz:outbox"
+    /// STRING `<fence>:<owner>` with a TTL: the lease of the one command running on a machine
+    /// (``PazDriverKit/MachineLease``); renewed while the command runs, deleted when it ends.
+    package static func lease(_ tenant: TenantID, _ machine: MachineID) -> String {
+        tenantPrefix(tenant) + "lease:\(machine.rawValue)"
+    }
+    /// STRING counter: every lease taken gets the next number (its fencing token).
+    package static let leaseFence = "paz:lease-fence"
     /// HASH the tenant's SSH certificate authorities (user CA and host CA), written only by the SSH
     /// broker: field `sealed` = both private keys sealed with the master key (context: this key),
     /// `user.pub` / `host.pub` = their public key lines, `createdAt`. Created once with HSETNX.
@@ -75,6 +88,6 @@ package enum StoreKeys {
     package static let sshAuditMaxLength = 100_000
     /// Every per-machine key that is not a hash field (removed with the machine).
     package static func machineKeys(_ tenant: TenantID, _ machine: MachineID) -> [String] {
-        [secrets(tenant, machine), driverData(tenant, machine), journal(tenant, machine)]
+        [secrets(tenant, machine), driverData(tenant, machine), journal(tenant, machine), lease(tenant, machine)]
     }
 }

@@ -232,9 +232,15 @@ struct AMQPTests {
         let responderConnection = try await connect(server, name: "rpc-responder")
         let queue = unique("rpc")
         try await responderConnection.declare(AMQPQueue(name: queue, durable: false, autoDelete: true))
+        let consumer = try await responderConnection.consume(queue: queue, prefetch: 32)
         let responder = Task {
-            try await responderConnection.respond(queue: queue) { request in
-                Array("echo:".utf8) + request.body
+            // The bare protocol: answer on reply-to with the correlation id, then ack.
+            for await request in consumer {
+                guard let replyTo = request.properties.replyTo else { continue }
+                try await responderConnection.publishUnconfirmed(
+                    exchange: "", routingKey: replyTo, body: Array("echo:".utf8) + request.body,
+                    properties: AMQPProperties(correlationID: request.properties.correlationID, persistent: false))
+                try await responderConnection.ack(request)
             }
         }
         try await Task.sleep(for: .milliseconds(200))

@@ -24,7 +24,9 @@ struct Harness {
     var queueName: String { Routing.driverCommandQueue(driver: driver.name) }
 
     /// `authorizeSenders` is off by default: commands are sent as the node's one user (`guest`).
-    static func start(prefetch: Int = 8, authorizeSenders: Bool = false) async throws -> Harness {
+    static func start(
+        prefetch: Int = 8, authorizeSenders: Bool = false, leaseTTL: Duration = .seconds(30)
+    ) async throws -> Harness {
         let servers = try await Servers.ready()
         let (rabbit, redisServer) = (servers.rabbit, servers.redis)
         let suffix = ULID.make().suffix(10).lowercased()
@@ -38,7 +40,7 @@ struct Harness {
         let store = Store(redis: redis, secretBox: SecretBox(masterKey: try MasterKey(bytes: Array(repeating: 7, count: 32))))
         let configuration = DriverServiceConfiguration(
             amqp: amqp, redis: RedisConfiguration(host: redisServer.host, port: redisServer.port), prefetch: prefetch,
-            heartbeatTTL: .seconds(3), instanceId: "test-\(suffix)", authorizeSenders: authorizeSenders)
+            leaseTTL: leaseTTL, heartbeatTTL: .seconds(3), instanceId: "test-\(suffix)", authorizeSenders: authorizeSenders)
         let tenant = try TenantID("tnt_\(suffix)")
         let eventQueue = "test.events.\(suffix)"
         try await connection.declare(AMQPExchange(name: Routing.eventsExchange, kind: .topic))

@@ -12,15 +12,42 @@ final class RecordingDriver: Driver {
     /// Machine id → state.
     let machines = Mutex<[MachineID: MachineState]>([:])
     let calls = Mutex<[String: Int]>([:])
+    /// How long the next creates take (consumed one per create; none left: instant).
+    let createDelays = Mutex<[Duration]>([])
+    /// Calls running per machine now, and the most ever seen at once on one machine.
+    private let running = Mutex<(now: [MachineID: Int], most: Int)>(([:], 0))
 
     init(name: ResourceName) { self.name = name }
+
+    /// The most calls that ever ran at once on one machine.
+    var mostConcurrentOnOneMachine: Int { running.withLock { $0.most } }
+
+    private func track<T>(_ machine: MachineID, _ body: () async throws(DriverError) -> T) async throws(DriverError) -> T {
+        running.withLock { state in
+            state.now[machine, default: 0] += 1
+            state.most = max(state.most, state.now[machine]!)
+        }
+        defer { running.withLock { $0.now[machine, default: 1] -= 1 } }
+        return try await body()
+    }
 
     func count(_ call: String) -> Int { calls.withLock { $0[call, default: 0] } }
 
     private func record(_ call: String) { calls.withLock { $0[call, default: 0] += 1 } }
 
     func create(_ request: MachineCreate, context: DriverContext) async throws(DriverError) -> MachineDetails {
+        try await track(request.machineId) { () async throws(DriverError) in try await createNow(request, context: context) }
+    }
+
+    private func createNow(_ request: MachineCreate, context: DriverContext) async throws(DriverError) -> MachineDetails {
         record("create")
+        let delay = createDelays.withLock { $0.isEmpty ? Duration.zero : $0.removeFirst() }
+        do {
+            try await Task.sleep(for: delay)
+        } catch {
+            record("create-cancelled")
+            throw .timeout("the create was cancelled")
+        }
         let created = machines.withLock { machines in
             if machines[request.machineId] != nil { return false }
             machines[request.machineId] = .running
@@ -33,6 +60,10 @@ final class RecordingDriver: Driver {
     }
 
     func remove(_ machine: MachineRef, context: DriverContext) async throws(DriverError) -> RemovalResult {
+        try await track(machine.machineId) { () async throws(DriverError) in try await removeNow(machine) }
+    }
+
+    private func removeNow(_ machine: MachineRef) async throws(DriverError) -> RemovalResult {
         record("remove")
         let existed = machines.withLock { $0.removeValue(forKey: machine.machineId) != nil }
         return RemovalResult(clusterId: machine.clusterId, machineIds: [machine.machineId], removedResources: [],

@@ -115,11 +115,14 @@ extension EndToEnd {
 
             // Once QEMU runs (the VM is booting), the driver dies.
             // (While QEMU daemonizes, its launching parent and the daemon both show for a moment.)
+            // So one VM counts only when three samples 200 ms apart agree.
             let deadline = ContinuousClock.now + .seconds(120)
-            while Self.vmProcesses(under: run.data).count != 1 && ContinuousClock.now < deadline {
+            var steady = 0
+            while steady < 3 && ContinuousClock.now < deadline {
+                steady = Self.vmProcesses(under: run.data).count == 1 ? steady + 1 : 0
                 try await Task.sleep(for: .milliseconds(200))
             }
-            try #require(Self.vmProcesses(under: run.data).count == 1, "QEMU never started")
+            try #require(steady == 3, "QEMU never started")
             var state = try #require(try StackState.load(from: stateFile))
             let index = try #require(state.processes.firstIndex { $0.name == "paz-driver-qemu" })
             let driver = state.processes[index]

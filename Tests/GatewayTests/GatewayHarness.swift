@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PazAMQP
+import PazControlPlane
 import PazGateway
 import PazGatewayAPI
 import PazGatewayClient
@@ -130,8 +131,8 @@ final class GatewayHarness: Sendable {
         return (tenant["id"] as! String, tokenBody["token"] as! String)
     }
 
-    /// Announces a driver (unique name) in the registry and declares its command queue, as the
-    /// driver kit does at start.
+    /// Announces a driver (unique name) in the registry and declares its command and query queues,
+    /// as the driver kit does at start.
     func announceDriver(
         _ prefix: String, options: [CreateOptionSpec], capabilities: [DriverCapability] = [.create, .remove, .start, .stop]
     ) async throws -> ResourceName {
@@ -139,13 +140,13 @@ final class GatewayHarness: Sendable {
         try await store.announce(DriverAnnouncement(
             name: name, version: "0.1.0", instanceId: "test-\(UUID().uuidString.prefix(6))", capabilities: capabilities,
             createOptions: options, ttlSeconds: 120, startedAt: Date()))
-        try await amqp.declare(AMQPExchange(name: Routing.commandsExchange, kind: .direct))
-        try await amqp.declare(AMQPQueue.quorum(
-            name: Routing.driverCommandQueue(driver: name), deliveryLimit: Routing.deliveryLimit,
-            deadLetterExchange: Routing.deadLetterExchange))
-        try await amqp.bind(AMQPBinding(
-            queue: Routing.driverCommandQueue(driver: name), exchange: Routing.commandsExchange,
-            routingKey: Routing.commandRoutingKey(driver: name)))
+        try await ControlPlaneTopology.declareShared(on: amqp)
+        try await ControlPlaneTopology.declareQueue(
+            Routing.driverCommandQueue(driver: name), boundTo: Routing.commandsExchange,
+            routingKey: Routing.commandRoutingKey(driver: name), on: amqp)
+        try await ControlPlaneTopology.declareRequestQueue(
+            Routing.driverQueryQueue(driver: name), boundTo: Routing.commandsExchange,
+            routingKey: Routing.queryRoutingKey(driver: name), on: amqp)
         return name
     }
 

@@ -1,5 +1,7 @@
 import Foundation
+import Logging
 import PazAMQP
+import PazControlPlane
 import PazGatewayAPI
 import PazGatewayClient
 import PazHTTP
@@ -388,15 +390,18 @@ struct GatewayTests {
         #expect(silent.status == 504, "\(String(decoding: silent.body, as: UTF8.self))")
 
         let amqp = gateway.amqp
-        let responder = Task {
-            try await amqp.respond(queue: Routing.driverCommandQueue(driver: driver)) { request in
-                let command = try MessageCodec.decode(CommandPayload.self, from: Data(request.body))
-                let reply = command.reply(.catalogSizes(CatalogSizes(sizes: [
-                    CatalogSize(id: "small", name: "Small", vcpus: 1, ramMiB: 1024, diskGiB: 10)
-                ])))
-                return Array(try MessageCodec.encode(reply))
-            }
+        let consumer = MessageConsumer(
+            CommandPayload.self, amqp: amqp, ready: { true },
+            settings: ConsumerSettings(
+                queue: Routing.driverQueryQueue(driver: driver), prefetch: 8, concurrent: true, retry: .requests),
+            logger: Logger(label: "test.catalog-driver")
+        ) { request in
+            let reply = request.envelope.reply(.catalogSizes(CatalogSizes(sizes: [
+                CatalogSize(id: "small", name: "Small", vcpus: 1, ramMiB: 1024, diskGiB: 10)
+            ])))
+            return await RPCResponder(amqp: amqp).answer(request.delivery, kind: request.envelope.kind, with: reply)
         }
+        let responder = Task { await consumer.run() }
         defer { responder.cancel() }
         let sizes = try await client.listDriverSizes(path: .init(driver: driver.rawValue)).ok.body.json.sizes
         #expect(sizes.map(\.id) == ["small"])

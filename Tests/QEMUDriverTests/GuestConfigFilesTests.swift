@@ -89,7 +89,7 @@ import Testing
         await #expect(throws: ExternalToolError.timedOut(command: "sleep 30", after: .milliseconds(300))) {
             try await ExternalTool.run("sleep", ["30"], timeout: .milliseconds(300))
         }
-        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(ContinuousClock.now - started < .seconds(25))  // killed, not waited for (30 s)
         await #expect(throws: ExternalToolError.notFound("paz-no-such-tool")) {
             try await ExternalTool.run("paz-no-such-tool", [], timeout: .seconds(1))
         }

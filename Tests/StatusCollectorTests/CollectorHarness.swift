@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import MetricsTestKit
 import PazAMQP
+import PazControlPlane
 import PazLocalServers
 import PazRedis
 import PazSchemas
@@ -127,8 +128,8 @@ struct CollectorHarness {
     }
 }
 
-/// A driver on the real broker: consumes `paz.driver.<name>.commands` and answers `machine.states`
-/// from a table the test controls, recording every request it decodes.
+/// A driver on the real broker: consumes `paz.driver.<name>.queries` with the control plane's
+/// consumer and answers `machine.states` from a table the test controls, recording every request.
 final class StatesResponder: Sendable {
     let driver: ResourceName
     let connection: AMQPConnection
@@ -138,13 +139,10 @@ final class StatesResponder: Sendable {
     init(driver: ResourceName, server: RabbitMQServer) async throws {
         self.driver = driver
         connection = try await connect(server, name: "driver-\(driver.rawValue)")
-        let queue = Routing.driverCommandQueue(driver: driver)
-        try await connection.declare(AMQPExchange(name: Routing.commandsExchange, kind: .direct))
-        try await connection.declare(AMQPExchange(name: Routing.deadLetterExchange, kind: .fanout))
-        try await connection.declare(
-            .quorum(name: queue, deliveryLimit: Routing.deliveryLimit, deadLetterExchange: Routing.deadLetterExchange))
-        try await connection.bind(
-            AMQPBinding(queue: queue, exchange: Routing.commandsExchange, routingKey: Routing.commandRoutingKey(driver: driver)))
+        try await ControlPlaneTopology.declareShared(on: connection)
+        try await ControlPlaneTopology.declareRequestQueue(
+            Routing.driverQueryQueue(driver: driver), boundTo: Routing.commandsExchange,
+            routingKey: Routing.queryRoutingKey(driver: driver), on: connection)
     }
 
     func set(_ state: MachineState, for machines: [MachineRecord]) {
@@ -155,30 +153,33 @@ final class StatesResponder: Sendable {
 
     /// Answers until the calling task is cancelled.
     func serve() async throws {
-        try await connection.respond(queue: Routing.driverCommandQueue(driver: driver)) { [self] delivery in
-            let command = try MessageCodec.decode(CommandPayload.self, from: Data(delivery.body))
+        let responder = RPCResponder(amqp: connection)
+        let consumer = MessageConsumer(
+            CommandPayload.self, amqp: connection, ready: { true },
+            settings: ConsumerSettings(
+                queue: Routing.driverQueryQueue(driver: driver), prefetch: 32, concurrent: true, retry: .requests),
+            logger: Logger(label: "test.states-responder")
+        ) { [self] request in
+            let command = request.envelope
             received.withLock { $0.append(command) }
             guard case .machineStates(let query) = command.payload else {
-                throw StatesResponderError.unexpected(command.kind.rawValue)
+                return .deadLetter(reason: "unexpected", detail: command.kind.rawValue)
             }
             let table = states.withLock { $0 }
             let now = Date()
             let answer = MachineStates(states: query.machines.map {
                 MachineStateObservation(machine: $0, state: table[$0.machineId] ?? .notFound, observedAt: now)
             })
-            return Array(try MessageCodec.encode(command.reply(.states(answer))))
+            return await responder.answer(request.delivery, kind: command.kind, with: command.reply(.states(answer)))
         }
+        await consumer.run()
     }
 
     /// Stops answering for good and removes the queue.
     func remove() async throws {
-        try await connection.deleteQueue(Routing.driverCommandQueue(driver: driver))
+        try await connection.deleteQueue(Routing.driverQueryQueue(driver: driver))
         await connection.close()
     }
-}
-
-enum StatesResponderError: Error {
-    case unexpected(String)
 }
 
 /// A queue of the test's own bound to `paz.events` for `event.machine.state`, collecting events of one tenant.

@@ -1,0 +1,111 @@
+import Foundation
+package import PazAMQP
+package import PazSchemas
+
+/// The one request/reply client of the control plane (driver queries, state polls, SSH broker).
+///
+/// Every request is transient, carries an expiration equal to the caller's deadline (a request
+/// nobody took in time expires in its queue instead of piling up), is mandatory (no queue: failed
+/// at once), and its wait ends at the deadline or as soon as the calling task is cancelled.
+package struct RPCClient: Sendable {
+    /// Why a call returned no reply.
+    package enum Failure: Error, Sendable, Hashable, CustomStringConvertible {
+        /// Nobody answered within the deadline.
+        case timeout(after: Duration)
+        /// No queue takes requests for this routing key (no responder ever declared it).
+        case unroutable(String)
+        /// RabbitMQ is unreachable or refused the request.
+        case unavailable(String)
+        /// The caller was cancelled.
+        case cancelled
+        /// The reply could not be read, or the request not encoded.
+        case unreadable(String)
+
+        package var description: String {
+            switch self {
+            case .timeout(let after): "no reply within \(after)"
+            case .unroutable(let detail): "no responder queue: \(detail)"
+            case .unavailable(let detail): "the message broker is unavailable: \(detail)"
+            case .cancelled: "the request was cancelled"
+            case .unreadable(let detail): "unreadable: \(detail)"
+            }
+        }
+    }
+
+    /// The connection requests go out on.
+    package let amqp: AMQPConnection
+
+    package init(amqp: AMQPConnection) {
+        self.amqp = amqp
+    }
+
+    /// Sends `request` to `exchange`/`routingKey` and returns the reply envelope (a
+    /// `reply.failure` is returned, not thrown: callers map it to their own errors).
+    package func call(
+        _ request: CommandEnvelope, exchange: String, routingKey: String, timeout: Duration
+    ) async throws(Failure) -> ReplyEnvelope {
+        let body: Data
+        do {
+            body = try MessageCodec.encode(request)
+        } catch {
+            throw .unreadable("the request could not be encoded: \(error)")
+        }
+        let properties = AMQPProperties(
+            messageID: request.messageId.rawValue, contentType: Routing.contentType, type: request.kind.rawValue,
+            expiration: Self.expiration(timeout), persistent: false)
+        let delivery: AMQPDelivery
+        do {
+            delivery = try await amqp.call(
+                exchange: exchange, routingKey: routingKey, body: Array(body), properties: properties, timeout: timeout)
+        } catch {
+            switch error {
+            case .rpcTimeout(_, let after): throw .timeout(after: after)
+            case .unroutable: throw .unroutable("\(error)")
+            case .cancelled: throw .cancelled
+            default: throw .unavailable("\(error)")
+            }
+        }
+        do {
+            return try MessageCodec.decode(ReplyPayload.self, from: Data(delivery.body))
+        } catch {
+            throw .unreadable("the reply (\(error.reason)): \(error)")
+        }
+    }
+
+    /// `timeout` as AMQP's per-message expiration (milliseconds, at least 1).
+    static func expiration(_ timeout: Duration) -> String {
+        let (seconds, attoseconds) = timeout.components
+        return "\(max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000))"
+    }
+}
+
+/// Answers requests: the responder half of ``RPCClient``.
+package struct RPCResponder: Sendable {
+    /// The connection replies go out on.
+    package let amqp: AMQPConnection
+
+    package init(amqp: AMQPConnection) {
+        self.amqp = amqp
+    }
+
+    /// Answers `request` with `reply` on its reply-to (transient, its correlation id) and returns
+    /// `.done`; a request without reply-to is dead-lettered (`missing-reply-to`). The reply is not
+    /// confirmed: the caller's deadline covers a lost one, and a caller that is gone is not retried.
+    package func answer(_ request: AMQPDelivery, kind: MessageKind, with reply: ReplyEnvelope) async -> HandlerOutcome {
+        guard let replyTo = request.properties.replyTo, !replyTo.isEmpty else {
+            return .deadLetter(reason: "missing-reply-to", detail: "\(kind.rawValue) is a request and needs a reply-to")
+        }
+        do {
+            let body = try MessageCodec.encode(reply)
+            try await amqp.publishUnconfirmed(
+                exchange: "", routingKey: replyTo, body: Array(body),
+                properties: AMQPProperties(
+                    messageID: reply.messageId.rawValue,
+                    correlationID: request.properties.correlationID ?? reply.inReplyTo?.rawValue,
+                    contentType: Routing.contentType, type: reply.kind.rawValue, persistent: false))
+        } catch {
+            // Lost with the connection or the caller: its deadline covers it.
+        }
+        return .done
+    }
+}
