@@ -209,7 +209,8 @@ let package = Package(
 
         // Tests: real servers come from PazTestSupport, started once per run.
         .target(
-            name: "PazTestSupport", dependencies: ["PazLocalServers", "PazHTTP", "PazRedis", "PazSchemas", log], path: "Tests/Support",
+            name: "PazTestSupport", dependencies: ["PazLocalServers", "PazHTTP", "PazRedis", "PazAMQP", "PazSchemas", log],
+            path: "Tests/Support",
             resources: [.copy("EC2/Scripts")]
         ),
         .testTarget(name: "ConcurrencyTests", dependencies: ["PazConcurrency"]),

@@ -7,12 +7,17 @@ import PazStore
 import ServiceLifecycle
 
 /// Ends the operations of dead commands: every command that reaches `paz.dead-letter` (its retries
-/// ran out, its sender was refused, the broker gave up after its delivery limit…) fails its
+/// ran out, the broker gave up after its delivery limit…) fails its
 /// machines' progress in its operation with the reason and the last error, so the operation ends
 /// as `failed` and `ops wait` and event streams return. Other dead letters (events, unreadable
 /// messages, queries) are only logged; operators find them all in ``PazSchemas/Routing/deadLetterQueue``.
+///
+/// Anyone may publish to `paz.dead-letter`, so a dead command counts only from who may have
+/// dead-lettered it (``GatewayConfiguration/authorizeDeadLetters``): RabbitMQ, which keeps the
+/// gateway's `user-id`, or the driver of the machine.
 struct DeadLetterConsumer: Service {
     let connections: ServiceConnections
+    let authorizeSenders: Bool
     let logger: Logger
 
     func run() async throws {
@@ -37,9 +42,20 @@ struct DeadLetterConsumer: Service {
             "command": "\(envelope.kind.rawValue)", "operation": "\(envelope.operationId?.rawValue ?? "none")",
         ]) { $1 })
         guard let tenant = envelope.tenantId, let operation = envelope.operationId else { return .done }
+        // A command its driver refused to run was never the gateway's: it must not fail a real operation.
+        guard command.delivery.stringHeader(Routing.deadLetterReasonHeader) != "unauthorized-sender" else { return .done }
         let error = Self.error(of: command.delivery, kind: envelope.kind)
+        let sender = command.delivery.properties.userID
         do {
             for machine in envelope.payload.machines {
+                guard let record = try await connections.store.machine(machine.machineId, tenant: tenant) else { continue }
+                if authorizeSenders, !Self.mayFail(sender: sender, driver: record.driver) {
+                    logger.warning("Ignored a dead command from a sender who could not have dead-lettered it", metadata: [
+                        "amqp.user-id": "\(sender ?? "(none)")", "driver": "\(record.driver)",
+                        "operation": "\(operation)",
+                    ])
+                    continue
+                }
                 try await connections.store.recordProgress(
                     MachineProgress(machine: machine, phase: .failed, error: error), operation: operation, tenant: tenant)
             }
@@ -51,6 +67,13 @@ struct DeadLetterConsumer: Service {
         }
     }
 
+    /// Whether `sender` (a dead letter's AMQP `user-id`) may have dead-lettered a command for a
+    /// machine of `driver`: RabbitMQ keeps the gateway's id on what it dead-letters itself; the kit
+    /// republishes as the consumer, the machine's driver.
+    static func mayFail(sender: String?, driver: ResourceName) -> Bool {
+        sender == ServiceKind.gateway.userName || sender == ServiceKind.driver(driver).userName
+    }
+
     /// The failure recorded for a dead command: why it died and its last error.
     static func error(of delivery: AMQPDelivery, kind: MessageKind) -> OperationError {
         let reason = delivery.stringHeader(Routing.deadLetterReasonHeader)
@@ -58,7 +81,6 @@ struct DeadLetterConsumer: Service {
         let detail = delivery.stringHeader(Routing.deadLetterDetailHeader)
             ?? delivery.stringHeader(Routing.lastErrorHeader) ?? "no detail"
         let code: ErrorCode = switch reason {
-        case "unauthorized-sender": .permissionDenied
         case "retries-exhausted", "deferrals-exhausted", "rabbitmq-delivery_limit": .providerUnavailable
         default: .internal
         }

@@ -21,7 +21,13 @@ package import PazServiceKit
 /// | `http.maxBodyBytes` | `HTTP_MAX_BODY_BYTES` | `1048576` (larger bodies: 413) |
 /// | `rate.requestsPerSecond` | `RATE_REQUESTS_PER_SECOND` | `100` per tenant (more: 429) |
 /// | `events.maxStreamsPerTenant` | `EVENTS_MAX_STREAMS_PER_TENANT` | `16` open operation event streams (more: 429) |
+/// | `deadLetters.authorizeSenders` | `DEAD_LETTERS_AUTHORIZE_SENDERS` | `true`: a dead command fails its operation only when the gateway (RabbitMQ's own dead-lettering) or the machine's driver dead-lettered it |
 package struct GatewayConfiguration: Sendable {
+    /// Whether a dead-lettered command fails its operation only when its AMQP `user-id` is the
+    /// gateway's (dead-lettered by RabbitMQ, which keeps the original sender) or the machine's own
+    /// driver's: any service may publish to `paz.dead-letter`, and must not fail others' operations.
+    /// Off only where every service shares one RabbitMQ user.
+    package var authorizeDeadLetters = true
     package var httpHost: String
     /// `0` lets the kernel choose (tests read the bound port from ``GatewayServer/listeningPort()``).
     package var httpPort: Int
@@ -92,5 +98,6 @@ package struct GatewayConfiguration: Sendable {
         maxBodyBytes = try reader.value("http.maxBodyBytes", default: 1_048_576, in: 1_024...67_108_864)
         rateLimitPerSecond = try reader.value("rate.requestsPerSecond", default: 100, in: 1...1_000_000)
         maxEventStreamsPerTenant = try reader.value("events.maxStreamsPerTenant", default: 16, in: 1...10_000)
+        authorizeDeadLetters = try reader.value("deadLetters.authorizeSenders", default: true)
     }
 }

@@ -81,7 +81,8 @@ package func buildGatewayServices(configuration: GatewayConfiguration, runtime: 
     return GatewayServices(
         services: [
             connections, EventConsumer(connections: connections, logger: logger),
-            DeadLetterConsumer(connections: connections, logger: logger),
+            DeadLetterConsumer(
+                connections: connections, authorizeSenders: configuration.authorizeDeadLetters, logger: logger),
             OutboxRelay(connections: connections, logger: logger), server,
         ],
         server: server, store: store, amqp: amqp)

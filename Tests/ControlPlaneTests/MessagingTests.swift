@@ -38,28 +38,6 @@ struct MessagingTests {
             payload: .catalogLocations(CatalogLocationsQuery()))
     }
 
-    /// Every dead letter whose body names `marker`, until `count` arrived or `timeout` passed;
-    /// other tests' dead letters stay queued.
-    static func deadLetters(marker: String, count: Int, on connection: AMQPConnection, timeout: Duration) async throws
-        -> [AMQPDelivery]
-    {
-        let consumer = try await connection.consume(queue: Routing.deadLetterQueue, prefetch: 200)
-        let timer = Task { try await Task.sleep(for: timeout); await consumer.cancel() }
-        defer { timer.cancel() }
-        var found: [AMQPDelivery] = []
-        for await delivery in consumer {
-            guard delivery.text.contains(marker) else {
-                try await connection.nack(delivery, requeue: true)
-                continue
-            }
-            try await connection.ack(delivery)
-            found.append(delivery)
-            if found.count == count { break }
-        }
-        await consumer.cancel()
-        return found
-    }
-
     /// Records each attempt a handler saw.
     final class Attempts: Sendable {
         struct Seen: Sendable { let attempt: Int; let at: ContinuousClock.Instant; let lastError: String?; let sender: String? }
@@ -87,6 +65,7 @@ struct MessagingTests {
             attempts.add(message)
             return .retry(reason: "failure \(message.attempt)")
         }
+        let deadLetters = try await DeadLetterDrain.open(on: connection)
         let consuming = Task { await consumer.run() }
         defer { consuming.cancel() }
         let command = CommandEnvelope(
@@ -95,7 +74,7 @@ struct MessagingTests {
         try await ConfirmedPublisher(amqp: connection).publish(
             try OutgoingMessage(command, exchange: "", routingKey: queue, mandatory: true))
 
-        let dead = try await Self.deadLetters(marker: marker, count: 1, on: connection, timeout: .seconds(30))
+        let dead = try await deadLetters.take(marker: marker, count: 1, timeout: .seconds(30))
         let seen = attempts.all
         #expect(seen.map(\.attempt) == [1, 2, 3])
         #expect(seen.map(\.lastError) == [nil, "failure 1", "failure 2"])
@@ -108,6 +87,7 @@ struct MessagingTests {
         #expect(dead.first?.stringHeader(Routing.deadLetterReasonHeader) == "retries-exhausted")
         #expect(dead.first?.stringHeader(Routing.deadLetterDetailHeader)?.contains("failure 3") == true)
         #expect(try await connection.queueStatus(queue)?.messageCount == 0)
+        await deadLetters.close()
         _ = try await connection.deleteQueue(queue)
         await connection.close()
     }

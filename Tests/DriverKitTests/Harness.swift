@@ -21,6 +21,8 @@ struct Harness {
     let group: ServiceGroup
     let running: Task<Void, any Error>
     let configuration: DriverServiceConfiguration
+    /// This harness's copy of everything dead-lettered from its start.
+    let deadLetters: DeadLetterDrain
     var queueName: String { Routing.driverCommandQueue(driver: driver.name) }
 
     /// `authorizeSenders` is off by default: commands are sent as the node's one user (`guest`).
@@ -48,9 +50,10 @@ struct Harness {
         try await connection.bind(AMQPBinding(queue: eventQueue, exchange: Routing.eventsExchange, routingKey: "event.#"))
         let service = DriverService(driver: driver, connection: connection, store: store, configuration: configuration, logger: logger)
         let group = ServiceGroup(services: [service], logger: logger)
+        let deadLetters = try await DeadLetterDrain.open(on: connection)
         let running = Task { try await group.run() }
         let harness = Harness(driver: driver, connection: connection, store: store, tenant: tenant, eventQueue: eventQueue,
-                              group: group, running: running, configuration: configuration)
+                              group: group, running: running, configuration: configuration, deadLetters: deadLetters)
         // Ready once the driver's queue has a consumer.
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
@@ -70,6 +73,7 @@ struct Harness {
         try await shutdown()
         _ = try? await connection.deleteQueue(eventQueue)
         _ = try? await connection.deleteQueue(queueName)
+        await deadLetters.close()
         await connection.close()
     }
 
@@ -104,24 +108,10 @@ struct Harness {
         return events
     }
 
-    /// The dead-lettered messages whose body contains `marker` (acked), until `count` of them or the
-    /// timeout; other suites' messages are put back.
+    /// The dead-lettered messages whose body contains `marker`, until `count` of them or the timeout
+    /// (from this harness's own copy of the dead letters, opened at start).
     func deadLettered(marker: String, count: Int, timeout: Duration = .seconds(10)) async throws -> [AMQPDelivery] {
-        let consumer = try await connection.consume(queue: Routing.deadLetterQueue, prefetch: 100)
-        let timer = Task { try await Task.sleep(for: timeout); await consumer.cancel() }
-        defer { timer.cancel() }
-        var found: [AMQPDelivery] = []
-        for await delivery in consumer {
-            guard delivery.text.contains(marker) else {
-                try await connection.nack(delivery, requeue: true)  // another test's message
-                continue
-            }
-            try await connection.ack(delivery)
-            found.append(delivery)
-            if found.count == count { break }
-        }
-        await consumer.cancel()
-        return found
+        try await deadLetters.take(marker: marker, count: count, timeout: timeout)
     }
 }
 

@@ -154,12 +154,15 @@ extension EndToEnd {
             defer { Task { await moto.stop() } }
             let proxy = try await EC2FaultProxy.start(inFrontOf: moto)
             defer { Task { await proxy.stop() } }
-            let run = try await LocalStackRun.start(prefix: "paz-e2e-ec2-crash", environment: ["EC2_ENDPOINT_PREFIXES": proxy.endpoint])
+            // One command at a time: while the k-th launch is held no other create runs, so the driver
+            // dies with exactly k instances made, however long the kill takes on a loaded machine.
+            let run = try await LocalStackRun.start(
+                prefix: "paz-e2e-ec2-crash", environment: ["EC2_ENDPOINT_PREFIXES": proxy.endpoint, "DRIVER_PREFETCH": "1"])
             defer { run.tearDown() }
             try #require(run.up.status == 0, "up failed: \(run.up.err)")
             let ami = try await Self.anyAMI(moto)
             // The k-th launch takes effect at once but its answer is held back: the driver dies in that
-            // window, having made an instance it never heard of (the other creates run on meanwhile).
+            // window, having made an instance it never heard of.
             let killAt = Int.random(in: 1...12)
             try await proxy.schedule(
                 (killAt > 1 ? [.held(action: "RunInstances", for: .zero, count: killAt - 1)] : [])
@@ -177,22 +180,11 @@ extension EndToEnd {
             while try await proxy.statistics().faulted["RunInstances", default: 0] < killAt && ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(10))
             }
-            let stateFile = run.data.appendingPathComponent("stack.json")
-            var state = try #require(try StackState.load(from: stateFile))
-            let index = try #require(state.processes.firstIndex { $0.name == "paz-driver-ec2" })
-            let driver = state.processes[index]
-            let driverEnvironment = try QEMUEndToEndTests.environment(of: driver.pid)
-            _ = Foundation.kill(-driver.pid, SIGKILL)
-            while ProcessGroups.entry(driver.pid) != nil { try await Task.sleep(for: .milliseconds(50)) }
-            let atKill = try await Self.instanceCount(moto, cluster: cluster)
-            #expect(atKill >= killAt && atKill < 20, "the driver was to die with at least \(killAt) of 20 instances made, not \(atKill)")
-
-            let log = URL(fileURLWithPath: driver.log + ".restarted")
-            let restarted = try ManagedProcess(
-                executable: try QEMUEndToEndTests.sibling("paz-driver-ec2"), arguments: [], environment: driverEnvironment, logFile: log,
-                workingDirectory: run.data)
-            state.processes[index] = .init(name: driver.name, pid: restarted.pid, isServer: false, log: log.path)
-            try state.save(to: stateFile)
+            var atKill = 0
+            try await run.killAndRestart("paz-driver-ec2") {
+                atKill = try await Self.instanceCount(moto, cluster: cluster)
+                #expect(atKill >= killAt && atKill < 20, "the driver was to die with at least \(killAt) of 20 instances made, not \(atKill)")
+            }
             let waited = try await run.cli.run(["ops", "wait", operation])
             #expect(waited.status == 0, "the create did not complete after the restart: \(waited.err)")
 

@@ -126,12 +126,15 @@ extension EndToEnd {
 
         // MARK: steps
 
-        /// Three sshd of an unprivileged user on 127.0.0.2–4, same port, each with its own host keys.
-        static func startHosts() async throws -> (servers: [SSHServer], key: TestUserKey) {
+        /// sshd of an unprivileged user on each of `addresses` (default 127.0.0.2–4), one port, each
+        /// with its own host keys.
+        static func startHosts(
+            _ addresses: [String] = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+        ) async throws -> (servers: [SSHServer], key: TestUserKey) {
             let key = try TestUserKey.generate()
-            let port = try LoopbackNetwork.freePort(host: "127.0.0.2")
+            let port = try LoopbackNetwork.freePort(host: addresses[0])
             var servers: [SSHServer] = []
-            for host in ["127.0.0.2", "127.0.0.3", "127.0.0.4"] {
+            for host in addresses {
                 let server = try SSHServer(host: host, port: port)
                 try server.authorize(publicKeys: [key.publicKey])
                 try await TestSSHD.start(server)
@@ -178,7 +181,10 @@ extension EndToEnd {
         static func queuedMessages(data: URL, port: Int) async throws -> [String: Int] {
             let amqp = try await StackAdmin.amqp(data: data, port: port, name: "e2e-check")
             defer { Task { await amqp.close() } }
-            let queues = ["paz.driver.generic.commands", "paz.gateway.events", "paz.collector.events", "paz.dead-letter"]
+            let queues = [
+                "paz.driver.generic.commands", "paz.driver.generic.queries", "paz.gateway.events", "paz.collector.events",
+                "paz.ssh-broker.rpc", "paz.dead-letters", "paz.gateway.dead-letters",
+            ] + [1, 2, 5, 10, 30].map { "paz.retry.\($0)s" }
             var left: [String: Int] = [:]
             // Consumers ack right after their store writes: give the last acks a moment.
             let deadline = ContinuousClock.now + .seconds(10)

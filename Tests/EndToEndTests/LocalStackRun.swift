@@ -35,6 +35,43 @@ struct LocalStackRun {
     func tearDown() {
         EndToEnd.EndToEndTests.tearDown(cli, data: data, root: root)
     }
+
+    /// Kills the stack's service `name` with SIGKILL (its whole process group), waits until it is
+    /// gone, and starts it again as a supervisor would: same executable, same environment, same
+    /// working directory; `stack.json` names the new process (so `down` stops it). `whileDown` runs
+    /// between the two.
+    func killAndRestart(_ name: String, whileDown: () async throws -> Void = {}) async throws {
+        let stateFile = data.appendingPathComponent("stack.json")
+        var state = try #require(try StackState.load(from: stateFile))
+        let index = try #require(state.processes.firstIndex { $0.name == name }, "no \(name) in stack.json")
+        let victim = state.processes[index]
+        let environment = try Self.environment(of: victim.pid)
+        _ = Foundation.kill(-victim.pid, SIGKILL)
+        while ProcessGroups.entry(victim.pid) != nil { try await Task.sleep(for: .milliseconds(50)) }
+        try await whileDown()
+        let log = URL(fileURLWithPath: victim.log + ".restarted")
+        let restarted = try ManagedProcess(
+            executable: try Self.sibling(name), arguments: [], environment: environment, logFile: log, workingDirectory: data)
+        state.processes[index] = .init(name: victim.name, pid: restarted.pid, isServer: false, log: log.path)
+        try state.save(to: stateFile)
+    }
+
+    /// The environment a running process was started with.
+    static func environment(of pid: Int32) throws -> [String: String] {
+        let data = try #require(FileManager.default.contents(atPath: "/proc/\(pid)/environ"))
+        var environment: [String: String] = [:]
+        for entry in data.split(separator: 0).map({ String(decoding: $0, as: UTF8.self) }) {
+            guard let equals = entry.firstIndex(of: "=") else { continue }
+            environment[String(entry[..<equals])] = String(entry[entry.index(after: equals)...])
+        }
+        return environment
+    }
+
+    /// An executable next to the test bundle.
+    static func sibling(_ name: String) throws -> String {
+        let link = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        return URL(fileURLWithPath: link).deletingLastPathComponent().appendingPathComponent(name).path
+    }
 }
 
 /// The operator's access to a local stack (its services each have their own users): Redis's

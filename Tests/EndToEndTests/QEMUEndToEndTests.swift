@@ -104,7 +104,6 @@ extension EndToEnd {
             defer { Self.tearDown(run) }
             let cli = run.cli
             try #require(run.up.status == 0, "up failed: \(run.up.err)")
-            let stateFile = run.data.appendingPathComponent("stack.json")
 
             let accepted = try await cli.run([
                 "cluster", "create", "crash", "--driver", "qemu", "--no-wait", "--output", "json", "--qemu-accel", "tcg",
@@ -123,20 +122,10 @@ extension EndToEnd {
                 try await Task.sleep(for: .milliseconds(200))
             }
             try #require(steady == 3, "QEMU never started")
-            var state = try #require(try StackState.load(from: stateFile))
-            let index = try #require(state.processes.firstIndex { $0.name == "paz-driver-qemu" })
-            let driver = state.processes[index]
-            let environment = try Self.environment(of: driver.pid)
-            _ = Foundation.kill(-driver.pid, SIGKILL)
-            while ProcessGroups.entry(driver.pid) != nil { try await Task.sleep(for: .milliseconds(50)) }
-            #expect(Self.vmProcesses(under: run.data).count == 1, "the VM must outlive the driver")
-
             // The driver comes back (as a supervisor would restart it) and finishes the create.
-            let log = URL(fileURLWithPath: driver.log + ".restarted")
-            let restarted = try ManagedProcess(
-                executable: try Self.sibling("paz-driver-qemu"), arguments: [], environment: environment, logFile: log, workingDirectory: run.data)
-            state.processes[index] = .init(name: driver.name, pid: restarted.pid, isServer: false, log: log.path)
-            try state.save(to: stateFile)
+            try await run.killAndRestart("paz-driver-qemu") {
+                #expect(Self.vmProcesses(under: run.data).count == 1, "the VM must outlive the driver")
+            }
             let waited = try await cli.run(["ops", "wait", operation])
             #expect(waited.status == 0, "the create did not complete after the restart: \(waited.err)")
             #expect(Self.vmProcesses(under: run.data).count == 1, "exactly one VM per machine")
@@ -217,20 +206,5 @@ extension EndToEnd {
         }
 
         /// The environment a running process was started with.
-        static func environment(of pid: Int32) throws -> [String: String] {
-            let data = try #require(FileManager.default.contents(atPath: "/proc/\(pid)/environ"))
-            var environment: [String: String] = [:]
-            for entry in data.split(separator: 0).map({ String(decoding: $0, as: UTF8.self) }) {
-                guard let equals = entry.firstIndex(of: "=") else { continue }
-                environment[String(entry[..<equals])] = String(entry[entry.index(after: equals)...])
-            }
-            return environment
-        }
-
-        /// An executable next to the test bundle.
-        static func sibling(_ name: String) throws -> String {
-            let link = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-            return URL(fileURLWithPath: link).deletingLastPathComponent().appendingPathComponent(name).path
-        }
     }
 }

@@ -3,6 +3,7 @@ import Logging
 import PazAMQP
 import PazControlPlane
 import PazHTTP
+@testable import PazGateway
 import PazSchemas
 import Testing
 
@@ -11,7 +12,8 @@ import Testing
 struct DeadLetterTests {
     @Test("A command that always fails is retried within its budget, dead-lettered, and its operation ends as failed")
     func deadCommandFailsItsOperation() async throws {
-        let gateway = try await GatewayHarness.start()
+        // Every service of this test shares the broker's one user: no sender to tell apart.
+        let gateway = try await GatewayHarness.start { $0.authorizeDeadLetters = false }
         defer { Task { await gateway.stop() } }
         let tenant = try await gateway.makeTenant("dead")
         let driver = try await gateway.announceDriver("dead", options: GatewayTests.options)
@@ -45,5 +47,15 @@ struct DeadLetterTests {
         #expect(ContinuousClock.now - started >= .seconds(17))
         let text = String(describing: answer)
         #expect(text.contains("retries-exhausted") && text.contains("the journal is unreachable"), "\(text)")
+    }
+
+    @Test("A dead command counts only from RabbitMQ (the gateway's user-id) or the machine's own driver")
+    func onlyWhoCouldHaveDeadLetteredIt() throws {
+        let driver = try ResourceName("qemu")
+        #expect(DeadLetterConsumer.mayFail(sender: "paz-gateway", driver: driver))
+        #expect(DeadLetterConsumer.mayFail(sender: "paz-driver-qemu", driver: driver))
+        #expect(!DeadLetterConsumer.mayFail(sender: "paz-driver-ec2", driver: driver))
+        #expect(!DeadLetterConsumer.mayFail(sender: "paz-status-collector", driver: driver))
+        #expect(!DeadLetterConsumer.mayFail(sender: nil, driver: driver))
     }
 }

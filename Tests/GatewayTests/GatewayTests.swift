@@ -311,32 +311,13 @@ struct GatewayTests {
         let gateway = try await GatewayHarness.start()
         defer { Task { await gateway.stop() } }
         let marker = "not-json-\(UUID().uuidString)"
-        let consumer = try await gateway.amqp.consume(queue: Routing.deadLetterQueue, prefetch: 50)
+        let deadLetters = try await DeadLetterDrain.open(on: gateway.amqp)
         // Other suites bind throwaway queues to paz.events on the shared broker; one deleted while
         // this message is routed to it makes the broker nack. Publishing again is what a real
         // publisher does with a nack.
         try await Self.publishRetryingNacks(gateway.amqp, body: Array(marker.utf8))
-        let amqp = gateway.amqp
-        let found = await withTaskGroup(of: AMQPDelivery?.self) { group in
-            group.addTask {
-                for await delivery in consumer {
-                    if delivery.text == marker {
-                        try? await amqp.ack(delivery)
-                        return delivery
-                    }
-                    try? await amqp.nack(delivery, requeue: true)
-                }
-                return nil
-            }
-            group.addTask {
-                try? await Task.sleep(for: .seconds(30))  // other suites dead-letter too; the queue may be long
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
-        await consumer.cancel()
+        let found = try await deadLetters.take(marker: marker, count: 1, timeout: .seconds(30)).first
+        await deadLetters.close()
         let delivery = try #require(found)
         #expect(delivery.properties.headers[Routing.deadLetterReasonHeader] != nil)
         #expect(delivery.properties.headers[Routing.deadLetterDetailHeader] != nil)

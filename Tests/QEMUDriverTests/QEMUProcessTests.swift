@@ -60,6 +60,26 @@ struct QEMUProcessTests {
         #expect(process.runningPID == nil)
     }
 
+    @Test("QEMU runs at the niceness asked for (a host busy with VMs keeps the control plane responsive)")
+    func niceness() async throws {
+        let state = try ScratchDirectory.make(prefix: "paz-qemu-nice")
+        defer { try? FileManager.default.removeItem(at: state) }
+        let files = MachineFiles(stateDirectory: state, machine: try MachineID("mch_nicetest"))
+        try files.create()
+        let process = QEMUProcess(files: files)
+        try await process.launch(binary: "qemu-system-x86_64", arguments: [
+            "-machine", "none", "-nodefaults", "-display", "none",
+            "-qmp", "unix:\(files.qmpSocket.path),server=on,wait=off", "-pidfile", files.pidFile.path, "-daemonize",
+        ], niceness: 7)
+        let pid = try #require(process.runningPID)
+        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        // Field 19 of /proc/<pid>/stat, counted after the command name's closing parenthesis.
+        let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
+        #expect(fields.count > 17 && fields[16] == "7", "\(stat)")
+        await process.quit(qmpTimeout: .seconds(5))
+        #expect(await Self.becomesGone(pid))
+    }
+
     @Test("A QEMU that refuses to start reports what it printed")
     func launchFailure() async throws {
         let state = try ScratchDirectory.make(prefix: "paz-qemu-bad")

@@ -58,7 +58,8 @@ extension QEMUDriver {
                 clusterSwitch: network.switchSocket)
             try? FileManager.default.removeItem(at: files.console)
             do throws(QEMUError) {
-                try await QEMUProcess(files: files).launch(binary: settings.binary, arguments: commandLine.arguments)
+                try await QEMUProcess(files: files).launch(
+                    binary: settings.binary, arguments: commandLine.arguments, niceness: settings.niceness)
                 return
             } catch {
                 guard attempt == 1, case .launchFailed(_, let log) = error, log.contains("host forwarding") else {

@@ -11,6 +11,7 @@ package import PazServiceKit
 /// | `qemu.imageCacheDirectory` | `QEMU_IMAGE_CACHE_DIRECTORY` | `<stateDirectory>/images` |
 /// | `qemu.binary` | `QEMU_BINARY` | `qemu-system-x86_64` |
 /// | `qemu.kvmProbeSeconds` | `QEMU_KVM_PROBE_SECONDS` | `15` (how long `auto` waits for kernel output under KVM) |
+/// | `qemu.niceness` | `QEMU_NICENESS` | `10`: VMs run at this CPU niceness (0–19), so a host busy booting them keeps the control plane responsive |
 /// | `qemu.imageFileDirectories` | `QEMU_IMAGE_FILE_DIRECTORIES` | none: comma-separated absolute directories below which `file://` images may be read |
 /// | `qemu.imageUrlPrefixes` | `QEMU_IMAGE_URL_PREFIXES` | none: comma-separated `http(s)://host[:port][/path]` prefixes images may be downloaded from |
 /// | `qemu.imageMaxBytes` | `QEMU_IMAGE_MAX_BYTES` | `8589934592` (8 GiB): a larger download is stopped |
@@ -21,6 +22,9 @@ package struct QEMUSettings: Sendable {
     package var imageCacheDirectory: URL
     package var binary: String
     package var kvmProbeWindow: Duration
+    /// The niceness QEMU runs at (0: the driver's own). Booting VMs under TCG use every core they
+    /// get; at a lower priority than RabbitMQ, Redis and the services they cannot starve them.
+    package var niceness = 10
     package var imageSources: ImageSourcePolicy
 
     /// Settings given directly (tests).
@@ -42,6 +46,7 @@ package struct QEMUSettings: Sendable {
             binary: try reader.value("qemu.binary", default: "qemu-system-x86_64"),
             kvmProbeWindow: .seconds(try reader.value("qemu.kvmProbeSeconds", default: 15, in: 1...600)),
             imageSources: try Self.imageSources(reader))
+        niceness = try reader.value("qemu.niceness", default: 10, in: 0...19)
     }
 
     private static func imageSources(_ reader: ConfigReader) throws(ServiceKitError) -> ImageSourcePolicy {

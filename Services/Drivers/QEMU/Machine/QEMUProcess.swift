@@ -29,11 +29,15 @@ package struct QEMUProcess: Sendable {
     }
 
     /// Starts QEMU with `arguments` (which must daemonize it and write ``MachineFiles/pidFile``);
-    /// returns once QEMU has daemonized, i.e. its devices opened and its sockets listen.
-    package func launch(binary: String, arguments: [String]) async throws(QEMUError) {
+    /// returns once QEMU has daemonized, i.e. its devices opened and its sockets listen. With a
+    /// `niceness` above 0 it runs at that lower CPU priority.
+    package func launch(binary: String, arguments: [String], niceness: Int = 0) async throws(QEMUError) {
         let result: ExternalToolResult
         do {
-            result = try await ExternalTool.run(binary, arguments, timeout: .seconds(60))
+            // `nice` execs QEMU (its command line stays QEMU's); the daemon inherits the niceness.
+            result = niceness > 0
+                ? try await ExternalTool.run("nice", ["-n", "\(niceness)", binary] + arguments, timeout: .seconds(60))
+                : try await ExternalTool.run(binary, arguments, timeout: .seconds(60))
         } catch {
             throw .tool(error)
         }
