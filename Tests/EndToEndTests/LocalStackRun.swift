@@ -56,6 +56,38 @@ struct LocalStackRun {
         try state.save(to: stateFile)
     }
 
+    /// Kills the stack's `redis-server` or `rabbitmq-server` (with its epmd) with SIGKILL, leaves it
+    /// down for `downFor`, and starts it again on the same port and data directory (Redis replays its
+    /// append-only file; RabbitMQ keeps its node name, users and durable queues); `stack.json`
+    /// names the new processes.
+    func killAndRestartServer(_ name: String, downFor: Duration) async throws {
+        let stateFile = data.appendingPathComponent("stack.json")
+        var state = try #require(try StackState.load(from: stateFile))
+        let victims = state.processes.filter { name == "redis-server" ? $0.name == name : ["rabbitmq-server", "epmd"].contains($0.name) }
+        try #require(!victims.isEmpty, "no \(name) in stack.json")
+        for victim in victims { _ = Foundation.kill(-victim.pid, SIGKILL); _ = Foundation.kill(victim.pid, SIGKILL) }
+        for victim in victims { while ProcessGroups.entry(victim.pid) != nil { try await Task.sleep(for: .milliseconds(50)) } }
+        try await Task.sleep(for: downFor)
+        state.processes.removeAll { victims.map(\.pid).contains($0.pid) }
+        if name == "redis-server" {
+            let credentials = try StackAdmin.credentials(data)
+            let server = try await RedisServer.start(
+                dataDirectory: data.appendingPathComponent("redis"), port: state.ports.redis,
+                options: RedisServer.Options(
+                    appendOnly: true, password: credentials.redisAdminPassword,
+                    users: try credentials.redisUsers(LocalStack.serviceKinds)))
+            let process = try #require(server.process)
+            state.processes.append(.init(name: name, pid: process.pid, isServer: true, log: process.logFile.path))
+        } else {
+            let server = try await RabbitMQServer.start(dataDirectory: data.appendingPathComponent("rabbitmq"), port: state.ports.amqp)
+            for (index, process) in server.processes.enumerated() {
+                state.processes.append(.init(
+                    name: index == 0 ? "epmd" : "rabbitmq-server", pid: process.pid, isServer: true, log: process.logFile.path))
+            }
+        }
+        try state.save(to: stateFile)
+    }
+
     /// The environment a running process was started with.
     static func environment(of pid: Int32) throws -> [String: String] {
         let data = try #require(FileManager.default.contents(atPath: "/proc/\(pid)/environ"))
