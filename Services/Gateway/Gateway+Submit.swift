@@ -26,18 +26,18 @@ extension Gateway {
     /// The common path of every mutating call: claim the Idempotency-Key (replay or 422 on mismatch),
     /// record (`prepare`), record the operation, publish the commands with confirms, and only then
     /// answer 202. A failure before the confirm undoes the records (`undo`), releases the key, marks
-    /// the operation failed and answers 503: nothing was accepted.
+    /// the operation failed and answers 503: nothing was accepted. While RabbitMQ is known down or
+    /// blocked (its breaker open, its connection reconnecting) the 503 comes at once, before any record.
     func submit(
         _ submission: Submission,
         prepare: () async throws(StoreError) -> Void = {},
         undo: () async throws(StoreError) -> Void = {}
     ) async throws -> Components.Responses.OperationAccepted {
         let tenant = submission.tenant
-        do {
-            try await amqp.waitUntilConnected(timeout: .seconds(2))  // rides out a brief reconnect
-        } catch {
-            throw GatewayProblem.dependencyUnavailable("the message broker (RabbitMQ) is unreachable")
-        }
+        let broker = breakers.rabbitmq
+        let ticket = try await admitToBroker()
+        var settled = false
+        defer { if !settled { broker.release(ticket) } }
         let operationId = OperationID.random()
         if let key = submission.idempotencyKey {
             let hash = APIToken.hash(submission.request)
@@ -64,7 +64,11 @@ extension Gateway {
             try await publisher.publish(
                 submission.commands, driver: submission.driver, tenant: tenant, operation: operationId,
                 idempotencyKey: submission.idempotencyKey)
+            settled = true
+            broker.succeeded()
         } catch {
+            settled = true
+            if error.dependency == .rabbitmq { broker.failed(reason: error.cause ?? error.detail) } else { broker.succeeded() }
             try? await store.failOperation(
                 operationId,
                 error: OperationError(code: .providerUnavailable, message: error.detail, retriable: true),
@@ -75,6 +79,36 @@ extension Gateway {
         }
         let view = OperationView(queued: record)
         return try await accepted(view, replayed: false)
+    }
+
+    /// Lets a submission use RabbitMQ, or answers 503 at once: while the broker's breaker is open, and
+    /// when the connection reports the broker down (reconnecting) or blocked (a resource alarm), which
+    /// also opens the breaker. Only the very first connection (at start-up) is waited for, 2 s at most.
+    private func admitToBroker() async throws(GatewayProblem) -> DependencyBreaker.Ticket {
+        let broker = breakers.rabbitmq
+        let ticket = try broker.admit()
+        if let reason = amqp.blockedReason {
+            broker.trip(reason: "publishing blocked: \(reason)")
+            throw broker.unavailableNow("the message broker (RabbitMQ) blocks publishing (a resource alarm)")
+        }
+        switch amqp.state {
+        case .connected:
+            return ticket
+        case .reconnecting(let reason):
+            broker.trip(reason: reason)
+            throw broker.unavailableNow("the message broker (RabbitMQ) is unreachable (reconnecting)")
+        case .closed:
+            broker.release(ticket)
+            throw GatewayProblem.dependencyUnavailable("the message broker (RabbitMQ) connection is closed (shutting down)")
+        case .connecting:
+            do {
+                try await amqp.waitUntilConnected(timeout: .seconds(2))
+                return ticket
+            } catch {
+                broker.failed(reason: "\(error)")
+                throw GatewayProblem.dependencyUnavailable("the message broker (RabbitMQ) is unreachable")
+            }
+        }
     }
 
     /// The earlier answer for a known `Idempotency-Key` (nil when the key is unused), checked before

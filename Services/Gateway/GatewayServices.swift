@@ -34,6 +34,7 @@ package struct GatewayServer: Service {
             on: router, serverURL: URL(string: "/")!,
             middlewares: [
                 ProblemMiddleware(logger: gateway.logger),
+                BreakerMiddleware(redis: gateway.breakers.redis),
                 AuthMiddleware(
                     adminToken: gateway.configuration.adminToken, store: gateway.store,
                     rateLimitPerSecond: gateway.configuration.rateLimitPerSecond),
@@ -70,10 +71,12 @@ package struct GatewayServices: Sendable {
     package let server: GatewayServer
     package let store: Store
     package let amqp: AMQPConnection
+    /// The circuit breakers of Redis and RabbitMQ.
+    package let breakers: GatewayBreakers
 }
 
 /// Builds the gateway: Redis store, AMQP connection, the event consumer and the HTTP server, and
-/// registers the readiness checks (AMQP connected, Redis PING).
+/// registers the readiness checks (AMQP connected, Redis PING unless its breaker is open).
 package func buildGatewayServices(configuration: GatewayConfiguration, runtime: ServiceRuntime) throws -> GatewayServices {
     let logger = runtime.logger
     let redis = RedisClient(configuration: configuration.redis, logger: logger)
@@ -83,15 +86,16 @@ package func buildGatewayServices(configuration: GatewayConfiguration, runtime: 
     }
     let store = Store(redis: redis, secretBox: secretBox)
     let amqp = AMQPConnection(configuration: configuration.amqp, logger: logger)
+    let breakers = GatewayBreakers(policy: configuration.breaker, logger: logger)
     runtime.readiness.register("amqp") { GatewayReadiness.amqpConnected(amqp) }
-    runtime.readiness.register("redis") { await GatewayReadiness.redisAnswers(store) }
+    runtime.readiness.register("redis") { await GatewayReadiness.redisAnswers(store, breaker: breakers.redis) }
     let gateway = Gateway(
         store: store, amqp: amqp, configuration: configuration, runtime: runtime, logger: logger,
-        streams: StreamLimiter(limit: configuration.maxEventStreamsPerTenant))
+        streams: StreamLimiter(limit: configuration.maxEventStreamsPerTenant), breakers: breakers)
     let server = GatewayServer(gateway: gateway)
     return GatewayServices(
         services: [ConnectionsService(amqp: amqp, redis: redis), EventConsumer(amqp: amqp, store: store, logger: logger), server],
-        server: server, store: store, amqp: amqp)
+        server: server, store: store, amqp: amqp, breakers: breakers)
 }
 
 /// A value set once and awaited by many.
