@@ -225,9 +225,12 @@ package final class RedisClient: Sendable {
             case .unknown: if lease.isProbe { state.breaker.releaseProbe(at: now) }
             }
             if state.breaker.isRefusing(at: now), !state.waiters.isEmpty {
-                defer { state.waiters.removeAll() }
+                let refused = state.waiters
+                state.waiters.removeAll()
                 state.idle.append(lease.connection)
-                return (nil, state.waiters, unavailable(state.breaker, retryIn: state.breaker.retryAfter(at: now)))
+                let error = unavailable(state.breaker, retryIn: state.breaker.retryAfter(at: now))
+                if refused.contains(where: \.isProbe) { state.breaker.releaseProbe(at: now) }
+                return (nil, refused, error)
             }
             guard !state.waiters.isEmpty else {
                 state.idle.append(lease.connection)
