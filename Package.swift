@@ -148,7 +148,7 @@ let package = Package(
         ] + service(
             "PazGateway", folder: "Gateway",
             dependencies: serviceCore + [
-                "PazSecrets", "PazGatewayAPI", "PazGatewayServer", "PazOpenSSH",
+                "PazSecrets", "PazGatewayAPI", "PazGatewayServer", "PazOpenSSH", "PazConcurrency",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
@@ -256,7 +256,7 @@ let package = Package(
             name: "GatewayTests",
             dependencies: [
                 "PazGateway", "PazGatewayServer", "PazGatewayClient", "PazTestSupport", "PazLocalServers", "PazHTTP",
-                "PazControlPlane", log,
+                "PazControlPlane", "PazConcurrency", log,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),

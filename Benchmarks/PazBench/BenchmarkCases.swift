@@ -8,6 +8,7 @@ enum BenchmarkCases {
         RedisHGetAllBenchmark.self,
         StatusBenchmark.self,
         AcceptBenchmark.self,
+        FailFastBenchmark.self,
         IdleRSSBenchmark.self,
         SSHOverheadBenchmark.self,
         QEMUBootBenchmark.self,

@@ -16,7 +16,7 @@ extension Gateway {
 
     func getReadiness(_ input: Operations.GetReadiness.Input) async throws -> Operations.GetReadiness.Output {
         let amqpUp = GatewayReadiness.amqpConnected(amqp)
-        let redisUp = await GatewayReadiness.redisAnswers(store)
+        let redisUp = await GatewayReadiness.redisAnswers(store, breaker: breakers.redis)
         let readiness = Components.Schemas.Readiness(
             status: amqpUp && redisUp ? .ready : .notReady,
             checks: .init(redis: redisUp ? .up : .down, rabbitmq: amqpUp ? .up : .down))
@@ -42,14 +42,17 @@ extension Gateway {
     }
 }
 
-/// The gateway's readiness: AMQP connected and Redis answering PING.
+/// The gateway's readiness: AMQP connected and Redis answering PING. Both answer at once while the
+/// dependency is known down (no I/O then).
 enum GatewayReadiness {
     static func amqpConnected(_ amqp: AMQPConnection) -> Bool {
         if case .connected = amqp.state { return true }
         return false
     }
 
-    static func redisAnswers(_ store: Store) async -> Bool {
-        (try? await store.redis.command(["PING"]))?.string == "PONG"
+    /// False without a PING while Redis's breaker is open or the client knows Redis is unreachable.
+    static func redisAnswers(_ store: Store, breaker: DependencyBreaker) async -> Bool {
+        if breaker.isOpen || store.redis.isUnavailable { return false }
+        return (try? await store.redis.command(["PING"]))?.string == "PONG"
     }
 }

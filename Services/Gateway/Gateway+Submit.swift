@@ -30,17 +30,18 @@ extension Gateway {
     /// records are undone (`undo`), the key released, the operation marked failed, and the answer is
     /// 503: nothing was accepted. When some outcomes are unknown (a confirm timed out, the connection
     /// went), the operation stands and its unconfirmed commands go to the outbox (``OutboxRelay``).
+    /// While RabbitMQ is known down or blocked (its breaker open, its connection reconnecting) the
+    /// 503 comes at once, before any record.
     func submit(
         _ submission: Submission,
         prepare: () async throws(StoreError) -> Void = {},
         undo: () async throws(StoreError) -> Void = {}
     ) async throws -> Components.Responses.OperationAccepted {
         let tenant = submission.tenant
-        do {
-            try await amqp.waitUntilConnected(timeout: .seconds(2))  // rides out a brief reconnect
-        } catch {
-            throw GatewayProblem.dependencyUnavailable("the message broker (RabbitMQ) is unreachable")
-        }
+        let broker = breakers.rabbitmq
+        let ticket = try await admitToBroker()
+        var settled = false
+        defer { if !settled { broker.release(ticket) } }
         let operationId = OperationID.random()
         if let key = submission.idempotencyKey {
             let hash = APIToken.hash(submission.request)
@@ -66,11 +67,13 @@ extension Gateway {
             submission.commands, tenant: tenant, operation: operationId, idempotencyKey: submission.idempotencyKey)
         let outcome = await CommandPublisher(amqp: amqp, logger: logger).publish(
             commands, driver: submission.driver, operation: operationId)
+        settled = true
         switch outcome {
         case .queued:
-            break
+            broker.succeeded()
         case .refused(let error):
             let problem = GatewayProblem.from(error, driver: submission.driver.rawValue)
+            if problem.dependency == .rabbitmq { broker.failed(reason: problem.cause ?? problem.detail) } else { broker.succeeded() }
             try? await store.failOperation(
                 operationId,
                 error: OperationError(code: .providerUnavailable, message: problem.detail, retriable: true),
@@ -79,6 +82,7 @@ extension Gateway {
             await release(submission)
             throw problem
         case .unconfirmed(let pending, let publishError):
+            broker.failed(reason: "\(publishError)")
             // They may be stored already: the operation stands, and the outbox relay publishes them
             // again until RabbitMQ confirms (a command delivered twice is run once: journal and lease).
             do {
@@ -97,6 +101,36 @@ extension Gateway {
         }
         let view = OperationView(queued: record)
         return try await accepted(view, replayed: false)
+    }
+
+    /// Lets a submission use RabbitMQ, or answers 503 at once: while the broker's breaker is open, and
+    /// when the connection reports the broker down (reconnecting) or blocked (a resource alarm), which
+    /// also opens the breaker. Only the very first connection (at start-up) is waited for, 2 s at most.
+    private func admitToBroker() async throws(GatewayProblem) -> DependencyBreaker.Ticket {
+        let broker = breakers.rabbitmq
+        let ticket = try broker.admit()
+        if let reason = amqp.blockedReason {
+            broker.trip(reason: "publishing blocked: \(reason)")
+            throw broker.unavailableNow("the message broker (RabbitMQ) blocks publishing (a resource alarm)")
+        }
+        switch amqp.state {
+        case .connected:
+            return ticket
+        case .reconnecting(let reason):
+            broker.trip(reason: reason)
+            throw broker.unavailableNow("the message broker (RabbitMQ) is unreachable (reconnecting)")
+        case .closed:
+            broker.release(ticket)
+            throw GatewayProblem.dependencyUnavailable("the message broker (RabbitMQ) connection is closed (shutting down)")
+        case .connecting:
+            do {
+                try await amqp.waitUntilConnected(timeout: .seconds(2))
+                return ticket
+            } catch {
+                broker.failed(reason: "\(error)")
+                throw GatewayProblem.dependencyUnavailable("the message broker (RabbitMQ) is unreachable")
+            }
+        }
     }
 
     /// The earlier answer for a known `Idempotency-Key` (nil when the key is unused), checked before

@@ -18,6 +18,8 @@ struct Gateway: APIProtocol {
     let logger: Logger
     /// Open operation event streams per tenant (bounded by the configuration).
     let streams: StreamLimiter
+    /// Circuit breakers of Redis and RabbitMQ: 503 at once while one is open.
+    let breakers: GatewayBreakers
 
     /// The operation's `Location` and 202 answer.
     func accepted(_ view: OperationView, replayed: Bool) async throws -> Components.Responses.OperationAccepted {

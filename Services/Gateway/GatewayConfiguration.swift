@@ -2,6 +2,7 @@ package import Configuration
 import Foundation
 import HTTPTypes
 package import PazAMQP
+package import PazConcurrency
 import PazControlPlane
 package import PazRedis
 package import PazServiceKit
@@ -22,6 +23,9 @@ package import PazServiceKit
 /// | `rate.requestsPerSecond` | `RATE_REQUESTS_PER_SECOND` | `100` per tenant (more: 429) |
 /// | `events.maxStreamsPerTenant` | `EVENTS_MAX_STREAMS_PER_TENANT` | `16` open operation event streams (more: 429) |
 /// | `deadLetters.authorizeSenders` | `DEAD_LETTERS_AUTHORIZE_SENDERS` | `true`: a dead command fails its operation only when the gateway (RabbitMQ's own dead-lettering) or the machine's driver dead-lettered it |
+/// | `breaker.failureThreshold` | `BREAKER_FAILURE_THRESHOLD` | `5` failures in a row open a dependency's circuit breaker |
+/// | `breaker.coolDownSeconds` | `BREAKER_COOL_DOWN_SECONDS` | `1`: how long it stays open (503 at once), doubling… |
+/// | `breaker.maxCoolDownSeconds` | `BREAKER_MAX_COOL_DOWN_SECONDS` | `…up to 30` while probes keep failing |
 package struct GatewayConfiguration: Sendable {
     /// Whether a dead-lettered command fails its operation only when its AMQP `user-id` is the
     /// gateway's (dead-lettered by RabbitMQ, which keeps the original sender) or the machine's own
@@ -49,13 +53,17 @@ package struct GatewayConfiguration: Sendable {
     package var rateLimitPerSecond: Int
     /// Operation event streams one tenant may hold open at once on this gateway.
     package var maxEventStreamsPerTenant: Int
+    /// When the circuit breakers of Redis and RabbitMQ open, and for how long (docs/control-plane.md,
+    /// "Failing fast").
+    package var breaker: CircuitBreaker.Policy
 
     /// Settings given directly (tests).
     package init(
         httpHost: String = "127.0.0.1", httpPort: Int = 8480, amqp: AMQPConfiguration, redis: RedisConfiguration,
         adminToken: Secret, masterKeyFile: String? = nil, staleAfterSeconds: Int = 30,
         catalogTimeout: Duration = .seconds(15), brokerTimeout: Duration = .seconds(10), maxBodyBytes: Int = 1_048_576,
-        rateLimitPerSecond: Int = 100, maxEventStreamsPerTenant: Int = 16
+        rateLimitPerSecond: Int = 100, maxEventStreamsPerTenant: Int = 16,
+        breaker: CircuitBreaker.Policy = GatewayConfiguration.defaultBreaker
     ) {
         self.httpHost = httpHost
         self.httpPort = httpPort
@@ -69,7 +77,12 @@ package struct GatewayConfiguration: Sendable {
         self.maxBodyBytes = maxBodyBytes
         self.rateLimitPerSecond = rateLimitPerSecond
         self.maxEventStreamsPerTenant = maxEventStreamsPerTenant
+        self.breaker = breaker
     }
+
+    /// 5 failures in a row; open 1 s, doubling up to 30 s.
+    package static let defaultBreaker = CircuitBreaker.Policy(
+        failureThreshold: 5, coolDown: .seconds(1), maximumCoolDown: .seconds(30))
 
     /// Reads the settings from `reader` (environment and `PAZ_CONFIG_FILE`).
     package init(reader: ConfigReader) throws(ServiceKitError) {
@@ -99,5 +112,10 @@ package struct GatewayConfiguration: Sendable {
         rateLimitPerSecond = try reader.value("rate.requestsPerSecond", default: 100, in: 1...1_000_000)
         maxEventStreamsPerTenant = try reader.value("events.maxStreamsPerTenant", default: 16, in: 1...10_000)
         authorizeDeadLetters = try reader.value("deadLetters.authorizeSenders", default: true)
+        let coolDown = try reader.value("breaker.coolDownSeconds", default: 1, in: 1...3_600)
+        breaker = CircuitBreaker.Policy(
+            failureThreshold: try reader.value("breaker.failureThreshold", default: 5, in: 1...1_000),
+            coolDown: .seconds(coolDown),
+            maximumCoolDown: .seconds(try reader.value("breaker.maxCoolDownSeconds", default: max(30, coolDown), in: coolDown...3_600)))
     }
 }

@@ -34,6 +34,7 @@ package struct GatewayServer: Service {
             on: router, serverURL: URL(string: "/")!,
             middlewares: [
                 ProblemMiddleware(logger: gateway.logger),
+                BreakerMiddleware(redis: gateway.breakers.redis),
                 AuthMiddleware(
                     adminToken: gateway.configuration.adminToken, store: gateway.store,
                     rateLimitPerSecond: gateway.configuration.rateLimitPerSecond),
@@ -57,10 +58,12 @@ package struct GatewayServices: Sendable {
     package let server: GatewayServer
     package let store: Store
     package let amqp: AMQPConnection
+    /// The circuit breakers of Redis and RabbitMQ.
+    package let breakers: GatewayBreakers
 }
 
 /// Builds the gateway: Redis store, AMQP connection, the event consumer and the HTTP server, and
-/// registers the readiness checks (AMQP connected, Redis PING).
+/// registers the readiness checks (AMQP connected, Redis PING unless its breaker is open).
 package func buildGatewayServices(configuration: GatewayConfiguration, runtime: ServiceRuntime) throws -> GatewayServices {
     let logger = runtime.logger
     var secretBox: SecretBox?
@@ -72,11 +75,12 @@ package func buildGatewayServices(configuration: GatewayConfiguration, runtime: 
         logger: logger, declare: { amqp throws(AMQPError) in try await GatewayTopology.declare(on: amqp) })
     let store = connections.store
     let amqp = connections.amqp
+    let breakers = GatewayBreakers(policy: configuration.breaker, logger: logger)
     runtime.readiness.register("amqp") { GatewayReadiness.amqpConnected(amqp) }
-    runtime.readiness.register("redis") { await GatewayReadiness.redisAnswers(store) }
+    runtime.readiness.register("redis") { await GatewayReadiness.redisAnswers(store, breaker: breakers.redis) }
     let gateway = Gateway(
         store: store, amqp: amqp, configuration: configuration, runtime: runtime, logger: logger,
-        streams: StreamLimiter(limit: configuration.maxEventStreamsPerTenant))
+        streams: StreamLimiter(limit: configuration.maxEventStreamsPerTenant), breakers: breakers)
     let server = GatewayServer(gateway: gateway)
     return GatewayServices(
         services: [
@@ -85,7 +89,7 @@ package func buildGatewayServices(configuration: GatewayConfiguration, runtime: 
                 connections: connections, authorizeSenders: configuration.authorizeDeadLetters, logger: logger),
             OutboxRelay(connections: connections, logger: logger), server,
         ],
-        server: server, store: store, amqp: amqp)
+        server: server, store: store, amqp: amqp, breakers: breakers)
 }
 
 /// A value set once and awaited by many.

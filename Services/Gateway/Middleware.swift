@@ -56,10 +56,11 @@ struct ProblemMiddleware: ServerMiddleware {
             let problem = Self.problem(for: error)
             if problem.status.code >= 500 {
                 // Only the underlying error: the generated server's wrapper describes the whole request
-                // (headers with the bearer token, the decoded body with secret options).
-                logger.error("request failed", metadata: [
+                // (headers with the bearer token, the decoded body with secret options). A dependency
+                // that is down is logged once by its breaker; each refused request only at notice.
+                logger.log(level: problem.dependency == nil ? .error : .notice, "request failed", metadata: [
                     "operation": "\(operationID)", "requestId": "\(requestId)", "status": "\(problem.status.code)",
-                    "problem": "\(problem.type)", "error": "\(problem.detail)",
+                    "problem": "\(problem.type)", "error": "\(problem.cause ?? problem.detail)",
                 ])
             } else {
                 logger.info("request refused", metadata: [

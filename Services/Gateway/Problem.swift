@@ -1,6 +1,7 @@
 import Foundation
 package import HTTPTypes
 import PazAMQP
+import PazRedis
 import PazGatewayAPI
 import PazSchemas
 import PazStore
@@ -17,6 +18,11 @@ package struct GatewayProblem: Error, Sendable, CustomStringConvertible {
     package var operation: String?
     /// Seconds for `Retry-After` (503, 409 in-use).
     package var retryAfter: Int?
+    /// The dependency whose failure this answer reports (it counts toward that dependency's circuit
+    /// breaker); nil for every other answer. Not part of the body.
+    package var dependency: Dependency?
+    /// The underlying error of a dependency failure, for logs and the breaker (never in the body).
+    package var cause: String?
 
     package init(
         _ status: HTTPResponse.Status, _ type: String, _ title: String, detail: String, field: String? = nil,
@@ -46,15 +52,29 @@ package struct GatewayProblem: Error, Sendable, CustomStringConvertible {
         Self(.unprocessableContent, "validation", "Invalid value", detail: detail, field: field)
     }
 
-    static func dependencyUnavailable(_ detail: String) -> Self {
-        Self(.serviceUnavailable, "dependency-unavailable", "Dependency unavailable",
-             detail: detail + "; nothing was accepted, retry later with the same Idempotency-Key", retryAfter: 5)
+    /// 503 `dependency-unavailable`; with `dependency`, the failure counts toward its circuit breaker.
+    static func dependencyUnavailable(_ detail: String, dependency: Dependency? = nil, retryAfter: Int = 5) -> Self {
+        var problem = Self(
+            .serviceUnavailable, "dependency-unavailable", "Dependency unavailable",
+            detail: detail + "; nothing was accepted, retry later with the same Idempotency-Key", retryAfter: retryAfter)
+        problem.dependency = dependency
+        return problem
+    }
+
+    /// This problem with `cause` (the underlying error) recorded.
+    func caused(by cause: String) -> Self {
+        var problem = self
+        problem.cause = cause
+        return problem
     }
 
     /// The problem for a store failure: Redis down → 503, a conflict → 409, anything else → 500.
+    /// A retriable Redis failure (unreachable, timed out, busy) counts toward Redis's breaker.
     static func from(_ error: StoreError) -> Self {
         switch error {
-        case .redis: dependencyUnavailable("the status store (Redis) is unreachable")
+        case .redis(let cause):
+            dependencyUnavailable("the status store (Redis) is unreachable", dependency: cause.isRetriable ? .redis : nil)
+                .caused(by: "\(cause)")
         case .conflict(let what): Self(.conflict, "name-taken", "Name taken", detail: what, field: "name")
         case .quotaExceeded: Self(.unprocessableContent, "quota-exceeded", "Quota exceeded", detail: "\(error)", field: "count")
         case .limitReached(let what):
@@ -73,7 +93,15 @@ package struct GatewayProblem: Error, Sendable, CustomStringConvertible {
             Self(.serviceUnavailable, "driver-unavailable", "Driver unavailable",
                  detail: "no command queue of driver \"\(driver)\" exists (no replica ever started); nothing was queued",
                  retryAfter: 5)
-        default: dependencyUnavailable("the message broker (RabbitMQ) did not accept the command: \(error)")
+        case .blocked:
+            dependencyUnavailable(
+                "the message broker (RabbitMQ) blocks publishing (a resource alarm)", dependency: .rabbitmq,
+                retryAfter: 5)
+                .caused(by: "\(error)")
+        default:
+            dependencyUnavailable(
+                "the message broker (RabbitMQ) did not accept the command: \(error)", dependency: .rabbitmq)
+                .caused(by: "\(error)")
         }
     }
 

@@ -42,6 +42,11 @@ package final class AMQPConnection: Sendable {
     /// Connected, reconnecting (with the last error) or closed — for readiness probes.
     package var state: AMQPConnectionState { stateBox.value }
 
+    /// The broker's reason while it blocks publishing on this connection (`connection.blocked`: a
+    /// memory or disk alarm), else nil. Meanwhile confirmed publishes and RPC calls fail at once with
+    /// ``AMQPError/blocked(reason:)``; consuming and acking go on.
+    package var blockedReason: String? { stateBox.blockedReason }
+
     /// Waits until the connection is up; throws ``AMQPError/notConnected(reason:)`` after `timeout`.
     package func waitUntilConnected(timeout: Duration = .seconds(30)) async throws(AMQPError) {
         let deadline = ContinuousClock.now + timeout
@@ -100,10 +105,12 @@ package final class AMQPConnection: Sendable {
 
     /// Publishes a message (persistent unless `properties.persistent` is false) and waits for the broker's
     /// confirm. With `mandatory`, a message no queue receives fails with ``AMQPError/unroutable(exchange:routingKey:replyCode:replyText:)``.
+    /// While the broker blocks publishing it fails at once with ``AMQPError/blocked(reason:)``.
     package func publish(
         exchange: String, routingKey: String, body: [UInt8], properties: AMQPProperties = AMQPProperties(),
         mandatory: Bool = true
     ) async throws(AMQPError) {
+        if let reason = blockedReason { throw .blocked(reason: reason) }
         let result: Result<Void, AMQPError> = await withCheckedContinuation { continuation in
             let completion = Completion(continuation)
             let posted = mailbox.post { core in
@@ -177,6 +184,7 @@ package final class AMQPConnection: Sendable {
         exchange: String = "", routingKey: String, body: [UInt8], properties: AMQPProperties = AMQPProperties(),
         timeout: Duration
     ) async throws(AMQPError) -> AMQPDelivery {
+        if let reason = blockedReason { throw .blocked(reason: reason) }
         let id = UUID().uuidString
         let mailbox = mailbox
         let result: Result<AMQPDelivery, AMQPError> = await withTaskCancellationHandler {

@@ -20,6 +20,10 @@ package enum AMQPError: Error, Sendable, CustomStringConvertible {
     case unroutable(exchange: String, routingKey: String, replyCode: UInt16, replyText: String)
     /// No confirm arrived in time; the message may or may not have been stored.
     case confirmTimeout(after: Duration)
+    /// The broker blocks publishing on this connection (`connection.blocked`: a memory or disk alarm;
+    /// `reason` is the broker's). A new publish was not sent; one already sent and not yet confirmed
+    /// may or may not be stored once the alarm clears.
+    case blocked(reason: String)
     /// No RPC reply arrived in time.
     case rpcTimeout(routingKey: String, after: Duration)
     /// The delivery came from an earlier connection; its tag is void (the broker will redeliver it).
@@ -33,7 +37,7 @@ package enum AMQPError: Error, Sendable, CustomStringConvertible {
     package var isRetriable: Bool {
         switch self {
         case .notConnected, .connectionFailed, .connectionLost, .nacked, .confirmTimeout, .rpcTimeout,
-            .connectionClosed, .library:
+            .connectionClosed, .library, .blocked:
             true
         case .channelClosed(_, let code, _):
             // 404/406/403 are caller mistakes; others (e.g. 405 resource locked) may clear up.
@@ -75,6 +79,10 @@ package enum AMQPError: Error, Sendable, CustomStringConvertible {
             "no queue is bound for exchange '\(exchange)' routing key '\(routingKey)': \(code) \(text); declare the queue and binding"
         case .confirmTimeout(let after):
             "RabbitMQ did not confirm the message within \(after); it may or may not be stored"
+        case .blocked(let reason):
+            "RabbitMQ blocks publishing (resource alarm: \(reason)); the message was not confirmed "
+                + "(if it was already sent it may still be stored once the alarm clears). Retry later; "
+                + "free memory or disk on the broker node"
         case .rpcTimeout(let routingKey, let after):
             "no reply to the request sent to '\(routingKey)' within \(after); is a responder consuming that queue?"
         case .staleDelivery(let tag):

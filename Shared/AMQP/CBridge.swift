@@ -51,6 +51,22 @@ final class CArena {
         return amqp_table_t(num_entries: Int32(entries.count), entries: memory)
     }
 
+    /// Client properties for `connection.start-ok`: the connection name and a `capabilities` table
+    /// with each of `capabilities` set to true (librabbitmq merges its own into it).
+    func clientProperties(connectionName: String, capabilities: [String]) -> amqp_table_t {
+        let memory = UnsafeMutablePointer<amqp_table_entry_t>.allocate(capacity: 2)
+        allocations.append(UnsafeMutableRawPointer(memory))
+        var name = amqp_field_value_t()
+        name.kind = UInt8(AMQP_FIELD_KIND_UTF8.rawValue)
+        name.value.bytes = bytes(connectionName)
+        var nested = amqp_field_value_t()
+        nested.kind = UInt8(AMQP_FIELD_KIND_TABLE.rawValue)
+        nested.value.table = table(capabilities.map { ($0, .bool(true)) })
+        memory.initialize(to: amqp_table_entry_t(key: bytes("connection_name"), value: name))
+        (memory + 1).initialize(to: amqp_table_entry_t(key: bytes("capabilities"), value: nested))
+        return amqp_table_t(num_entries: 2, entries: memory)
+    }
+
     /// basic properties for a publish.
     func properties(_ properties: AMQPProperties) -> amqp_basic_properties_t {
         var result = amqp_basic_properties_t()

@@ -19,6 +19,7 @@ package enum AMQPConnectionState: Sendable, Equatable {
 final class StateBox: Sendable {
     private let state = Mutex<AMQPConnectionState>(.connecting)
     private let generation = Atomic<UInt64>(0)
+    private let blocked = Mutex<String?>(nil)
 
     var value: AMQPConnectionState { state.withLock { $0 } }
 
@@ -28,6 +29,11 @@ final class StateBox: Sendable {
     var epoch: UInt64 { generation.load(ordering: .acquiring) }
 
     func set(epoch: UInt64) { generation.store(epoch, ordering: .releasing) }
+
+    /// The broker's reason while it blocks publishing on the connection, else nil.
+    var blockedReason: String? { blocked.withLock { $0 } }
+
+    func setBlocked(_ reason: String?) { blocked.withLock { $0 = reason } }
 }
 
 /// Everything owned by the connection thread: the librabbitmq connection and all bookkeeping.
@@ -99,6 +105,9 @@ final class ConnectionCore {
     private var nextAttempt = ContinuousClock.now
     private var isClosing = false
     private var closeWaiters: [Completion<Void>] = []
+    /// Set while the broker blocks publishing (`connection.blocked`); cleared by `connection.unblocked`
+    /// and by every new connection.
+    private var blockedReason: String?
 
     private var nextSequence: UInt64 = 1
     private var oldestPending: UInt64 = 1
@@ -269,12 +278,15 @@ final class ConnectionCore {
         state.set(epoch: epoch)
         nextSequence = 1
         oldestPending = 1
+        setBlocked(nil)
     }
 
     private func login(_ connection: amqp_connection_state_t) throws(AMQPError) {
         let arena = CArena()
         defer { arena.release() }
-        var properties = arena.table([("connection_name", .string(configuration.connectionName))])
+        // `connection.blocked`: the broker tells this client when a resource alarm blocks publishing
+        // (RabbitMQ only sends it to clients that announce the capability).
+        var properties = arena.clientProperties(connectionName: configuration.connectionName, capabilities: ["connection.blocked"])
         let seconds = Int32(max(1, configuration.heartbeat.components.seconds))
         let reply = paz_amqp_login_plain(
             connection, configuration.virtualHost, 0, 131_072, seconds, &properties,
@@ -306,6 +318,7 @@ final class ConnectionCore {
         returns.removeAll()
         controlChannelOpen = false
         replyConsumerActive = false
+        setBlocked(nil)
         state.set(.reconnecting(reason: reason))
         nextAttempt = ContinuousClock.now + configuration.reconnectDelay(attempt: 0)
         attempts = 1
@@ -396,9 +409,11 @@ final class ConnectionCore {
             sendCloseOK(channel: 0)
             throw .connectionClosed(replyCode: close.reply_code, replyText: String(amqp: close.reply_text))
         case PAZ_CONNECTION_BLOCKED:
-            logger.warning("AMQP connection blocked by the broker (resource alarm)")
+            let blocked = decoded.assumingMemoryBound(to: amqp_connection_blocked_t.self).pointee
+            block(reason: String(amqp: blocked.reason))
         case PAZ_CONNECTION_UNBLOCKED:
-            logger.info("AMQP connection unblocked")
+            setBlocked(nil)
+            logger.info("AMQP connection unblocked: publishing resumes")
         default:
             logger.debug("AMQP ignored method", metadata: ["method": "\(method.id)", "channel": "\(channel)"])
         }
@@ -432,6 +447,27 @@ final class ConnectionCore {
                 logger.warning("AMQP returned message without its sequence header", metadata: ["reply": "\(replyCode) \(replyText)"])
             }
         }
+    }
+
+    /// The broker blocks publishing: new confirmed publishes fail at once, and those waiting for a
+    /// confirm fail now instead of at their deadline (the broker reads nothing more until the alarm clears).
+    private func block(reason: String) {
+        let reason = reason.isEmpty ? "resource alarm" : reason
+        setBlocked(reason)
+        let waiting = pendingConfirms.filter { if case .untracked = $0.value.waiter { false } else { true } }
+        logger.warning(
+            "AMQP connection blocked by the broker (resource alarm); publishes fail until it is unblocked",
+            metadata: ["reason": "\(reason)", "failedInFlight": "\(waiting.count)"])
+        for (sequence, entry) in waiting {
+            pendingConfirms[sequence] = nil
+            resolve(entry, .failure(.blocked(reason: reason)))
+        }
+        while oldestPending < nextSequence && pendingConfirms[oldestPending] == nil { oldestPending += 1 }
+    }
+
+    private func setBlocked(_ reason: String?) {
+        blockedReason = reason
+        state.setBlocked(reason)
     }
 
     /// Applies basic.ack / basic.nack (multiple-aware). A basic.return precedes the ack of its
@@ -626,6 +662,9 @@ final class ConnectionCore {
         waiter: ConfirmWaiter
     ) throws(AMQPError) {
         let connection = try live()
+        if let blockedReason {
+            if case .untracked = waiter {} else { throw .blocked(reason: blockedReason) }
+        }
         let arena = CArena()
         defer { arena.release() }
         // The sender's identity, verified by RabbitMQ against this connection's user (a republished

@@ -231,6 +231,14 @@ package final class RabbitMQServer: Sendable {
         }
     }
 
+    /// Sets the memory alarm threshold (`rabbitmqctl set_vm_memory_high_watermark`), a fraction of
+    /// the machine's memory: `0` raises the memory alarm at once (the broker blocks every publishing
+    /// connection), `0.4` is the default. Not persisted: a restart goes back to the default.
+    package func setMemoryHighWatermark(_ fraction: Double) async throws(LocalServerError) {
+        guard (0...1).contains(fraction) else { throw .invalidSetting("memory high watermark \(fraction) is not in 0...1") }
+        try await control(["set_vm_memory_high_watermark", "\(fraction)"])
+    }
+
     /// Runs `rabbitmqctl` against this node (its name, epmd port and cookie come from the environment)
     /// and waits for it to exit 0 (it boots an Erlang VM: about a second).
     private func control(_ arguments: [String], timeout: Duration = .seconds(60)) async throws(LocalServerError) {

@@ -20,14 +20,19 @@ package struct RedisConfiguration: Sendable {
     package var poolSize: Int
     /// Callers allowed to wait for a free connection before ``RedisError/poolExhausted(waiting:)``.
     package var maxWaiters: Int
+    /// How long a caller waits for a free connection before ``RedisError/acquireTimeout(address:after:)``.
+    package var acquireTimeout: Duration
     /// Re-send an idempotent command once when its connection dropped mid-flight.
     package var retryIdempotent: Bool
-    /// First delay before reconnecting after a failed attempt; it doubles up to ``maxReconnectDelay``.
+    /// After a failed connection attempt, commands fail at once with ``RedisError/unavailable(address:reason:retryIn:)``
+    /// for this long; then one command tries to connect. The delay doubles with every failed attempt,
+    /// up to ``maxReconnectDelay``.
     package var reconnectDelay: Duration
     /// Cap of the reconnect backoff.
     package var maxReconnectDelay: Duration
 
-    /// Settings with sensible defaults: 2 s connect timeout, 5 s command timeout, 4 connections.
+    /// Settings with sensible defaults: 2 s connect timeout, 5 s command timeout, 4 connections, 2 s
+    /// to wait for one.
     package init(
         host: String = "127.0.0.1",
         port: Int = 6379,
@@ -38,6 +43,7 @@ package struct RedisConfiguration: Sendable {
         commandTimeout: Duration = .seconds(5),
         poolSize: Int = 4,
         maxWaiters: Int = 10_000,
+        acquireTimeout: Duration = .seconds(2),
         retryIdempotent: Bool = true,
         reconnectDelay: Duration = .milliseconds(50),
         maxReconnectDelay: Duration = .seconds(2)
@@ -51,6 +57,7 @@ package struct RedisConfiguration: Sendable {
         self.commandTimeout = commandTimeout
         self.poolSize = max(1, poolSize)
         self.maxWaiters = maxWaiters
+        self.acquireTimeout = acquireTimeout
         self.retryIdempotent = retryIdempotent
         self.reconnectDelay = reconnectDelay
         self.maxReconnectDelay = maxReconnectDelay

@@ -6,17 +6,17 @@ import PazConcurrency
 /// One hiredis context, confined to its own ``DedicatedThread``: every hiredis call runs there.
 ///
 /// The context is made lazily, and replaced on next use when hiredis flagged it (EOF, I/O error,
-/// timeout) or when the server closed it while idle. Failed connection attempts back off exponentially.
+/// timeout) or when the server closed it while idle. A failed connection attempt is thrown at once:
+/// the backoff between attempts is the client's circuit breaker, which refuses commands while it runs
+/// (nothing sleeps here).
 ///
-/// `@unchecked Sendable`: `context`, `failedAttempts` and `lastFailure` are touched only by jobs
-/// running on `thread` (one job at a time) and by `deinit` (when no job can run any more).
+/// `@unchecked Sendable`: `context` is touched only by jobs running on `thread` (one job at a time)
+/// and by `deinit` (when no job can run any more).
 final class RedisConnection: @unchecked Sendable {
     private let thread: DedicatedThread
     private let configuration: RedisConfiguration
     private let logger: Logger
     private var context: UnsafeMutablePointer<redisContext>?
-    private var failedAttempts = 0
-    private var lastFailure = ContinuousClock.now
 
     init(index: Int, configuration: RedisConfiguration, logger: Logger) {
         self.thread = DedicatedThread(name: "redis-\(index)")
@@ -89,7 +89,7 @@ final class RedisConnection: @unchecked Sendable {
         return replies
     }
 
-    /// The live context, connecting (with backoff after failures) when there is none or it is dead.
+    /// The live context, connecting (once, no retry) when there is none or it is dead.
     private func connectedContext() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
         if let context {
             if context.pointee.err == 0 && Self.isIdleAndOpen(fd: context.pointee.fd) { return context }
@@ -99,23 +99,13 @@ final class RedisConnection: @unchecked Sendable {
             redisFree(context)
             self.context = nil
         }
-        if failedAttempts > 0 {
-            let exponent = min(failedAttempts - 1, 16)
-            let delay = min(configuration.reconnectDelay * (1 << exponent), configuration.maxReconnectDelay)
-            let remaining = lastFailure + delay - .now
-            if remaining > .zero { Thread.sleep(forTimeInterval: Self.seconds(remaining)) }
-        }
         do {
             let context = try connect()
             self.context = context
-            failedAttempts = 0
             return context
         } catch {
-            failedAttempts += 1
-            lastFailure = .now
             logger.warning("Redis connection attempt failed", metadata: [
                 "redis.address": "\(configuration.address)", "redis.error": "\(error)",
-                "redis.failedAttempts": "\(failedAttempts)",
             ])
             throw error
         }
@@ -225,11 +215,6 @@ final class RedisConnection: @unchecked Sendable {
     private static func cTimeval(_ duration: Duration) -> timeval {
         let (seconds, attoseconds) = duration.components
         return timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
-    }
-
-    private static func seconds(_ duration: Duration) -> TimeInterval {
-        let (seconds, attoseconds) = duration.components
-        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
     }
 
     /// The command name only (never arguments: they may hold secrets), for logs.

@@ -16,6 +16,13 @@ package enum RedisError: Error, CustomStringConvertible, Sendable {
     case protocolError(String)
     /// All connections are busy and ``RedisConfiguration/maxWaiters`` callers already wait.
     case poolExhausted(waiting: Int)
+    /// No connection came free within ``RedisConfiguration/acquireTimeout``: the command was not sent.
+    case acquireTimeout(address: String, after: Duration)
+    /// Redis is known to be unreachable (the last connection attempt failed with `reason`): the command
+    /// was not sent. The client tries to connect again after `retryIn` (one caller at a time).
+    case unavailable(address: String, reason: String, retryIn: Duration)
+    /// The calling task was cancelled while waiting for a connection: the command was not sent.
+    case cancelled
     /// The client was closed.
     case closed
 
@@ -39,9 +46,9 @@ package enum RedisError: Error, CustomStringConvertible, Sendable {
     /// already have run: only re-send it if it is idempotent.
     package var isRetriable: Bool {
         switch self {
-        case .connectionFailed, .connectionLost, .timeout, .poolExhausted: true
+        case .connectionFailed, .connectionLost, .timeout, .poolExhausted, .acquireTimeout, .unavailable: true
         case .server: ["LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN", "CLUSTERDOWN"].contains(serverErrorCode ?? "")
-        case .authenticationFailed, .protocolError, .closed: false
+        case .authenticationFailed, .protocolError, .cancelled, .closed: false
         }
     }
 
@@ -65,6 +72,14 @@ package enum RedisError: Error, CustomStringConvertible, Sendable {
         case .poolExhausted(let waiting):
             "all Redis connections are busy and \(waiting) callers are already waiting; "
                 + "raise the pool size or reduce concurrency"
+        case .acquireTimeout(let address, let after):
+            "no connection to Redis at \(address) came free within \(after) (all are busy with slow commands); "
+                + "the command was not sent. Raise the pool size or the acquire timeout, or reduce concurrency"
+        case .unavailable(let address, let reason, let retryIn):
+            "Redis at \(address) is unreachable (last attempt: \(reason)); the command was not sent. "
+                + "The client tries to reconnect in \(retryIn); retry later"
+        case .cancelled:
+            "the task was cancelled while waiting for a Redis connection; the command was not sent"
         case .closed:
             "the Redis client was closed"
         }

@@ -26,19 +26,22 @@ final class GatewayHarness: Sendable {
     let store: Store
     let amqp: AMQPConnection
     let http: PazHTTP.HTTPClient
+    /// The gateway's circuit breakers (Redis, RabbitMQ).
+    let breakers: GatewayBreakers
     private let group: ServiceGroup
     private let task: Task<Void, any Error>
     private let scratch: URL
 
     /// Starts a gateway. `amqpPort` overrides the broker port (e.g. one nothing listens on); `redis`
-    /// replaces the shared Redis (e.g. a private one the test stops).
+    /// replaces the shared Redis and `rabbit` the shared broker (e.g. private ones the test stops).
     /// `logger` receives the gateway's log; `configure` adjusts its settings (limits, no master key…).
     static func start(
-        amqpPort: Int? = nil, redis redisServer: RedisServer? = nil, staleAfterSeconds: Int = 30,
-        logger: Logger = Logger(label: "gateway-test"), configure: (inout GatewayConfiguration) -> Void = { _ in }
+        amqpPort: Int? = nil, redis redisServer: RedisServer? = nil, rabbit rabbitServer: RabbitMQServer? = nil,
+        staleAfterSeconds: Int = 30, logger: Logger = Logger(label: "gateway-test"),
+        configure: (inout GatewayConfiguration) -> Void = { _ in }
     ) async throws -> GatewayHarness {
         let redisServer = if let redisServer { redisServer } else { try await TestRedis.shared() }
-        let rabbit = try await TestRabbitMQ.sharedServer()
+        let rabbit = if let rabbitServer { rabbitServer } else { try await TestRabbitMQ.sharedServer() }
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("paz-gw-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         let keyFile = scratch.appendingPathComponent("master.key")
@@ -75,13 +78,14 @@ final class GatewayHarness: Sendable {
         let http = try PazHTTP.HTTPClient(configuration: httpConfiguration, logger: logger)
         return GatewayHarness(
             baseURL: "http://127.0.0.1:\(port)", port: port, adminToken: adminToken, store: services.store, amqp: amqp, http: http,
-            group: group, task: task, scratch: scratch)
+            breakers: services.breakers, group: group, task: task, scratch: scratch)
     }
 
     private init(
         baseURL: String, port: Int, adminToken: String, store: Store, amqp: AMQPConnection, http: PazHTTP.HTTPClient,
-        group: ServiceGroup, task: Task<Void, any Error>, scratch: URL
+        breakers: GatewayBreakers, group: ServiceGroup, task: Task<Void, any Error>, scratch: URL
     ) {
+        self.breakers = breakers
         self.baseURL = baseURL
         self.port = port
         self.adminToken = adminToken

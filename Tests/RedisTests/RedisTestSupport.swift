@@ -7,12 +7,12 @@ import Synchronization
 /// A client of `server` (callers close it).
 func makeClient(
     _ server: RedisServer, poolSize: Int = 2, commandTimeout: Duration = .seconds(5), maxWaiters: Int = 10_000,
-    password: String? = nil, logger: Logger = Logger(label: "test.redis")
+    acquireTimeout: Duration = .seconds(2), password: String? = nil, logger: Logger = Logger(label: "test.redis")
 ) -> RedisClient {
     RedisClient(
         configuration: RedisConfiguration(
             host: server.host, port: server.port, password: password, commandTimeout: commandTimeout,
-            poolSize: poolSize, maxWaiters: maxWaiters
+            poolSize: poolSize, maxWaiters: maxWaiters, acquireTimeout: acquireTimeout
         ),
         logger: logger
     )
