@@ -43,7 +43,7 @@ package struct RedisConfiguration: Sendable {
         commandTimeout: Duration = .seconds(5),
         poolSize: Int = 4,
         maxWaiters: Int = 10_000,
-        acquireTimeout: Duration = .seconds(2),
+        acquireTimeout: Duration = .seconds(10),
         retryIdempotent: Bool = true,
         reconnectDelay: Duration = .milliseconds(50),
         maxReconnectDelay: Duration = .seconds(2)

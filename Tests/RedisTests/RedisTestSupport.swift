@@ -7,7 +7,7 @@ import Synchronization
 /// A client of `server` (callers close it).
 func makeClient(
     _ server: RedisServer, poolSize: Int = 2, commandTimeout: Duration = .seconds(5), maxWaiters: Int = 10_000,
-    acquireTimeout: Duration = .seconds(2), password: String? = nil, logger: Logger = Logger(label: "test.redis")
+    acquireTimeout: Duration = .seconds(10), password: String? = nil, logger: Logger = Logger(label: "test.redis")
 ) -> RedisClient {
     RedisClient(
         configuration: RedisConfiguration(
