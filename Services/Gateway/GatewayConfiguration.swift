@@ -112,10 +112,9 @@ package struct GatewayConfiguration: Sendable {
         rateLimitPerSecond = try reader.value("rate.requestsPerSecond", default: 100, in: 1...1_000_000)
         maxEventStreamsPerTenant = try reader.value("events.maxStreamsPerTenant", default: 16, in: 1...10_000)
         authorizeDeadLetters = try reader.value("deadLetters.authorizeSenders", default: true)
+        let threshold = try reader.value("breaker.failureThreshold", default: 5, in: 1...1_000)
         let coolDown = try reader.value("breaker.coolDownSeconds", default: 1, in: 1...3_600)
-        breaker = CircuitBreaker.Policy(
-            failureThreshold: try reader.value("breaker.failureThreshold", default: 5, in: 1...1_000),
-            coolDown: .seconds(coolDown),
-            maximumCoolDown: .seconds(try reader.value("breaker.maxCoolDownSeconds", default: max(30, coolDown), in: coolDown...3_600)))
+        let maximum = try reader.value("breaker.maxCoolDownSeconds", default: max(30, coolDown), in: coolDown...3_600)
+        breaker = CircuitBreaker.Policy(failureThreshold: threshold, coolDown: .seconds(coolDown), maximumCoolDown: .seconds(maximum))
     }
 }

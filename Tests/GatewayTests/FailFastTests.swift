@@ -6,6 +6,7 @@ import PazHTTP
 import PazLocalServers
 import PazSchemas
 import PazStore
+import PazServiceKit
 import PazTestSupport
 import Synchronization
 import Testing
@@ -44,6 +45,23 @@ struct FailFastTests {
         breaker.succeeded()
         #expect(!breaker.isOpen)
         #expect(try breaker.admit() == .regular)
+    }
+
+    @Test("breaker settings come from BREAKER_FAILURE_THRESHOLD, BREAKER_COOL_DOWN_SECONDS, BREAKER_MAX_COOL_DOWN_SECONDS")
+    func breakerSettings() async throws {
+        func configuration(_ settings: [String: String]) async throws -> GatewayConfiguration {
+            let environment = settings.merging(["PAZ_ADMIN_TOKEN": "admin"]) { $1 }
+            return try GatewayConfiguration(reader: try await ConfigurationSources.makeReader(environment: environment))
+        }
+        #expect(try await configuration([:]).breaker == GatewayConfiguration.defaultBreaker)
+        let set = try await configuration([
+            "BREAKER_FAILURE_THRESHOLD": "2", "BREAKER_COOL_DOWN_SECONDS": "3", "BREAKER_MAX_COOL_DOWN_SECONDS": "9",
+        ])
+        #expect(set.breaker == CircuitBreaker.Policy(failureThreshold: 2, coolDown: .seconds(3), maximumCoolDown: .seconds(9)))
+        await #expect(throws: ServiceKitError.self) { try await configuration(["BREAKER_FAILURE_THRESHOLD": "0"]) }
+        await #expect(throws: ServiceKitError.self) {
+            try await configuration(["BREAKER_COOL_DOWN_SECONDS": "10", "BREAKER_MAX_COOL_DOWN_SECONDS": "5"])
+        }
     }
 
     @Test("Redis stops: 503 with Retry-After within a second each, health stays up, 200 again after Redis returns")
