@@ -47,9 +47,10 @@ struct ProblemMiddleware: ServerMiddleware {
         do {
             var (response, responseBody) = try await next(request, body, metadata)
             response.headerFields[.xRequestId] = requestId
-            // The generated server percent-encodes header values; a Location path keeps its slashes.
-            if let location = response.headerFields[.location] {
-                response.headerFields[.location] = location.removingPercentEncoding ?? location
+            // The generated server percent-encodes header values; a Location path keeps its slashes,
+            // an ETag its quotes.
+            for name in [HTTPField.Name.location, .eTag] {
+                if let value = response.headerFields[name] { response.headerFields[name] = value.removingPercentEncoding ?? value }
             }
             return (response, responseBody)
         } catch {

@@ -22,7 +22,7 @@ package enum StoreACL {
                 "~" + StoreKeys.tenants, "~" + StoreKeys.tenantNames, "~" + StoreKeys.tokens,
                 "%R~" + StoreKeys.registryPattern,
                 "~\(anyTenant)clusters", "~\(anyTenant)cluster-names", "~\(anyTenant)machines", "~\(anyTenant)states",
-                "~\(anyTenant)op:*", "~\(anyTenant)idem:*", "~\(anyTenant)idem-index", "~\(anyTenant)machine-names",
+                "~\(anyTenant)status-version", "~\(anyTenant)op:*", "~\(anyTenant)idem:*", "~\(anyTenant)idem-index", "~\(anyTenant)machine-names",
                 "~\(anyTenant)rate:*", "~\(anyTenant)driver-defaults:*",
                 "~\(anyTenant)outbox:*", "~" + StoreKeys.outboxSchedule,
                 "~" + StoreKeys.adminIdempotencyPrefix + "*", "~" + StoreKeys.adminIdempotencyIndex,
@@ -33,7 +33,7 @@ package enum StoreACL {
         case .statusCollector:
             // Machine records are only read, but the state compare-and-set script declares them, and
             // a script's declared keys need read and write access.
-            ["%R~" + StoreKeys.tenants, "~\(anyTenant)machines", "~\(anyTenant)states"]
+            ["%R~" + StoreKeys.tenants, "~\(anyTenant)machines", "~\(anyTenant)states", "~\(anyTenant)status-version"]
         case .sshBroker:
             ["%R~\(anyTenant)machines", "~\(anyTenant)ssh-ca", "~\(anyTenant)ssh-audit"]
         case .driver(let name):
@@ -56,7 +56,7 @@ package enum StoreACL {
                     "incr", "zadd", "zrem", "zcard", "zremrangebyscore", "zrangebyscore"]
                 + scripts
         case .statusCollector:
-            return ["hget", "hgetall", "hset", "hexists"] + scripts
+            return ["hget", "hgetall", "hset", "hexists", "set"] + scripts
         case .sshBroker:
             return ["hget", "hgetall", "hset", "hsetnx", "xadd"]
         case .driver:

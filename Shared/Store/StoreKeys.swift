@@ -32,6 +32,9 @@ package enum StoreKeys {
     package static func machineNames(_ tenant: TenantID) -> String { tenantPrefix(tenant) + "machine-names" }
     /// HASH machine id → ``StateRecord`` JSON; written only through the compare-and-set script.
     package static func states(_ tenant: TenantID) -> String { tenantPrefix(tenant) + "states" }
+    /// STRING a random token, replaced by every write to the tenant's clusters, machines or states
+    /// (in the same script or pipeline, after the write): what the gateway's status view is keyed by.
+    package static func statusVersion(_ tenant: TenantID) -> String { tenantPrefix(tenant) + "status-version" }
     /// STRING ``OperationRecord`` JSON.
     package static func operation(_ tenant: TenantID, _ operation: OperationID) -> String {
         tenantPrefix(tenant) + "op:\(operation.rawValue)"
