@@ -21,6 +21,8 @@ package enum StoreACL {
             [
                 "~" + StoreKeys.tenants, "~" + StoreKeys.tenantNames, "~" + StoreKeys.tokens,
                 "%R~" + StoreKeys.registryPattern,
+                // Read by a script (liveDrivers), and a script's declared keys need read and write access.
+                "~" + StoreKeys.registryIndex,
                 "~\(anyTenant)clusters", "~\(anyTenant)cluster-names", "~\(anyTenant)machines", "~\(anyTenant)states",
                 "~\(anyTenant)status-version", "~\(anyTenant)op:*", "~\(anyTenant)idem:*", "~\(anyTenant)idem-index", "~\(anyTenant)machine-names",
                 "~\(anyTenant)rate:*", "~\(anyTenant)driver-defaults:*",
@@ -39,6 +41,8 @@ package enum StoreACL {
         case .driver(let name):
             [
                 "~" + StoreKeys.registry(driver: name.rawValue, instance: "*"),
+                // The index of every driver's entries: a forged member without its entry is ignored.
+                "~" + StoreKeys.registryIndex,
                 "%R~\(anyTenant)secret:*", "~\(anyTenant)driver-data:*", "~\(anyTenant)journal:*",
                 // Per-machine command leases and their fencing counter (shared by every driver).
                 "~\(anyTenant)lease:*", "~" + StoreKeys.leaseFence,
@@ -60,7 +64,8 @@ package enum StoreACL {
         case .sshBroker:
             return ["hget", "hgetall", "hset", "hsetnx", "xadd"]
         case .driver:
-            return ["get", "set", "del", "hget", "hset", "hgetall", "exists", "incr", "pexpire"] + scripts
+            return ["get", "set", "del", "hget", "hset", "hgetall", "exists", "incr", "pexpire", "zadd", "zrem", "zremrangebyscore"]
+                + scripts
         }
     }
 }

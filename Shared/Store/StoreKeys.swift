@@ -11,10 +11,14 @@ package enum StoreKeys {
     package static let tenantNames = "paz:tenant-names"
     /// HASH SHA-256(token) → ``TokenRecord`` JSON. Tokens themselves are never stored.
     package static let tokens = "paz:tokens"
+    /// What every registry entry's key starts with.
+    package static let registryRoot = "paz:registry:"
     /// STRING ``PazSchemas/DriverAnnouncement`` JSON with a TTL: `paz:registry:<driver>:<instance>`.
-    package static func registry(driver: String, instance: String) -> String { "paz:registry:\(driver):\(instance)" }
-    /// SCAN pattern of every registry entry.
-    package static let registryPattern = "paz:registry:*"
+    package static func registry(driver: String, instance: String) -> String { registryRoot + "\(driver):\(instance)" }
+    /// Pattern of every registry entry (for ACLs).
+    package static let registryPattern = registryRoot + "*"
+    /// ZSET `<driver>:<instance>` → when its registry entry expires (unix milliseconds).
+    package static let registryIndex = "paz:registry-index"
 
     /// What every tenant's prefix starts with.
     package static let tenantPrefixRoot = "paz:t:"
