@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PazAMQP
+import PazControlPlane
 import PazLocalServers
 import PazMachineCLI
 import PazRedis
@@ -94,6 +95,43 @@ struct BenchStack {
             try await store.createCluster(cluster, machines: machines, tenant: tenant.id, initialState: .running)
             return machines.map(\.ref)
         }
+    }
+
+    /// Makes a read-only Redis user without a password for tools that would show a password on
+    /// their command line (redis-benchmark); returns its name.
+    func readOnlyRedisUser() async throws -> String {
+        let name = "paz-bench-reader"
+        try await withStore { store in
+            _ = try await store.redis.command(["ACL", "SETUSER", .init(name), "reset", "on", "nopass", "~*", "+@read", "+ping", "+config|get"])
+        }
+        return name
+    }
+
+    /// Announces a driver `bench-sink` (no options; create, remove, start, stop) and declares its command queue,
+    /// as the driver kit does, but runs no driver: its commands stay queued. Returns its name.
+    func announceSinkDriver() async throws -> ResourceName {
+        let name: ResourceName = "bench-sink"
+        try await withStore { store in
+            try await store.announce(DriverAnnouncement(
+                name: name, version: "0.0.0", instanceId: "bench", capabilities: [.create, .remove, .start, .stop], createOptions: [],
+                ttlSeconds: 3_600, startedAt: Date()))
+        }
+        let amqp = AMQPConnection(
+            configuration: AMQPConfiguration(
+                host: "127.0.0.1", port: state.ports.amqp, user: StackCredentials.amqpAdminUser,
+                password: try credentials().amqpAdminPassword, connectionName: "paz-bench-admin"),
+            logger: Logger(label: "paz-bench.amqp"))
+        do {
+            try await amqp.waitUntilConnected(timeout: .seconds(10))
+            try await ControlPlaneTopology.declareQueue(
+                Routing.driverCommandQueue(driver: name), boundTo: Routing.commandsExchange,
+                routingKey: Routing.commandRoutingKey(driver: name), on: amqp)
+            await amqp.close()
+        } catch {
+            await amqp.close()
+            throw error
+        }
+        return name
     }
 
     /// The id of the tenant `up` made.
