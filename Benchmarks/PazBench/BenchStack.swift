@@ -20,6 +20,8 @@ struct BenchStack {
 
     /// Brings the stack up (`environment` adds settings for it); the caller calls ``stop()``.
     static func start(environment: [String: String] = [:]) async throws -> BenchStack {
+        // The services inherit paz-bench's environment (`up` adds only their own settings to it).
+        for (key, value) in environment { setenv(key, value, 1) }
         let root = try ScratchDirectory.make(prefix: "paz-bench-stack")
         let context = CLIContext(
             terminal: Terminal(out: { _ in }, err: { print($0, terminator: "") }),

@@ -38,7 +38,9 @@ package enum StoreKeys {
     package static func states(_ tenant: TenantID) -> String { tenantPrefix(tenant) + "states" }
     /// STRING a random token, replaced by every write to the tenant's clusters, machines or states
     /// (in the same script or pipeline, after the write): what the gateway's status view is keyed by.
-    package static func statusVersion(_ tenant: TenantID) -> String { tenantPrefix(tenant) + "status-version" }
+    package static func statusVersion(_ tenant: TenantID) -> String { tenantPrefix(tenant) + statusVersionSuffix }
+    /// What ``statusVersion(_:)`` adds to the tenant's prefix (for scripts that find the tenant first).
+    package static let statusVersionSuffix = "status-version"
     /// STRING ``OperationRecord`` JSON.
     package static func operation(_ tenant: TenantID, _ operation: OperationID) -> String {
         tenantPrefix(tenant) + "op:\(operation.rawValue)"

@@ -4,11 +4,21 @@ import Synchronization
 
 /// The gateway's prepared ``StatusView`` of each tenant, keyed by the tenant's status version.
 ///
-/// Every request reads the version from Redis (one small GET); only when it moved are clusters,
-/// machines and states read and prepared again. Writers replace the version after their write, and
+/// Every request reads the version from Redis (with its authentication, or one small GET); only
+/// when it moved are clusters, machines and states read and prepared again. Writers replace the version after their write, and
 /// the snapshot reads it before the data, so a cached view is never older than what Redis holds.
 /// Bounded: past ``limit`` tenants, one entry is dropped for each one added.
 final class StatusViews: Sendable {
+    /// The tenant's status version as already read for this request (``AuthMiddleware`` reads it in
+    /// its own round trip), or ``VersionRead/notRead``.
+    enum VersionRead: Sendable {
+        case notRead
+        /// Read during this request (nil: the tenant has none yet).
+        case read(String?)
+    }
+
+    @TaskLocal static var readVersion: VersionRead = .notRead
+
     let limit: Int
     private let views = Mutex<[TenantID: StatusView]>([:])
 
@@ -18,10 +28,13 @@ final class StatusViews: Sendable {
 
     /// The tenant's view as of now.
     func view(tenant: TenantID, store: Store) async throws(StoreError) -> StatusView {
-        if let cached = views.withLock({ $0[tenant] }),
-            try await store.statusVersion(tenant: tenant) == cached.version
-        {
-            return cached
+        if let cached = views.withLock({ $0[tenant] }) {
+            let version: String?
+            switch Self.readVersion {
+            case .read(let read): version = read
+            case .notRead: version = try await store.statusVersion(tenant: tenant)
+            }
+            if version == cached.version { return cached }
         }
         let snapshot = try await store.statusSnapshot(tenant: tenant)
         let view = StatusView(snapshot, version: snapshot.version)
