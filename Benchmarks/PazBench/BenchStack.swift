@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import PazAMQP
-import PazControlPlane
 import PazLocalServers
 import PazMachineCLI
 import PazRedis
@@ -109,29 +108,22 @@ struct BenchStack {
         return name
     }
 
-    /// Announces a driver `bench-sink` (no options; create, remove, start, stop) and declares its command queue,
-    /// as the driver kit does, but runs no driver: its commands stay queued. Returns its name.
-    func announceSinkDriver() async throws -> ResourceName {
-        let name: ResourceName = "bench-sink"
-        try await withStore { store in
-            try await store.announce(DriverAnnouncement(
-                name: name, version: "0.0.0", instanceId: "bench", capabilities: [.create, .remove, .start, .stop], createOptions: [],
-                ttlSeconds: 3_600, startedAt: Date()))
+    /// Stops the generic driver (SIGKILL) but keeps it announced for an hour: its commands stay in
+    /// its queue, so a case measures what the gateway does to accept them, not what a driver does
+    /// with them. Returns the driver's name.
+    func silenceGenericDriver() async throws -> ResourceName {
+        guard let driver = state.processes.first(where: { $0.name == "paz-driver-generic" }) else {
+            throw BenchError("the stack runs no generic driver")
         }
-        let amqp = AMQPConnection(
-            configuration: AMQPConfiguration(
-                host: "127.0.0.1", port: state.ports.amqp, user: StackCredentials.amqpAdminUser,
-                password: try credentials().amqpAdminPassword, connectionName: "paz-bench-admin"),
-            logger: Logger(label: "paz-bench.amqp"))
-        do {
-            try await amqp.waitUntilConnected(timeout: .seconds(10))
-            try await ControlPlaneTopology.declareQueue(
-                Routing.driverCommandQueue(driver: name), boundTo: Routing.commandsExchange,
-                routingKey: Routing.commandRoutingKey(driver: name), on: amqp)
-            await amqp.close()
-        } catch {
-            await amqp.close()
-            throw error
+        kill(-driver.pid, SIGKILL)
+        let name: ResourceName = "generic"
+        try await withStore { store in
+            guard var announcement = try await store.liveDrivers().first(where: { $0.name == name }) else {
+                throw BenchError("the generic driver never announced itself")
+            }
+            announcement.instanceId = "bench"
+            announcement.ttlSeconds = 3_600
+            try await store.announce(announcement)
         }
         return name
     }
