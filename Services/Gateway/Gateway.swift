@@ -22,6 +22,8 @@ struct Gateway: APIProtocol {
     let breakers: GatewayBreakers
     /// Each tenant's prepared status, by status version (`GET /v1/status`).
     let statusViews = StatusViews()
+    /// The registry's live drivers, read at most a second ago (the accept path's driver checks).
+    let liveDrivers = LiveDriverCache()
 
     /// The operation's `Location` and 202 answer.
     func accepted(_ view: OperationView, replayed: Bool) async throws -> Components.Responses.OperationAccepted {
