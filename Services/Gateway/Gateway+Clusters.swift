@@ -103,15 +103,14 @@ extension Gateway {
             machines: machines.map(\.ref), machineNames: Self.names(machines), driver: driver.name, commands: commands,
             idempotencyKey: input.headers.idempotencyKey, request: request)
         let finalRecord = record
-        let accepted = try await submit(submission) { () async throws(StoreError) in
-            try await store.createCluster(finalRecord, machines: machines, tenant: tenant, enforceQuota: true)
-            for (machine, options) in zip(machines, resolved) where !options.secrets.isEmpty {
-                try await store.putSecrets(options.secrets, tenant: tenant, machine: machine.id)
-            }
-        } undo: { () async throws(StoreError) in
+        let secrets = Dictionary(zip(machines.map(\.id), resolved.map(\.secrets)), uniquingKeysWith: { first, _ in first })
+        let recording = try await stored { () async throws(StoreError) in
+            try store.newClusterRecording(finalRecord, machines: machines, secrets: secrets, tenant: tenant)
+        }
+        let accepted = try await submit(submission, recording: recording, undo: { () async throws(StoreError) in
             for machine in machines { try await store.removeMachine(machine, tenant: tenant) }
             try await store.removeCluster(finalRecord, tenant: tenant)
-        }
+        })
         return .accepted(accepted)
     }
 

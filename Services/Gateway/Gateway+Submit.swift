@@ -24,8 +24,9 @@ struct Submission {
 }
 
 extension Gateway {
-    /// The common path of every mutating call: claim the Idempotency-Key (replay or 422 on mismatch),
-    /// record (`prepare`), record the operation, publish the commands with confirms, and only then
+    /// The common path of every mutating call: claim the Idempotency-Key (replay or 422 on mismatch)
+    /// and record the operation with what it makes (`recording`, in the same script), or record it
+    /// and then run `prepare`; publish the commands with confirms, and only then
     /// answer 202. When RabbitMQ certainly stored none of them (refused, returned, nacked) the
     /// records are undone (`undo`), the key released, the operation marked failed, and the answer is
     /// 503: nothing was accepted. When some outcomes are unknown (a confirm timed out, the connection
@@ -34,6 +35,7 @@ extension Gateway {
     /// 503 comes at once, before any record.
     func submit(
         _ submission: Submission,
+        recording: OperationRecording? = nil,
         prepare: () async throws(StoreError) -> Void = {},
         undo: () async throws(StoreError) -> Void = {}
     ) async throws -> Components.Responses.OperationAccepted {
@@ -52,7 +54,8 @@ extension Gateway {
         // request with the key finds it claimed and gets the replay, never a second operation.
         let hash = APIToken.hash(submission.request)
         let existing = try await stored { () async throws(StoreError) in
-            try await store.acceptOperation(record, tenant: tenant, idempotencyKey: submission.idempotencyKey, requestHash: hash)
+            try await store.acceptOperation(
+                record, tenant: tenant, idempotencyKey: submission.idempotencyKey, requestHash: hash, recording: recording)
         }
         if let existing { return try await replay(existing, hash: hash, tenant: tenant) }
         do {

@@ -2,6 +2,15 @@ import Foundation
 package import PazSchemas
 import PazRedis
 
+/// Records an accepted operation makes in the same script (``Store/newClusterRecording(_:machines:secrets:tenant:initialState:)``).
+package struct OperationRecording: Sendable {
+    let keys: [RedisArgument]
+    let arguments: [RedisArgument]
+    let machineCount: Int
+    /// Secret options per machine: the key and the sealed value.
+    let secrets: [(key: String, sealed: String)]
+}
+
 extension Store {
     /// Records a new cluster with its machines, each starting in `initialState`, in one atomic step.
     /// Fails with ``StoreError/conflict(_:)`` when the tenant already has a cluster or machine of one
@@ -21,6 +30,24 @@ extension Store {
     ) async throws(StoreError) {
         guard !machines.isEmpty else { return }
         try await record(machines, cluster: .none, tenant: tenant, initialState: initialState, enforceQuota: false)
+    }
+
+    /// What recording a new cluster takes, for ``acceptOperation(_:tenant:idempotencyKey:requestHash:recording:limit:)``:
+    /// the cluster with its machines (quota enforced, names claimed, state `initialState`) and each
+    /// machine's secret options, sealed.
+    package func newClusterRecording(
+        _ cluster: ClusterRecord, machines: [MachineRecord], secrets: [MachineID: [String: String]], tenant: TenantID,
+        initialState: MachineState = .starting
+    ) throws(StoreError) -> OperationRecording {
+        let parts = try recordingParts(
+            machines, cluster: .new(cluster), tenant: tenant, initialState: initialState, enforceQuota: true)
+        var sealed: [(key: String, sealed: String)] = []
+        for machine in machines {
+            guard let values = secrets[machine.id], !values.isEmpty else { continue }
+            let key = StoreKeys.secrets(tenant, machine.id)
+            sealed.append((key, try seal(values, key: key)))
+        }
+        return OperationRecording(keys: parts.keys, arguments: parts.arguments, machineCount: machines.count, secrets: sealed)
     }
 
     /// Adds one machine to an existing cluster atomically: quota, name claim, machine record and the
@@ -46,7 +73,7 @@ extension Store {
         throw .conflict("cluster \(clusterId) changes too often right now; retry")
     }
 
-    private enum ClusterWrite {
+    enum ClusterWrite {
         case new(ClusterRecord)
         /// Overwrite the record only if it is still `expected` (its JSON as read).
         case existing(ClusterRecord, expected: String)
@@ -58,6 +85,21 @@ extension Store {
         _ machines: [MachineRecord], cluster: ClusterWrite, tenant: TenantID, initialState: MachineState,
         enforceQuota: Bool
     ) async throws(StoreError) {
+        let parts = try recordingParts(
+            machines, cluster: cluster, tenant: tenant, initialState: initialState, enforceQuota: enforceQuota)
+        let reply = try await run { () async throws(RedisError) in
+            try await redis.evaluate(Self.recordMachinesScript, keys: parts.keys, arguments: parts.arguments)
+        }
+        let fields = reply.array?.compactMap(\.string) ?? []
+        if fields.first == "ok" { return }
+        throw Self.recordingFailure(fields, adding: machines.count, tenant: tenant)
+    }
+
+    /// The keys and arguments of ``recordMachinesLua``'s `record_machines` for these machines.
+    func recordingParts(
+        _ machines: [MachineRecord], cluster: ClusterWrite, tenant: TenantID, initialState: MachineState,
+        enforceQuota: Bool
+    ) throws(StoreError) -> (keys: [RedisArgument], arguments: [RedisArgument]) {
         let keys = [
             StoreKeys.tenants, StoreKeys.clusterNames(tenant), StoreKeys.clusters(tenant), StoreKeys.machines(tenant),
             StoreKeys.states(tenant), StoreKeys.machineNames(tenant), StoreKeys.statusVersion(tenant),
@@ -79,20 +121,19 @@ extension Store {
             arguments += [RedisArgument(machine.id.rawValue), RedisArgument(machine.name.rawValue),
                           RedisArgument(try encode(machine)), RedisArgument(state)]
         }
-        let reply = try await run { () async throws(RedisError) in
-            try await redis.evaluate(Self.recordMachinesScript, keys: keys, arguments: arguments)
-        }
-        let fields = reply.array?.compactMap(\.string) ?? []
+        return (keys, arguments)
+    }
+
+    /// The error of a `record_machines` reply other than `{'ok'}`.
+    static func recordingFailure(_ fields: [String], adding count: Int, tenant: TenantID) -> StoreError {
         switch fields.first {
-        case "ok": return
-        case "no-tenant": throw .notFound("tenant \(tenant) no longer exists")
-        case "no-cluster": throw .notFound("the cluster was removed")
-        case "cluster-changed": throw .clusterChanged
-        case "quota":
-            throw .quotaExceeded(have: Int(fields[1]) ?? 0, quota: Int(fields[2]) ?? 0, adding: machines.count)
-        case "cluster-name": throw .conflict("a cluster named \(fields[1]) exists already")
-        case "machine-name": throw .conflict("a machine named \(fields[1]) exists already")
-        default: throw .corrupt(key: StoreKeys.machines(tenant), reason: "unexpected reply \(reply) from the record script")
+        case "no-tenant": .notFound("tenant \(tenant) no longer exists")
+        case "no-cluster": .notFound("the cluster was removed")
+        case "cluster-changed": .clusterChanged
+        case "quota": .quotaExceeded(have: Int(fields[1]) ?? 0, quota: Int(fields[2]) ?? 0, adding: count)
+        case "cluster-name": .conflict("a cluster named \(fields[1]) exists already")
+        case "machine-name": .conflict("a machine named \(fields[1]) exists already")
+        default: .corrupt(key: StoreKeys.machines(tenant), reason: "unexpected reply \(fields) from the record script")
         }
     }
 
@@ -100,47 +141,57 @@ extension Store {
     /// KEYS: tenants, cluster-names, clusters, machines, states, machine-names, status version.
     /// ARGV: tenant id, enforce quota (1/0), cluster mode (new/existing/none), cluster id, name, JSON,
     /// expected JSON (existing), new status version, then per machine: id, name, JSON, state JSON.
-    static let recordMachinesScript = RedisScript("""
-        local mode = ARGV[3]
-        local first = 9
-        local count = (#ARGV - first + 1) / 4
-        -- machine-names is kept from the machines hash when it is missing or out of step (older data).
-        if redis.call('HLEN', KEYS[6]) ~= redis.call('HLEN', KEYS[4]) then
-          redis.call('DEL', KEYS[6])
-          local all = redis.call('HGETALL', KEYS[4])
-          for i = 1, #all, 2 do redis.call('HSET', KEYS[6], cjson.decode(all[i + 1])['name'], all[i]) end
-        end
-        if ARGV[2] == '1' then
-          local tenant = redis.call('HGET', KEYS[1], ARGV[1])
-          if not tenant then return {'no-tenant'} end
-          local quota = tonumber(cjson.decode(tenant)['machineQuota'])
-          local have = redis.call('HLEN', KEYS[4])
-          if have + count > quota then return {'quota', tostring(have), tostring(quota)} end
-        end
-        if mode == 'new' then
-          if redis.call('HEXISTS', KEYS[2], ARGV[5]) == 1 then return {'cluster-name', ARGV[5]} end
-        elseif mode == 'existing' then
-          local current = redis.call('HGET', KEYS[3], ARGV[4])
-          if not current then return {'no-cluster'} end
-          if current ~= ARGV[7] then return {'cluster-changed'} end
-        end
-        local seen = {}
-        for i = 0, count - 1 do
-          local name = ARGV[first + i * 4 + 1]
-          if seen[name] or redis.call('HEXISTS', KEYS[6], name) == 1 then return {'machine-name', name} end
-          seen[name] = true
-        end
-        if mode == 'new' then redis.call('HSET', KEYS[2], ARGV[5], ARGV[4]) end
-        if mode ~= 'none' then redis.call('HSET', KEYS[3], ARGV[4], ARGV[6]) end
-        for i = 0, count - 1 do
-          local base = first + i * 4
-          redis.call('HSET', KEYS[4], ARGV[base], ARGV[base + 2])
-          redis.call('HSET', KEYS[5], ARGV[base], ARGV[base + 3])
-          redis.call('HSET', KEYS[6], ARGV[base + 1], ARGV[base])
-        end
-        redis.call('SET', KEYS[7], ARGV[8])
-        return {'ok'}
+    static let recordMachinesScript = RedisScript(recordMachinesLua + """
+        return record_machines(KEYS, ARGV)
         """)
+
+    /// The Lua function behind ``recordMachinesScript``, for scripts that record machines as one of
+    /// their steps: `record_machines(keys, arguments)` with the script's KEYS and ARGV layout; every
+    /// check comes before the first write, so a refusal writes nothing.
+    static let recordMachinesLua = """
+        local function record_machines(K, A)
+          local mode = A[3]
+          local first = 9
+          local count = (#A - first + 1) / 4
+          -- machine-names is kept from the machines hash when it is missing or out of step (older data).
+          if redis.call('HLEN', K[6]) ~= redis.call('HLEN', K[4]) then
+            redis.call('DEL', K[6])
+            local all = redis.call('HGETALL', K[4])
+            for i = 1, #all, 2 do redis.call('HSET', K[6], cjson.decode(all[i + 1])['name'], all[i]) end
+          end
+          if A[2] == '1' then
+            local tenant = redis.call('HGET', K[1], A[1])
+            if not tenant then return {'no-tenant'} end
+            local quota = tonumber(cjson.decode(tenant)['machineQuota'])
+            local have = redis.call('HLEN', K[4])
+            if have + count > quota then return {'quota', tostring(have), tostring(quota)} end
+          end
+          if mode == 'new' then
+            if redis.call('HEXISTS', K[2], A[5]) == 1 then return {'cluster-name', A[5]} end
+          elseif mode == 'existing' then
+            local current = redis.call('HGET', K[3], A[4])
+            if not current then return {'no-cluster'} end
+            if current ~= A[7] then return {'cluster-changed'} end
+          end
+          local seen = {}
+          for i = 0, count - 1 do
+            local name = A[first + i * 4 + 1]
+            if seen[name] or redis.call('HEXISTS', K[6], name) == 1 then return {'machine-name', name} end
+            seen[name] = true
+          end
+          if mode == 'new' then redis.call('HSET', K[2], A[5], A[4]) end
+          if mode ~= 'none' then redis.call('HSET', K[3], A[4], A[6]) end
+          for i = 0, count - 1 do
+            local base = first + i * 4
+            redis.call('HSET', K[4], A[base], A[base + 2])
+            redis.call('HSET', K[5], A[base], A[base + 3])
+            redis.call('HSET', K[6], A[base + 1], A[base])
+          end
+          redis.call('SET', K[7], A[8])
+          return {'ok'}
+        end
+
+        """
 
     /// Overwrites a cluster's record.
     package func saveCluster(_ cluster: ClusterRecord, tenant: TenantID) async throws(StoreError) {

@@ -16,16 +16,20 @@ extension Store {
         }
     }
 
-    /// Records a new operation and, with `idempotencyKey`, claims the key for it in the same script
-    /// (one round trip). Returns what the key was first used for — and records nothing — when it is
-    /// taken; nil when the operation was recorded. Throws ``StoreError/limitReached(_:)`` when the
-    /// tenant holds the most live keys.
+    /// Records a new operation and, with `idempotencyKey`, claims the key for it, and with `recording`
+    /// records its cluster, machines and sealed secrets — all in one script (one round trip). Returns
+    /// what the key was first used for — and records nothing — when it is taken; nil when recorded.
+    /// Throws ``StoreError/limitReached(_:)`` when the tenant holds the most live keys, and the
+    /// recording's refusal (name taken, quota…) with nothing recorded and the key left free.
     package func acceptOperation(
         _ operation: OperationRecord, tenant: TenantID, idempotencyKey: String?, requestHash: String,
-        limit: Int = idempotencyKeysPerScope
+        recording: OperationRecording? = nil, limit: Int = idempotencyKeysPerScope
     ) async throws(StoreError) -> IdempotencyRecord? {
         var keys = [RedisArgument(StoreKeys.operation(tenant, operation.id))]
-        var arguments = [RedisArgument(try encode(operation)), RedisArgument(Int(Self.operationRetention.components.seconds))]
+        var arguments = [
+            RedisArgument(try encode(operation)), RedisArgument(Int(Self.operationRetention.components.seconds)),
+            idempotencyKey == nil ? "0" : "1", RedisArgument(recording?.arguments.count ?? 0),
+        ]
         if let idempotencyKey {
             let scope = IdempotencyScope.tenant(tenant)
             keys += [RedisArgument(scope.recordKey(idempotencyKey)), RedisArgument(scope.index)]
@@ -35,15 +39,23 @@ extension Store {
                 RedisArgument(limit),
             ]
         }
+        if let recording {
+            keys += recording.keys
+            arguments += recording.arguments
+            for (key, sealed) in recording.secrets { arguments += [RedisArgument(key), RedisArgument(sealed)] }
+        }
         let reply = try await run { () async throws(RedisError) in
             try await redis.evaluate(Self.acceptOperationScript, keys: keys, arguments: arguments)
         }
-        if reply.integer == 1 { return nil }
-        if reply.integer == -1 { throw .limitReached("\(limit) Idempotency-Keys were used in the last 24 hours") }
-        guard let existing = reply.string else {
-            throw .corrupt(key: StoreKeys.operation(tenant, operation.id), reason: "unexpected script reply \(reply)")
+        let fields = reply.array?.map { $0.string ?? "" } ?? []
+        switch fields.first {
+        case "ok": return nil
+        case "replay" where fields.count > 1:
+            return try decode(IdempotencyRecord.self, from: fields[1], key: StoreKeys.idempotency(tenant, key: idempotencyKey ?? ""))
+        case "limit": throw .limitReached("\(limit) Idempotency-Keys were used in the last 24 hours")
+        case "record": throw Self.recordingFailure(Array(fields.dropFirst()), adding: recording?.machineCount ?? 0, tenant: tenant)
+        default: throw .corrupt(key: StoreKeys.operation(tenant, operation.id), reason: "unexpected script reply \(reply)")
         }
-        return try decode(IdempotencyRecord.self, from: existing, key: StoreKeys.idempotency(tenant, key: idempotencyKey ?? ""))
     }
 
     /// Forgets an operation recorded by ``acceptOperation(_:tenant:idempotencyKey:requestHash:limit:)``
@@ -60,16 +72,42 @@ extension Store {
         try await pipelineChecked(commands)
     }
 
-    /// KEYS: the operation, then (with a key) the Idempotency-Key's record and the tenant's key index.
-    /// ARGV: operation JSON, its retention, then the key's record JSON, now, retention, limit.
-    /// 1 = recorded, -1 = too many keys, else the key's existing record (nothing recorded).
-    static let acceptOperationScript = RedisScript(claimIdempotencyKeyLua + """
-        if #KEYS == 3 then
-          local claimed = claim_idempotency_key(KEYS[2], KEYS[3], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
-          if claimed ~= 1 then return claimed end
+    /// KEYS: the operation, then (with a key) the Idempotency-Key's record and the tenant's key index,
+    /// then (with a recording) the 7 keys of `record_machines`.
+    /// ARGV: operation JSON, its retention, 1/0 (a key), the recording's argument count, then (with a
+    /// key) the key's record JSON, now, retention, limit, then the recording's arguments, then pairs of
+    /// secret key and sealed value (the gateway may only write secrets, and declared keys need read
+    /// access too, so their keys are arguments). Returns {'ok'}, {'replay', record}, {'limit'} or
+    /// {'record', refusal…}; a refusal leaves the key free and records nothing.
+    static let acceptOperationScript = RedisScript(claimIdempotencyKeyLua + recordMachinesLua + """
+        local k, a = 2, 5
+        local claimed = false
+        if ARGV[3] == '1' then
+          local result = claim_idempotency_key(KEYS[2], KEYS[3], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
+          if result == -1 then return {'limit'} end
+          if result ~= 1 then return {'replay', result} end
+          claimed = true
+          k, a = 4, 9
         end
+        local count = tonumber(ARGV[4])
+        if count > 0 then
+          local K, A = {}, {}
+          for i = 1, 7 do K[i] = KEYS[k + i - 1] end
+          for i = 1, count do A[i] = ARGV[a + i - 1] end
+          local recorded = record_machines(K, A)
+          if recorded[1] ~= 'ok' then
+            if claimed then
+              redis.call('DEL', KEYS[2])
+              redis.call('ZREM', KEYS[3], KEYS[2])
+            end
+            table.insert(recorded, 1, 'record')
+            return recorded
+          end
+          a = a + count
+        end
+        for i = a, #ARGV - 1, 2 do redis.call('SET', ARGV[i], ARGV[i + 1]) end
         redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-        return 1
+        return {'ok'}
         """)
 
     /// Marks an operation failed as a whole (e.g. its commands could not be queued).

@@ -187,4 +187,49 @@ import Testing
         try await Task.sleep(for: .milliseconds(15_500))
         #expect(try await !store.liveDrivers().contains { $0.name == name })
     }
+
+    @Test("accepting an operation with its cluster: one script records all, or nothing and the key stays free")
+    func acceptOperationWithRecording() async throws {
+        let store = try await makeStore()
+        let tenant = try await makeTenant(store)
+        func create(_ name: String, key: String) throws -> (OperationRecord, ClusterRecord, MachineRecord) {
+            var cluster = ClusterRecord(name: try ResourceName(name), driver: "generic")
+            let machine = MachineRecord(name: try ResourceName("\(name)-1"), clusterId: cluster.id, driver: "generic")
+            cluster.machineIds = [machine.id]
+            let operation = OperationRecord(
+                kind: "cluster.create",
+                target: OperationTarget(type: .cluster, id: cluster.id.rawValue, name: name, clusterId: cluster.id),
+                machines: [machine.ref], idempotencyKey: key)
+            return (operation, cluster, machine)
+        }
+        let (operation, cluster, machine) = try create("web", key: "k-1")
+        let recording = try store.newClusterRecording(
+            cluster, machines: [machine], secrets: [machine.id: ["ssh-key": "s3cret"]], tenant: tenant.id)
+        #expect(try await store.acceptOperation(
+            operation, tenant: tenant.id, idempotencyKey: "k-1", requestHash: "h1", recording: recording) == nil)
+        #expect(try await store.operation(operation.id, tenant: tenant.id) != nil)
+        #expect(try await store.machines(tenant: tenant.id).map(\.id) == [machine.id])
+        #expect(try await store.secrets(tenant: tenant.id, machine: machine.id) == ["ssh-key": "s3cret"])
+        #expect(try await store.states(tenant: tenant.id)[machine.id]?.state == .starting)
+
+        // The same key again: the first request's record, nothing new.
+        let (again, againCluster, againMachine) = try create("web2", key: "k-1")
+        let replay = try await store.acceptOperation(
+            again, tenant: tenant.id, idempotencyKey: "k-1", requestHash: "h1",
+            recording: try store.newClusterRecording(againCluster, machines: [againMachine], secrets: [:], tenant: tenant.id))
+        #expect(replay?.operationId == operation.id)
+        #expect(try await store.operation(again.id, tenant: tenant.id) == nil)
+        #expect(try await store.clusters(tenant: tenant.id).count == 1)
+
+        // A taken name: refused, nothing recorded, the new key left free.
+        let (taken, takenCluster, takenMachine) = try create("web", key: "k-2")
+        await #expect(throws: StoreError.self) {
+            try await store.acceptOperation(
+                taken, tenant: tenant.id, idempotencyKey: "k-2", requestHash: "h2",
+                recording: try store.newClusterRecording(takenCluster, machines: [takenMachine], secrets: [:], tenant: tenant.id))
+        }
+        #expect(try await store.operation(taken.id, tenant: tenant.id) == nil)
+        #expect(try await store.idempotencyRecord("k-2", in: .tenant(tenant.id)) as IdempotencyRecord? == nil)
+        #expect(try await store.machines(tenant: tenant.id).count == 1)
+    }
 }
