@@ -32,23 +32,20 @@ package final class RedisClient: Sendable {
     let logger: Logger
     private let connections: [RedisConnection]
     private let pool: Mutex<PoolState>
-    /// How many requests wait in line (kept equal to `PoolState.waiting.count`), read without the
-    /// lock by a connection that polls for work.
-    private let waitingCount = Atomic<Int>(0)
     private let requestIDs = Atomic<UInt64>(0)
 
-    /// A connection that finished a batch and found nobody waiting polls the line this long before
-    /// it parks its thread: a caller that sends its next command within that window is picked up
-    /// without waking a sleeping thread. One connection at a time polls.
-    static let pollWindow = Duration.microseconds(50)
+    /// A request joins the line of a connection that started a batch less than this long ago instead
+    /// of waking an idle connection: that batch ends soon, and one connection writing and reading big
+    /// batches costs less CPU than several threads taking turns (see docs/benchmarks.md).
+    static let joinWindow = Duration.milliseconds(1)
     /// A connection takes at most this many commands from the line into one batch.
     static let maxBatchCommands = 512
 
     private struct PoolState {
         /// Connections whose thread is parked: the next request goes straight to one of them.
         var idle: [RedisConnection]
-        /// True while a connection polls the line (see ``RedisClient/pollWindow``).
-        var isPolling = false
+        /// By connection index: when its current batch started, if it runs one without blocking commands.
+        var batchStarted: [ContinuousClock.Instant?]
         /// Requests no connection has taken yet, oldest first.
         var waiting: [RedisRequest] = []
         /// True while a timer is set to fail the oldest waiting request at its deadline.
@@ -68,7 +65,8 @@ package final class RedisClient: Sendable {
         let breaker = CircuitBreaker(policy: .init(
             failureThreshold: 1, coolDown: configuration.reconnectDelay, maximumCoolDown: configuration.maxReconnectDelay,
             probeTimeout: configuration.acquireTimeout + configuration.connectTimeout + configuration.commandTimeout * 2))
-        self.pool = Mutex(PoolState(idle: connections.reversed(), breaker: breaker))
+        self.pool = Mutex(PoolState(
+            idle: connections.reversed(), batchStarted: Array(repeating: nil, count: connections.count), breaker: breaker))
     }
 
     /// Runs one command and returns its reply. An error reply is thrown as ``RedisError/server(_:)``.
@@ -112,7 +110,6 @@ package final class RedisClient: Sendable {
             defer { state.waiting.removeAll() }
             return state.waiting
         }
-        waitingCount.store(0, ordering: .relaxed)
         for request in waiting { request.continuation.resume(returning: .failure(.closed)) }
         for connection in connections { await connection.close() }
     }
@@ -165,12 +162,12 @@ package final class RedisClient: Sendable {
         case .probe: request.isProbe = true
         case .reject(let retryAfter): return .refused(unavailable(state.breaker, retryIn: retryAfter))
         }
-        if state.isPolling {
-            // A connection is looking at the line right now: not a wait.
-            enqueue(request, &state)
-            return .waiting(setTimer: nil)
+        let joins = !request.isBlocking && state.waiting.count < configuration.maxWaiters && !Task.isCancelled
+            && state.batchStarted.contains { $0.map { now - $0 < Self.joinWindow } ?? false }
+        if !joins, let connection = state.idle.popLast() {
+            state.batchStarted[connection.index] = request.isBlocking ? nil : now
+            return .handed(connection, request)
         }
-        if let connection = state.idle.popLast() { return .handed(connection, request) }
         let refusal: RedisError? =
             if state.waiting.count >= configuration.maxWaiters { .poolExhausted(waiting: state.waiting.count) }
             else if Task.isCancelled { .cancelled }
@@ -179,15 +176,10 @@ package final class RedisClient: Sendable {
             if request.isProbe { state.breaker.releaseProbe(at: now) }
             return .refused(refusal)
         }
-        enqueue(request, &state)
+        state.waiting.append(request)
         guard !state.isTimerSet else { return .waiting(setTimer: nil) }
         state.isTimerSet = true
         return .waiting(setTimer: request.deadline)
-    }
-
-    private func enqueue(_ request: RedisRequest, _ state: inout PoolState) {
-        state.waiting.append(request)
-        waitingCount.store(state.waiting.count, ordering: .relaxed)
     }
 
     /// Takes every waiting request `verdict` fails out of line and fails it.
@@ -200,7 +192,6 @@ package final class RedisClient: Sendable {
                 if request.isProbe { state.breaker.releaseProbe(at: .now) }
                 return true
             }
-            waitingCount.store(state.waiting.count, ordering: .relaxed)
             return failed
         }
         for (request, error) in failed { request.continuation.resume(returning: .failure(error)) }
@@ -237,34 +228,20 @@ package final class RedisClient: Sendable {
             var batch = [request]
             while true {
                 let outcomes = connection.send(batch)
-                switch settle(batch, outcomes, on: connection) {
-                case .batch(let next): batch = next
-                case .poll:
-                    guard let next = poll(on: connection) else { return }
-                    batch = next
-                case .park: return
-                }
+                guard let next = settle(batch, outcomes, on: connection) else { return }
+                batch = next
             }
         }
         if !accepted { request.continuation.resume(returning: .failure(.closed)) }
     }
 
-    /// What a connection does after a batch.
-    private enum Next {
-        case batch([RedisRequest])
-        /// Nothing in line: poll it for a while.
-        case poll
-        /// Nothing in line: the connection is idle again.
-        case park
-    }
-
     /// Hands each request of a finished batch its outcome, records what they tell about Redis's
-    /// reachability, and takes the next batch from the line. When the breaker opens, everyone in
-    /// line fails at once.
+    /// reachability, and takes the next batch from the line (nil when it is empty: the connection is
+    /// idle again). When the breaker opens, everyone in line fails at once.
     private func settle(
         _ batch: [RedisRequest], _ outcomes: [Result<RedisReplies, RedisError>], on connection: RedisConnection
-    ) -> Next {
-        let (next, refused, refusal) = pool.withLock { state -> (Next, [RedisRequest], RedisError?) in
+    ) -> [RedisRequest]? {
+        let (next, refused, refusal) = pool.withLock { state -> ([RedisRequest]?, [RedisRequest], RedisError?) in
             let now = ContinuousClock.now
             for (request, outcome) in zip(batch, outcomes) {
                 switch Self.reachability(outcome, isProbe: request.isProbe) {
@@ -278,44 +255,19 @@ package final class RedisClient: Sendable {
             if state.breaker.isRefusing(at: now), !state.waiting.isEmpty {
                 refused = state.waiting
                 state.waiting.removeAll()
-                waitingCount.store(0, ordering: .relaxed)
                 if refused.contains(where: \.isProbe) { state.breaker.releaseProbe(at: now) }
                 refusal = unavailable(state.breaker, retryIn: state.breaker.retryAfter(at: now))
             }
-            if let next = takeBatch(&state) { return (.batch(next), refused, refusal) }
-            if state.isPolling || state.isClosed {
-                state.idle.append(connection)
-                return (.park, refused, refusal)
-            }
-            state.isPolling = true
-            return (.poll, refused, refusal)
+            let next = takeBatch(&state)
+            state.batchStarted[connection.index] = next.map { $0[0].isBlocking ? nil : now } ?? nil
+            if next == nil { state.idle.append(connection) }
+            return (next, refused, refusal)
         }
         for (request, outcome) in zip(batch, outcomes) { request.continuation.resume(returning: outcome) }
         if let refusal {
             for request in refused { request.continuation.resume(returning: .failure(refusal)) }
         }
         return next
-    }
-
-    /// Polls the line for ``pollWindow`` without taking the lock until something is there: returns the
-    /// next batch, or nil once the window passed and `connection` is idle again.
-    private func poll(on connection: RedisConnection) -> [RedisRequest]? {
-        let until = ContinuousClock.now + Self.pollWindow
-        while true {
-            let expired = ContinuousClock.now >= until
-            guard expired || waitingCount.load(ordering: .relaxed) > 0 else { continue }
-            let outcome = pool.withLock { state -> [RedisRequest]?? in
-                if let batch = takeBatch(&state) {
-                    state.isPolling = false
-                    return .some(batch)
-                }
-                guard expired || state.isClosed else { return .none }
-                state.isPolling = false
-                state.idle.append(connection)
-                return .some(nil)
-            }
-            if let outcome { return outcome }
-        }
     }
 
     /// The next batch from the line, oldest first: up to ``maxBatchCommands`` commands, and a request
@@ -333,7 +285,6 @@ package final class RedisClient: Sendable {
         }
         let batch = Array(state.waiting.prefix(count))
         state.waiting.removeFirst(count)
-        waitingCount.store(state.waiting.count, ordering: .relaxed)
         return batch
     }
 

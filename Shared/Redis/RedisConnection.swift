@@ -13,32 +13,39 @@ import PazConcurrency
 /// reported at once: the backoff between attempts is the client's circuit breaker, which refuses
 /// commands while it runs (nothing sleeps here).
 ///
-/// `@unchecked Sendable`: `context`, `builder` and `argv` are touched only by jobs running on `thread`
-/// (one job at a time) and by `deinit` (when no job can run any more); `replyFunctions` is written once
-/// in `init`.
+/// `@unchecked Sendable`: `context`, `argv` and the memory `builder` points to are touched only by jobs
+/// running on `thread` (one job at a time) and by `deinit` (when no job can run any more);
+/// `replyFunctions` is written once in `init`.
 final class RedisConnection: @unchecked Sendable {
     /// Where the client runs this connection's batches.
     let thread: DedicatedThread
+    /// The connection's place in the pool.
+    let index: Int
     private let configuration: RedisConfiguration
     private let logger: Logger
     private var context: UnsafeMutablePointer<redisContext>?
-    private let builder = RedisReplyBuilder()
+    private let builder: UnsafeMutablePointer<RedisReplyBuilder>
     private var argv = ArgvScratch()
     private let replyFunctions: UnsafeMutablePointer<redisReplyObjectFunctions>
 
     init(index: Int, configuration: RedisConfiguration, logger: Logger) {
         self.thread = DedicatedThread(name: "redis-\(index)")
+        self.index = index
         self.configuration = configuration
         var logger = logger
         logger[metadataKey: "redis.connection"] = "\(index)"
         self.logger = logger
         replyFunctions = .allocate(capacity: 1)
         replyFunctions.initialize(to: Self.readerFunctions)
+        builder = .allocate(capacity: 1)
+        builder.initialize(to: RedisReplyBuilder())
     }
 
     deinit {
         if let context { redisFree(context) }
         replyFunctions.deallocate()
+        builder.deinitialize(count: 1)
+        builder.deallocate()
         thread.shutdown()
     }
 
@@ -103,7 +110,7 @@ final class RedisConnection: @unchecked Sendable {
             self.context = nil
             failure = error
         }
-        let buffer = builder.finish()
+        let buffer = builder.pointee.finish()
         let replies = ranges.map { Result<RedisReplies, RedisError>.success(RedisReplies(buffer: buffer, range: $0)) }
         guard let failure else { return replies }
         return replies + Array(repeating: .failure(failure), count: requests.count - replies.count)
@@ -116,7 +123,7 @@ final class RedisConnection: @unchecked Sendable {
 
     /// Reads one reply into ``builder`` (writing the output buffer first if it was not written yet).
     private func readReply(from context: UnsafeMutablePointer<redisContext>) throws(RedisError) {
-        builder.beginReply()
+        builder.pointee.beginReply()
         var reply: UnsafeMutableRawPointer?
         guard redisGetReply(context, &reply) == REDIS_OK, reply != nil else { throw failure(of: context) }
     }
@@ -159,7 +166,7 @@ final class RedisConnection: @unchecked Sendable {
             }
             _ = redisEnableKeepAlive(context)
             context.pointee.reader.pointee.fn = replyFunctions
-            context.pointee.reader.pointee.privdata = Unmanaged.passUnretained(builder).toOpaque()
+            context.pointee.reader.pointee.privdata = UnsafeMutableRawPointer(builder)
             if let password = configuration.password {
                 let credentials = (configuration.username.map { [RedisArgument($0)] } ?? []) + [RedisArgument(password)]
                 let reply = try setUp(context, ["AUTH"] + credentials)
@@ -187,10 +194,10 @@ final class RedisConnection: @unchecked Sendable {
         do throws(RedisError) {
             try readReply(from: context)
         } catch {
-            _ = builder.finish()
+            _ = builder.pointee.finish()
             throw error
         }
-        let buffer = builder.finish()
+        let buffer = builder.pointee.finish()
         return RedisReply(buffer: buffer, index: buffer.roots[0])
     }
 
@@ -252,29 +259,29 @@ extension RedisConnection {
             case REDIS_REPLY_ERROR: .error
             default: .bulk
             }
-            builder(of: task).addString(kind, start, count: count)
+            builder(of: task).pointee.addString(kind, start, count: count)
             return task.pointee.privdata
         },
         createArray: { task, count in
             guard let task else { return nil }
-            builder(of: task).addArray(count: Int(count))
+            builder(of: task).pointee.addArray(count: Int(count))
             return task.pointee.privdata
         },
         createInteger: { task, value in
             guard let task else { return nil }
-            builder(of: task).addInteger(Int64(value))
+            builder(of: task).pointee.addInteger(Int64(value))
             return task.pointee.privdata
         },
         createNil: { task in
             guard let task else { return nil }
-            builder(of: task).addNull()
+            builder(of: task).pointee.addNull()
             return task.pointee.privdata
         },
         freeObject: { _ in }
     )
 
-    private static func builder(of task: UnsafePointer<redisReadTask>) -> RedisReplyBuilder {
-        Unmanaged<RedisReplyBuilder>.fromOpaque(task.pointee.privdata).takeUnretainedValue()
+    private static func builder(of task: UnsafePointer<redisReadTask>) -> UnsafeMutablePointer<RedisReplyBuilder> {
+        task.pointee.privdata.assumingMemoryBound(to: RedisReplyBuilder.self)
     }
 }
 

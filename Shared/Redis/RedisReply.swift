@@ -152,8 +152,10 @@ struct RedisReplies: Sendable {
 }
 
 /// Collects what hiredis's reader reports (through ``RedisConnection``'s reply functions) into the
-/// arrays of a ``RedisReplyBuffer``. Confined to the connection's thread.
-final class RedisReplyBuilder {
+/// arrays of a ``RedisReplyBuffer``. Confined to the connection's thread, which keeps it behind a
+/// pointer: called once per element, it must not pay for the dynamic exclusivity checks of a class's
+/// stored properties.
+struct RedisReplyBuilder {
     private var bytes: [UInt8] = []
     private var nodes: [RedisReplyNode] = []
     private var roots: [Int] = []
@@ -161,12 +163,12 @@ final class RedisReplyBuilder {
     private var open: [(node: Int, missing: Int64)] = []
 
     /// Marks where the next reply starts; call before reading it.
-    func beginReply() {
+    mutating func beginReply() {
         open.removeAll(keepingCapacity: true)
         roots.append(nodes.count)
     }
 
-    func addString(_ kind: RedisReply.Kind, _ start: UnsafePointer<CChar>?, count: Int) {
+    mutating func addString(_ kind: RedisReply.Kind, _ start: UnsafePointer<CChar>?, count: Int) {
         let offset = bytes.count
         if let start, count > 0 {
             start.withMemoryRebound(to: UInt8.self, capacity: count) {
@@ -176,23 +178,23 @@ final class RedisReplyBuilder {
         add(RedisReplyNode(kind: kind, offset: offset, value: Int64(count), end: nodes.count + 1))
     }
 
-    func addArray(count: Int) {
+    mutating func addArray(count: Int) {
         let index = nodes.count
         nodes.append(RedisReplyNode(kind: .array, offset: 0, value: Int64(count), end: index + 1))
         if count > 0 { open.append((index, Int64(count))) } else { elementDone() }
     }
 
-    func addInteger(_ value: Int64) {
+    mutating func addInteger(_ value: Int64) {
         add(RedisReplyNode(kind: .integer, offset: 0, value: value, end: nodes.count + 1))
     }
 
-    func addNull() {
+    mutating func addNull() {
         add(RedisReplyNode(kind: .null, offset: 0, value: 0, end: nodes.count + 1))
     }
 
     /// Everything read since the last call, as an immutable buffer; starts a new one of the same
     /// capacity (batches tend to look alike).
-    func finish() -> RedisReplyBuffer {
+    mutating func finish() -> RedisReplyBuffer {
         let buffer = RedisReplyBuffer(bytes: bytes, nodes: nodes, roots: roots)
         bytes = []
         bytes.reserveCapacity(buffer.bytes.count)
@@ -204,13 +206,13 @@ final class RedisReplyBuilder {
         return buffer
     }
 
-    private func add(_ node: RedisReplyNode) {
+    private mutating func add(_ node: RedisReplyNode) {
         nodes.append(node)
         elementDone()
     }
 
     /// A node is complete: so is every enclosing array whose last element it was.
-    private func elementDone() {
+    private mutating func elementDone() {
         while let last = open.indices.last {
             open[last].missing -= 1
             guard open[last].missing == 0 else { return }
