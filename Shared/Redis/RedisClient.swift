@@ -124,7 +124,7 @@ package final class RedisClient: Sendable {
 
     /// Queues `commands` as one request and waits for their replies. The request goes straight to an
     /// idle connection, or joins the line of requests the busy connections take from after each batch.
-    private func execute(_ commands: [[RedisArgument]], idempotent: Bool) async throws(RedisError) -> RedisReplies {
+    private func execute(_ commands: [[RedisArgument]], idempotent: Bool) async throws(RedisError) -> RedisReplyBuffer {
         let id = requestIDs.add(1, ordering: .relaxed).oldValue
         let isBlocking = RedisRequest.isBlocking(commands)
         let outcome = await withTaskCancellationHandler {
@@ -239,7 +239,7 @@ package final class RedisClient: Sendable {
     /// reachability, and takes the next batch from the line (nil when it is empty: the connection is
     /// idle again). When the breaker opens, everyone in line fails at once.
     private func settle(
-        _ batch: [RedisRequest], _ outcomes: [Result<RedisReplies, RedisError>], on connection: RedisConnection
+        _ batch: [RedisRequest], _ outcomes: [Result<RedisReplyBuffer, RedisError>], on connection: RedisConnection
     ) -> [RedisRequest]? {
         let (next, refused, refusal) = pool.withLock { state -> ([RedisRequest]?, [RedisRequest], RedisError?) in
             let now = ContinuousClock.now
@@ -299,7 +299,7 @@ package final class RedisClient: Sendable {
         case unknown
     }
 
-    private static func reachability(_ outcome: Result<RedisReplies, RedisError>, isProbe: Bool) -> Reachability {
+    private static func reachability(_ outcome: Result<RedisReplyBuffer, RedisError>, isProbe: Bool) -> Reachability {
         switch outcome {
         case .success: return .reachable
         case .failure(let error):
@@ -317,7 +317,7 @@ package final class RedisClient: Sendable {
 
 /// One caller's commands, sent contiguously on one connection, and where their replies go.
 struct RedisRequest: Sendable {
-    typealias Continuation = CheckedContinuation<Result<RedisReplies, RedisError>, Never>
+    typealias Continuation = CheckedContinuation<Result<RedisReplyBuffer, RedisError>, Never>
 
     let id: UInt64
     let commands: [[RedisArgument]]

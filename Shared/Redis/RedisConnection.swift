@@ -7,8 +7,8 @@ import PazConcurrency
 ///
 /// The client runs batches on it (``send(_:)``, on ``thread``): every command of every request of
 /// the batch is appended to hiredis's output buffer, written in one go, and the replies are read
-/// straight into one ``RedisReplyBuffer`` by the reply functions installed on hiredis's reader (no
-/// `redisReply` objects). The context is made lazily, and replaced on next use when hiredis flagged it
+/// straight into one ``RedisReplyBuffer`` per request by the reply functions installed on hiredis's
+/// reader (no `redisReply` objects). The context is made lazily, and replaced on next use when hiredis flagged it
 /// (EOF, I/O error, timeout) or when the server closed it while idle. A failed connection attempt is
 /// reported at once: the backoff between attempts is the client's circuit breaker, which refuses
 /// commands while it runs (nothing sleeps here).
@@ -64,7 +64,7 @@ final class RedisConnection: @unchecked Sendable {
     /// write, then reads every reply: one outcome per request. When the connection breaks, the requests
     /// whose replies were all read keep them; the others fail with the error, except idempotent ones,
     /// which are sent once more on a new connection (when ``RedisConfiguration/retryIdempotent`` is on).
-    func send(_ requests: [RedisRequest]) -> [Result<RedisReplies, RedisError>] {
+    func send(_ requests: [RedisRequest]) -> [Result<RedisReplyBuffer, RedisError>] {
         precondition(thread.isCurrent, "a Redis connection is used off its thread")
         var outcomes = roundTrip(requests)
         guard configuration.retryIdempotent else { return outcomes }
@@ -81,39 +81,35 @@ final class RedisConnection: @unchecked Sendable {
         return outcomes
     }
 
-    private func roundTrip(_ requests: [RedisRequest]) -> [Result<RedisReplies, RedisError>] {
+    private func roundTrip(_ requests: [RedisRequest]) -> [Result<RedisReplyBuffer, RedisError>] {
         let context: UnsafeMutablePointer<redisContext>
         do {
             context = try connectedContext()
         } catch {
             return requests.map { _ in .failure(error) }
         }
-        var ranges: [Range<Int>] = []
-        ranges.reserveCapacity(requests.count)
-        var failure: RedisError?
+        var replies: [Result<RedisReplyBuffer, RedisError>] = []
+        replies.reserveCapacity(requests.count)
         do throws(RedisError) {
             for request in requests {
                 for command in request.commands { try append(command, to: context) }
             }
             for request in requests {
                 for _ in request.commands { try readReply(from: context) }
-                let start = ranges.last?.upperBound ?? 0
-                ranges.append(start..<start + request.commands.count)
+                replies.append(.success(builder.pointee.finish()))
             }
         } catch {
             logger.warning("Redis connection dropped", metadata: [
                 "redis.address": "\(configuration.address)", "redis.error": "\(error)",
-                "redis.command": "\(Self.name(of: requests[ranges.count].commands.first))",
+                "redis.command": "\(Self.name(of: requests[replies.count].commands.first))",
                 "redis.pipelineLength": "\(requests.reduce(0) { $0 + $1.commands.count })",
             ])
             redisFree(context)
             self.context = nil
-            failure = error
+            _ = builder.pointee.finish()
+            replies += Array(repeating: .failure(error), count: requests.count - replies.count)
         }
-        let buffer = builder.pointee.finish()
-        let replies = ranges.map { Result<RedisReplies, RedisError>.success(RedisReplies(buffer: buffer, range: $0)) }
-        guard let failure else { return replies }
-        return replies + Array(repeating: .failure(failure), count: requests.count - replies.count)
+        return replies
     }
 
     private func append(_ command: [RedisArgument], to context: UnsafeMutablePointer<redisContext>) throws(RedisError) {
@@ -197,8 +193,7 @@ final class RedisConnection: @unchecked Sendable {
             _ = builder.pointee.finish()
             throw error
         }
-        let buffer = builder.pointee.finish()
-        return RedisReply(buffer: buffer, index: buffer.roots[0])
+        return builder.pointee.finish().first
     }
 
     /// The error hiredis flagged on `context` after a failed call. Reads `errno` first, so call it

@@ -1,9 +1,9 @@
-/// One reply read off the wire, as a view: its bytes stay in the buffer of the batch it came with, and
-/// fields are decoded only when read.
+/// One reply read off the wire, as a view: its bytes stay in the buffer they were read into, and fields
+/// are decoded only when read.
 ///
-/// A batch of pipelined commands (one or many callers') is read into one ``RedisReplyBuffer``: every
-/// bulk string, status and error back to back in one byte array, and a flat table of nodes (pre-order)
-/// pointing into it. Reading an `HGETALL` of 100 fields allocates the dictionary and its strings, not
+/// The replies to one caller's commands are read into one ``RedisReplyBuffer``: every bulk string,
+/// status and error back to back in one byte array, and a flat table of nodes (pre-order) pointing
+/// into it. Reading an `HGETALL` of 100 fields allocates the dictionary and its strings, not
 /// an array per field. ``value`` converts to the tree of ``RedisValue`` when a caller wants that.
 package struct RedisReply: Sendable {
     /// The RESP2 type of a reply.
@@ -123,8 +123,9 @@ struct RedisReplyNode: Sendable {
     var end: Int
 }
 
-/// The replies of one batch: bytes back to back, nodes in pre-order, and where each reply starts.
-/// Immutable once read.
+/// The replies to one request (one caller's commands): bytes back to back, nodes in pre-order, and
+/// where each reply starts. Immutable once read. One buffer per request rather than per batch: small
+/// buffers come from malloc's free lists, warm in the cache, where a batch's would be fresh pages.
 final class RedisReplyBuffer: Sendable {
     let bytes: [UInt8]
     let nodes: [RedisReplyNode]
@@ -137,18 +138,14 @@ final class RedisReplyBuffer: Sendable {
         self.roots = roots
     }
 
+    /// The reply to the first command.
+    var first: RedisReply { RedisReply(buffer: self, index: roots[0]) }
+    /// Every reply, in order.
+    var all: [RedisReply] { roots.map { RedisReply(buffer: self, index: $0) } }
+
     func string(_ node: RedisReplyNode) -> String {
         bytes.withUnsafeBufferPointer { String(decoding: $0[node.offset..<node.offset + Int(node.value)], as: UTF8.self) }
     }
-}
-
-/// The replies to one caller's commands: consecutive replies of a batch's buffer.
-struct RedisReplies: Sendable {
-    let buffer: RedisReplyBuffer
-    let range: Range<Int>
-
-    var first: RedisReply { RedisReply(buffer: buffer, index: buffer.roots[range.lowerBound]) }
-    var all: [RedisReply] { range.map { RedisReply(buffer: buffer, index: buffer.roots[$0]) } }
 }
 
 /// Collects what hiredis's reader reports (through ``RedisConnection``'s reply functions) into the
@@ -193,7 +190,7 @@ struct RedisReplyBuilder {
     }
 
     /// Everything read since the last call, as an immutable buffer; starts a new one of the same
-    /// capacity (batches tend to look alike).
+    /// capacity (replies tend to look alike).
     mutating func finish() -> RedisReplyBuffer {
         let buffer = RedisReplyBuffer(bytes: bytes, nodes: nodes, roots: roots)
         bytes = []
