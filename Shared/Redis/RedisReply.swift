@@ -168,11 +168,12 @@ struct RedisReplyBuilder {
     mutating func addString(_ kind: RedisReply.Kind, _ start: UnsafePointer<CChar>?, count: Int) {
         let offset = bytes.count
         if let start, count > 0 {
-            start.withMemoryRebound(to: UInt8.self, capacity: count) {
-                bytes.append(contentsOf: UnsafeBufferPointer(start: $0, count: count))
+            UnsafeRawPointer(start).withMemoryRebound(to: UInt8.self, capacity: count) { source in
+                bytes.append(contentsOf: UnsafeBufferPointer(start: source, count: count))
             }
         }
-        add(RedisReplyNode(kind: kind, offset: offset, value: Int64(count), end: nodes.count + 1))
+        nodes.append(RedisReplyNode(kind: kind, offset: offset, value: Int64(count), end: nodes.count + 1))
+        if !open.isEmpty { elementDone() }
     }
 
     mutating func addArray(count: Int) {
