@@ -19,6 +19,8 @@ struct BenchStack {
 
     /// Brings the stack up (`environment` adds settings for it); the caller calls ``stop()``.
     static func start(environment: [String: String] = [:]) async throws -> BenchStack {
+        // The services inherit paz-bench's environment (`up` adds only their own settings to it).
+        for (key, value) in environment { setenv(key, value, 1) }
         let root = try ScratchDirectory.make(prefix: "paz-bench-stack")
         let context = CLIContext(
             terminal: Terminal(out: { _ in }, err: { print($0, terminator: "") }),
@@ -94,6 +96,36 @@ struct BenchStack {
             try await store.createCluster(cluster, machines: machines, tenant: tenant.id, initialState: .running)
             return machines.map(\.ref)
         }
+    }
+
+    /// Makes a read-only Redis user without a password for tools that would show a password on
+    /// their command line (redis-benchmark); returns its name.
+    func readOnlyRedisUser() async throws -> String {
+        let name = "paz-bench-reader"
+        try await withStore { store in
+            _ = try await store.redis.command(["ACL", "SETUSER", .init(name), "reset", "on", "nopass", "~*", "+@read", "+ping", "+config|get"])
+        }
+        return name
+    }
+
+    /// Stops the generic driver (SIGKILL) but keeps it announced for an hour: its commands stay in
+    /// its queue, so a case measures what the gateway does to accept them, not what a driver does
+    /// with them. Returns the driver's name.
+    func silenceGenericDriver() async throws -> ResourceName {
+        guard let driver = state.processes.first(where: { $0.name == "paz-driver-generic" }) else {
+            throw BenchError("the stack runs no generic driver")
+        }
+        kill(-driver.pid, SIGKILL)
+        let name: ResourceName = "generic"
+        try await withStore { store in
+            guard var announcement = try await store.liveDrivers().first(where: { $0.name == name }) else {
+                throw BenchError("the generic driver never announced itself")
+            }
+            announcement.instanceId = "bench"
+            announcement.ttlSeconds = 3_600
+            try await store.announce(announcement)
+        }
+        return name
     }
 
     /// The id of the tenant `up` made.

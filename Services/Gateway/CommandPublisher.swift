@@ -24,17 +24,38 @@ struct CommandPublisher: Sendable {
         case unconfirmed([String], AMQPError)
     }
 
+    /// A command envelope as published: its JSON, and the id and kind its AMQP properties carry.
+    struct EncodedCommand: Sendable {
+        let json: String
+        let messageId: String?
+        let kind: String?
+
+        /// A command kept as JSON (in the outbox): id and kind read back from it.
+        init(stored json: String) {
+            let envelope = try? MessageCodec.decode(CommandPayload.self, from: Data(json.utf8))
+            self.init(json: json, messageId: envelope?.messageId.rawValue, kind: envelope?.kind.rawValue)
+        }
+
+        init(json: String, messageId: String?, kind: String?) {
+            self.json = json
+            self.messageId = messageId
+            self.kind = kind
+        }
+    }
+
     /// The commands of one operation, encoded once (their message ids are fixed from here on).
     static func envelopes(
         _ payloads: [CommandPayload], tenant: TenantID, operation: OperationID, idempotencyKey: String?
-    ) throws(GatewayProblem) -> [String] {
+    ) throws(GatewayProblem) -> [EncodedCommand] {
         let trace = TraceContext.newTrace()
         let key = idempotencyKey.flatMap { try? IdempotencyKey($0, field: "Idempotency-Key") }
         do {
             return try payloads.map { payload throws(SchemaError) in
                 let envelope = CommandEnvelope(
                     tenantId: tenant, operationId: operation, idempotencyKey: key, trace: trace.child(), payload: payload)
-                return String(decoding: try MessageCodec.encode(envelope), as: UTF8.self)
+                return EncodedCommand(
+                    json: String(decoding: try MessageCodec.encode(envelope), as: UTF8.self),
+                    messageId: envelope.messageId.rawValue, kind: envelope.kind.rawValue)
             }
         } catch {
             throw GatewayProblem(.internalServerError, "internal", "Internal error", detail: "\(error)")
@@ -42,14 +63,12 @@ struct CommandPublisher: Sendable {
     }
 
     /// Publishes encoded commands for `driver`.
-    func publish(_ commands: [String], driver: ResourceName, operation: OperationID) async -> Outcome {
+    func publish(_ commands: [EncodedCommand], driver: ResourceName, operation: OperationID) async -> Outcome {
         let messages = commands.map { command in
-            let envelope = try? MessageCodec.decode(CommandPayload.self, from: Data(command.utf8))
-            return OutgoingMessage(
+            OutgoingMessage(
                 exchange: Routing.commandsExchange, routingKey: Routing.commandRoutingKey(driver: driver),
-                body: Array(command.utf8),
-                properties: AMQPProperties(
-                    messageID: envelope?.messageId.rawValue, contentType: Routing.contentType, type: envelope?.kind.rawValue),
+                body: Array(command.json.utf8),
+                properties: AMQPProperties(messageID: command.messageId, contentType: Routing.contentType, type: command.kind),
                 mandatory: true)
         }
         let results = await ConfirmedPublisher(amqp: amqp).publishAll(messages)
@@ -57,7 +76,7 @@ struct CommandPublisher: Sendable {
         var errors: [AMQPError] = []
         for (command, result) in zip(commands, results) {
             if case .failure(let error) = result {
-                pending.append(command)
+                pending.append(command.json)
                 errors.append(error)
             }
         }

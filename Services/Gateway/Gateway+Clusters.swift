@@ -227,8 +227,7 @@ extension Gateway {
 
     /// The live replicas of a driver named in a request; 422 `unknown-driver` when none.
     func liveDriver(_ name: String, field: String) async throws -> [DriverAnnouncement] {
-        let announcements = try await stored { () async throws(StoreError) in try await store.liveDrivers() }
-        let replicas = announcements.filter { $0.name.rawValue == name }
+        let replicas = try await stored { () async throws(StoreError) in try await liveDrivers.replicas(of: name, store: store) }
         guard !replicas.isEmpty else {
             throw GatewayProblem(.unprocessableContent, "unknown-driver", "Unknown driver",
                                  detail: "no live driver named \"\(name)\"; see GET /v1/drivers", field: field)
@@ -238,8 +237,9 @@ extension Gateway {
 
     /// 503 when the driver has no live replica, 422 when it lacks the capability.
     func requireCapability(_ capability: DriverCapability, driver: ResourceName) async throws {
-        let replicas = try await stored { () async throws(StoreError) in try await store.liveDrivers() }
-            .filter { $0.name == driver }
+        let replicas = try await stored { () async throws(StoreError) in
+            try await liveDrivers.replicas(of: driver.rawValue, store: store)
+        }
         guard !replicas.isEmpty else {
             throw GatewayProblem(.serviceUnavailable, "driver-unavailable", "Driver unavailable",
                                  detail: "driver \(driver) has no live replica right now; nothing was queued", retryAfter: 5)

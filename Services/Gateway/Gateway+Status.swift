@@ -1,36 +1,28 @@
 import Foundation
-import HTTPTypes
 import PazGatewayAPI
 import PazSchemas
 import PazStore
 
-/// `GET /v1/status`: from Redis only (`Store.statusSnapshot`); never asks a driver.
+/// `GET /v1/status`: from Redis only, through the tenant's prepared ``StatusView``; never asks a
+/// driver. Most requests are answered by ``StatusFastPath`` with the same document as bytes; this
+/// handler answers the others (an `Accept` or query the fast path leaves to the generated server).
 extension Gateway {
     func getStatus(_ input: Operations.GetStatus.Input) async throws -> Operations.GetStatus.Output {
-        let tenant = try Principal.tenant()
-        try Bounds.check(clusterFilter: input.query.cluster)
-        let snapshot = try await stored { () async throws(StoreError) in try await store.statusSnapshot(tenant: tenant) }
-        let now = Date()
-        let staleAfter = configuration.staleAfterSeconds
-        let machinesByCluster = Dictionary(grouping: snapshot.machines, by: \.clusterId)
-        let clusters = snapshot.clusters.filter { cluster in
-            guard let filter = input.query.cluster else { return true }
-            return cluster.id.rawValue == filter || cluster.name.rawValue == filter
-        }.map { cluster in
-            let machines = (machinesByCluster[cluster.id] ?? []).map { machine in
-                let state = snapshot.states[machine.id]
-                return Components.Schemas.MachineStatus(
-                    id: machine.id.rawValue, name: machine.name.rawValue,
-                    state: ResourceMapper.apiState(state?.state ?? .unknown), observedAt: state?.observedAt,
-                    ageSeconds: state.map { max(0, now.timeIntervalSince($0.observedAt)) },
-                    stale: ResourceMapper.isStale(state, staleAfter: staleAfter, now: now))
-            }
-            return Components.Schemas.ClusterStatus(
-                id: cluster.id.rawValue, name: cluster.name.rawValue, driver: cluster.driver.rawValue,
-                states: ResourceMapper.counts(
-                    (machinesByCluster[cluster.id] ?? []).map { snapshot.states[$0.id]?.state ?? .unknown }),
-                machines: machines)
+        let document = try await statusDocument(tenant: try Principal.tenant(), cluster: input.query.cluster)
+        let etag = document.etag
+        if ifNoneMatch(input.headers.ifNoneMatch, matches: etag) {
+            return .notModified(.init(headers: .init(cacheControl: StatusDocument.cacheControl, eTag: etag)))
         }
-        return .ok(.init(headers: .init(cacheControl: "no-store"), body: .json(.init(generatedAt: now, staleAfterSeconds: staleAfter, clusters: clusters))))
+        return .ok(.init(
+            headers: .init(cacheControl: StatusDocument.cacheControl, eTag: etag), body: .json(document.report)))
+    }
+
+    /// The tenant's status as of now, all clusters or the one named `cluster` (400 for a malformed
+    /// name, 404 for an unknown one).
+    func statusDocument(tenant: TenantID, cluster: String?) async throws(GatewayProblem) -> StatusDocument {
+        try Bounds.check(clusterFilter: cluster)
+        let view = try await stored { () async throws(StoreError) in try await statusViews.view(tenant: tenant, store: store) }
+        guard let clusters = view.clusters(matching: cluster) else { throw GatewayProblem.notFound("cluster \(cluster ?? "")") }
+        return StatusDocument(view: view, clusters: clusters, now: Date(), staleAfterSeconds: configuration.staleAfterSeconds)
     }
 }

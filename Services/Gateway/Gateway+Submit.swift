@@ -43,24 +43,22 @@ extension Gateway {
         var settled = false
         defer { if !settled { broker.release(ticket) } }
         let operationId = OperationID.random()
-        if let key = submission.idempotencyKey {
-            let hash = APIToken.hash(submission.request)
-            let existing = try await stored { () async throws(StoreError) in
-                try await store.claimIdempotencyKey(
-                    key, record: IdempotencyRecord(requestHash: hash, operationId: operationId), in: .tenant(tenant))
-            }
-            if let existing { return try await replay(existing, hash: hash, tenant: tenant) }
-        }
         let record = OperationRecord(
             id: operationId, kind: submission.kind, target: submission.target, machines: submission.machines,
             machineNames: Dictionary(
                 submission.machineNames.map { ($0.key.rawValue, $0.value.rawValue) }, uniquingKeysWith: { first, _ in first }),
             idempotencyKey: submission.idempotencyKey)
+        // The operation and its Idempotency-Key in one script, before the records it makes: a second
+        // request with the key finds it claimed and gets the replay, never a second operation.
+        let hash = APIToken.hash(submission.request)
+        let existing = try await stored { () async throws(StoreError) in
+            try await store.acceptOperation(record, tenant: tenant, idempotencyKey: submission.idempotencyKey, requestHash: hash)
+        }
+        if let existing { return try await replay(existing, hash: hash, tenant: tenant) }
         do {
             try await prepare()
-            try await store.createOperation(record, tenant: tenant)
         } catch {
-            await release(submission)
+            try? await store.withdrawOperation(operationId, tenant: tenant, idempotencyKey: submission.idempotencyKey)
             throw GatewayProblem.from(error)
         }
         let commands = try CommandPublisher.envelopes(

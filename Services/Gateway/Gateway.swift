@@ -20,6 +20,10 @@ struct Gateway: APIProtocol {
     let streams: StreamLimiter
     /// Circuit breakers of Redis and RabbitMQ: 503 at once while one is open.
     let breakers: GatewayBreakers
+    /// Each tenant's prepared status, by status version (`GET /v1/status`).
+    let statusViews = StatusViews()
+    /// The registry's live drivers, read at most a second ago (the accept path's driver checks).
+    let liveDrivers = LiveDriverCache()
 
     /// The operation's `Location` and 202 answer.
     func accepted(_ view: OperationView, replayed: Bool) async throws -> Components.Responses.OperationAccepted {

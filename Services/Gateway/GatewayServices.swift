@@ -38,6 +38,7 @@ package struct GatewayServer: Service {
                 AuthMiddleware(
                     adminToken: gateway.configuration.adminToken, store: gateway.store,
                     rateLimitPerSecond: gateway.configuration.rateLimitPerSecond),
+                StatusFastPath(gateway: gateway),
             ])
         let configuration = gateway.configuration
         let application = Application(

@@ -9,29 +9,31 @@ struct OperationMapper {
     let store: Store
 
     func operation(_ view: OperationView) async throws -> Components.Schemas.Operation {
+        // Names never change: the operation keeps them; only records older than that are looked up.
         let tenant = Principal.current.tenantId
         var names: [MachineID: String] = [:]
-        if let tenant {
+        if let tenant, view.record.machines.contains(where: { view.record.machineNames?[$0.machineId.rawValue] == nil }) {
             for machine in (try? await store.machines(tenant: tenant)) ?? [] { names[machine.id] = machine.name.rawValue }
         }
         let byMachine = Dictionary(view.progress.map { ($0.machine.machineId, $0) }, uniquingKeysWith: { $1 })
         let machines = view.record.machines.map { ref in
             let progress = byMachine[ref.machineId]
             return Components.Schemas.MachineProgress(
-                machine: names[ref.machineId] ?? view.record.machineNames?[ref.machineId.rawValue] ?? ref.machineId.rawValue,
+                machine: view.record.machineNames?[ref.machineId.rawValue] ?? names[ref.machineId] ?? ref.machineId.rawValue,
                 machineId: ref.machineId.rawValue,
                 state: Self.state(progress?.phase ?? .accepted), step: progress?.step, message: nil,
                 error: progress?.error.map(Self.problem), updatedAt: view.updatedAt)
         }
         let phase = view.phase
         let target = view.record.target
+        var clusterName = target.type == .cluster ? target.name : target.clusterName
+        if clusterName == nil { clusterName = try? await self.clusterName(target.clusterId) }
         return Components.Schemas.Operation(
             id: view.record.id.rawValue,
             kind: Components.Schemas.OperationKind(rawValue: view.record.kind) ?? .cluster_create,
             target: Components.Schemas.OperationTarget(
                 _type: target.type == .cluster ? .cluster : .machine,
-                cluster: target.type == .cluster
-                    ? target.name : (try? await clusterName(target.clusterId)) ?? target.clusterName ?? target.clusterId.rawValue,
+                cluster: clusterName ?? target.clusterId.rawValue,
                 clusterId: target.clusterId.rawValue,
                 machine: target.type == .machine ? target.name : nil,
                 machineId: target.type == .machine ? target.id : nil),

@@ -47,9 +47,10 @@ struct ProblemMiddleware: ServerMiddleware {
         do {
             var (response, responseBody) = try await next(request, body, metadata)
             response.headerFields[.xRequestId] = requestId
-            // The generated server percent-encodes header values; a Location path keeps its slashes.
-            if let location = response.headerFields[.location] {
-                response.headerFields[.location] = location.removingPercentEncoding ?? location
+            // The generated server percent-encodes header values; a Location path keeps its slashes,
+            // an ETag its quotes.
+            for name in [HTTPField.Name.location, .eTag] {
+                if let value = response.headerFields[name] { response.headerFields[name] = value.removingPercentEncoding ?? value }
             }
             return (response, responseBody)
         } catch {
@@ -114,7 +115,8 @@ struct AuthMiddleware: ServerMiddleware {
         }
         if case .anyone = access { return try await next(request, body, metadata) }
         let token = try Self.bearerToken(request)
-        let principal = try await authenticate(token)
+        let isStatus = operationID == Operations.GetStatus.id
+        let (principal, statusVersion) = try await authenticate(token, readingStatusVersion: isStatus)
         switch (access, principal) {
         case (.admin, .admin), (.tenant, .tenant): break
         case (.admin, _):
@@ -122,16 +124,20 @@ struct AuthMiddleware: ServerMiddleware {
         default:
             throw GatewayProblem(.forbidden, "forbidden", "Forbidden", detail: "this operation takes a tenant token, not the admin token")
         }
-        return try await Principal.$current.withValue(principal) { try await next(request, body, metadata) }
+        return try await Principal.$current.withValue(principal) {
+            guard isStatus else { return try await next(request, body, metadata) }
+            return try await StatusViews.$readVersion.withValue(.read(statusVersion)) { try await next(request, body, metadata) }
+        }
     }
 
     /// The admin principal for the admin token, the token's tenant for a live tenant token (counted
     /// against its rate limit: 429 past it), 401 otherwise.
-    private func authenticate(_ token: String) async throws -> Principal {
-        if Self.constantTimeEqual(token, adminToken.reveal()) { return .admin }
-        let found: (record: TokenRecord, requestsThisSecond: Int)?
+    /// With `readingStatusVersion`, also the tenant's status version, read in the same round trip.
+    private func authenticate(_ token: String, readingStatusVersion: Bool) async throws -> (Principal, String?) {
+        if Self.constantTimeEqual(token, adminToken.reveal()) { return (.admin, nil) }
+        let found: (record: TokenRecord, requestsThisSecond: Int, statusVersion: String?)?
         do {
-            found = try await store.authenticate(presented: token)
+            found = try await store.authenticate(presented: token, readingStatusVersion: readingStatusVersion)
         } catch {
             throw GatewayProblem.from(error)
         }
@@ -143,7 +149,7 @@ struct AuthMiddleware: ServerMiddleware {
                 .tooManyRequests, "rate-limited", "Too many requests",
                 detail: "more than \(rateLimitPerSecond) requests per second for this tenant; retry in 1 s", retryAfter: 1)
         }
-        return .tenant(found.record.tenantId)
+        return (.tenant(found.record.tenantId), found.statusVersion)
     }
 
     /// The bearer token of `Authorization`; 401 when there is none.

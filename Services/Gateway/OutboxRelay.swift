@@ -41,7 +41,8 @@ struct OutboxRelay: Service {
         }
         for var entry in entries {
             let publisher = CommandPublisher(amqp: connections.amqp, logger: logger)
-            let outcome = await publisher.publish(entry.commands, driver: entry.driver, operation: entry.operation)
+            let outcome = await publisher.publish(
+                entry.commands.map(CommandPublisher.EncodedCommand.init(stored:)), driver: entry.driver, operation: entry.operation)
             do {
                 switch outcome {
                 case .queued:

@@ -1,5 +1,5 @@
 package import Logging
-package import PazAMQP
+import PazAMQP
 package import PazControlPlane
 
 /// The collector's connections (``PazControlPlane/ServiceConnections``) with its topology: the shared

@@ -4,7 +4,7 @@ package import PazRedis
 package import PazSecrets
 package import PazServiceKit
 package import PazStore
-package import ServiceLifecycle
+import ServiceLifecycle
 import Synchronization
 
 /// A service's AMQP connection and Redis client, and the `Service` that owns their lifetime.

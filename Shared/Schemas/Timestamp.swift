@@ -16,6 +16,15 @@ package enum Timestamp {
             + pad(seconds / 60 % 60, 2) + ":" + pad(seconds % 60, 2) + "." + pad(millisecondOfDay % 1000, 3) + "Z"
     }
 
+    /// Formats `date` in UTC in whole seconds (truncated), `2026-11-22T04:25:00Z`: RFC 3339's
+    /// internet date-time without a fraction, as the gateway API's dates are written.
+    package static func formatSeconds(_ date: Date) -> String {
+        let (days, secondOfDay) = floorDivide(Int64(date.timeIntervalSince1970.rounded(.down)), 86_400)
+        let (year, month, day) = civilDate(fromDays: days)
+        return pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2) + "T" + pad(secondOfDay / 3600, 2) + ":"
+            + pad(secondOfDay / 60 % 60, 2) + ":" + pad(secondOfDay % 60, 2) + "Z"
+    }
+
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`; nil if `text` is not such a timestamp.
     /// Fractions beyond milliseconds are rounded to the millisecond.
     package static func parse(_ text: String) -> Date? {

@@ -60,7 +60,7 @@ extension Store {
     ) async throws(StoreError) {
         let keys = [
             StoreKeys.tenants, StoreKeys.clusterNames(tenant), StoreKeys.clusters(tenant), StoreKeys.machines(tenant),
-            StoreKeys.states(tenant), StoreKeys.machineNames(tenant),
+            StoreKeys.states(tenant), StoreKeys.machineNames(tenant), StoreKeys.statusVersion(tenant),
         ].map { RedisArgument($0) }
         var arguments: [RedisArgument] = [RedisArgument(tenant.rawValue), enforceQuota ? "1" : "0"]
         switch cluster {
@@ -73,6 +73,7 @@ extension Store {
         case .none:
             arguments += ["none", "", "", "", ""]
         }
+        arguments.append(RedisArgument(Self.newStatusVersion()))
         let state = try encode(StateRecord(state: initialState, observedAt: Date(), source: .operation))
         for machine in machines {
             arguments += [RedisArgument(machine.id.rawValue), RedisArgument(machine.name.rawValue),
@@ -96,12 +97,12 @@ extension Store {
     }
 
     /// Quota check, name claims and writes of a create, all or nothing.
-    /// KEYS: tenants, cluster-names, clusters, machines, states, machine-names.
+    /// KEYS: tenants, cluster-names, clusters, machines, states, machine-names, status version.
     /// ARGV: tenant id, enforce quota (1/0), cluster mode (new/existing/none), cluster id, name, JSON,
-    /// expected JSON (existing), then per machine: id, name, JSON, state JSON.
+    /// expected JSON (existing), new status version, then per machine: id, name, JSON, state JSON.
     static let recordMachinesScript = RedisScript("""
         local mode = ARGV[3]
-        local first = 8
+        local first = 9
         local count = (#ARGV - first + 1) / 4
         -- machine-names is kept from the machines hash when it is missing or out of step (older data).
         if redis.call('HLEN', KEYS[6]) ~= redis.call('HLEN', KEYS[4]) then
@@ -137,15 +138,17 @@ extension Store {
           redis.call('HSET', KEYS[5], ARGV[base], ARGV[base + 3])
           redis.call('HSET', KEYS[6], ARGV[base + 1], ARGV[base])
         end
+        redis.call('SET', KEYS[7], ARGV[8])
         return {'ok'}
         """)
 
     /// Overwrites a cluster's record.
     package func saveCluster(_ cluster: ClusterRecord, tenant: TenantID) async throws(StoreError) {
         let json = try encode(cluster)
-        _ = try await run { () async throws(RedisError) in
-            try await redis.hset(StoreKeys.clusters(tenant), fields: [cluster.id.rawValue: RedisArgument(json)])
-        }
+        try await pipelineChecked([
+            ["HSET", RedisArgument(StoreKeys.clusters(tenant)), RedisArgument(cluster.id.rawValue), RedisArgument(json)],
+            Self.bumpStatusVersion(tenant),
+        ])
     }
 
     /// Overwrites a machine's record (only while the machine exists: a removed machine stays removed).
@@ -153,8 +156,9 @@ extension Store {
         let json = try encode(machine)
         _ = try await run { () async throws(RedisError) in
             try await redis.evaluate(
-                Self.saveIfPresent, keys: [RedisArgument(StoreKeys.machines(tenant))],
-                arguments: [RedisArgument(machine.id.rawValue), RedisArgument(json)])
+                Self.saveIfPresent,
+                keys: [RedisArgument(StoreKeys.machines(tenant)), RedisArgument(StoreKeys.statusVersion(tenant))],
+                arguments: [RedisArgument(machine.id.rawValue), RedisArgument(json), RedisArgument(Self.newStatusVersion())])
         }
     }
 
@@ -207,6 +211,7 @@ extension Store {
             ["HDEL", RedisArgument(StoreKeys.machineNames(tenant)), RedisArgument(machine.name.rawValue)],
         ]
         commands.append(["DEL"] + StoreKeys.machineKeys(tenant, machine.id).map { RedisArgument($0) })
+        commands.append(Self.bumpStatusVersion(tenant))
         try await pipelineChecked(commands)
         if var cluster = try await cluster(machine.clusterId.rawValue, tenant: tenant) {
             cluster.machineIds.removeAll { $0 == machine.id }
@@ -219,6 +224,7 @@ extension Store {
         try await pipelineChecked([
             ["HDEL", RedisArgument(StoreKeys.clusters(tenant)), RedisArgument(cluster.id.rawValue)],
             ["HDEL", RedisArgument(StoreKeys.clusterNames(tenant)), RedisArgument(cluster.name.rawValue)],
+            Self.bumpStatusVersion(tenant),
         ])
     }
 
@@ -228,10 +234,12 @@ extension Store {
         if let message = replies.lazy.compactMap(\.errorMessage).first { throw .redis(.server(message)) }
     }
 
-    /// HSET KEYS[1] ARGV[1] ARGV[2] only if the field exists.
+    /// HSET KEYS[1] ARGV[1] ARGV[2] only if the field exists, then SET KEYS[2] (status version) ARGV[3].
     static let saveIfPresent = RedisScript("""
         if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
-          return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+          local written = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+          redis.call('SET', KEYS[2], ARGV[3])
+          return written
         end
         return -1
         """)

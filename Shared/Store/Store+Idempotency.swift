@@ -1,4 +1,4 @@
-package import Foundation
+import Foundation
 package import PazSchemas
 import PazRedis
 
@@ -64,16 +64,25 @@ extension Store {
     /// KEYS: the key's record, the scope's index (ZSET key → expiry); ARGV: record JSON, now,
     /// retention seconds, the most live keys. 1 = claimed, -1 = the scope is at its limit, else the
     /// existing record.
-    static let claimIdempotencyKeyScript = RedisScript("""
-        local existing = redis.call('GET', KEYS[1])
-        if existing then return existing end
-        redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
-        if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return -1 end
-        redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
-        redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + tonumber(ARGV[3]), KEYS[1])
-        redis.call('EXPIRE', KEYS[2], ARGV[3])
-        return 1
+    static let claimIdempotencyKeyScript = RedisScript(claimIdempotencyKeyLua + """
+        return claim_idempotency_key(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
         """)
+
+    /// The Lua function behind ``claimIdempotencyKeyScript``, for scripts that claim a key as one of
+    /// their steps: `claim_idempotency_key(record key, index, record JSON, now, retention, limit)`.
+    static let claimIdempotencyKeyLua = """
+        local function claim_idempotency_key(key, index, json, now, retention, limit)
+          local existing = redis.call('GET', key)
+          if existing then return existing end
+          redis.call('ZREMRANGEBYSCORE', index, '-inf', now)
+          if redis.call('ZCARD', index) >= tonumber(limit) then return -1 end
+          redis.call('SET', key, json, 'EX', retention)
+          redis.call('ZADD', index, tonumber(now) + tonumber(retention), key)
+          redis.call('EXPIRE', index, retention)
+          return 1
+        end
+
+        """
 
     /// Gives back an `Idempotency-Key` claimed for a request that was then not accepted (e.g. the
     /// broker was down), so a retry with the same key is treated as a first call.

@@ -16,6 +16,62 @@ extension Store {
         }
     }
 
+    /// Records a new operation and, with `idempotencyKey`, claims the key for it in the same script
+    /// (one round trip). Returns what the key was first used for — and records nothing — when it is
+    /// taken; nil when the operation was recorded. Throws ``StoreError/limitReached(_:)`` when the
+    /// tenant holds the most live keys.
+    package func acceptOperation(
+        _ operation: OperationRecord, tenant: TenantID, idempotencyKey: String?, requestHash: String,
+        limit: Int = idempotencyKeysPerScope
+    ) async throws(StoreError) -> IdempotencyRecord? {
+        var keys = [RedisArgument(StoreKeys.operation(tenant, operation.id))]
+        var arguments = [RedisArgument(try encode(operation)), RedisArgument(Int(Self.operationRetention.components.seconds))]
+        if let idempotencyKey {
+            let scope = IdempotencyScope.tenant(tenant)
+            keys += [RedisArgument(scope.recordKey(idempotencyKey)), RedisArgument(scope.index)]
+            arguments += [
+                RedisArgument(try encode(IdempotencyRecord(requestHash: requestHash, operationId: operation.id))),
+                RedisArgument(Int(Date().timeIntervalSince1970)), RedisArgument(Int(Self.idempotencyRetention.components.seconds)),
+                RedisArgument(limit),
+            ]
+        }
+        let reply = try await run { () async throws(RedisError) in
+            try await redis.evaluate(Self.acceptOperationScript, keys: keys, arguments: arguments)
+        }
+        if reply.integer == 1 { return nil }
+        if reply.integer == -1 { throw .limitReached("\(limit) Idempotency-Keys were used in the last 24 hours") }
+        guard let existing = reply.string else {
+            throw .corrupt(key: StoreKeys.operation(tenant, operation.id), reason: "unexpected script reply \(reply)")
+        }
+        return try decode(IdempotencyRecord.self, from: existing, key: StoreKeys.idempotency(tenant, key: idempotencyKey ?? ""))
+    }
+
+    /// Forgets an operation recorded by ``acceptOperation(_:tenant:idempotencyKey:requestHash:limit:)``
+    /// whose request was then not accepted, and gives its Idempotency-Key back (one round trip).
+    package func withdrawOperation(_ id: OperationID, tenant: TenantID, idempotencyKey: String?) async throws(StoreError) {
+        var commands: [[RedisArgument]] = [["DEL", RedisArgument(StoreKeys.operation(tenant, id))]]
+        if let idempotencyKey {
+            let scope = IdempotencyScope.tenant(tenant)
+            commands += [
+                ["DEL", RedisArgument(scope.recordKey(idempotencyKey))],
+                ["ZREM", RedisArgument(scope.index), RedisArgument(scope.recordKey(idempotencyKey))],
+            ]
+        }
+        try await pipelineChecked(commands)
+    }
+
+    /// KEYS: the operation, then (with a key) the Idempotency-Key's record and the tenant's key index.
+    /// ARGV: operation JSON, its retention, then the key's record JSON, now, retention, limit.
+    /// 1 = recorded, -1 = too many keys, else the key's existing record (nothing recorded).
+    static let acceptOperationScript = RedisScript(claimIdempotencyKeyLua + """
+        if #KEYS == 3 then
+          local claimed = claim_idempotency_key(KEYS[2], KEYS[3], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+          if claimed ~= 1 then return claimed end
+        end
+        redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+        return 1
+        """)
+
     /// Marks an operation failed as a whole (e.g. its commands could not be queued).
     package func failOperation(_ id: OperationID, error: OperationError, tenant: TenantID) async throws(StoreError) {
         guard var view = try await operation(id, tenant: tenant) else { return }

@@ -14,6 +14,9 @@ package enum StateWrite: Sendable, Equatable {
 
 /// Everything `GET /v1/status` shows, read in one round trip.
 package struct StatusSnapshot: Sendable {
+    /// The tenant's status version, read before the data (and set first when the tenant had none):
+    /// the data is at least as new as this version.
+    package var version: String
     package var clusters: [ClusterRecord]
     package var machines: [MachineRecord]
     package var states: [MachineID: StateRecord]
@@ -29,8 +32,10 @@ extension Store {
         let reply = try await run { () async throws(RedisError) in
             try await redis.evaluate(
                 Self.compareAndSetState,
-                keys: [RedisArgument(StoreKeys.machines(tenant)), RedisArgument(StoreKeys.states(tenant))],
-                arguments: [RedisArgument(machine.rawValue), RedisArgument(json), RedisArgument(Timestamp.format(record.observedAt))])
+                keys: [RedisArgument(StoreKeys.machines(tenant)), RedisArgument(StoreKeys.states(tenant)),
+                       RedisArgument(StoreKeys.statusVersion(tenant))],
+                arguments: [RedisArgument(machine.rawValue), RedisArgument(json), RedisArgument(Timestamp.format(record.observedAt)),
+                            RedisArgument(Self.newStatusVersion())])
         }
         guard let parts = reply.array, let code = parts.first?.integer else {
             throw .corrupt(key: StoreKeys.states(tenant), reason: "unexpected script reply \(reply)")
@@ -51,14 +56,19 @@ extension Store {
         return try decodeStates(hash, key: key)
     }
 
-    /// Clusters, machines and states of the tenant in one pipelined round trip.
+    /// The status version, then clusters, machines and states of the tenant, in one pipelined round
+    /// trip. A tenant without a version gets one first (`SET NX GET`), so its next reads can be cached.
     package func statusSnapshot(tenant: TenantID) async throws(StoreError) -> StatusSnapshot {
         let keys = [StoreKeys.clusters(tenant), StoreKeys.machines(tenant), StoreKeys.states(tenant)]
+        let fresh = Self.newStatusVersion()
         let replies = try await run { () async throws(RedisError) in
-            try await redis.pipeline(keys.map { ["HGETALL", RedisArgument($0)] })
+            try await redis.pipeline([["SET", RedisArgument(StoreKeys.statusVersion(tenant)), RedisArgument(fresh), "NX", "GET"]]
+                + keys.map { ["HGETALL", RedisArgument($0)] })
         }
-        let hashes = replies.map(Self.hash(from:))
+        if let message = replies.lazy.compactMap(\.errorMessage).first { throw .redis(.server(message)) }
+        let hashes = replies.dropFirst().map(Self.hash(from:))
         return StatusSnapshot(
+            version: replies[0].string ?? fresh,
             clusters: try decodeAll(ClusterRecord.self, from: hashes[0], key: keys[0], cache: clusterCache)
                 .sorted { $0.createdAt < $1.createdAt },
             machines: try decodeAll(MachineRecord.self, from: hashes[1], key: keys[1], cache: machineCache).sorted {
@@ -91,8 +101,9 @@ extension Store {
         return result
     }
 
-    /// KEYS[1] machines hash, KEYS[2] states hash; ARGV machine id, state JSON, observedAt as written
-    /// by ``PazSchemas/Timestamp`` (fixed width, so string order is time order).
+    /// KEYS[1] machines hash, KEYS[2] states hash, KEYS[3] status version; ARGV machine id, state JSON,
+    /// observedAt as written by ``PazSchemas/Timestamp`` (fixed width, so string order is time order),
+    /// the new status version.
     /// Returns {1, previous state} when written, {0} when stale, {-1} for an unknown machine.
     static let compareAndSetState = RedisScript("""
         if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {-1} end
@@ -101,9 +112,11 @@ extension Store {
           local stored = cjson.decode(current)
           if stored['observedAt'] >= ARGV[3] then return {0} end
           redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+          redis.call('SET', KEYS[3], ARGV[4])
           return {1, stored['state']}
         end
         redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+        redis.call('SET', KEYS[3], ARGV[4])
         return {1}
         """)
 }

@@ -90,30 +90,38 @@ extension Store {
 
     /// A presented bearer token's record and how many requests its tenant made in the current
     /// second (this one included), in one round trip; nil when the token is unknown, revoked or expired.
-    package func authenticate(presented token: String, now: Date = Date()) async throws(StoreError)
-        -> (record: TokenRecord, requestsThisSecond: Int)?
+    /// With `readingStatusVersion`, the same script also reads the tenant's status version (nil when
+    /// it has none), so that `GET /v1/status` needs no second round trip.
+    package func authenticate(presented token: String, now: Date = Date(), readingStatusVersion: Bool = false)
+        async throws(StoreError) -> (record: TokenRecord, requestsThisSecond: Int, statusVersion: String?)?
     {
         let reply = try await run { () async throws(RedisError) in
             try await redis.evaluate(
                 Self.authenticateScript, keys: [RedisArgument(StoreKeys.tokens)],
                 arguments: [RedisArgument(APIToken.hash(token)), RedisArgument(StoreKeys.tenantPrefixRoot),
-                            RedisArgument(Int(now.timeIntervalSince1970))])
+                            RedisArgument(Int(now.timeIntervalSince1970)),
+                            RedisArgument(readingStatusVersion ? StoreKeys.statusVersionSuffix : "")])
         }
-        guard let fields = reply.array, fields.count == 2, let json = fields[0].string, let count = fields[1].integer
+        guard let fields = reply.array, fields.count >= 2, let json = fields[0].string, let count = fields[1].integer
         else { return nil }
-        let record = try decode(TokenRecord.self, from: json, key: StoreKeys.tokens)
+        let record = try tokenCache.value(for: json) { (json) throws(StoreError) in
+            try decode(TokenRecord.self, from: json, key: StoreKeys.tokens)
+        }
         guard !record.isExpired(at: now) else { return nil }
-        return (record, Int(count))
+        return (record, Int(count), fields.count > 2 ? fields[2].string : nil)
     }
 
-    /// KEYS: tokens; ARGV: token hash, tenant key root, the current second. Counts the request in
-    /// the tenant's per-second window (`paz:t:<tenant>:rate:<second>`, expiring after 2 s).
+    /// KEYS: tokens; ARGV: token hash, tenant key root, the current second, and a tenant key suffix
+    /// to read too (or ""). Counts the request in the tenant's per-second window
+    /// (`paz:t:<tenant>:rate:<second>`, expiring after 2 s). Returns {token JSON, count[, value]}.
     static let authenticateScript = RedisScript("""
         local json = redis.call('HGET', KEYS[1], ARGV[1])
         if not json then return false end
-        local key = ARGV[2] .. cjson.decode(json)['tenantId'] .. ':rate:' .. ARGV[3]
+        local prefix = ARGV[2] .. cjson.decode(json)['tenantId'] .. ':'
+        local key = prefix .. 'rate:' .. ARGV[3]
         local count = redis.call('INCR', key)
         if count == 1 then redis.call('EXPIRE', key, 2) end
+        if ARGV[4] ~= '' then return {json, count, redis.call('GET', prefix .. ARGV[4])} end
         return {json, count}
         """)
 

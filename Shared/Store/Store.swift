@@ -15,6 +15,10 @@ package struct Store: Sendable {
     let machineCache = DecodeCache<MachineRecord>()
     /// Decoded states: a state's text changes only when a poll or an event writes it.
     let stateCache = DecodeCache<StateRecord>()
+    /// Decoded token records (read by every authenticated request).
+    let tokenCache = DecodeCache<TokenRecord>(limit: 10_000)
+    /// Decoded driver announcements (read by every create and lifecycle call).
+    let announcementCache = DecodeCache<DriverAnnouncement>(limit: 1_000)
 
     /// A store over `redis`; `secretBox` is needed only by code that seals or opens secrets.
     package init(redis: RedisClient, secretBox: SecretBox? = nil) {

@@ -21,8 +21,10 @@ package enum StoreACL {
             [
                 "~" + StoreKeys.tenants, "~" + StoreKeys.tenantNames, "~" + StoreKeys.tokens,
                 "%R~" + StoreKeys.registryPattern,
+                // Read by a script (liveDrivers), and a script's declared keys need read and write access.
+                "~" + StoreKeys.registryIndex,
                 "~\(anyTenant)clusters", "~\(anyTenant)cluster-names", "~\(anyTenant)machines", "~\(anyTenant)states",
-                "~\(anyTenant)op:*", "~\(anyTenant)idem:*", "~\(anyTenant)idem-index", "~\(anyTenant)machine-names",
+                "~\(anyTenant)status-version", "~\(anyTenant)op:*", "~\(anyTenant)idem:*", "~\(anyTenant)idem-index", "~\(anyTenant)machine-names",
                 "~\(anyTenant)rate:*", "~\(anyTenant)driver-defaults:*",
                 "~\(anyTenant)outbox:*", "~" + StoreKeys.outboxSchedule,
                 "~" + StoreKeys.adminIdempotencyPrefix + "*", "~" + StoreKeys.adminIdempotencyIndex,
@@ -33,12 +35,14 @@ package enum StoreACL {
         case .statusCollector:
             // Machine records are only read, but the state compare-and-set script declares them, and
             // a script's declared keys need read and write access.
-            ["%R~" + StoreKeys.tenants, "~\(anyTenant)machines", "~\(anyTenant)states"]
+            ["%R~" + StoreKeys.tenants, "~\(anyTenant)machines", "~\(anyTenant)states", "~\(anyTenant)status-version"]
         case .sshBroker:
             ["%R~\(anyTenant)machines", "~\(anyTenant)ssh-ca", "~\(anyTenant)ssh-audit"]
         case .driver(let name):
             [
                 "~" + StoreKeys.registry(driver: name.rawValue, instance: "*"),
+                // The index of every driver's entries: a forged member without its entry is ignored.
+                "~" + StoreKeys.registryIndex,
                 "%R~\(anyTenant)secret:*", "~\(anyTenant)driver-data:*", "~\(anyTenant)journal:*",
                 // Per-machine command leases and their fencing counter (shared by every driver).
                 "~\(anyTenant)lease:*", "~" + StoreKeys.leaseFence,
@@ -56,11 +60,12 @@ package enum StoreACL {
                     "incr", "zadd", "zrem", "zcard", "zremrangebyscore", "zrangebyscore"]
                 + scripts
         case .statusCollector:
-            return ["hget", "hgetall", "hset", "hexists"] + scripts
+            return ["hget", "hgetall", "hset", "hexists", "set"] + scripts
         case .sshBroker:
             return ["hget", "hgetall", "hset", "hsetnx", "xadd"]
         case .driver:
-            return ["get", "set", "del", "hget", "hset", "hgetall", "exists", "incr", "pexpire"] + scripts
+            return ["get", "set", "del", "hget", "hset", "hgetall", "exists", "incr", "pexpire", "zadd", "zrem", "zremrangebyscore"]
+                + scripts
         }
     }
 }

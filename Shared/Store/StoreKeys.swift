@@ -11,10 +11,14 @@ package enum StoreKeys {
     package static let tenantNames = "paz:tenant-names"
     /// HASH SHA-256(token) → ``TokenRecord`` JSON. Tokens themselves are never stored.
     package static let tokens = "paz:tokens"
+    /// What every registry entry's key starts with.
+    package static let registryRoot = "paz:registry:"
     /// STRING ``PazSchemas/DriverAnnouncement`` JSON with a TTL: `paz:registry:<driver>:<instance>`.
-    package static func registry(driver: String, instance: String) -> String { "paz:registry:\(driver):\(instance)" }
-    /// SCAN pattern of every registry entry.
-    package static let registryPattern = "paz:registry:*"
+    package static func registry(driver: String, instance: String) -> String { registryRoot + "\(driver):\(instance)" }
+    /// Pattern of every registry entry (for ACLs).
+    package static let registryPattern = registryRoot + "*"
+    /// ZSET `<driver>:<instance>` → when its registry entry expires (unix milliseconds).
+    package static let registryIndex = "paz:registry-index"
 
     /// What every tenant's prefix starts with.
     package static let tenantPrefixRoot = "paz:t:"
@@ -32,6 +36,11 @@ package enum StoreKeys {
     package static func machineNames(_ tenant: TenantID) -> String { tenantPrefix(tenant) + "machine-names" }
     /// HASH machine id → ``StateRecord`` JSON; written only through the compare-and-set script.
     package static func states(_ tenant: TenantID) -> String { tenantPrefix(tenant) + "states" }
+    /// STRING a random token, replaced by every write to the tenant's clusters, machines or states
+    /// (in the same script or pipeline, after the write): what the gateway's status view is keyed by.
+    package static func statusVersion(_ tenant: TenantID) -> String { tenantPrefix(tenant) + statusVersionSuffix }
+    /// What ``statusVersion(_:)`` adds to the tenant's prefix (for scripts that find the tenant first).
+    package static let statusVersionSuffix = "status-version"
     /// STRING ``OperationRecord`` JSON.
     package static func operation(_ tenant: TenantID, _ operation: OperationID) -> String {
         tenantPrefix(tenant) + "op:\(operation.rawValue)"

@@ -51,7 +51,7 @@ struct DeadLetterTests {
 
     @Test("A dead command counts only from RabbitMQ (the gateway's user-id) or the machine's own driver")
     func onlyWhoCouldHaveDeadLetteredIt() throws {
-        let driver = try ResourceName("qemu")
+        let driver = ResourceName("qemu")
         #expect(DeadLetterConsumer.mayFail(sender: "paz-gateway", driver: driver))
         #expect(DeadLetterConsumer.mayFail(sender: "paz-driver-qemu", driver: driver))
         #expect(!DeadLetterConsumer.mayFail(sender: "paz-driver-ec2", driver: driver))

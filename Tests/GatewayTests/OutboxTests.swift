@@ -5,6 +5,7 @@ import PazHTTP
 import PazRedis
 import PazSchemas
 import PazStore
+import PazTestSupport
 import Testing
 
 /// Commands whose publish outcome is unknown are never forgotten.
@@ -13,7 +14,10 @@ struct OutboxTests {
     @Test("Unconfirmed commands: the operation stands (202, records kept) and the relay publishes them again, same ids")
     func unconfirmedCommandsAreRepublished() async throws {
         // Every confirm "times out" at once: RabbitMQ stores the commands, the gateway cannot know.
-        let gateway = try await GatewayHarness.start { $0.amqp.confirmTimeout = .zero }
+        // A Redis of its own: every gateway's relay serves the outbox of the Redis it uses, and other
+        // tests run gateways on other brokers.
+        let redis = try await TestRedis.privateServer(appendOnly: false)
+        let gateway = try await GatewayHarness.start(redis: redis) { $0.amqp.confirmTimeout = .zero }
         defer { Task { await gateway.stop() } }
         let tenant = try await gateway.makeTenant("outbox")
         let driver = try await gateway.announceDriver("outbox", options: GatewayTests.options)
@@ -36,7 +40,8 @@ struct OutboxTests {
 
     @Test("The relay gives up after its deadline: the machines of unqueued commands fail and the operation ends")
     func relayGivesUp() async throws {
-        let gateway = try await GatewayHarness.start()
+        let redis = try await TestRedis.privateServer(appendOnly: false)
+        let gateway = try await GatewayHarness.start(redis: redis)
         defer { Task { await gateway.stop() } }
         let tenant = try await gateway.makeTenant("giveup")
         let driver = try await gateway.announceDriver("giveup", options: GatewayTests.options)

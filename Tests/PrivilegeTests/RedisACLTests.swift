@@ -80,6 +80,9 @@ struct RedisACLTests {
             name: "generic", version: "1.0.0", instanceId: "test-1", capabilities: [.create], createOptions: [],
             ttlSeconds: 60, startedAt: Date()))
         #expect(try await gateway.liveDrivers().map(\.name) == ["generic"])
+        // The index is shared by every driver, but a member forged for another driver has no entry.
+        _ = try await generic.redis.command(["ZADD", RedisArgument(StoreKeys.registryIndex), "99999999999999", "qemu:forged"])
+        #expect(try await gateway.liveDrivers().map(\.name) == ["generic"])
         #expect(try await generic.secrets(tenant: tenant.id, machine: machine.id) == ["password": "s3cret"])
         _ = try await generic.redis.set(StoreKeys.driverData(tenant.id, machine.id), RedisArgument("{}"))
         _ = try await generic.redis.hset(StoreKeys.journal(tenant.id, machine.id), fields: ["create": RedisArgument("done")])

@@ -158,7 +158,7 @@ import Testing
     @Test func driverDefaultsKeepSecretsSealed() async throws {
         let store = try await makeStore()
         let tenant = try await makeTenant(store)
-        let driver = try ResourceName("qemu")
+        let driver = ResourceName("qemu")
         #expect(try await store.driverDefaults(tenant: tenant.id, driver: driver) == nil)
         let record = try await store.setDriverDefaults(
             plain: ["accel": .string("tcg")], secrets: ["api-key": "TOPSECRET"], tenant: tenant.id, driver: driver)

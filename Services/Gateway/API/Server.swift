@@ -8132,6 +8132,11 @@ fileprivate extension UniversalServer where APIHandler: APIProtocol {
     /// intervals by default). A machine never observed has state `unknown`, no `observedAt`, and is
     /// stale. A driver that stops answering turns its machines `unknown`, never silently old.
     ///
+    /// Every answer is computed from the states in Redis at the time of the request (never older).
+    /// Its weak `ETag` names the states and which machines are stale; send it back in
+    /// `If-None-Match` to get `304` without a body while neither changed (`generatedAt` and
+    /// `ageSeconds` move on with time and are not part of the validator).
+    ///
     ///
     /// - Remark: HTTP `GET /v1/status`.
     /// - Remark: Generated from `#/paths//v1/status/get(getStatus)`.
@@ -8156,7 +8161,14 @@ fileprivate extension UniversalServer where APIHandler: APIProtocol {
                     name: "cluster",
                     as: Swift.String.self
                 ))
-                let headers: Operations.GetStatus.Input.Headers = .init(accept: try converter.extractAcceptHeaderIfPresent(in: request.headerFields))
+                let headers: Operations.GetStatus.Input.Headers = .init(
+                    ifNoneMatch: try converter.getOptionalHeaderFieldAsURI(
+                        in: request.headerFields,
+                        name: "If-None-Match",
+                        as: Swift.String.self
+                    ),
+                    accept: try converter.extractAcceptHeaderIfPresent(in: request.headerFields)
+                )
                 return Operations.GetStatus.Input(
                     query: query,
                     headers: headers
@@ -8173,6 +8185,11 @@ fileprivate extension UniversalServer where APIHandler: APIProtocol {
                         name: "Cache-Control",
                         value: value.headers.cacheControl
                     )
+                    try converter.setHeaderFieldAsURI(
+                        in: &response.headerFields,
+                        name: "ETag",
+                        value: value.headers.eTag
+                    )
                     let body: OpenAPIRuntime.HTTPBody
                     switch value.body {
                     case let .json(value):
@@ -8187,6 +8204,21 @@ fileprivate extension UniversalServer where APIHandler: APIProtocol {
                         )
                     }
                     return (response, body)
+                case let .notModified(value):
+                    suppressUnusedWarning(value)
+                    var response = HTTPTypes.HTTPResponse(soar_statusCode: 304)
+                    suppressMutabilityWarning(&response)
+                    try converter.setHeaderFieldAsURI(
+                        in: &response.headerFields,
+                        name: "Cache-Control",
+                        value: value.headers.cacheControl
+                    )
+                    try converter.setHeaderFieldAsURI(
+                        in: &response.headerFields,
+                        name: "ETag",
+                        value: value.headers.eTag
+                    )
+                    return (response, nil)
                 case let .badRequest(value):
                     suppressUnusedWarning(value)
                     var response = HTTPTypes.HTTPResponse(soar_statusCode: 400)

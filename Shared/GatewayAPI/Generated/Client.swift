@@ -9277,6 +9277,11 @@ package struct Client: APIProtocol {
     /// intervals by default). A machine never observed has state `unknown`, no `observedAt`, and is
     /// stale. A driver that stops answering turns its machines `unknown`, never silently old.
     ///
+    /// Every answer is computed from the states in Redis at the time of the request (never older).
+    /// Its weak `ETag` names the states and which machines are stale; send it back in
+    /// `If-None-Match` to get `304` without a body while neither changed (`generatedAt` and
+    /// `ageSeconds` move on with time and are not part of the validator).
+    ///
     ///
     /// - Remark: HTTP `GET /v1/status`.
     /// - Remark: Generated from `#/paths//v1/status/get(getStatus)`.
@@ -9301,6 +9306,11 @@ package struct Client: APIProtocol {
                     name: "cluster",
                     value: input.query.cluster
                 )
+                try converter.setHeaderFieldAsURI(
+                    in: &request.headerFields,
+                    name: "If-None-Match",
+                    value: input.headers.ifNoneMatch
+                )
                 converter.setAcceptHeader(
                     in: &request.headerFields,
                     contentTypes: input.headers.accept
@@ -9310,11 +9320,18 @@ package struct Client: APIProtocol {
             deserializer: { response, responseBody in
                 switch response.status.code {
                 case 200:
-                    let headers: Operations.GetStatus.Output.Ok.Headers = .init(cacheControl: try converter.getRequiredHeaderFieldAsURI(
-                        in: response.headerFields,
-                        name: "Cache-Control",
-                        as: Components.Headers.CacheControlNoStore.self
-                    ))
+                    let headers: Operations.GetStatus.Output.Ok.Headers = .init(
+                        cacheControl: try converter.getRequiredHeaderFieldAsURI(
+                            in: response.headerFields,
+                            name: "Cache-Control",
+                            as: Components.Headers.CacheControlNoCache.self
+                        ),
+                        eTag: try converter.getRequiredHeaderFieldAsURI(
+                            in: response.headerFields,
+                            name: "ETag",
+                            as: Components.Headers.ETag.self
+                        )
+                    )
                     let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
                     let body: Operations.GetStatus.Output.Ok.Body
                     let chosenContentType = try converter.bestContentType(
@@ -9339,6 +9356,20 @@ package struct Client: APIProtocol {
                         headers: headers,
                         body: body
                     ))
+                case 304:
+                    let headers: Operations.GetStatus.Output.NotModified.Headers = .init(
+                        cacheControl: try converter.getRequiredHeaderFieldAsURI(
+                            in: response.headerFields,
+                            name: "Cache-Control",
+                            as: Components.Headers.CacheControlNoCache.self
+                        ),
+                        eTag: try converter.getRequiredHeaderFieldAsURI(
+                            in: response.headerFields,
+                            name: "ETag",
+                            as: Components.Headers.ETag.self
+                        )
+                    )
+                    return .notModified(.init(headers: headers))
                 case 400:
                     let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
                     let body: Components.Responses.BadRequest.Body

@@ -34,6 +34,14 @@ extension Components {
         ///
         /// - Remark: Generated from `#/components/headers/Cache-Control-No-Store`.
         package typealias CacheControlNoStore = Swift.String
+        /// Always `no-cache` (with an `ETag`); keep the answer, but ask again (`If-None-Match`) before using it.
+        ///
+        /// - Remark: Generated from `#/components/headers/Cache-Control-No-Cache`.
+        package typealias CacheControlNoCache = Swift.String
+        /// A weak validator of the answer's states (`W/"…"`), for `If-None-Match`.
+        ///
+        /// - Remark: Generated from `#/components/headers/ETag`.
+        package typealias ETag = Swift.String
         /// The authentication scheme: `Bearer realm="paz"`, with `error="invalid_token"` for a bad token.
         ///
         /// - Remark: Generated from `#/components/headers/WWW-Authenticate`.

@@ -11709,6 +11709,11 @@ package enum Operations {
     /// intervals by default). A machine never observed has state `unknown`, no `observedAt`, and is
     /// stale. A driver that stops answering turns its machines `unknown`, never silently old.
     ///
+    /// Every answer is computed from the states in Redis at the time of the request (never older).
+    /// Its weak `ETag` names the states and which machines are stale; send it back in
+    /// `If-None-Match` to get `304` without a body while neither changed (`generatedAt` and
+    /// `ageSeconds` move on with time and are not part of the validator).
+    ///
     ///
     /// - Remark: HTTP `GET /v1/status`.
     /// - Remark: Generated from `#/paths//v1/status/get(getStatus)`.
@@ -11732,12 +11737,21 @@ package enum Operations {
             package var query: Operations.GetStatus.Input.Query
             /// - Remark: Generated from `#/paths/v1/status/GET/header`.
             package struct Headers: Sendable, Hashable {
+                /// The `ETag` of an earlier answer (or a list of them, or `*`).
+                ///
+                /// - Remark: Generated from `#/paths/v1/status/GET/header/If-None-Match`.
+                package var ifNoneMatch: Swift.String?
                 package var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetStatus.AcceptableContentType>]
                 /// Creates a new `Headers`.
                 ///
                 /// - Parameters:
+                ///   - ifNoneMatch: The `ETag` of an earlier answer (or a list of them, or `*`).
                 ///   - accept:
-                package init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetStatus.AcceptableContentType>] = .defaultValues()) {
+                package init(
+                    ifNoneMatch: Swift.String? = nil,
+                    accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetStatus.AcceptableContentType>] = .defaultValues()
+                ) {
+                    self.ifNoneMatch = ifNoneMatch
                     self.accept = accept
                 }
             }
@@ -11759,16 +11773,25 @@ package enum Operations {
             package struct Ok: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/v1/status/GET/responses/200/headers`.
                 package struct Headers: Sendable, Hashable {
-                    /// Always `no-store`.
+                    /// Always `no-cache` (with an `ETag`); keep the answer, but ask again (`If-None-Match`) before using it.
                     ///
                     /// - Remark: Generated from `#/paths/v1/status/GET/responses/200/headers/Cache-Control`.
-                    package var cacheControl: Components.Headers.CacheControlNoStore
+                    package var cacheControl: Components.Headers.CacheControlNoCache
+                    /// A weak validator of the answer's states (`W/"…"`), for `If-None-Match`.
+                    ///
+                    /// - Remark: Generated from `#/paths/v1/status/GET/responses/200/headers/ETag`.
+                    package var eTag: Components.Headers.ETag
                     /// Creates a new `Headers`.
                     ///
                     /// - Parameters:
-                    ///   - cacheControl: Always `no-store`.
-                    package init(cacheControl: Components.Headers.CacheControlNoStore) {
+                    ///   - cacheControl: Always `no-cache` (with an `ETag`); keep the answer, but ask again (`If-None-Match`) before using it.
+                    ///   - eTag: A weak validator of the answer's states (`W/"…"`), for `If-None-Match`.
+                    package init(
+                        cacheControl: Components.Headers.CacheControlNoCache,
+                        eTag: Components.Headers.ETag
+                    ) {
                         self.cacheControl = cacheControl
+                        self.eTag = eTag
                     }
                 }
                 /// Received HTTP response headers
@@ -11823,6 +11846,63 @@ package enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            package struct NotModified: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/v1/status/GET/responses/304/headers`.
+                package struct Headers: Sendable, Hashable {
+                    /// Always `no-cache` (with an `ETag`); keep the answer, but ask again (`If-None-Match`) before using it.
+                    ///
+                    /// - Remark: Generated from `#/paths/v1/status/GET/responses/304/headers/Cache-Control`.
+                    package var cacheControl: Components.Headers.CacheControlNoCache
+                    /// A weak validator of the answer's states (`W/"…"`), for `If-None-Match`.
+                    ///
+                    /// - Remark: Generated from `#/paths/v1/status/GET/responses/304/headers/ETag`.
+                    package var eTag: Components.Headers.ETag
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - cacheControl: Always `no-cache` (with an `ETag`); keep the answer, but ask again (`If-None-Match`) before using it.
+                    ///   - eTag: A weak validator of the answer's states (`W/"…"`), for `If-None-Match`.
+                    package init(
+                        cacheControl: Components.Headers.CacheControlNoCache,
+                        eTag: Components.Headers.ETag
+                    ) {
+                        self.cacheControl = cacheControl
+                        self.eTag = eTag
+                    }
+                }
+                /// Received HTTP response headers
+                package var headers: Operations.GetStatus.Output.NotModified.Headers
+                /// Creates a new `NotModified`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                package init(headers: Operations.GetStatus.Output.NotModified.Headers) {
+                    self.headers = headers
+                }
+            }
+            /// Nothing changed since the answer whose `ETag` was sent in `If-None-Match`.
+            ///
+            /// - Remark: Generated from `#/paths//v1/status/get(getStatus)/responses/304`.
+            ///
+            /// HTTP response code: `304 notModified`.
+            case notModified(Operations.GetStatus.Output.NotModified)
+            /// The associated value of the enum case if `self` is `.notModified`.
+            ///
+            /// - Throws: An error if `self` is not `.notModified`.
+            /// - SeeAlso: `.notModified`.
+            package var notModified: Operations.GetStatus.Output.NotModified {
+                get throws {
+                    switch self {
+                    case let .notModified(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notModified",
                             response: self
                         )
                     }

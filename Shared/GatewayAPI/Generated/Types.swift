@@ -366,6 +366,11 @@ package protocol APIProtocol: Sendable {
     /// intervals by default). A machine never observed has state `unknown`, no `observedAt`, and is
     /// stale. A driver that stops answering turns its machines `unknown`, never silently old.
     ///
+    /// Every answer is computed from the states in Redis at the time of the request (never older).
+    /// Its weak `ETag` names the states and which machines are stale; send it back in
+    /// `If-None-Match` to get `304` without a body while neither changed (`generatedAt` and
+    /// `ageSeconds` move on with time and are not part of the validator).
+    ///
     ///
     /// - Remark: HTTP `GET /v1/status`.
     /// - Remark: Generated from `#/paths//v1/status/get(getStatus)`.
@@ -1055,6 +1060,11 @@ extension APIProtocol {
     /// `observedAt` and `ageSeconds`; it is `stale` when older than `staleAfterSeconds` (3 poll
     /// intervals by default). A machine never observed has state `unknown`, no `observedAt`, and is
     /// stale. A driver that stops answering turns its machines `unknown`, never silently old.
+    ///
+    /// Every answer is computed from the states in Redis at the time of the request (never older).
+    /// Its weak `ETag` names the states and which machines are stale; send it back in
+    /// `If-None-Match` to get `304` without a body while neither changed (`generatedAt` and
+    /// `ageSeconds` move on with time and are not part of the validator).
     ///
     ///
     /// - Remark: HTTP `GET /v1/status`.
