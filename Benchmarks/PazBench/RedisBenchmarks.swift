@@ -61,8 +61,9 @@ struct RedisHGetAllBenchmark: AsyncParsableCommand {
         let p50 = milliseconds(latencies[latencies.count / 2])
         let p99 = milliseconds(latencies[min(latencies.count - 1, latencies.count * 99 / 100)])
         print("single caller: \(calls) calls, p50 \(format(p50)) ms, p99 \(format(p99)) ms")
-        let single = try RedisBenchmarkFloor.measure(host: redis.configuration.host, port: redis.configuration.port, key: key, clients: 1, requests: calls)
-        print("  redis-benchmark -c 1: p50 \(format(single.p50)) ms, p99 \(format(single.p99)) ms, \(Int(single.requestsPerSecond)) requests/s")
+        let floor = RedisBenchmarkTool(port: redis.configuration.port, requests: calls)
+        let single = try floor.run(["HGETALL", key], clients: 1)
+        print("  redis-benchmark -c 1, same hash: p50 \(format(single.p50Milliseconds)) ms, \(Int(single.requestsPerSecond)) requests/s")
 
         let total = callers * callsPerCaller
         let elapsed = try await clock.measure {
@@ -77,9 +78,8 @@ struct RedisHGetAllBenchmark: AsyncParsableCommand {
         }
         let rate = Double(total) / (milliseconds(elapsed) / 1000)
         print("pool of \(poolSize), \(callers) callers: \(total) calls in \(format(milliseconds(elapsed))) ms, \(Int(rate)) calls/s")
-        let concurrent = try RedisBenchmarkFloor.measure(
-            host: redis.configuration.host, port: redis.configuration.port, key: key, clients: callers, requests: calls)
-        print("  redis-benchmark -c \(callers): \(Int(concurrent.requestsPerSecond)) requests/s, p50 \(format(concurrent.p50)) ms, p99 \(format(concurrent.p99)) ms")
+        let concurrent = try floor.run(["HGETALL", key], clients: callers)
+        print("  redis-benchmark -c \(callers), same hash: \(Int(concurrent.requestsPerSecond)) requests/s, p50 \(format(concurrent.p50Milliseconds)) ms")
         print("redis-hgetall: \(format(p99)) ms")
     }
 
@@ -89,52 +89,4 @@ struct RedisHGetAllBenchmark: AsyncParsableCommand {
     }
 
     private func format(_ value: Double) -> String { String(format: "%.3f", value) }
-}
-
-/// `redis-benchmark` (Debian's redis-tools) sending the same `HGETALL` to the same server: the floor a
-/// client in C reaches, one request per client at a time (no pipelining).
-enum RedisBenchmarkFloor {
-    /// What one run measured.
-    struct Result {
-        var requestsPerSecond: Double
-        var p50: Double
-        var p99: Double
-    }
-
-    /// Runs `redis-benchmark -h host -p port -n requests -c clients --csv HGETALL key` (loopback only).
-    static func measure(host: String, port: Int, key: String, clients: Int, requests: Int) throws -> Result {
-        guard host.hasPrefix("127.") else { throw BenchError("redis-benchmark targets loopback only, not \(host)") }
-        guard let executable = ManagedProcess.locate("redis-benchmark") else {
-            throw BenchError("redis-benchmark not found: apt-get install redis-tools (deploy/install-deps.sh installs it)")
-        }
-        let directory = try ScratchDirectory.make(prefix: "paz-bench-redis-benchmark")
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let output = directory.appendingPathComponent("output")
-        let arguments = ["-h", host, "-p", String(port), "-n", String(requests), "-c", String(clients), "--csv", "HGETALL", key]
-        let process = try ManagedProcess(executable: executable, arguments: arguments, logFile: output)
-        let status = process.waitUntilExit()
-        let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
-        guard status == 0 else { throw BenchError("redis-benchmark exited with \(status):\n\(text)") }
-        return try parse(text)
-    }
-
-    /// Reads the `--csv` output: a header line naming the columns (`rps`, `p50_latency_ms`,
-    /// `p99_latency_ms`…), then one line per test.
-    static func parse(_ text: String) throws -> Result {
-        let rows = text.split(whereSeparator: \.isNewline).map { line in
-            line.split(separator: ",").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
-        }
-        guard let header = rows.firstIndex(where: { $0.contains("rps") }), header + 1 < rows.count else {
-            throw BenchError("could not read redis-benchmark's output:\n\(text)")
-        }
-        let columns = rows[header]
-        let values = rows[header + 1]
-        func value(_ name: String) throws -> Double {
-            guard let index = columns.firstIndex(of: name), index < values.count, let value = Double(values[index]) else {
-                throw BenchError("redis-benchmark's output has no \(name):\n\(text)")
-            }
-            return value
-        }
-        return Result(requestsPerSecond: try value("rps"), p50: try value("p50_latency_ms"), p99: try value("p99_latency_ms"))
-    }
 }
