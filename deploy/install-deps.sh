@@ -11,6 +11,7 @@ packages=(
   libcurl4-openssl-dev
   rabbitmq-server
   redis-server
+  redis-tools
   openssh-server
   openssh-client
   python3

@@ -6,7 +6,8 @@ import PazRedis
 /// `paz-bench redis-hgetall`: HGETALL of a 100-field hash on a private redis-server.
 ///
 /// Prints p50/p99 latency of one caller, then calls/s through the pool with several concurrent
-/// callers; the last line is `redis-hgetall: <p99> ms`.
+/// callers, each beside the floor `redis-benchmark` measures for the same hash on the same server in
+/// the same run (`-c 1`, then `-c <callers>`); the last line is `redis-hgetall: <p99> ms`.
 struct RedisHGetAllBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "redis-hgetall",
@@ -60,6 +61,9 @@ struct RedisHGetAllBenchmark: AsyncParsableCommand {
         let p50 = milliseconds(latencies[latencies.count / 2])
         let p99 = milliseconds(latencies[min(latencies.count - 1, latencies.count * 99 / 100)])
         print("single caller: \(calls) calls, p50 \(format(p50)) ms, p99 \(format(p99)) ms")
+        let floor = RedisBenchmarkTool(port: redis.configuration.port, requests: calls)
+        let single = try floor.run(["HGETALL", key], clients: 1)
+        print("  redis-benchmark -c 1, same hash: p50 \(format(single.p50Milliseconds)) ms, \(Int(single.requestsPerSecond)) requests/s")
 
         let total = callers * callsPerCaller
         let elapsed = try await clock.measure {
@@ -74,6 +78,8 @@ struct RedisHGetAllBenchmark: AsyncParsableCommand {
         }
         let rate = Double(total) / (milliseconds(elapsed) / 1000)
         print("pool of \(poolSize), \(callers) callers: \(total) calls in \(format(milliseconds(elapsed))) ms, \(Int(rate)) calls/s")
+        let concurrent = try floor.run(["HGETALL", key], clients: callers)
+        print("  redis-benchmark -c \(callers), same hash: \(Int(concurrent.requestsPerSecond)) requests/s, p50 \(format(concurrent.p50Milliseconds)) ms")
         print("redis-hgetall: \(format(p99)) ms")
     }
 
