@@ -162,16 +162,39 @@ struct BenchStack {
         }
     }
 
-    /// Resident set size of each service process (kB from `/proc/<pid>/status`), in MB.
-    func serviceRSS() -> [(name: String, megabytes: Double)] {
+    /// The memory of each service process, from `/proc/<pid>/smaps_rollup`.
+    func serviceMemory() -> [ServiceMemory] {
         state.processes.filter { !$0.isServer }.compactMap { process in
-            guard let status = try? String(contentsOfFile: "/proc/\(process.pid)/status", encoding: .utf8),
-                  let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-                  let kilobytes = line.split(separator: " ").dropFirst().first.flatMap({ Double($0) })
+            guard let rollup = try? String(contentsOfFile: "/proc/\(process.pid)/smaps_rollup", encoding: .utf8) else {
+                return nil
+            }
+            var kilobytes: [Substring: Double] = [:]
+            for line in rollup.split(separator: "\n") {
+                let fields = line.split(separator: " ")
+                if fields.count >= 2, fields[0].hasSuffix(":"), let value = Double(fields[1]) {
+                    kilobytes[fields[0].dropLast()] = value
+                }
+            }
+            guard let rss = kilobytes["Rss"], let pss = kilobytes["Pss"], let anonymous = kilobytes["Anonymous"],
+                  let privateClean = kilobytes["Private_Clean"], let privateDirty = kilobytes["Private_Dirty"]
             else { return nil }
-            return (process.name, kilobytes / 1024)
+            return ServiceMemory(
+                name: process.name, rss: rss / 1024, pss: pss / 1024, unique: (privateClean + privateDirty) / 1024,
+                anonymous: anonymous / 1024)
         }
     }
+}
+
+/// One service's memory in MB. RSS counts every mapped page, also the shared libraries' code that
+/// every service maps (libswiftCore, Foundation, ICU); PSS divides shared pages among the processes
+/// that map them; `unique` is what only this process holds (its own executable's code and its
+/// private data); `anonymous` is heap, stacks and relocated data.
+struct ServiceMemory {
+    let name: String
+    let rss: Double
+    let pss: Double
+    let unique: Double
+    let anonymous: Double
 }
 
 /// A benchmark that could not run, with the reason.

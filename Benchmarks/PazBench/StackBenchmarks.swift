@@ -146,12 +146,15 @@ struct IdleRSSBenchmark: AsyncParsableCommand {
     func run() async throws {
         let largest = try await withStack { stack in
             try await Task.sleep(for: .seconds(idleSeconds))
-            let figures = stack.serviceRSS()
+            let figures = stack.serviceMemory()
             guard figures.count == stack.state.processes.filter({ !$0.isServer }).count else {
-                throw BenchError("could not read the RSS of every service")
+                throw BenchError("could not read the memory of every service")
             }
-            for figure in figures { print("\(figure.name): \(format(figure.megabytes, 1)) MB") }
-            return figures.map(\.megabytes).max() ?? 0
+            for figure in figures {
+                print("\(figure.name): \(format(figure.rss, 1)) MB (PSS \(format(figure.pss, 1)) MB, unique "
+                    + "\(format(figure.unique, 1)) MB, anonymous \(format(figure.anonymous, 1)) MB)")
+            }
+            return figures.map(\.rss).max() ?? 0
         }
         print("idle-rss: \(format(largest, 1)) MB")
     }

@@ -90,14 +90,15 @@ package struct RPCResponder: Sendable {
 
     /// Answers `request` with `reply` on its reply-to (transient, its correlation id) and returns
     /// `.done`; a request without reply-to is dead-lettered (`missing-reply-to`). The reply is not
-    /// confirmed: the caller's deadline covers a lost one, and a caller that is gone is not retried.
+    /// confirmed and not waited for (it is written before the request's ack): the caller's deadline
+    /// covers a lost one, and a caller that is gone is not retried.
     package func answer(_ request: AMQPDelivery, kind: MessageKind, with reply: ReplyEnvelope) async -> HandlerOutcome {
         guard let replyTo = request.properties.replyTo, !replyTo.isEmpty else {
             return .deadLetter(reason: "missing-reply-to", detail: "\(kind.rawValue) is a request and needs a reply-to")
         }
         do {
             let body = try MessageCodec.encode(reply)
-            try await amqp.publishUnconfirmed(
+            try amqp.publishUnconfirmed(
                 exchange: "", routingKey: replyTo, body: Array(body),
                 properties: AMQPProperties(
                     messageID: reply.messageId.rawValue,
