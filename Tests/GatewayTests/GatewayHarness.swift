@@ -31,17 +31,39 @@ final class GatewayHarness: Sendable {
     private let group: ServiceGroup
     private let task: Task<Void, any Error>
     private let scratch: URL
+    /// The broker started for this gateway (it was given a private Redis), stopped with it.
+    private let ownRabbit: RabbitMQServer?
 
     /// Starts a gateway. `amqpPort` overrides the broker port (e.g. one nothing listens on); `redis`
     /// replaces the shared Redis and `rabbit` the shared broker (e.g. private ones the test stops).
     /// `logger` receives the gateway's log; `configure` adjusts its settings (limits, no master key…).
     static func start(
-        amqpPort: Int? = nil, redis redisServer: RedisServer? = nil, rabbit rabbitServer: RabbitMQServer? = nil,
+        amqpPort: Int? = nil, redis givenRedis: RedisServer? = nil, rabbit givenRabbit: RabbitMQServer? = nil,
         staleAfterSeconds: Int = 30, logger: Logger = Logger(label: "gateway-test"),
         configure: (inout GatewayConfiguration) -> Void = { _ in }
     ) async throws -> GatewayHarness {
-        let redisServer = if let redisServer { redisServer } else { try await TestRedis.shared() }
-        let rabbit = if let rabbitServer { rabbitServer } else { try await TestRabbitMQ.sharedServer() }
+        // A gateway consumes the shared queues (events, dead letters) of its broker and writes what
+        // they say to its Redis, and its outbox relay publishes the entries of its Redis to its broker.
+        // So a gateway never mixes a private server with a shared one: it would take other tests'
+        // events into a Redis they do not read, or relay their commands to a broker without their queues.
+        var ownRabbit: RabbitMQServer?
+        let redisServer: RedisServer
+        if let givenRedis {
+            redisServer = givenRedis
+        } else if givenRabbit != nil {
+            redisServer = try await TestRedis.privateServer(appendOnly: false)
+        } else {
+            redisServer = try await TestRedis.shared()
+        }
+        let rabbit: RabbitMQServer
+        if let givenRabbit {
+            rabbit = givenRabbit
+        } else if redisServer.port != (try await TestRedis.shared()).port, amqpPort == nil {
+            rabbit = try await TestRabbitMQ.startPrivate()
+            ownRabbit = rabbit
+        } else {
+            rabbit = try await TestRabbitMQ.sharedServer()
+        }
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("paz-gw-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         let keyFile = scratch.appendingPathComponent("master.key")
@@ -78,13 +100,14 @@ final class GatewayHarness: Sendable {
         let http = try PazHTTP.HTTPClient(configuration: httpConfiguration, logger: logger)
         return GatewayHarness(
             baseURL: "http://127.0.0.1:\(port)", port: port, adminToken: adminToken, store: services.store, amqp: amqp, http: http,
-            breakers: services.breakers, group: group, task: task, scratch: scratch)
+            breakers: services.breakers, group: group, task: task, scratch: scratch, ownRabbit: ownRabbit)
     }
 
     private init(
         baseURL: String, port: Int, adminToken: String, store: Store, amqp: AMQPConnection, http: PazHTTP.HTTPClient,
-        breakers: GatewayBreakers, group: ServiceGroup, task: Task<Void, any Error>, scratch: URL
+        breakers: GatewayBreakers, group: ServiceGroup, task: Task<Void, any Error>, scratch: URL, ownRabbit: RabbitMQServer?
     ) {
+        self.ownRabbit = ownRabbit
         self.breakers = breakers
         self.baseURL = baseURL
         self.port = port
@@ -102,6 +125,7 @@ final class GatewayHarness: Sendable {
         _ = try? await task.value
         await amqp.close()
         await http.shutdown()
+        await ownRabbit?.stop()
         try? FileManager.default.removeItem(at: scratch)
     }
 

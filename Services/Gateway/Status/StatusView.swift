@@ -61,12 +61,18 @@ struct StatusView: Sendable {
 
     // MARK: - Fixed JSON
 
-    private static func machinePrefix(_ record: MachineRecord, state: StateRecord?) -> [UInt8] {
+    /// `{"id":…,"name":…` (object left open): how every prepared object starts.
+    private static func object(id: String, name: String) -> JSONBytes {
         var json = JSONBytes()
         json.raw("{\"id\":")
-        json.string(record.id.rawValue)
+        json.string(id)
         json.raw(",\"name\":")
-        json.string(record.name.rawValue)
+        json.string(name)
+        return json
+    }
+
+    private static func machinePrefix(_ record: MachineRecord, state: StateRecord?) -> [UInt8] {
+        var json = object(id: record.id.rawValue, name: record.name.rawValue)
         json.raw(",\"state\":")
         json.string((state?.state ?? .unknown).rawValue)
         if let observedAt = state?.observedAt {
@@ -77,11 +83,7 @@ struct StatusView: Sendable {
     }
 
     private static func clusterPrefix(_ cluster: ClusterRecord, states: [MachineState]) -> [UInt8] {
-        var json = JSONBytes()
-        json.raw("{\"id\":")
-        json.string(cluster.id.rawValue)
-        json.raw(",\"name\":")
-        json.string(cluster.name.rawValue)
+        var json = object(id: cluster.id.rawValue, name: cluster.name.rawValue)
         json.raw(",\"driver\":")
         json.string(cluster.driver.rawValue)
         json.raw(",\"states\":{")
