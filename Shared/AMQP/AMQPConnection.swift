@@ -127,22 +127,16 @@ package final class AMQPConnection: Sendable {
         try result.get()
     }
 
-    /// Publishes a transient message without a confirm, on a channel not in confirm mode. For RPC
-    /// replies, whose loss the caller's deadline already covers. Returns at once: the connection
-    /// thread writes it before any job queued later (such as the ack of the request it answers); a
-    /// publish that cannot be written (no connection) is logged and dropped.
-    /// - Throws: ``AMQPError/closed`` when the connection is closed.
+    /// Publishes without waiting for the confirm (failures are only logged). For RPC replies, whose
+    /// loss the caller's timeout already covers. Returns once the frame is written.
     package func publishUnconfirmed(
         exchange: String, routingKey: String, body: [UInt8], properties: AMQPProperties = AMQPProperties()
-    ) throws(AMQPError) {
-        let posted = mailbox.post { core in
-            do throws(AMQPError) {
-                try core.publishUnconfirmed(exchange: exchange, routingKey: routingKey, body: body, properties: properties)
-            } catch {
-                core.logger.warning("AMQP unconfirmed publish dropped", metadata: ["error": "\(error)"])
-            }
+    ) async throws(AMQPError) {
+        try await perform { core throws(AMQPError) in
+            try core.publish(
+                exchange: exchange, routingKey: routingKey, body: body, properties: properties, mandatory: false,
+                waiter: .untracked)
         }
-        if !posted { throw .closed }
     }
 
     // MARK: Consuming

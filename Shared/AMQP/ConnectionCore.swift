@@ -45,6 +45,7 @@ final class ConnectionCore {
     enum ConfirmWaiter {
         case publish(Completion<Void>)
         case rpc(correlationID: String)
+        case untracked
     }
 
     struct PendingConfirm {
@@ -84,9 +85,6 @@ final class ConnectionCore {
     static let dataChannel: amqp_channel_t = 1
     /// Channel for declarations; a 404/406 there closes only this channel.
     static let controlChannel: amqp_channel_t = 2
-    /// Channel for unconfirmed publishes (RPC replies): not in confirm mode, so the broker sends no
-    /// basic.ack for them and they take no confirm sequence number.
-    static let unconfirmedChannel: amqp_channel_t = 3
     static let replyQueue = "amq.rabbitmq.reply-to"
     /// Header with a mandatory message's confirm sequence number (see ``publish``).
     static let sequenceHeader = "x-paz-publish-sequence"
@@ -136,10 +134,8 @@ final class ConnectionCore {
 
     /// The thread's body: runs jobs, reads frames, keeps heartbeats and deadlines, reconnects.
     func run() {
-        var jobsWaiting = true
         while !isClosing {
-            if jobsWaiting { for job in mailbox.take() { job(self) } }
-            jobsWaiting = true
+            for job in mailbox.take() { job(self) }
             if let error = broken {
                 broken = nil
                 lose(error)
@@ -160,19 +156,15 @@ final class ConnectionCore {
                 continue
             }
             expireDeadlines()
-            jobsWaiting = waitForEvents(socket: amqp_get_sockfd(connection), timeout: nextWakeUp(connection))
+            waitForEvents(socket: amqp_get_sockfd(connection), timeout: nextWakeUp(connection))
         }
         shutdown()
     }
 
-    /// Sleeps until a job is posted, `socket` is readable or `timeout` passes; returns whether jobs
-    /// may be waiting (false only when poll() saw the mailbox's eventfd unreadable, which saves a read).
-    @discardableResult
-    private func waitForEvents(socket: Int32?, timeout: Duration) -> Bool {
+    private func waitForEvents(socket: Int32?, timeout: Duration) {
         var descriptors = [pollfd(fd: mailbox.eventFD, events: Int16(POLLIN), revents: 0)]
         if let socket { descriptors.append(pollfd(fd: socket, events: Int16(POLLIN), revents: 0)) }
-        guard poll(&descriptors, nfds_t(descriptors.count), timeout.pollMilliseconds) >= 0 else { return true }
-        return descriptors[0].revents != 0
+        _ = poll(&descriptors, nfds_t(descriptors.count), timeout.pollMilliseconds)
     }
 
     /// How long poll() may sleep: at most half a heartbeat, and not past the next deadline.
@@ -185,8 +177,7 @@ final class ConnectionCore {
         return max(wake, .zero)
     }
 
-    /// Reads the frames the socket holds right now and every frame librabbitmq has buffered (bounded,
-    /// so jobs are not starved).
+    /// Reads every frame librabbitmq has or the socket holds right now (bounded, so jobs are not starved).
     private func pump(_ connection: amqp_connection_state_t) throws(AMQPError) {
         var frame = amqp_frame_t()
         for _ in 0..<1024 {
@@ -197,9 +188,6 @@ final class ConnectionCore {
                 throw .library(operation: "reading from the broker", status: status, message: libraryMessage(status))
             }
             try handle(frame)
-            // Nothing more buffered: the socket is read again once poll() says it is readable, not
-            // now (that would be a recv that finds nothing and a poll that times out, on every wake).
-            if amqp_frames_enqueued(connection) == 0 && amqp_data_in_buffer(connection) == 0 { break }
         }
         amqp_maybe_release_buffers(connection)
     }
@@ -267,8 +255,6 @@ final class ConnectionCore {
             try check(amqp_get_rpc_reply(connection), "channel.open", channel: Self.dataChannel)
             amqp_confirm_select(connection, Self.dataChannel)
             try check(amqp_get_rpc_reply(connection), "confirm.select", channel: Self.dataChannel)
-            amqp_channel_open(connection, Self.unconfirmedChannel)
-            try check(amqp_get_rpc_reply(connection), "channel.open", channel: Self.unconfirmedChannel)
             controlChannelOpen = false
             for item in topology {
                 do {
@@ -468,13 +454,15 @@ final class ConnectionCore {
     private func block(reason: String) {
         let reason = reason.isEmpty ? "resource alarm" : reason
         setBlocked(reason)
-        let waiting = pendingConfirms
+        let waiting = pendingConfirms.filter { if case .untracked = $0.value.waiter { false } else { true } }
         logger.warning(
             "AMQP connection blocked by the broker (resource alarm); publishes fail until it is unblocked",
             metadata: ["reason": "\(reason)", "failedInFlight": "\(waiting.count)"])
-        pendingConfirms.removeAll()
-        oldestPending = nextSequence
-        for entry in waiting.values { resolve(entry, .failure(.blocked(reason: reason))) }
+        for (sequence, entry) in waiting {
+            pendingConfirms[sequence] = nil
+            resolve(entry, .failure(.blocked(reason: reason)))
+        }
+        while oldestPending < nextSequence && pendingConfirms[oldestPending] == nil { oldestPending += 1 }
     }
 
     private func setBlocked(_ reason: String?) {
@@ -517,6 +505,10 @@ final class ConnectionCore {
         case .rpc(let id):
             if case .failure(let error) = outcome, let call = calls.removeValue(forKey: id) {
                 call.completion.fail(error)
+            }
+        case .untracked:
+            if case .failure(let error) = outcome {
+                logger.warning("AMQP unconfirmed publish failed", metadata: ["error": "\(error)"])
             }
         }
     }
@@ -670,50 +662,31 @@ final class ConnectionCore {
         waiter: ConfirmWaiter
     ) throws(AMQPError) {
         let connection = try live()
-        if let blockedReason { throw .blocked(reason: blockedReason) }
-        var numbered = properties
-        // Its confirm sequence number: a basic.return names its message only by its content, and
-        // one basic.ack may confirm several messages (`multiple`), so this tells which one came back.
-        if mandatory { numbered.headers[Self.sequenceHeader] = .int(Int64(nextSequence)) }
-        try write(
-            connection, channel: Self.dataChannel, exchange: exchange, routingKey: routingKey, body: body,
-            properties: numbered, mandatory: mandatory)
-        pendingConfirms[nextSequence] = PendingConfirm(
-            waiter: waiter, exchange: exchange, routingKey: routingKey,
-            deadline: ContinuousClock.now + configuration.confirmTimeout)
-        nextSequence += 1
-    }
-
-    /// Writes one basic.publish on the unconfirmed channel; nobody waits for it. It is written even
-    /// while the broker blocks publishing (an RPC reply: its caller is waiting for it).
-    func publishUnconfirmed(exchange: String, routingKey: String, body: [UInt8], properties: AMQPProperties)
-        throws(AMQPError)
-    {
-        try write(
-            try live(), channel: Self.unconfirmedChannel, exchange: exchange, routingKey: routingKey, body: body,
-            properties: properties, mandatory: false)
-    }
-
-    /// Writes one basic.publish on `channel`; a failed write breaks the connection.
-    private func write(
-        _ connection: amqp_connection_state_t, channel: amqp_channel_t, exchange: String, routingKey: String,
-        body: [UInt8], properties: AMQPProperties, mandatory: Bool
-    ) throws(AMQPError) {
+        if let blockedReason {
+            if case .untracked = waiter {} else { throw .blocked(reason: blockedReason) }
+        }
         let arena = CArena()
         defer { arena.release() }
         // The sender's identity, verified by RabbitMQ against this connection's user (a republished
         // delivery carries its original sender's, which RabbitMQ would refuse).
         var stamped = properties
         stamped.userID = configuration.user
+        // Its confirm sequence number: a basic.return names its message only by its content, and
+        // one basic.ack may confirm several messages (`multiple`), so this tells which one came back.
+        if mandatory { stamped.headers[Self.sequenceHeader] = .int(Int64(nextSequence)) }
         var cProperties = arena.properties(stamped)
         let status = amqp_basic_publish(
-            connection, channel, arena.bytes(exchange), arena.bytes(routingKey), mandatory ? 1 : 0, 0,
+            connection, Self.dataChannel, arena.bytes(exchange), arena.bytes(routingKey), mandatory ? 1 : 0, 0,
             &cProperties, arena.bytes(body))
         guard status == AMQP_STATUS_OK.rawValue else {
             let error = AMQPError.library(operation: "basic.publish", status: status, message: libraryMessage(status))
             broken = error
             throw error
         }
+        pendingConfirms[nextSequence] = PendingConfirm(
+            waiter: waiter, exchange: exchange, routingKey: routingKey,
+            deadline: ContinuousClock.now + configuration.confirmTimeout)
+        nextSequence += 1
     }
 
     private func startConsumer(_ connection: amqp_connection_state_t, tag: String, queue: String, prefetch: UInt16)

@@ -237,7 +237,7 @@ struct AMQPTests {
             // The bare protocol: answer on reply-to with the correlation id, then ack.
             for await request in consumer {
                 guard let replyTo = request.properties.replyTo else { continue }
-                try responderConnection.publishUnconfirmed(
+                try await responderConnection.publishUnconfirmed(
                     exchange: "", routingKey: replyTo, body: Array("echo:".utf8) + request.body,
                     properties: AMQPProperties(correlationID: request.properties.correlationID, persistent: false))
                 try await responderConnection.ack(request)

@@ -90,15 +90,14 @@ package struct RPCResponder: Sendable {
 
     /// Answers `request` with `reply` on its reply-to (transient, its correlation id) and returns
     /// `.done`; a request without reply-to is dead-lettered (`missing-reply-to`). The reply is not
-    /// confirmed and not waited for (it is written before the request's ack): the caller's deadline
-    /// covers a lost one, and a caller that is gone is not retried.
+    /// confirmed: the caller's deadline covers a lost one, and a caller that is gone is not retried.
     package func answer(_ request: AMQPDelivery, kind: MessageKind, with reply: ReplyEnvelope) async -> HandlerOutcome {
         guard let replyTo = request.properties.replyTo, !replyTo.isEmpty else {
             return .deadLetter(reason: "missing-reply-to", detail: "\(kind.rawValue) is a request and needs a reply-to")
         }
         do {
             let body = try MessageCodec.encode(reply)
-            try amqp.publishUnconfirmed(
+            try await amqp.publishUnconfirmed(
                 exchange: "", routingKey: replyTo, body: Array(body),
                 properties: AMQPProperties(
                     messageID: reply.messageId.rawValue,
