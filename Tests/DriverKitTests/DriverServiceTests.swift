@@ -117,7 +117,8 @@ import Testing
         let harness = try await Harness.start()
         let machine = MachineRef(clusterId: .random(), machineId: .random())
         try await harness.send(harness.command(.machineRestart(MachineAction(machine: machine))))
-        let events = try await harness.events { count($0, phase: .failed) >= 1 }
+        // Five attempts 1, 2, 5 and 10 s apart: 18 s of delays alone, more on a loaded machine.
+        let events = try await harness.events(timeout: .seconds(75)) { count($0, phase: .failed) >= 1 }
         try await harness.shutdown()
         let status = try #require(try await harness.connection.queueStatus(harness.queueName))
         try await harness.stop()

@@ -146,6 +146,25 @@ final class GatewayHarness: Sendable {
             method: method, url: baseURL + path, headers: fields, body: Data((json ?? "").utf8), idempotent: false))
     }
 
+    /// ``request(_:_:token:json:headers:)`` again after its `Retry-After` (2 s at most) while the
+    /// gateway answers 503 `dependency-unavailable`, for up to `patience`: what a client does when the
+    /// shared test broker drops a connection under load (CI saw RabbitMQ close the gateway's with
+    /// 541 INTERNAL_ERROR while every suite ran at once).
+    func requestRidingOutBrokerDrops(
+        _ method: PazHTTP.HTTPMethod, _ path: String, token: String?, json: String? = nil,
+        headers: [String: String] = [:], patience: Duration = .seconds(30)
+    ) async throws -> PazHTTP.HTTPResponse {
+        let deadline = ContinuousClock.now + patience
+        while true {
+            let answer = try await request(method, path, token: token, json: json, headers: headers)
+            let type = (try? JSONSerialization.jsonObject(with: answer.body) as? [String: Any])?["type"] as? String
+            guard answer.status == 503, type == "urn:paz:problem:dependency-unavailable", ContinuousClock.now < deadline
+            else { return answer }
+            let wait = min(Int(answer.headers["Retry-After"] ?? "1") ?? 1, 2)
+            try await Task.sleep(for: .seconds(wait))
+        }
+    }
+
     /// Creates a tenant (unique name) with `quota` and returns its id and a fresh token.
     func makeTenant(_ prefix: String, quota: Int = 10) async throws -> (id: String, token: String) {
         let name = "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())"

@@ -296,7 +296,7 @@ struct GatewayTests {
         try await gateway.store.announce(DriverAnnouncement(
             name: name, version: "0.1.0", instanceId: "ghost", capabilities: [.create], createOptions: [],
             ttlSeconds: 60, startedAt: Date()))
-        let answer = try await gateway.request(
+        let answer = try await gateway.requestRidingOutBrokerDrops(
             .post, "/v1/clusters", token: tenant.token, json: #"{"name":"g","driver":"\#(name)"}"#)
         #expect(answer.status == 503, "\(String(decoding: answer.body, as: UTF8.self))")
         #expect(json(answer)["type"] as? String == "urn:paz:problem:driver-unavailable")
