@@ -44,6 +44,7 @@ let package = Package(
         .executable(name: "paz-gateway", targets: ["PazGatewayMain"]),
         .executable(name: "paz-driver-generic", targets: ["PazGenericDriverMain"]),
         .executable(name: "paz-driver-ec2", targets: ["PazEC2DriverMain"]),
+        .executable(name: "paz-driver-digitalocean", targets: ["PazDigitalOceanDriverMain"]),
         .executable(name: "paz-driver-qemu", targets: ["PazQEMUDriverMain"]),
         .executable(name: "paz-status-collector", targets: ["PazStatusCollectorMain"]),
         .executable(name: "paz-ssh-broker", targets: ["PazSSHBrokerMain"]),
@@ -143,6 +144,14 @@ let package = Package(
             path: "Shared/DriverKit"
         ),
         .target(name: "PazGuestConfig", dependencies: ["PazDriverKit", "PazSchemas"], path: "Shared/GuestConfig"),
+        .target(
+            name: "PazCloudDriver",
+            dependencies: [
+                "PazDriverKit", "PazGuestConfig", "PazHTTP", "PazOpenSSH", "PazSchemas", "PazServiceKit", "PazControlPlane", log,
+                .product(name: "Configuration", package: "swift-configuration"),
+            ],
+            path: "Shared/CloudDriver"
+        ),
 
         // Services.
         ] + service(
@@ -170,7 +179,12 @@ let package = Package(
             ]
         ) + service(
             "PazEC2Driver", folder: "Drivers/EC2",
-            dependencies: serviceCore + ["PazDriverKit", "PazHTTP", "PazGuestConfig", .product(name: "Configuration", package: "swift-configuration")]
+            dependencies: serviceCore + [
+                "PazDriverKit", "PazHTTP", "PazGuestConfig", "PazCloudDriver", .product(name: "Configuration", package: "swift-configuration"),
+            ]
+        ) + service(
+            "PazDigitalOceanDriver", folder: "Drivers/DigitalOcean",
+            dependencies: serviceCore + ["PazDriverKit", "PazHTTP", "PazCloudDriver"]
         ) + service(
             "PazStatusCollector", folder: "StatusCollector",
             dependencies: serviceCore + [

@@ -41,13 +41,27 @@ package struct RetryPolicy: Sendable {
         return .seconds(ceiling * Double.random(in: 0.5...1.0))
     }
 
-    /// The wait before retrying after `response`: its `Retry-After` (seconds or HTTP-date, capped) when
-    /// present and valid, otherwise the backoff.
+    /// The wait before retrying after `response`: its `Retry-After` (seconds or HTTP-date), else the
+    /// `RateLimit-Reset` of a 429 (DigitalOcean and Hetzner send a Unix time), capped, when present and
+    /// valid; otherwise the backoff.
     package func delay(afterAttempt attempt: Int, response: HTTPResponse?, now: Date = Date()) -> Duration {
         if let value = response?.headers["Retry-After"], let requested = RetryPolicy.parseRetryAfter(value, now: now) {
             return min(requested, maximumRetryAfter)
         }
+        if response?.status == 429, let value = response?.headers["RateLimit-Reset"],
+           let requested = RetryPolicy.parseRateLimitReset(value, now: now)
+        {
+            return min(requested, maximumRetryAfter)
+        }
         return backoff(afterAttempt: attempt)
+    }
+
+    /// Parses `RateLimit-Reset`: a Unix time (what DigitalOcean and Hetzner send) or, for a value too
+    /// small to be one, delay-seconds (the IETF draft's form). A time in the past is 0.
+    package static func parseRateLimitReset(_ value: String, now: Date = Date()) -> Duration? {
+        guard let number = Int(value.trimmingCharacters(in: .whitespaces)), number >= 0 else { return nil }
+        guard number >= 1_000_000_000 else { return .seconds(number) }
+        return .seconds(max(0, Double(number) - now.timeIntervalSince1970))
     }
 
     /// Parses `Retry-After`: delay-seconds or an IMF-fixdate (RFC 9110 §10.2.3). A date in the past is 0.

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PazCloudDriver
 import PazControlPlane
 package import PazDriverKit
 import PazGuestConfig

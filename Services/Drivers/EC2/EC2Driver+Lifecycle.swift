@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PazCloudDriver
 package import PazDriverKit
 package import PazSchemas
 

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PazCloudDriver
 import PazDriverKit
 package import PazHTTP
 package import PazSchemas

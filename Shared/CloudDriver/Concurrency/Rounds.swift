@@ -1,13 +1,14 @@
-import PazDriverKit
+package import PazDriverKit
 
 /// Calls that arrive while a round of the same key is running share the next round: one provider
 /// request for many callers, and every caller's answer comes from a round that started after its
 /// call (so it reflects what the caller did before). The EC2 driver terminates the instances of many
-/// concurrent removals with one `TerminateInstances`, and checks a cluster for instances left once
-/// for all the removals that finish together.
-actor Rounds<Key: Hashable & Sendable, Item: Hashable & Sendable, Output: Sendable> {
+/// concurrent removals with one `TerminateInstances`; the cloud drivers look at the servers many
+/// creates wait for with one listing; both check a cluster for servers left once for all the
+/// removals that finish together.
+package actor Rounds<Key: Hashable & Sendable, Item: Hashable & Sendable, Output: Sendable> {
     /// The work of one round: every item's output (an item missing from the answer is an error).
-    typealias Work = @Sendable ([Item]) async throws(DriverError) -> [Item: Output]
+    package typealias Work = @Sendable ([Item]) async throws(DriverError) -> [Item: Output]
 
     private struct Caller {
         var item: Item
@@ -18,9 +19,11 @@ actor Rounds<Key: Hashable & Sendable, Item: Hashable & Sendable, Output: Sendab
     private var waiting: [Key: [Caller]] = [:]
     private var running: Set<Key> = []
 
+    package init() {}
+
     /// `item`'s output from the next round of `key` (`work` runs that round unless a caller before
     /// this one brought the work of the round already).
-    func submit(_ item: Item, key: Key, work: @escaping Work) async throws(DriverError) -> Output {
+    package func submit(_ item: Item, key: Key, work: @escaping Work) async throws(DriverError) -> Output {
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Output, DriverError>, Never>) in
             waiting[key, default: []].append(Caller(item: item, work: work, continuation: continuation))
             if !running.contains(key) { startRound(key) }

@@ -1,0 +1,11 @@
+import PazDigitalOceanDriver
+import PazServiceKit
+
+@main
+enum Main {
+    static func main() async {
+        await ServiceKit.runMain("paz-driver-digitalocean") {
+            try await DigitalOceanDriverService.run()
+        }
+    }
+}
