@@ -237,6 +237,10 @@ let package = Package(
                 "PazRedis", "PazSecrets", "PazStore", log,
             ]
         ),
+        .testTarget(
+            name: "CloudDriverTests",
+            dependencies: ["PazCloudDriver", "PazDigitalOceanDriver", "PazDriverKit", "PazHTTP", "PazSchemas"]
+        ),
         .testTarget(name: "SecretsTests", dependencies: ["PazSecrets"]),
         .testTarget(name: "OpenSSHTests", dependencies: ["PazOpenSSH"]),
         .testTarget(name: "StoreTests", dependencies: ["PazStore", "PazTestSupport", "PazLocalServers"]),

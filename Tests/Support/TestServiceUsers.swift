@@ -6,7 +6,7 @@ package import PazSchemas
 /// the permissions of its kind, as `paz-machine up` creates them.
 package struct TestServiceUsers: Sendable {
     /// The kinds tests log in as: the gateway, the collector, the broker and two drivers.
-    package static let kinds: [ServiceKind] = [.gateway, .statusCollector, .sshBroker, .driver("generic"), .driver("qemu"), .driver("ec2")]
+    package static let kinds: [ServiceKind] = [.gateway, .statusCollector, .sshBroker, .driver("generic"), .driver("qemu"), .driver("ec2"), .driver("digitalocean")]
     private let passwords: [ServiceKind: String]
 
     private static let shared = SharedFixture<TestServiceUsers> {

@@ -17,10 +17,12 @@ package struct StackState: Codable, Equatable, Sendable {
         package var qemuDriverOps: Int?
         /// The EC2 driver's ops port; nil in a state file written before that driver was part of the stack.
         package var ec2DriverOps: Int?
+        /// The DigitalOcean driver's ops port; nil in a state file written before that driver was part of the stack.
+        package var digitalOceanDriverOps: Int?
 
         package init(
             redis: Int, amqp: Int, gateway: Int, gatewayOps: Int, collectorOps: Int, driverOps: Int, brokerOps: Int? = nil,
-            qemuDriverOps: Int? = nil, ec2DriverOps: Int? = nil
+            qemuDriverOps: Int? = nil, ec2DriverOps: Int? = nil, digitalOceanDriverOps: Int? = nil
         ) {
             self.redis = redis
             self.amqp = amqp
@@ -31,6 +33,7 @@ package struct StackState: Codable, Equatable, Sendable {
             self.brokerOps = brokerOps
             self.qemuDriverOps = qemuDriverOps
             self.ec2DriverOps = ec2DriverOps
+            self.digitalOceanDriverOps = digitalOceanDriverOps
         }
     }
 
