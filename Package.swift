@@ -45,6 +45,7 @@ let package = Package(
         .executable(name: "paz-driver-generic", targets: ["PazGenericDriverMain"]),
         .executable(name: "paz-driver-ec2", targets: ["PazEC2DriverMain"]),
         .executable(name: "paz-driver-digitalocean", targets: ["PazDigitalOceanDriverMain"]),
+        .executable(name: "paz-driver-hetzner", targets: ["PazHetznerDriverMain"]),
         .executable(name: "paz-driver-qemu", targets: ["PazQEMUDriverMain"]),
         .executable(name: "paz-status-collector", targets: ["PazStatusCollectorMain"]),
         .executable(name: "paz-ssh-broker", targets: ["PazSSHBrokerMain"]),
@@ -186,6 +187,8 @@ let package = Package(
             "PazDigitalOceanDriver", folder: "Drivers/DigitalOcean",
             dependencies: serviceCore + ["PazDriverKit", "PazHTTP", "PazCloudDriver"]
         ) + service(
+            "PazHetznerDriver", folder: "Drivers/Hetzner", dependencies: serviceCore + ["PazDriverKit", "PazHTTP", "PazCloudDriver"]
+        ) + service(
             "PazStatusCollector", folder: "StatusCollector",
             dependencies: serviceCore + [
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -239,7 +242,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CloudDriverTests",
-            dependencies: ["PazCloudDriver", "PazDigitalOceanDriver", "PazDriverKit", "PazHTTP", "PazSchemas"]
+            dependencies: ["PazCloudDriver", "PazDigitalOceanDriver", "PazHetznerDriver", "PazDriverKit", "PazHTTP", "PazSchemas"]
         ),
         .testTarget(name: "SecretsTests", dependencies: ["PazSecrets"]),
         .testTarget(name: "OpenSSHTests", dependencies: ["PazOpenSSH"]),

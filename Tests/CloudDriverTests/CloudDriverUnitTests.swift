@@ -1,6 +1,7 @@
 import Foundation
 import PazCloudDriver
 @testable import PazDigitalOceanDriver
+@testable import PazHetznerDriver
 import PazDriverKit
 import PazHTTP
 import PazSchemas
@@ -95,5 +96,24 @@ struct CloudDriverUnitTests {
         #expect(policy.delay(afterAttempt: 1, response: throttled, now: now) == .seconds(30))
         let both = HTTPResponse(status: 429, headers: ["RateLimit-Reset": "2000000100", "Retry-After": "2"], body: Data(), totalSeconds: 0)
         #expect(policy.delay(afterAttempt: 1, response: both, now: now) == .seconds(2))
+    }
+}
+
+/// The Hetzner mapping, without a server.
+struct HetznerMappingTests {
+    @Test("a server is read with its paz labels, public address and common state; selectors require every label")
+    func serverMapping() throws {
+        let json = """
+            {"id": 7, "name": "db-1", "status": "initializing", "labels": {"paz-tenant": "tnt_a", "paz-machine": "mch_b", "team": "x"},
+             "public_net": {"ipv4": {"ip": "127.101.0.3"}}, "private_net": [], "server_type": {"name": "cx22"},
+             "image": {"id": 3, "name": "debian-12"}, "location": {"name": "fsn1"}}
+            """
+        let server = HetznerAPI.server(try JSONDecoder().decode(Hetzner.Server.self, from: Data(json.utf8)))
+        #expect(server.id == "7" && server.state == .starting && server.labels == ["paz-tenant": "tnt_a", "paz-machine": "mch_b"])
+        #expect(server.publicIPv4 == "127.101.0.3" && server.size == "cx22" && server.image == "debian-12" && server.location == "fsn1")
+        #expect(HetznerAPI.state(of: "running") == .running && HetznerAPI.state(of: "off") == .stopped)
+        let labels = CloudLabels(tenant: try TenantID("tnt_a"), cluster: try ClusterID("cls_c"))
+        #expect(HetznerAPI.selector(labels) == "paz-tenant=tnt_a,paz-cluster=cls_c")
+        #expect(HetznerAPI.labels(labels) == ["paz-tenant": "tnt_a", "paz-cluster": "cls_c"])
     }
 }

@@ -5,8 +5,11 @@ package import PazSchemas
 /// One RabbitMQ user per service kind (``PazSchemas/ServiceKind``), with a random password each and
 /// the permissions of its kind, as `paz-machine up` creates them.
 package struct TestServiceUsers: Sendable {
-    /// The kinds tests log in as: the gateway, the collector, the broker and two drivers.
-    package static let kinds: [ServiceKind] = [.gateway, .statusCollector, .sshBroker, .driver("generic"), .driver("qemu"), .driver("ec2"), .driver("digitalocean")]
+    /// The kinds tests log in as: the gateway, the collector, the broker and every driver.
+    package static let kinds: [ServiceKind] = [
+        .gateway, .statusCollector, .sshBroker, .driver("generic"), .driver("qemu"), .driver("ec2"), .driver("digitalocean"),
+        .driver("hetzner"),
+    ]
     private let passwords: [ServiceKind: String]
 
     private static let shared = SharedFixture<TestServiceUsers> {

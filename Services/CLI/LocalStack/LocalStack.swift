@@ -8,19 +8,20 @@ import PazSecrets
 
 /// The whole control plane on this computer, under one data directory: redis-server (AOF) and
 /// rabbitmq-server, then `paz-ssh-broker`, `paz-gateway`, `paz-status-collector`, `paz-driver-generic`,
-/// `paz-driver-qemu`, `paz-driver-ec2` and `paz-driver-digitalocean` (found next to `paz-machine`), all on 127.0.0.1, as background process groups recorded in `stack.json`.
+/// `paz-driver-qemu`, `paz-driver-ec2`, `paz-driver-digitalocean` and `paz-driver-hetzner` (found next to `paz-machine`), all on 127.0.0.1, as background process groups recorded in `stack.json`.
 /// Each service logs in to RabbitMQ and Redis as a user of its own with only its permissions
 /// (``StackCredentials``); RabbitMQ's `guest` is deleted and Redis's `default` user has a password.
 package struct LocalStack: Sendable {
     /// The service executables `up` starts, in order, with the ops port each uses.
     package static let services = [
         "paz-ssh-broker", "paz-gateway", "paz-status-collector", "paz-driver-generic", "paz-driver-qemu", "paz-driver-ec2",
-        "paz-driver-digitalocean",
+        "paz-driver-digitalocean", "paz-driver-hetzner",
     ]
     /// The service kind of each of ``services``: each logs in to RabbitMQ and Redis as its own user,
     /// named like its executable (docs/security.md).
     package static let serviceKinds: [ServiceKind] = [
         .sshBroker, .gateway, .statusCollector, .driver("generic"), .driver("qemu"), .driver("ec2"), .driver("digitalocean"),
+        .driver("hetzner"),
     ]
     /// The tenant `up` creates for the CLI.
     package static let tenant = "default"
@@ -87,14 +88,16 @@ package struct LocalStack: Sendable {
         if state.ports.qemuDriverOps == nil { state.ports.qemuDriverOps = try Self.freePort() }
         if state.ports.ec2DriverOps == nil { state.ports.ec2DriverOps = try Self.freePort() }
         if state.ports.digitalOceanDriverOps == nil { state.ports.digitalOceanDriverOps = try Self.freePort() }
+        if state.ports.hetznerDriverOps == nil { state.ports.hetznerDriverOps = try Self.freePort() }
         let ports = state.ports
         let brokerOps = ports.brokerOps ?? 0
         let qemuDriverOps = ports.qemuDriverOps ?? 0
         let ec2DriverOps = ports.ec2DriverOps ?? 0
         let digitalOceanDriverOps = ports.digitalOceanDriverOps ?? 0
+        let hetznerDriverOps = ports.hetznerDriverOps ?? 0
         for port in [
             ports.redis, ports.amqp, ports.gateway, ports.gatewayOps, ports.collectorOps, ports.driverOps, brokerOps, qemuDriverOps,
-            ec2DriverOps, digitalOceanDriverOps,
+            ec2DriverOps, digitalOceanDriverOps, hetznerDriverOps,
         ]
         where LoopbackNetwork.canConnect(host: "127.0.0.1", port: port) {
             throw .localStack("port 127.0.0.1:\(port) of the local stack is taken by another program: stop it, "
@@ -142,6 +145,7 @@ package struct LocalStack: Sendable {
         let environment = serviceEnvironment(ports: ports)
         let opsPorts = [
             brokerOps, ports.gatewayOps, ports.collectorOps, ports.driverOps, qemuDriverOps, ec2DriverOps, digitalOceanDriverOps,
+            hetznerDriverOps,
         ]
         for (index, name) in Self.services.enumerated() {
             let log = logDirectory.appendingPathComponent("\(name).log")
@@ -194,8 +198,8 @@ package struct LocalStack: Sendable {
     /// driver connects to loopback addresses except 127.0.0.1, where the stack's own services listen; the
     /// EC2 driver calls no AWS endpoint (only endpoints an operator allows with `EC2_ENDPOINT_PREFIXES`,
     /// such as a moto server on loopback) and connects SSH to the same loopback addresses as the generic one;
-    /// so does the DigitalOcean driver (only endpoints allowed with `DIGITALOCEAN_ENDPOINT_PREFIXES`, such as
-    /// the cloud simulator).
+    /// so do the DigitalOcean and Hetzner drivers (only endpoints allowed with `DIGITALOCEAN_ENDPOINT_PREFIXES`
+    /// and `HETZNER_ENDPOINT_PREFIXES`, such as the cloud simulator).
     package static func safeTargets(environment: [String: String]) -> [String: String] {
         [
             "QEMU_IMAGE_FILE_DIRECTORIES": testImageDirectory(environment: environment).path,
@@ -209,6 +213,10 @@ package struct LocalStack: Sendable {
             "DIGITALOCEAN_ENDPOINT_PREFIXES": "",
             "DIGITALOCEAN_ADDRESS_ALLOW": "127.0.0.0/8",
             "DIGITALOCEAN_ADDRESS_DENY": "127.0.0.1/32",
+            "HETZNER_PROVIDER_ENDPOINT": "false",
+            "HETZNER_ENDPOINT_PREFIXES": "",
+            "HETZNER_ADDRESS_ALLOW": "127.0.0.0/8",
+            "HETZNER_ADDRESS_DENY": "127.0.0.1/32",
         ]
     }
 
@@ -384,12 +392,12 @@ package struct LocalStack: Sendable {
     private static func freePorts() throws(CLIError) -> StackState.Ports {
         do {
             var ports: Set<Int> = []
-            while ports.count < 10 { ports.insert(try LoopbackNetwork.freePort()) }
+            while ports.count < 11 { ports.insert(try LoopbackNetwork.freePort()) }
             let list = Array(ports)
             return .init(
                 redis: list[0], amqp: list[1], gateway: list[2], gatewayOps: list[3], collectorOps: list[4], driverOps: list[5],
                 brokerOps: list[6], qemuDriverOps: list[7], ec2DriverOps: list[8],
-                digitalOceanDriverOps: list[9])
+                digitalOceanDriverOps: list[9], hetznerDriverOps: list[10])
         } catch {
             throw .localStack("cannot find free loopback ports: \(error)")
         }

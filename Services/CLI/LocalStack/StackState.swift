@@ -19,10 +19,13 @@ package struct StackState: Codable, Equatable, Sendable {
         package var ec2DriverOps: Int?
         /// The DigitalOcean driver's ops port; nil in a state file written before that driver was part of the stack.
         package var digitalOceanDriverOps: Int?
+        /// The Hetzner driver's ops port; nil in a state file written before that driver was part of the stack.
+        package var hetznerDriverOps: Int?
 
         package init(
             redis: Int, amqp: Int, gateway: Int, gatewayOps: Int, collectorOps: Int, driverOps: Int, brokerOps: Int? = nil,
-            qemuDriverOps: Int? = nil, ec2DriverOps: Int? = nil, digitalOceanDriverOps: Int? = nil
+            qemuDriverOps: Int? = nil, ec2DriverOps: Int? = nil, digitalOceanDriverOps: Int? = nil,
+            hetznerDriverOps: Int? = nil
         ) {
             self.redis = redis
             self.amqp = amqp
@@ -34,6 +37,7 @@ package struct StackState: Codable, Equatable, Sendable {
             self.qemuDriverOps = qemuDriverOps
             self.ec2DriverOps = ec2DriverOps
             self.digitalOceanDriverOps = digitalOceanDriverOps
+            self.hetznerDriverOps = hetznerDriverOps
         }
     }
 
