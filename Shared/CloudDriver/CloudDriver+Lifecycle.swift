@@ -37,12 +37,18 @@ extension CloudDriver {
             await context.progress(machine, step: "deleting server \(id)")
             if try await deleteServer(id, api: api) { removed.append("server:\(id)") }
         }
-        let cluster = machine.clusterId
-        removed += try await cleanups.submit(cluster, key: ClusterKey(account: account, tenant: context.tenant, cluster: cluster)) {
+        return removed + (try await cleanUp(machine.clusterId, account: account, api: api, context: context))
+    }
+
+    /// The cluster's SSH key and firewall removed if no server of it is left; the removals finishing
+    /// together share one look.
+    private func cleanUp(_ cluster: ClusterID, account: CloudAccount, api: any CloudAPI, context: DriverContext) async throws(DriverError)
+        -> [String]
+    {
+        try await cleanups.submit(cluster, key: ClusterKey(account: account, tenant: context.tenant, cluster: cluster)) {
             _ throws(DriverError) in
             [cluster: try await removeClusterResourcesIfUnused(cluster, account: account, api: api, context: context)]
         }
-        return removed
     }
 
     /// Deletes the server and waits (its action, then until the provider no longer knows it); false
@@ -88,14 +94,17 @@ extension CloudDriver {
         return resources.map(\.description)
     }
 
-    /// Best-effort removal after a failed create: the machine's servers, the cluster's resources if
-    /// unused, the record. Failures are logged (the machine's `rm` tries again).
+    /// Best-effort removal after a failed create: the machine's servers (only if it was recorded: the
+    /// record precedes the server), the cluster's resources if unused, the record. Failures are logged
+    /// (the machine's `rm` tries again).
     func discard(_ machine: MachineRef, account: CloudAccount, api: any CloudAPI, context: DriverContext) async {
         do throws(DriverError) {
-            let recorded = try await context.driverData(CloudMachineData.self, version: CloudMachineData.version, for: machine.machineId)?
-                .serverId
-            _ = try await removeServers(machine, recorded: recorded, account: account, api: api, context: context)
-            try await context.forgetDriverData(for: machine.machineId)
+            if let data = try await context.driverData(CloudMachineData.self, version: CloudMachineData.version, for: machine.machineId) {
+                _ = try await removeServers(machine, recorded: data.serverId, account: account, api: api, context: context)
+                try await context.forgetDriverData(for: machine.machineId)
+            } else {
+                _ = try await cleanUp(machine.clusterId, account: account, api: api, context: context)
+            }
         } catch {
             context.logger.warning("could not remove what the failed create made; rm will try again", metadata: ["error": "\(error)"])
         }

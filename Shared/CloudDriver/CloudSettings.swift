@@ -14,7 +14,7 @@ package import PazServiceKit
 /// | `<driver>.endpointPrefixes` | none: comma-separated `http(s)://host[:port][/path]` prefixes of other endpoints tenants may use |
 /// | `<driver>.addressAllow`, `<driver>.addressDeny` | ``AddressPolicy``: the server addresses SSH may connect to |
 /// | `<driver>.maxAttempts` | `6`: tries of one API call on throttling, 5xx or transport failure |
-/// | `<driver>.pollMilliseconds` | `2000`: how often waits ask the provider how servers and actions stand |
+/// | `<driver>.pollMilliseconds` | `1000`: how often waits ask the provider how servers and actions stand (one listing per tenant per poll) |
 /// | `<driver>.listingGraceSeconds` | `10`: how long a redelivered create looks for a server an interrupted attempt may have made before it makes one (listings lag behind creates) |
 package struct CloudSettings: Sendable {
     package var providerEndpoint: Bool
@@ -28,7 +28,7 @@ package struct CloudSettings: Sendable {
     package init(
         driver: String, providerEndpoint: Bool = true, endpointPrefixes: [URLPrefix] = [], addresses: AddressPolicy? = nil,
         retry: RetryPolicy = RetryPolicy(maxAttempts: 6, baseDelay: .milliseconds(200), maximumDelay: .seconds(10)),
-        pollInterval: Duration = .seconds(2), listingGrace: Duration = .seconds(10)
+        pollInterval: Duration = .seconds(1), listingGrace: Duration = .seconds(10)
     ) {
         self.providerEndpoint = providerEndpoint
         self.endpointPrefixes = endpointPrefixes
@@ -54,7 +54,7 @@ package struct CloudSettings: Sendable {
             endpointPrefixes: prefixes, addresses: try AddressPolicy(Self.owner(driver), reader: reader),
             retry: RetryPolicy(maxAttempts: try reader.value("\(driver).maxAttempts", default: 6, in: 1...20),
                                baseDelay: .milliseconds(200), maximumDelay: .seconds(10)),
-            pollInterval: .milliseconds(try reader.value("\(driver).pollMilliseconds", default: 2000, in: 10...60_000)),
+            pollInterval: .milliseconds(try reader.value("\(driver).pollMilliseconds", default: 1000, in: 10...60_000)),
             listingGrace: .seconds(try reader.value("\(driver).listingGraceSeconds", default: 10, in: 0...300)))
     }
 
