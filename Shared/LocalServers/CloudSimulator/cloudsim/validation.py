@@ -6,6 +6,12 @@ on disk stay unchanged), both described in the README:
 - both use `nullable: true` beside `allOf`/`oneOf`/`anyOf` without a `type`, which OAS 3.0.3 (and
   openapi-core) ignore, so null would be refused where the providers send it: such a schema becomes
   `anyOf: [<the schema without nullable>, null]`;
+- the DigitalOcean bundle inlines every schema but keeps `discriminator.mapping` entries that point into
+  the unbundled YAML files (`models/droplet_actions.yml#/…`), which cannot be resolved: such a
+  discriminator is dropped, and the `anyOf` beside it alone decides;
+- DigitalOcean's SSH key path parameter reuses the key model's `readOnly` id and fingerprint schemas, and
+  openapi-core refuses every readOnly value in a request: `readOnly` is dropped from parameter schemas
+  (it only means something for bodies);
 - the DigitalOcean bundle turned the droplet status `off` into the boolean false (YAML 1.1); a boolean
   in an enum of a string schema is turned back into the string it was written as.
 """
@@ -35,8 +41,24 @@ def _patch(document):
                 for key in [k for k in responses if k in ("1xx", "2xx", "3xx", "4xx", "5xx")]:
                     responses[key.upper()] = responses.pop(key)
 
+    def strip_read_only(node):
+        if isinstance(node, dict):
+            node.pop("readOnly", None)
+            for value in node.values():
+                strip_read_only(value)
+        elif isinstance(node, list):
+            for value in node:
+                strip_read_only(value)
+
     def walk(node):
         if isinstance(node, dict):
+            if isinstance(node.get("parameters"), list):
+                for parameter in node["parameters"]:
+                    if isinstance(parameter, dict) and "schema" in parameter:
+                        strip_read_only(parameter["schema"])
+            mapping = (node.get("discriminator") or {}).get("mapping") or {}
+            if any(not str(target).startswith("#") for target in mapping.values()):
+                del node["discriminator"]
             if node.get("nullable") is True and "type" not in node and any(k in node for k in ("allOf", "oneOf", "anyOf")):
                 inner = {k: v for k, v in node.items() if k != "nullable"}
                 node.clear()
