@@ -110,7 +110,10 @@ let package = Package(
             ],
             path: "Shared/GatewayClient"
         ),
-        .target(name: "PazLocalServers", dependencies: ["PazHTTP", log], path: "Shared/LocalServers"),
+        .target(
+            name: "PazLocalServers", dependencies: ["PazHTTP", log], path: "Shared/LocalServers",
+            resources: [.copy("CloudSimulator")]
+        ),
         .target(
             name: "PazServiceKit",
             dependencies: [
@@ -232,6 +235,9 @@ let package = Package(
         ),
         .testTarget(name: "ConcurrencyTests", dependencies: ["PazConcurrency"]),
         .testTarget(name: "LocalServersTests", dependencies: ["PazLocalServers"]),
+        .testTarget(
+            name: "CloudSimulatorTests", dependencies: ["PazTestSupport", "PazLocalServers", "PazHTTP", log]
+        ),
         .testTarget(name: "MotoSupportTests", dependencies: ["PazTestSupport", "PazLocalServers", "PazHTTP"]),
         .testTarget(
             name: "EC2DriverTests",

@@ -55,3 +55,6 @@ python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml
 # moto, the AWS emulator the EC2 driver's tests and benchmarks run against (`python3 -m moto.server`,
 # what moto_server runs; boto3 comes with it and lists what moto holds for the no-leak tests).
 python3 -c 'import moto.server, boto3' 2>/dev/null || python3 -m pip install -q 'moto[server]>=5.2.1,<6'
+# openapi-core, with which the DigitalOcean/Hetzner simulator (Shared/LocalServers/CloudSimulator, run as
+# `python3 -m cloudsim`) validates every request and response against the providers' OpenAPI documents.
+python3 -c 'import openapi_core' 2>/dev/null || python3 -m pip install -q 'openapi-core>=0.19.5,<0.20'
