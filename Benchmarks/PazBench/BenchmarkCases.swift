@@ -14,5 +14,6 @@ enum BenchmarkCases {
         QEMUBootBenchmark.self,
         QEMUClusterBenchmark.self,
         EC2CreateBenchmark.self,
+        CloudCreateBenchmark.self,
     ]
 }

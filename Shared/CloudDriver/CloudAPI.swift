@@ -13,6 +13,8 @@ package protocol CloudAPI: Sendable {
     func createServer(_ request: CloudServerRequest) async throws(CloudAPIError) -> (CloudServer, CloudAction?)
     /// Deletes the server; nil action when the provider deletes at once; throws 404 when it is gone.
     func deleteServer(id: String) async throws(CloudAPIError) -> CloudAction?
+    /// Removes what the provider keeps of a deleted server's labels (DigitalOcean's tag of the machine).
+    func forgetServer(labelled labels: CloudLabels) async throws(CloudAPIError)
     /// Asks for a power action.
     func power(_ action: CloudPowerAction, server id: String) async throws(CloudAPIError) -> CloudAction?
     /// Where an action stands.

@@ -37,6 +37,7 @@ extension CloudDriver {
             await context.progress(machine, step: "deleting server \(id)")
             if try await deleteServer(id, api: api) { removed.append("server:\(id)") }
         }
+        try await cloud { () async throws(CloudAPIError) in try await api.forgetServer(labelled: labels) }
         return removed + (try await cleanUp(machine.clusterId, account: account, api: api, context: context))
     }
 

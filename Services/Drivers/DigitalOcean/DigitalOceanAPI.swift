@@ -49,6 +49,12 @@ struct DigitalOceanAPI: CloudAPI {
         return nil
     }
 
+    /// DigitalOcean keeps a tag after its last droplet is gone: the machine's tag is deleted with it.
+    func forgetServer(labelled labels: CloudLabels) async throws(CloudAPIError) {
+        guard labels.machine != nil else { return }
+        try await delete(CloudResource(.tag, id: Self.tag(labels.pairs[labels.pairs.count - 1])))
+    }
+
     func power(_ action: CloudPowerAction, server id: String) async throws(CloudAPIError) -> CloudAction? {
         let type = switch action {
         case .start: "power_on"
@@ -103,15 +109,15 @@ struct DigitalOceanAPI: CloudAPI {
         let keys = try await sshKeys().filter { $0.name == name }.map { CloudResource(.sshKey, id: String($0.id)) }
         let firewallName = Self.firewallName(name)
         let walls = try await firewalls().filter { $0.name == firewallName }.map { CloudResource(.firewall, id: $0.id) }
-        var tags: [CloudResource] = []
-        if labels.cluster != nil {
-            let tag = Self.tag(labels.pairs[labels.pairs.count - 1])
-            do throws(CloudAPIError) {
-                try await rest.perform(.get, "/v2/tags/\(tag)")
-                tags.append(CloudResource(.tag, id: tag))
-            } catch where error.isNotFound {}
+        // The cluster's tag. The tenant's stays: other clusters of the tenant may be under way, and
+        // deleting a tag untags its droplets.
+        let tag = Self.tag(labels.pairs[labels.pairs.count - 1])
+        do throws(CloudAPIError) {
+            try await rest.perform(.get, "/v2/tags/\(tag)")
+            return walls + keys + [CloudResource(.tag, id: tag)]
+        } catch where error.isNotFound {
+            return walls + keys
         }
-        return walls + keys + tags
     }
 
     func delete(_ resource: CloudResource) async throws(CloudAPIError) {

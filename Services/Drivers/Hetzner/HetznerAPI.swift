@@ -42,6 +42,9 @@ struct HetznerAPI: CloudAPI {
         return answer.action.map(Self.action)
     }
 
+    /// Labels live on the server only.
+    func forgetServer(labelled labels: CloudLabels) async throws(CloudAPIError) {}
+
     func power(_ action: CloudPowerAction, server id: String) async throws(CloudAPIError) -> CloudAction? {
         let command = switch action {
         case .start: "poweron"
@@ -147,9 +150,10 @@ struct HetznerAPI: CloudAPI {
     }
 
     func images(search: String?) async throws(CloudAPIError) -> [CloudImage] {
-        let images = try await pages("/images", query: [("type", "system"), ("status", "available")], Hetzner.ImagePage.self) {
-            ($0.images, $0.meta)
-        }
+        // The project's own snapshots too: that is how Hetzner users run Fedora CoreOS or Flatcar.
+        let images = try await pages(
+            "/images", query: [("type", "system"), ("type", "snapshot"), ("status", "available")], Hetzner.ImagePage.self
+        ) { ($0.images, $0.meta) }
         let needle = search?.lowercased() ?? ""
         return images.map { image in
             CloudImage(id: image.name ?? String(image.id), name: image.description, distribution: image.os_flavor, created: image.created)
