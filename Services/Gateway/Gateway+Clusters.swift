@@ -95,7 +95,7 @@ extension Gateway {
             return .machineCreate(MachineCreate(
                 driver: driver.name, clusterId: record.id, clusterName: record.name, machineId: machine.id,
                 machineName: machine.name, size: spec?.size ?? body.size, image: spec?.image ?? body.image,
-                location: spec?.location ?? body.location, options: machine.options))
+                location: spec?.location ?? body.location, options: machine.options, machinesInOperation: machines.count))
         }
         let submission = Submission(
             tenant: tenant, kind: "cluster.create",

@@ -19,15 +19,19 @@ extension CloudDriver {
         for (account, options) in byAccount {
             let api = try api(account, context: context)
             for option in options {
-                _ = try await check(option, machines: options.count, account: account, api: api)
+                _ = try await check(option, machines: options.count, of: nil, account: account, api: api)
             }
         }
         return PreCreateCheckResult()
     }
 
     /// Checks `options` against the account's catalog (read at most once a minute) and `machines` more
-    /// servers against its limit; returns the image.
-    func check(_ options: CloudOptions, machines: Int, account: CloudAccount, api: any CloudAPI) async throws(DriverError) -> CloudImage {
+    /// servers against its limit — the servers of `cluster` that exist already count as made, so every
+    /// machine of a cluster create finds the same answer, and a cluster over the limit makes nothing.
+    /// Returns the image.
+    func check(
+        _ options: CloudOptions, machines: Int, of cluster: CloudLabels?, account: CloudAccount, api: any CloudAPI
+    ) async throws(DriverError) -> CloudImage {
         let catalog = try await catalogs.value(account) { () async throws(DriverError) in
             try await cloud { () async throws(CloudAPIError) in
                 CloudCatalog(images: try await api.images(search: nil), sizes: try await api.sizes(), locations: try await api.locations())
@@ -51,8 +55,16 @@ extension CloudDriver {
         }
         let (limit, used) = try await cloud { () async throws(CloudAPIError) in try await api.serverLimit() }
         if let limit, used + machines > limit {
-            throw .invalidArgument(field: nil, message: "the \(provider.displayName) account may have \(limit) servers and has \(used): "
-                + "\(machines) more would exceed its limit; remove servers or ask \(provider.displayName) for a higher limit")
+            var made = 0
+            if let cluster, machines > 1 {
+                made = try await cloud { () async throws(CloudAPIError) in try await api.servers(labelled: cluster).count }
+            }
+            if used - made + machines > limit {
+                throw .invalidArgument(
+                    field: nil,
+                    message: "the \(provider.displayName) account may have \(limit) servers and has \(used): \(machines - made) more "
+                        + "would exceed its limit; remove servers or ask \(provider.displayName) for a higher limit")
+            }
         }
         return image
     }

@@ -41,7 +41,9 @@ extension CloudDriver {
         context: DriverContext
     ) async throws(DriverError) -> CloudMachineData {
         await context.progress(request.machine, step: "checking size, image, region and the account's limit")
-        let image = try await check(options, machines: 1, account: account, api: api)
+        let image = try await check(
+            options, machines: request.machinesInOperation ?? 1, of: CloudLabels(tenant: context.tenant, cluster: request.clusterId),
+            account: account, api: api)
 
         await context.progress(request.machine, step: "preparing the cluster's SSH key and firewall")
         let clusterKey = ClusterKey(account: account, tenant: context.tenant, cluster: request.clusterId)

@@ -28,11 +28,14 @@ package struct MachineCreate: Sendable, Hashable, Codable {
     package var options: [String: JSONValue]
     /// Public SSH trust material from the SSH broker, when the gateway already has it.
     package var sshTrust: SSHTrust?
+    /// How many machines the operation creates (N for a cluster of N; nil: one): a driver checks the
+    /// account's limit for all of them before it makes the first (optional: older readers ignore it).
+    package var machinesInOperation: Int?
 
     package init(
         driver: ResourceName, clusterId: ClusterID, clusterName: ResourceName, machineId: MachineID,
         machineName: ResourceName, size: String? = nil, image: String? = nil, location: String? = nil,
-        options: [String: JSONValue] = [:], sshTrust: SSHTrust? = nil
+        options: [String: JSONValue] = [:], sshTrust: SSHTrust? = nil, machinesInOperation: Int? = nil
     ) {
         self.driver = driver
         self.clusterId = clusterId
@@ -44,6 +47,7 @@ package struct MachineCreate: Sendable, Hashable, Codable {
         self.location = location
         self.options = options
         self.sshTrust = sshTrust
+        self.machinesInOperation = machinesInOperation
     }
 
     /// The machine this creates.

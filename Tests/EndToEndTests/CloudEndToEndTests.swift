@@ -163,7 +163,7 @@ extension EndToEnd {
             #expect(try await simulator.violations(provider: test.provider, token: token).isEmpty)
         }
 
-        @Test("429 on the catalog, 503 on listings and 500 on the firewall create are retried; nothing is left",
+        @Test("429 on the catalog, 503 on listings and 500 on the firewall create are retried; a cluster over the account's limit makes nothing",
               arguments: Case.all)
         func retries(_ test: Case) async throws {
             let simulator = try await TestCloudSimulator.shared()
@@ -195,6 +195,24 @@ extension EndToEnd {
             inventory = try await simulator.inventory(provider: test.provider, token: token)
             #expect(inventory.holdsNothingOfAnyCluster, "left behind: \(inventory)")
             #expect(try await simulator.violations(provider: test.provider, token: token).isEmpty)
+
+            // An account that may hold 3 servers: a cluster of 4 is refused before anything is made.
+            let limited = try await simulator.makeAccount(provider: test.provider, serverLimit: 3)
+            let refused = try await run.cli.run([
+                "cluster", "create", "big", "--count", "4", "--driver", driver, "--\(driver)-token", limited,
+                "--\(driver)-endpoint", Self.endpoint(test, simulator), "--\(driver)-ssh-cidr", "127.0.0.0/8",
+                "--image", test.image, "--size", test.size, "--location", test.location,
+            ])
+            #expect(refused.status != 0)
+            if test.provider == .digitalOcean {
+                #expect(refused.err.contains("limit"), "\(refused.err)")
+                #expect(try await simulator.inventory(provider: test.provider, token: limited).servers.isEmpty)
+            } else {
+                // Hetzner publishes no limit: it refuses the create over it, so three are made.
+                #expect(refused.err.contains("resource_limit_exceeded"), "\(refused.err)")
+            }
+            #expect(try await run.cli.run(["cluster", "rm", "big"]).status == 0)
+            #expect(try await simulator.inventory(provider: test.provider, token: limited).holdsNothingOfAnyCluster)
         }
     }
 }
