@@ -54,7 +54,7 @@ struct CloudCreateBenchmark: AsyncParsableCommand {
                 }
                 let remove = try time(stack.cli(["cluster", "rm"], [name]), in: scratch)
                 let left = try await simulator.inventory(provider: cloud, token: token)
-                guard left.isEmpty else { throw BenchError("\(name): left after rm: \(left)") }
+                guard left.holdsNothingOfAnyCluster else { throw BenchError("\(name): left after rm: \(left)") }
                 return (create, remove)
             }
             _ = try await cycle("warm", count: 1)

@@ -117,11 +117,12 @@ extension CloudDriver {
             return server
         }
         let deadline = ContinuousClock.now + settings.listingGrace
+        var intervals = PollIntervals(upTo: settings.pollInterval)
         while true {
             let found = try await cloud { () async throws(CloudAPIError) in try await api.servers(labelled: labels) }
             if let server = found.first { return server }
             guard ContinuousClock.now < deadline else { return nil }
-            try await pause(min(settings.pollInterval, Duration.seconds(1)), waitingFor: "the provider's listing")
+            try await pause(intervals.take(), waitingFor: "the provider's listing")
         }
     }
 

@@ -65,11 +65,13 @@ extension CloudDriver {
         } catch {
             throw error.driverError
         }
+        var intervals = PollIntervals(upTo: settings.pollInterval)
         while try await cloud({ () async throws(CloudAPIError) in try await api.server(id: id) }) != nil {
-            guard ContinuousClock.now + settings.pollInterval < deadline else {
+            let interval = intervals.take()
+            guard ContinuousClock.now + interval < deadline else {
                 throw .timeout("server \(id) was not deleted in time")
             }
-            try await pause(settings.pollInterval, waitingFor: "the deletion of server \(id)")
+            try await pause(interval, waitingFor: "the deletion of server \(id)")
         }
         return true
     }
@@ -177,6 +179,7 @@ extension CloudDriver {
     private func finish(
         _ action: CloudAction, of id: String, deadline: ContinuousClock.Instant, api: any CloudAPI
     ) async throws(CloudAPIError) {
+        var intervals = PollIntervals(upTo: settings.pollInterval)
         while true {
             switch try await api.action(action) {
             case .succeeded:
@@ -185,11 +188,12 @@ extension CloudDriver {
                 throw .status(provider: provider.displayName, request: "action \(action.kind) of server \(id)", status: 409,
                               code: "action_failed", message: message)
             case .running:
-                guard ContinuousClock.now + settings.pollInterval < deadline else {
+                let interval = intervals.take()
+                guard ContinuousClock.now + interval < deadline else {
                     throw .cancelled(provider: provider.displayName, request: "action \(action.kind) of server \(id) (not finished in time)")
                 }
                 do {
-                    try await Task.sleep(for: settings.pollInterval)
+                    try await Task.sleep(for: interval)
                 } catch {
                     throw .cancelled(provider: provider.displayName, request: "action \(action.kind) of server \(id)")
                 }
@@ -205,6 +209,7 @@ extension CloudDriver {
     ) async throws(DriverError) -> CloudServer {
         var seen = false
         let tenant = context.tenant
+        var intervals = PollIntervals(upTo: settings.pollInterval)
         while true {
             let server = try await looks.submit(id, key: TenantAccount(account: account, tenant: tenant)) { batch throws(DriverError) in
                 try await look(at: batch, tenant: tenant, api: api)
@@ -215,10 +220,11 @@ extension CloudDriver {
             } else if seen {
                 throw .conflict("server \(id) disappeared while waiting for it to be \(target.rawValue)")
             }
-            guard ContinuousClock.now + settings.pollInterval < deadline else {
+            let interval = intervals.take()
+            guard ContinuousClock.now + interval < deadline else {
                 throw .timeout("server \(id) was not \(target.rawValue) in time (last: \(server?.status ?? "not found"))")
             }
-            try await pause(settings.pollInterval, waitingFor: "server \(id)")
+            try await pause(interval, waitingFor: "server \(id)")
         }
     }
 

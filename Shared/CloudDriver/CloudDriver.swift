@@ -115,6 +115,25 @@ struct CloudCatalog: Sendable {
     var locations: [CatalogLocation]
 }
 
+/// How long to wait before the next look at something the provider is doing: 250 ms at first,
+/// doubling up to the `pollMilliseconds` setting — a quick action is seen at once, a slow one costs
+/// few requests.
+struct PollIntervals {
+    private var next: Duration
+    private let maximum: Duration
+
+    init(upTo maximum: Duration) {
+        next = min(.milliseconds(250), maximum)
+        self.maximum = maximum
+    }
+
+    /// The next interval.
+    mutating func take() -> Duration {
+        defer { next = min(next * 2, maximum) }
+        return next
+    }
+}
+
 extension CloudDriver {
     /// Sleeps `interval`, or ends the wait as a timeout when the task is cancelled.
     func pause(_ interval: Duration, waitingFor what: @autoclosure () -> String) async throws(DriverError) {

@@ -14,7 +14,7 @@ package import PazServiceKit
 /// | `<driver>.endpointPrefixes` | none: comma-separated `http(s)://host[:port][/path]` prefixes of other endpoints tenants may use |
 /// | `<driver>.addressAllow`, `<driver>.addressDeny` | ``AddressPolicy``: the server addresses SSH may connect to |
 /// | `<driver>.maxAttempts` | `6`: tries of one API call on throttling, 5xx or transport failure |
-/// | `<driver>.pollMilliseconds` | `1000`: how often waits ask the provider how servers and actions stand (one listing per tenant per poll) |
+/// | `<driver>.pollMilliseconds` | `1000`: how often, at most, waits ask the provider how servers and actions stand (one listing per tenant per poll; the first looks come sooner: 250 ms, doubling) |
 /// | `<driver>.listingGraceSeconds` | `10`: how long a redelivered create looks for a server an interrupted attempt may have made before it makes one (listings lag behind creates) |
 package struct CloudSettings: Sendable {
     package var providerEndpoint: Bool
@@ -23,6 +23,10 @@ package struct CloudSettings: Sendable {
     package var retry: RetryPolicy
     package var pollInterval: Duration
     package var listingGrace: Duration
+
+    /// Commands a cloud driver handles at once unless `DRIVER_PREFETCH` says otherwise: they mostly
+    /// wait for the provider, so a 20-machine cluster is made (and removed) in one wave.
+    package static let defaultPrefetch = 32
 
     /// Settings given directly (tests).
     package init(

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PazAMQP
 import PazControlPlane
+import PazRedis
 import PazSchemas
 import PazStore
 
@@ -48,7 +49,9 @@ extension DriverService {
     }
 
     /// Runs `body` holding `machine`'s lease (its journal fenced by it), renewing the lease every
-    /// third of its ttl; false, without running it, when another command holds the lease.
+    /// third of its ttl; false, without running it, when another command still holds the lease after
+    /// ``busyLeaseWait`` (a short command, such as the machine's own remove before a cluster's, is
+    /// waited for here; a long one defers the command).
     ///
     /// `body` is cancelled — and the command ends as a retry — when the lease cannot be renewed
     /// (another command took over) or the connection that delivered the command was replaced (the
@@ -60,7 +63,7 @@ extension DriverService {
             redis: store.redis, tenant: request.tenant, machine: machine.machineId, ttl: configuration.leaseTTL)
         let token: MachineLease.Token
         do {
-            guard let taken = try await lease.acquire(owner: configuration.instanceId) else { return false }
+            guard let taken = try await acquire(lease) else { return false }
             token = taken
         } catch {
             throw DriverError.providerUnavailable("status store (Redis), taking the machine lease: \(error)")
@@ -79,6 +82,19 @@ extension DriverService {
         }
         try? await lease.release(token)
         return true
+    }
+
+    /// How long a command waits here for a machine's lease another command holds before it is deferred.
+    static let busyLeaseWait = Duration.seconds(2)
+
+    /// The lease, taken now or within ``busyLeaseWait`` (tried every 100 ms); nil when still held.
+    private func acquire(_ lease: MachineLease) async throws(RedisError) -> MachineLease.Token? {
+        let deadline = ContinuousClock.now + Self.busyLeaseWait
+        while true {
+            if let token = try await lease.acquire(owner: configuration.instanceId) { return token }
+            guard ContinuousClock.now + .milliseconds(100) < deadline, !Task.isCancelled else { return nil }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
     }
 
     /// Renews the lease until cancelled; throws ``LeaseLost`` when it is gone or the delivery's

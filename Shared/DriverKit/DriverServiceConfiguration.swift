@@ -11,7 +11,7 @@ package import PazServiceKit
 /// |---|---|---|
 /// | `amqp.url` | `AMQP_URL` | `amqp://guest:guest@127.0.0.1:5672/` |
 /// | `redis.url` | `REDIS_URL` | `redis://127.0.0.1:6379/0` |
-/// | `driver.prefetch` | `DRIVER_PREFETCH` | `8` (= commands handled concurrently) |
+/// | `driver.prefetch` | `DRIVER_PREFETCH` | the driver's default: `8`, `32` for the REST cloud drivers (= commands handled concurrently) |
 /// | `driver.queryPrefetch` | `DRIVER_QUERY_PREFETCH` | `16` (= queries answered concurrently, apart from commands) |
 /// | `driver.leaseTtlSeconds` | `DRIVER_LEASE_TTL_SECONDS` | `30`: a machine's command lease lives this long unless renewed (every ttl/3) |
 /// | `driver.heartbeatTtlSeconds` | `DRIVER_HEARTBEAT_TTL_SECONDS` | `15` (renewed every ttl/3) |
@@ -53,12 +53,14 @@ package struct DriverServiceConfiguration: Sendable {
         self.authorizeSenders = authorizeSenders
     }
 
-    /// Reads the settings; `serviceName` names the AMQP connection.
-    package init(reader: ConfigReader, serviceName: String) throws(ServiceKitError) {
+    /// Reads the settings; `serviceName` names the AMQP connection; `defaultPrefetch` is the driver's
+    /// own default for `driver.prefetch` (a driver that mostly waits for a provider's API runs more
+    /// commands at once than one that boots VMs here).
+    package init(reader: ConfigReader, serviceName: String, defaultPrefetch: Int = 8) throws(ServiceKitError) {
         let connections = try ConnectionSettings(reader: reader, serviceName: serviceName)
         amqp = connections.amqp
         redis = connections.redis
-        prefetch = try reader.value("driver.prefetch", default: 8, in: 1...1000)
+        prefetch = try reader.value("driver.prefetch", default: defaultPrefetch, in: 1...1000)
         queryPrefetch = try reader.value("driver.queryPrefetch", default: 16, in: 1...1000)
         leaseTTL = .seconds(try reader.value("driver.leaseTtlSeconds", default: 30, in: 3...3600))
         heartbeatTTL = .seconds(try reader.value("driver.heartbeatTtlSeconds", default: 15, in: 3...3600))

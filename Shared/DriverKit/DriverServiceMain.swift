@@ -21,12 +21,15 @@ import ServiceLifecycle
 /// reachable), reads ``DriverServiceConfiguration`` and the master key (`PAZ_MASTER_KEY_FILE`), builds
 /// the driver and runs ``DriverService`` until SIGTERM/SIGINT.
 package enum DriverServiceMain {
+    /// Runs the driver `makeDriver` builds; `defaultPrefetch` is how many commands it handles at once
+    /// unless `DRIVER_PREFETCH` says otherwise.
     package static func run(
-        defaultServiceName: String, makeDriver: (ConfigReader) throws -> any Driver
+        defaultServiceName: String, defaultPrefetch: Int = 8, makeDriver: (ConfigReader) throws -> any Driver
     ) async throws {
         let reader = try await ConfigurationSources.makeReader()
         let runtime = try ServiceKit.bootstrap(try ServiceKitConfiguration(reader: reader, defaultServiceName: defaultServiceName))
-        let configuration = try DriverServiceConfiguration(reader: reader, serviceName: runtime.configuration.serviceName)
+        let configuration = try DriverServiceConfiguration(
+            reader: reader, serviceName: runtime.configuration.serviceName, defaultPrefetch: defaultPrefetch)
         let masterKey = try MasterKey.fromEnvironment()
         let driver = try makeDriver(reader)
         let connection = AMQPConnection(configuration: configuration.amqp, logger: runtime.logger)

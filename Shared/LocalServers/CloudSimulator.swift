@@ -44,6 +44,13 @@ package struct CloudInventory: Sendable, Equatable, Decodable {
     /// True when the account holds nothing at all.
     package var isEmpty: Bool { servers.isEmpty && sshKeys.isEmpty && firewalls.isEmpty && tags.isEmpty }
 
+    /// No server, key or firewall, no tag but the tenant's: what a driver leaves after removing every
+    /// cluster (DigitalOcean keeps the tenant's tag: other clusters of the tenant may be under way,
+    /// and deleting a tag untags their droplets).
+    package var holdsNothingOfAnyCluster: Bool {
+        servers.isEmpty && sshKeys.isEmpty && firewalls.isEmpty && tags.allSatisfy { $0.hasPrefix("paz-tenant:") }
+    }
+
     enum CodingKeys: String, CodingKey {
         case servers, sshKeys = "ssh_keys", firewalls, tags
     }

@@ -216,11 +216,3 @@ extension EndToEnd {
         }
     }
 }
-
-extension CloudInventory {
-    /// No server, key or firewall, no tag but the tenant's (DigitalOcean keeps the tenant's tag: other
-    /// clusters of the tenant may be under way, and deleting a tag untags their droplets).
-    var holdsNothingOfAnyCluster: Bool {
-        servers.isEmpty && sshKeys.isEmpty && firewalls.isEmpty && tags.allSatisfy { $0.hasPrefix("paz-tenant:") }
-    }
-}

@@ -22,7 +22,7 @@ extension CloudProvider {
 /// with the cloud driver for DigitalOcean (settings: ``CloudSettings``, keys `digitalocean.*`).
 package enum DigitalOceanDriverService {
     package static func run() async throws {
-        try await DriverServiceMain.run(defaultServiceName: "driver-digitalocean") { reader in
+        try await DriverServiceMain.run(defaultServiceName: "driver-digitalocean", defaultPrefetch: CloudSettings.defaultPrefetch) { reader in
             let settings = try CloudSettings(driver: "digitalocean", reader: reader)
             let http = try HTTPClient(
                 configuration: .init(connectTimeout: .seconds(10), totalTimeout: .seconds(60), retry: .none,

@@ -22,7 +22,7 @@ extension CloudProvider {
 /// cloud driver for Hetzner Cloud (settings: ``CloudSettings``, keys `hetzner.*`).
 package enum HetznerDriverService {
     package static func run() async throws {
-        try await DriverServiceMain.run(defaultServiceName: "driver-hetzner") { reader in
+        try await DriverServiceMain.run(defaultServiceName: "driver-hetzner", defaultPrefetch: CloudSettings.defaultPrefetch) { reader in
             let settings = try CloudSettings(driver: "hetzner", reader: reader)
             let http = try HTTPClient(
                 configuration: .init(connectTimeout: .seconds(10), totalTimeout: .seconds(60), retry: .none, threadName: "paz-hetzner-http"),
