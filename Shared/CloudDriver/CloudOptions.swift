@@ -88,19 +88,8 @@ package struct CloudOptions: Sendable, Hashable {
         region = try Self.word(location, else: "region", options, default: provider.defaultRegion)
         self.size = try Self.word(size, else: "size", options, default: provider.defaultSize)
         self.image = try Self.word(image, else: "image", options, default: provider.defaultImage)
-        guard let cidr = options.optionalString("ssh-cidr") else {
-            throw .invalidArgument(field: "ssh-cidr", message: "ssh-cidr is required: the source range allowed to reach port 22, e.g. 203.0.113.0/24")
-        }
-        guard cidr.range(of: #"^([0-9]{1,3}\.){3}[0-9]{1,3}/([0-9]|[12][0-9]|3[0-2])$"#, options: .regularExpression) != nil,
-              cidr.split(separator: "/")[0].split(separator: ".").allSatisfy({ Int($0).map { $0 <= 255 } ?? false })
-        else {
-            throw .invalidArgument(field: "ssh-cidr", message: "ssh-cidr '\(cidr)' is not an IPv4 CIDR block such as 203.0.113.0/24")
-        }
-        sshCIDR = cidr
-        sshUser = try options.string("ssh-user", default: "paz")
-        guard sshUser.range(of: "^[a-z_][a-z0-9_-]{0,31}$", options: .regularExpression) != nil, sshUser != "root" else {
-            throw .invalidArgument(field: "ssh-user", message: "ssh-user must be a POSIX user name other than root")
-        }
+        sshCIDR = try options.sshCIDR()
+        sshUser = try options.loginUser()
         if let key = options.optionalString("authorized-key") {
             let fields = key.split(separator: " ")
             guard fields.count >= 2, fields[0].hasPrefix("ssh-") || fields[0].hasPrefix("ecdsa-"), !key.contains(where: \.isNewline),
@@ -112,15 +101,7 @@ package struct CloudOptions: Sendable, Hashable {
         } else {
             authorizedKey = nil
         }
-        if let text = options.optionalString("guest-config") {
-            guard let choice = GuestConfigKind(rawValue: text) else {
-                let allowed = GuestConfigKind.allCases.map(\.rawValue).joined(separator: ", ")
-                throw .invalidArgument(field: "guest-config", message: "guest-config must be one of \(allowed), not '\(text)'")
-            }
-            guestConfig = choice
-        } else {
-            guestConfig = nil
-        }
+        guestConfig = try GuestConfigKind(option: options)
         readyWhen = ReadyWhen(rawValue: try options.choice("ready-when", ["ssh", "running"], default: "ssh"))!
         bootTimeout = .seconds(try options.integer("boot-timeout", default: 600, in: Self.bootTimeoutRange))
     }

@@ -44,18 +44,9 @@ package struct CloudSettings: Sendable {
 
     /// Reads the settings of `driver`.
     package init(driver: String, reader: ConfigReader) throws(ServiceKitError) {
-        let key = "\(driver).endpointPrefixes"
-        let entries = try reader.value(key, default: "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty }
-        let prefixes = entries.compactMap(URLPrefix.init)
-        guard prefixes.count == entries.count else {
-            throw .invalidConfiguration(
-                key: key, environmentVariable: ConfigurationSources.environmentVariable(for: key),
-                value: "'\(entries.joined(separator: ","))'", expected: "comma-separated http(s)://host[:port][/path] prefixes")
-        }
         self.init(
             driver: driver, providerEndpoint: try reader.value("\(driver).providerEndpoint", default: true),
-            endpointPrefixes: prefixes, addresses: try AddressPolicy(Self.owner(driver), reader: reader),
+            endpointPrefixes: try URLPrefix.list("\(driver).endpointPrefixes", reader: reader), addresses: try AddressPolicy(Self.owner(driver), reader: reader),
             retry: RetryPolicy(maxAttempts: try reader.value("\(driver).maxAttempts", default: 6, in: 1...20),
                                baseDelay: .milliseconds(200), maximumDelay: .seconds(10)),
             pollInterval: .milliseconds(try reader.value("\(driver).pollMilliseconds", default: 1000, in: 10...60_000)),

@@ -56,6 +56,29 @@ package struct CreateOptionValues: Sendable {
     package func integer(_ name: String, default value: Int, in range: ClosedRange<Int>) throws(DriverError) -> Int {
         try integer(name, default: Optional(value), in: range) ?? value
     }
+
+    /// A required IPv4 CIDR block (`203.0.113.0/24`): the source a cloud firewall lets reach port 22.
+    package func sshCIDR(_ name: String = "ssh-cidr") throws(DriverError) -> String {
+        guard let cidr = optionalString(name) else {
+            throw .invalidArgument(field: name, message: "\(name) is required: the source range allowed to reach port 22, e.g. 203.0.113.0/24")
+        }
+        guard cidr.range(of: #"^([0-9]{1,3}\.){3}[0-9]{1,3}/([0-9]|[12][0-9]|3[0-2])$"#, options: .regularExpression) != nil,
+              cidr.split(separator: "/")[0].split(separator: ".").allSatisfy({ Int($0).map { $0 <= 255 } ?? false })
+        else {
+            throw .invalidArgument(field: name, message: "\(name) '\(cidr)' is not an IPv4 CIDR block such as 203.0.113.0/24")
+        }
+        return cidr
+    }
+
+    /// The login user a new machine's first boot creates: a POSIX user name other than root, `paz`
+    /// when absent.
+    package func loginUser(_ name: String = "ssh-user") throws(DriverError) -> String {
+        let user = try string(name, default: "paz")
+        guard user.range(of: "^[a-z_][a-z0-9_-]{0,31}$", options: .regularExpression) != nil, user != "root" else {
+            throw .invalidArgument(field: name, message: "\(name) must be a POSIX user name other than root")
+        }
+        return user
+    }
 }
 
 extension CreateOptionSpec {

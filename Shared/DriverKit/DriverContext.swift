@@ -33,6 +33,20 @@ package struct DriverContext: Sendable {
         self.reportProgress = progress
     }
 
+    /// The machine's SSH host identity (host key, its certificate for `principals`, the tenant's user
+    /// CA) from the SSH broker; `providerUnavailable` (retriable) when no broker is reachable or it
+    /// refused, naming `what` the key is for ("the VM", "the instance").
+    package func hostIdentity(for machine: MachineRef, principals: [String], of what: String) async throws(DriverError) -> HostIdentity {
+        guard let sshBroker else {
+            throw .providerUnavailable("no SSH broker is reachable to issue \(what)'s host key; retry when paz-ssh-broker runs")
+        }
+        do {
+            return try await sshBroker.hostIdentity(tenant: tenant, machine: machine, principals: principals)
+        } catch {
+            throw .providerUnavailable("the SSH broker issued no host identity: \(error)")
+        }
+    }
+
     /// The machine's secret create options (name → value), opened with the master key. Commands
     /// never carry them: the gateway sealed them in Redis.
     package func secrets(for machine: MachineID) async throws(DriverError) -> [String: String] {

@@ -1,4 +1,6 @@
+package import Configuration
 import Foundation
+package import PazServiceKit
 
 /// One allowed http(s) location (an image source, a provider endpoint): `scheme://host[:port][/path]`. A URL matches when scheme, host
 /// (any case) and port (explicit or the scheme's default) are equal and its path is the prefix's path
@@ -67,5 +69,21 @@ package struct URLPrefix: Sendable, Hashable, CustomStringConvertible {
                 return decoded == "." || decoded == ".."
             }
         }
+    }
+}
+
+extension URLPrefix {
+    /// The prefixes of the comma-separated setting `key` (none when unset); an entry that is not a
+    /// prefix is a configuration error naming the key and its environment variable.
+    package static func list(_ key: String, reader: ConfigReader) throws(ServiceKitError) -> [URLPrefix] {
+        let entries = try reader.value(key, default: "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+        let prefixes = entries.compactMap(URLPrefix.init)
+        guard prefixes.count == entries.count else {
+            throw .invalidConfiguration(
+                key: key, environmentVariable: ConfigurationSources.environmentVariable(for: key),
+                value: "'\(entries.joined(separator: ","))'", expected: "comma-separated http(s)://host[:port][/path] prefixes")
+        }
+        return prefixes
     }
 }

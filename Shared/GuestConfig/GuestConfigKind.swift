@@ -1,3 +1,5 @@
+package import PazDriverKit
+
 /// How a guest reads its first-boot configuration: cloud-init or Ignition, which each image (QEMU
 /// catalog entry, cloud machine image) dictates. The raw values are the drivers' `guest-config` create
 /// option values and are stored in driver data: never change them.
@@ -17,6 +19,18 @@ package enum GuestConfigKind: String, Sendable, Hashable, Codable, CaseIterable 
         case .ignitionFlatcar: .flatcar
         case .ignitionFedoraCoreOS: .fedoraCoreOS
         }
+    }
+}
+
+extension GuestConfigKind {
+    /// The `guest-config` create option of a cloud driver: nil when absent (the image decides).
+    package init?(option options: CreateOptionValues, name: String = "guest-config") throws(DriverError) {
+        guard let text = options.optionalString(name) else { return nil }
+        guard let choice = GuestConfigKind(rawValue: text) else {
+            let allowed = GuestConfigKind.allCases.map(\.rawValue).joined(separator: ", ")
+            throw .invalidArgument(field: name, message: "\(name) must be one of \(allowed), not '\(text)'")
+        }
+        self = choice
     }
 }
 

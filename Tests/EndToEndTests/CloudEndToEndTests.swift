@@ -40,6 +40,16 @@ extension EndToEnd {
             ].merging(extra) { $1 })
         }
 
+        /// `cluster create NAME --count N` on the simulator's account `token`, every option given.
+        static func create(_ name: String, count: Int, _ test: Case, _ simulator: CloudSimulator, token: String) -> [String] {
+            let driver = test.name
+            return [
+                "cluster", "create", name, "--driver", driver, "--count", String(count), "--\(driver)-token", token,
+                "--\(driver)-endpoint", endpoint(test, simulator), "--\(driver)-ssh-cidr", "127.0.0.0/8",
+                "--image", test.image, "--size", test.size, "--location", test.location,
+            ]
+        }
+
         static func endpoint(_ test: Case, _ simulator: CloudSimulator) -> String {
             test.provider == .digitalOcean ? simulator.digitalOceanEndpoint : simulator.hetznerEndpoint
         }
@@ -131,11 +141,9 @@ extension EndToEnd {
             defer { run.tearDown() }
             try #require(run.up.status == 0, "up failed: \(run.up.err)")
             let driver = test.name
-            let accepted = try await run.cli.run([
-                "cluster", "create", "crash", "--driver", driver, "--count", "20", "--no-wait", "--output", "json",
-                "--\(driver)-token", token, "--\(driver)-endpoint", Self.endpoint(test, simulator), "--\(driver)-ssh-cidr", "127.0.0.0/8",
-                "--image", test.image, "--size", test.size, "--location", test.location, "--\(driver)-ready-when", "running",
-            ])
+            let accepted = try await run.cli.run(
+                Self.create("crash", count: 20, test, simulator, token: token)
+                    + ["--no-wait", "--output", "json", "--\(driver)-ready-when", "running"])
             try #require(accepted.status == 0, "\(accepted.err)")
             let operation = try #require(try accepted.object()["id"] as? String)
 
@@ -182,12 +190,7 @@ extension EndToEnd {
             try await simulator.injectFaults(
                 provider: test.provider, token: token, method: "GET", pathPattern: "^\(prefix)/\(servers)", status: 503, count: 2,
                 retryAfterSeconds: nil)
-            let driver = test.name
-            let created = try await run.cli.run([
-                "cluster", "create", "flaky", "--driver", driver, "--\(driver)-token", token,
-                "--\(driver)-endpoint", Self.endpoint(test, simulator), "--\(driver)-ssh-cidr", "127.0.0.0/8",
-                "--image", test.image, "--size", test.size, "--location", test.location,
-            ])
+            let created = try await run.cli.run(Self.create("flaky", count: 1, test, simulator, token: token))
             try #require(created.status == 0, "\(created.err)")
             var inventory = try await simulator.inventory(provider: test.provider, token: token)
             #expect(inventory.servers.count == 1 && inventory.firewalls.count == 1, "\(inventory)")
@@ -198,11 +201,7 @@ extension EndToEnd {
 
             // An account that may hold 3 servers: a cluster of 4 is refused before anything is made.
             let limited = try await simulator.makeAccount(provider: test.provider, serverLimit: 3)
-            let refused = try await run.cli.run([
-                "cluster", "create", "big", "--count", "4", "--driver", driver, "--\(driver)-token", limited,
-                "--\(driver)-endpoint", Self.endpoint(test, simulator), "--\(driver)-ssh-cidr", "127.0.0.0/8",
-                "--image", test.image, "--size", test.size, "--location", test.location,
-            ])
+            let refused = try await run.cli.run(Self.create("big", count: 4, test, simulator, token: limited))
             #expect(refused.status != 0)
             if test.provider == .digitalOcean {
                 #expect(refused.err.contains("limit"), "\(refused.err)")

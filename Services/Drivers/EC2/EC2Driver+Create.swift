@@ -47,16 +47,8 @@ extension EC2Driver {
         launch.securityGroupIds = [group]
 
         await context.progress(request.machine, step: "issuing the host identity")
-        guard let broker = context.sshBroker else {
-            throw .providerUnavailable("no SSH broker is reachable to issue the instance's host key; retry when paz-ssh-broker runs")
-        }
-        let identity: HostIdentity
-        do {
-            identity = try await broker.hostIdentity(
-                tenant: context.tenant, machine: request.machine, principals: [request.machineName.rawValue])
-        } catch {
-            throw .providerUnavailable("the SSH broker issued no host identity: \(error)")
-        }
+        let identity = try await context.hostIdentity(
+            for: request.machine, principals: [request.machineName.rawValue], of: "the instance")
         var data = EC2MachineData(
             endpoint: options.endpoint, instanceId: nil, securityGroupId: group, machineName: request.machineName.rawValue,
             user: options.sshUser, hostPublicKey: identity.hostPublicKey, readyWhen: options.readyWhen,

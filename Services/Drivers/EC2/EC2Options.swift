@@ -142,28 +142,9 @@ package struct EC2Options: Sendable, Hashable {
         subnetId = options.optionalString("subnet-id")
         vpcId = options.optionalString("vpc-id")
         rootVolumeGiB = try options.integer("root-volume-gib", default: nil, in: Self.rootVolumeRange)
-        guard let cidr = options.optionalString("ssh-cidr") else {
-            throw .invalidArgument(field: "ssh-cidr", message: "ssh-cidr is required: the source range allowed to reach port 22, e.g. 203.0.113.0/24")
-        }
-        guard cidr.range(of: #"^([0-9]{1,3}\.){3}[0-9]{1,3}/([0-9]|[12][0-9]|3[0-2])$"#, options: .regularExpression) != nil,
-              cidr.split(separator: "/")[0].split(separator: ".").allSatisfy({ Int($0).map { $0 <= 255 } ?? false })
-        else {
-            throw .invalidArgument(field: "ssh-cidr", message: "ssh-cidr '\(cidr)' is not an IPv4 CIDR block such as 203.0.113.0/24")
-        }
-        sshCIDR = cidr
-        sshUser = try options.string("ssh-user", default: "paz")
-        guard sshUser.range(of: "^[a-z_][a-z0-9_-]{0,31}$", options: .regularExpression) != nil, sshUser != "root" else {
-            throw .invalidArgument(field: "ssh-user", message: "ssh-user must be a POSIX user name other than root")
-        }
-        if let text = options.optionalString("guest-config") {
-            guard let choice = GuestConfigKind(rawValue: text) else {
-                let allowed = GuestConfigKind.allCases.map(\.rawValue).joined(separator: ", ")
-                throw .invalidArgument(field: "guest-config", message: "guest-config must be one of \(allowed), not '\(text)'")
-            }
-            guestConfig = choice
-        } else {
-            guestConfig = nil
-        }
+        sshCIDR = try options.sshCIDR()
+        sshUser = try options.loginUser()
+        guestConfig = try GuestConfigKind(option: options)
         readyWhen = ReadyWhen(rawValue: try options.choice("ready-when", ["ssh", "running"], default: "ssh"))!
         sshAddress = AddressKind(rawValue: try options.choice("ssh-address", ["public", "private"], default: "public"))!
         bootTimeout = .seconds(try options.integer("boot-timeout", default: 600, in: Self.bootTimeoutRange))

@@ -36,17 +36,9 @@ package struct EC2Settings: Sendable {
 
     /// Reads the settings.
     package init(reader: ConfigReader) throws(ServiceKitError) {
-        let key = "ec2.endpointPrefixes"
-        let entries = try reader.value(key, default: "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty }
-        let prefixes = entries.compactMap(URLPrefix.init)
-        guard prefixes.count == entries.count else {
-            throw .invalidConfiguration(
-                key: key, environmentVariable: ConfigurationSources.environmentVariable(for: key),
-                value: "'\(entries.joined(separator: ","))'", expected: "comma-separated http(s)://host[:port][/path] prefixes")
-        }
         self.init(
-            awsEndpoints: try reader.value("ec2.awsEndpoints", default: true), endpointPrefixes: prefixes, addresses: try AddressPolicy(.ec2, reader: reader),
+            awsEndpoints: try reader.value("ec2.awsEndpoints", default: true),
+            endpointPrefixes: try URLPrefix.list("ec2.endpointPrefixes", reader: reader), addresses: try AddressPolicy(.ec2, reader: reader),
             retry: RetryPolicy(maxAttempts: try reader.value("ec2.maxAttempts", default: 6, in: 1...20),
                                baseDelay: .milliseconds(100), maximumDelay: .seconds(5)),
             pollInterval: .milliseconds(try reader.value("ec2.pollMilliseconds", default: 1000, in: 10...60_000)))

@@ -116,18 +116,9 @@ package struct QEMUDriver: Driver {
         } catch {
             throw error.driverError
         }
-        guard let broker = context.sshBroker else {
-            throw .providerUnavailable("no SSH broker is reachable to issue the VM's host key; retry when paz-ssh-broker runs")
-        }
         await context.progress(request.machine, step: "issuing the host identity")
-        let identity: HostIdentity
-        do {
-            identity = try await broker.hostIdentity(
-                tenant: context.tenant, machine: request.machine,
-                principals: ["127.0.0.1", "localhost", request.machineName.rawValue, address])
-        } catch {
-            throw .providerUnavailable("the SSH broker issued no host identity: \(error)")
-        }
+        let identity = try await context.hostIdentity(
+            for: request.machine, principals: ["127.0.0.1", "localhost", request.machineName.rawValue, address], of: "the VM")
         let data = QEMUMachineData(
             machineName: request.machineName.rawValue, user: options.sshUser, sshPort: port,
             hostPublicKey: identity.hostPublicKey, clusterAddress: address, cpus: options.cpus, memoryMiB: options.memoryMiB,
