@@ -153,14 +153,8 @@ extension CloudDriver {
             guard let host = data.publicIp else {
                 throw .conflict("server \(id) has no public IPv4 address to reach SSH on")
             }
-            do throws(AddressPolicyError) {
-                try settings.addresses.check(host)
-            } catch {
-                throw error.driverError
-            }
-            await context.progress(machine, step: "waiting for SSH on \(host)")
             try await BrokeredSSH(machine: machine, host: host, port: 22, user: data.user, hostPublicKey: data.hostPublicKey)
-                .waitUntilReady(timeout: max(.seconds(1), deadline - .now), context: context)
+                .waitUntilReady(timeout: max(.seconds(1), deadline - .now), allowedBy: settings.addresses, context: context)
         }
         return details(machine, data: data, state: .running)
     }

@@ -290,13 +290,8 @@ extension CloudDriver {
         guard let host = data.publicIp else {
             return ProbeResult(machine: machine, reachable: false, observedAt: Date(), error: "the server has no public IPv4 address")
         }
-        do throws(AddressPolicyError) {
-            try settings.addresses.check(host)
-        } catch {
-            return ProbeResult(machine: machine, reachable: false, observedAt: Date(), error: error.description)
-        }
         return try await BrokeredSSH(machine: machine, host: host, port: 22, user: data.user, hostPublicKey: data.hostPublicKey)
-            .probe(context: context)
+            .probe(allowedBy: settings.addresses, context: context)
     }
 }
 

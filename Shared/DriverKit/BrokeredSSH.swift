@@ -44,6 +44,28 @@ package struct BrokeredSSH: Sendable {
 
     /// Runs ``ProbeScript`` with a 60 s certificate; an unreachable machine is a result
     /// (`reachable: false`), not an error.
+    /// ``waitUntilReady(timeout:context:)`` once `addresses` allows ``host`` (a refused address
+    /// throws, naming the operator's setting), reporting the wait as the machine's progress.
+    package func waitUntilReady(timeout: Duration, allowedBy addresses: AddressPolicy, context: DriverContext) async throws(DriverError) {
+        do throws(AddressPolicyError) {
+            try addresses.check(host)
+        } catch {
+            throw error.driverError
+        }
+        await context.progress(machine, step: "waiting for SSH on \(host)")
+        try await waitUntilReady(timeout: timeout, context: context)
+    }
+
+    /// ``probe(context:)`` once `addresses` allows ``host``; a refused address is an unreachable machine.
+    package func probe(allowedBy addresses: AddressPolicy, context: DriverContext) async throws(DriverError) -> ProbeResult {
+        do throws(AddressPolicyError) {
+            try addresses.check(host)
+        } catch {
+            return ProbeResult(machine: machine, reachable: false, observedAt: Date(), error: error.description)
+        }
+        return try await probe(context: context)
+    }
+
     package func probe(context: DriverContext) async throws(DriverError) -> ProbeResult {
         let credentials = try await credentials(ttl: .seconds(60), context: context)
         let expected = try hostKey()

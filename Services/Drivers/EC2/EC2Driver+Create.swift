@@ -152,14 +152,8 @@ extension EC2Driver {
                 throw .conflict("instance \(id) has no \(data.sshAddress.rawValue) address to reach SSH on: launch it into a "
                     + "subnet that assigns public addresses, or use ssh-address=private")
             }
-            do throws(AddressPolicyError) {
-                try settings.addresses.check(host)
-            } catch {
-                throw error.driverError
-            }
-            await context.progress(machine, step: "waiting for SSH on \(host)")
             try await BrokeredSSH(machine: machine, host: host, port: 22, user: data.user, hostPublicKey: data.hostPublicKey)
-                .waitUntilReady(timeout: max(.seconds(1), deadline - .now), context: context)
+                .waitUntilReady(timeout: max(.seconds(1), deadline - .now), allowedBy: settings.addresses, context: context)
         }
         return details(machine, data: data, state: .running)
     }

@@ -235,12 +235,7 @@ extension EC2Driver {
             return ProbeResult(machine: machine, reachable: false, observedAt: Date(),
                                error: "the instance has no \(data.sshAddress.rawValue) address")
         }
-        do throws(AddressPolicyError) {
-            try settings.addresses.check(host)
-        } catch {
-            return ProbeResult(machine: machine, reachable: false, observedAt: Date(), error: error.description)
-        }
         return try await BrokeredSSH(machine: machine, host: host, port: 22, user: data.user, hostPublicKey: data.hostPublicKey)
-            .probe(context: context)
+            .probe(allowedBy: settings.addresses, context: context)
     }
 }
