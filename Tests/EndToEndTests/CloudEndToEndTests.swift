@@ -75,6 +75,8 @@ extension EndToEnd {
             let images = try await cli.run(["images", driver, "--output", "json"])
             try #require(images.status == 0, "\(images.err)")
             #expect(try EC2EndToEndTests.ids(images.out, list: "images").contains(test.image), "\(images.out.prefix(400))")
+            let searched = try await cli.run(["images", driver, "--search", "coreos", "--output", "json"])
+            #expect(try EC2EndToEndTests.ids(searched.out, list: "images") == [test.ignitionImage], "\(searched.out.prefix(400))")
             let sizes = try await cli.run(["sizes", driver, "--output", "json"])
             #expect(try EC2EndToEndTests.ids(sizes.out, list: "sizes").contains(test.size), "\(sizes.err)")
             let locations = try await cli.run(["locations", driver, "--output", "json"])
