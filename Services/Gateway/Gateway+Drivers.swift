@@ -150,7 +150,7 @@ extension Gateway {
             }
         }
         if case .failure(let failure) = reply.payload {
-            throw GatewayProblem(.badGateway, "provider-error", "Driver error", detail: failure.message)
+            throw GatewayProblem.driverFailed(failure)
         }
         return reply.payload
     }

@@ -39,6 +39,26 @@ package struct GatewayProblem: Error, Sendable, CustomStringConvertible {
 
     package var description: String { "\(status.code) \(type): \(detail)" }
 
+    /// A driver's failed answer to a query (catalog, probe), by what its code says: the tenant's input
+    /// or stored defaults refused (422 `driver-refused`, e.g. a catalog without stored credentials),
+    /// not found (404), the provider down or throttling (503 `provider-unavailable`), too slow (504),
+    /// anything else 502 `provider-error`.
+    static func driverFailed(_ failure: OperationError) -> Self {
+        switch failure.code {
+        case .invalidArgument, .invalidCredentials, .permissionDenied, .unsupported, .quotaExceeded, .alreadyExists, .conflict:
+            Self(.unprocessableContent, "driver-refused", "Driver refused the request", detail: failure.message,
+                 field: failure.field.map { "options.\($0)" })
+        case .notFound:
+            Self(.notFound, "not-found", "Not found", detail: failure.message)
+        case .providerUnavailable:
+            Self(.serviceUnavailable, "provider-unavailable", "Provider unavailable", detail: failure.message, retryAfter: 5)
+        case .timeout:
+            Self(.gatewayTimeout, "timeout", "Driver timeout", detail: failure.message)
+        default:
+            Self(.badGateway, "provider-error", "Driver error", detail: failure.message)
+        }
+    }
+
     static func notFound(_ what: String) -> Self {
         Self(.notFound, "not-found", "Not found", detail: "\(what) does not exist for this tenant")
     }

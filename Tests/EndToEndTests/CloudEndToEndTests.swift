@@ -65,6 +65,10 @@ extension EndToEnd {
             let cli = run.cli
             let driver = test.name
 
+            // The catalog uses the stored defaults: without a token, a clear refusal (422), not a provider error.
+            let noToken = try await cli.run(["images", driver])
+            #expect(noToken.status != 0 && noToken.err.contains("defaults \(driver) --\(driver)-token"), "\(noToken.err)")
+
             let defaults = try await cli.run([
                 "defaults", driver, "--\(driver)-token", token, "--\(driver)-endpoint", Self.endpoint(test, simulator),
                 "--\(driver)-ssh-cidr", "127.0.0.0/8",
