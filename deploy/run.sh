@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 command -v swift >/dev/null || export PATH="/opt/swift/usr/bin:$PATH"
 deploy/install-deps.sh
 
-for product in paz-machine paz-ssh-broker paz-gateway paz-status-collector paz-driver-generic paz-driver-qemu; do
+for product in paz-machine paz-ssh-broker paz-gateway paz-status-collector paz-driver-generic paz-driver-qemu paz-driver-ec2 \
+  paz-driver-digitalocean paz-driver-hetzner; do
   swift build --product "$product"
 done
 bin=$(swift build --show-bin-path)
