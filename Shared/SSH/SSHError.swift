@@ -23,7 +23,8 @@ package enum SSHError: Error, Sendable, CustomStringConvertible {
     /// The session was closed (by ``SSHSession/close()`` or after a timeout/transport error).
     case sessionClosed(host: String, port: Int)
     /// ``SSHSession/waitUntilReady(host:port:hostKeyPolicy:credentials:deadline:connectTimeout:logger:)``
-    /// gave up at its deadline; `lastError` is what the final attempt saw.
+    /// gave up at its deadline; `lastError` is what the final attempt saw, or sshd's refusal (host key,
+    /// login) when only timeouts followed it.
     indirect case notReady(host: String, port: Int, attempts: Int, waited: Duration, lastError: SSHError)
 
     /// The libssh2 error code, where libssh2 reported one.

@@ -24,6 +24,9 @@ extension SSHSession {
         let start = ContinuousClock.now
         var backoff = Duration.milliseconds(100)
         var attempts = 0
+        // The last refusal sshd itself gave (a host key other than expected, a refused login): a
+        // timeout after it, on a loaded machine, says less and must not hide it.
+        var lastAnswer: SSHError?
         while true {
             attempts += 1
             let remaining = deadline - .now
@@ -48,12 +51,17 @@ extension SSHSession {
             } catch {
                 guard error.isRetriable else { throw error }
                 lastError = error
+                switch error {
+                case .hostKeyMismatch, .authenticationFailed: lastAnswer = error
+                case .timedOut: break
+                default: lastAnswer = nil
+                }
             }
             let now = ContinuousClock.now
             // An attempt with less than `minimumAttempt` left could only time out, and that timeout
             // would hide the last real error (a refused key, a refused connection).
             guard deadline - now >= Self.minimumAttempt, !Task.isCancelled else {
-                throw .notReady(host: host, port: port, attempts: attempts, waited: now - start, lastError: lastError)
+                throw .notReady(host: host, port: port, attempts: attempts, waited: now - start, lastError: lastAnswer ?? lastError)
             }
             logger.debug("SSH not ready yet", metadata: [
                 "ssh.host": "\(host)", "ssh.port": "\(port)", "error": "\(lastError)",
