@@ -39,6 +39,38 @@ package protocol CloudAPI: Sendable {
     func locations() async throws(CloudAPIError) -> [CatalogLocation]
 }
 
+extension CloudAPI {
+    /// Polls `action` until it has finished: after 250 ms, doubling up to `maximumInterval`. A failed
+    /// action is a 409 `action_failed`; the deadline or cancellation ends the wait as a cancelled call
+    /// (which ``CloudAPIError/driverError`` reports as a timeout). `subject` names what the action
+    /// acts on, `provider` the provider, in messages.
+    package func finish(
+        _ action: CloudAction, of subject: String, provider: String, deadline: ContinuousClock.Instant,
+        pollingUpTo maximumInterval: Duration
+    ) async throws(CloudAPIError) {
+        let request = "action \(action.kind) of \(subject)"
+        var intervals = PollIntervals(upTo: maximumInterval)
+        while true {
+            switch try await self.action(action) {
+            case .succeeded:
+                return
+            case .failed(let message):
+                throw .status(provider: provider, request: request, status: 409, code: "action_failed", message: message)
+            case .running:
+                let interval = intervals.take()
+                guard ContinuousClock.now + interval < deadline else {
+                    throw .cancelled(provider: provider, request: request + " (not finished in time)")
+                }
+                do {
+                    try await Task.sleep(for: interval)
+                } catch {
+                    throw .cancelled(provider: provider, request: request)
+                }
+            }
+        }
+    }
+}
+
 /// The labels (DigitalOcean tags, Hetzner labels) that tie provider resources to paz-machine: the
 /// tenant on everything, the cluster on everything of it, the machine on its server.
 package struct CloudLabels: Sendable, Hashable {
@@ -56,6 +88,9 @@ package struct CloudLabels: Sendable, Hashable {
     package static let tenantKey = "paz-tenant"
     package static let clusterKey = "paz-cluster"
     package static let machineKey = "paz-machine"
+
+    /// The narrowest pair that is set: the machine's, else the cluster's, else the tenant's.
+    package var narrowest: (key: String, value: String) { pairs[pairs.count - 1] }
 
     /// The pairs that are set, tenant first.
     package var pairs: [(key: String, value: String)] {

@@ -58,7 +58,7 @@ extension CloudDriver {
         let deadline = ContinuousClock.now + Self.deletionTimeout
         do throws(CloudAPIError) {
             if let action = try await api.deleteServer(id: id) {
-                try await finish(action, of: id, deadline: deadline, api: api)
+                try await api.finish(action, of: "server \(id)", provider: provider.displayName, deadline: deadline, pollingUpTo: settings.pollInterval)
             }
         } catch where error.isNotFound {
             return false
@@ -157,7 +157,10 @@ extension CloudDriver {
         await context.progress(machine, step: "\(action.rawValue) server \(id)")
         let started = try await cloud { () async throws(CloudAPIError) in try await api.power(action, server: id) }
         if let started {
-            try await cloud { () async throws(CloudAPIError) in try await finish(started, of: id, deadline: deadline, api: api) }
+            try await cloud { () async throws(CloudAPIError) in
+                try await api.finish(
+                    started, of: "server \(id)", provider: provider.displayName, deadline: deadline, pollingUpTo: settings.pollInterval)
+            }
         }
     }
 
@@ -173,33 +176,6 @@ extension CloudDriver {
     }
 
     // MARK: Waiting
-
-    /// Polls the provider's action until it has finished; a failed action is a conflict, the deadline
-    /// a timeout (as a cancelled call, which ``CloudAPIError/driverError`` maps to one).
-    private func finish(
-        _ action: CloudAction, of id: String, deadline: ContinuousClock.Instant, api: any CloudAPI
-    ) async throws(CloudAPIError) {
-        var intervals = PollIntervals(upTo: settings.pollInterval)
-        while true {
-            switch try await api.action(action) {
-            case .succeeded:
-                return
-            case .failed(let message):
-                throw .status(provider: provider.displayName, request: "action \(action.kind) of server \(id)", status: 409,
-                              code: "action_failed", message: message)
-            case .running:
-                let interval = intervals.take()
-                guard ContinuousClock.now + interval < deadline else {
-                    throw .cancelled(provider: provider.displayName, request: "action \(action.kind) of server \(id) (not finished in time)")
-                }
-                do {
-                    try await Task.sleep(for: interval)
-                } catch {
-                    throw .cancelled(provider: provider.displayName, request: "action \(action.kind) of server \(id)")
-                }
-            }
-        }
-    }
 
     /// Polls the server until it is in `target`; gone ends the wait with a conflict, the deadline
     /// with a timeout. The waits of one account share one listing per poll.

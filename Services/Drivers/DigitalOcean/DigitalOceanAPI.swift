@@ -15,12 +15,11 @@ struct DigitalOceanAPI: CloudAPI {
     // MARK: Servers
 
     func servers(labelled labels: CloudLabels) async throws(CloudAPIError) -> [CloudServer] {
-        let pairs = labels.pairs
-        let tag = Self.tag(pairs[pairs.count - 1])
+        let tag = Self.tag(labels.narrowest)
         let droplets = try await pages("/v2/droplets", query: [("tag_name", tag)], DigitalOcean.DropletPage.self) {
             ($0.droplets, $0.links)
         }
-        let wanted = Set(pairs.map(Self.tag))
+        let wanted = Set(labels.pairs.map(Self.tag))
         return droplets.filter { wanted.isSubset(of: Set($0.tags ?? [])) }.map(Self.server)
     }
 
@@ -52,7 +51,7 @@ struct DigitalOceanAPI: CloudAPI {
     /// DigitalOcean keeps a tag after its last droplet is gone: the machine's tag is deleted with it.
     func forgetServer(labelled labels: CloudLabels) async throws(CloudAPIError) {
         guard labels.machine != nil else { return }
-        try await delete(CloudResource(.tag, id: Self.tag(labels.pairs[labels.pairs.count - 1])))
+        try await delete(CloudResource(.tag, id: Self.tag(labels.narrowest)))
     }
 
     func power(_ action: CloudPowerAction, server id: String) async throws(CloudAPIError) -> CloudAction? {
@@ -93,7 +92,7 @@ struct DigitalOceanAPI: CloudAPI {
             return CloudResource(.firewall, id: found.id)
         }
         // A firewall names tags that exist.
-        let tag = Self.tag(labels.pairs[labels.pairs.count - 1])
+        let tag = Self.tag(labels.narrowest)
         try await rest.perform(.post, "/v2/tags", body: DigitalOcean.TagCreate(name: tag))
         let everywhere = DigitalOcean.FirewallCreate.Addresses(addresses: ["0.0.0.0/0", "::/0"])
         let body = DigitalOcean.FirewallCreate(
@@ -111,7 +110,7 @@ struct DigitalOceanAPI: CloudAPI {
         let walls = try await firewalls().filter { $0.name == firewallName }.map { CloudResource(.firewall, id: $0.id) }
         // The cluster's tag. The tenant's stays: other clusters of the tenant may be under way, and
         // deleting a tag untags its droplets.
-        let tag = Self.tag(labels.pairs[labels.pairs.count - 1])
+        let tag = Self.tag(labels.narrowest)
         do throws(CloudAPIError) {
             try await rest.perform(.get, "/v2/tags/\(tag)")
             return walls + keys + [CloudResource(.tag, id: tag)]

@@ -111,7 +111,9 @@ struct HetznerAPI: CloudAPI {
                     let removal = Hetzner.FirewallRemoval(remove_from: selectors.map { Hetzner.Target(label_selector: .init(selector: $0)) })
                     let answer: Hetzner.ActionList = try await rest.call(.post, "/firewalls/\(id)/actions/remove_from_resources", body: removal)
                     for action in answer.actions {
-                        try await wait(for: Self.action(action))
+                        try await finish(
+                            Self.action(action), of: "firewall \(id)", provider: rest.provider, deadline: .now + .seconds(30),
+                            pollingUpTo: .milliseconds(250))
                     }
                 }
                 try await rest.perform(.delete, "/firewalls/\(id)")
@@ -119,25 +121,6 @@ struct HetznerAPI: CloudAPI {
                 return
             }
         } catch where error.isNotFound {}
-    }
-
-    /// Polls an action until it has finished (30 s at most).
-    private func wait(for action: CloudAction) async throws(CloudAPIError) {
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            switch try await self.action(action) {
-            case .succeeded: return
-            case .failed(let message):
-                throw .status(provider: rest.provider, request: action.kind, status: 409, code: "action_failed", message: message)
-            case .running:
-                do {
-                    try await Task.sleep(for: .milliseconds(250))
-                } catch {
-                    throw .cancelled(provider: rest.provider, request: action.kind)
-                }
-            }
-        }
-        throw .cancelled(provider: rest.provider, request: "\(action.kind) (not finished in 30 s)")
     }
 
     // MARK: Account and catalog
