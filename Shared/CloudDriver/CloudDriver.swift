@@ -82,6 +82,21 @@ package struct CloudDriver: Driver {
     }
 }
 
+extension CloudDriver {
+    /// `paz-driver-<provider>`: bootstraps the service kit and runs the driver kit's consumer loop
+    /// with the cloud driver for `provider` (settings: ``CloudSettings``, keys `<provider>.*`).
+    package static func runService(_ provider: CloudProvider) async throws {
+        let name = provider.name.rawValue
+        try await DriverServiceMain.run(defaultServiceName: "driver-\(name)", defaultPrefetch: CloudSettings.defaultPrefetch) { reader in
+            let settings = try CloudSettings(driver: name, reader: reader)
+            let http = try HTTPClient(
+                configuration: .init(connectTimeout: .seconds(10), totalTimeout: .seconds(60), retry: .none, threadName: "paz-\(name)-http"),
+                logger: Logger(label: "paz.driver.\(name).http"))
+            return CloudDriver(provider: provider, settings: settings, http: http)
+        }
+    }
+}
+
 /// One account at one endpoint: calls of one account can be batched.
 struct CloudAccount: Hashable, Sendable {
     var endpoint: String

@@ -1,8 +1,5 @@
 import Foundation
-import Logging
 package import PazCloudDriver
-import PazDriverKit
-import PazHTTP
 import PazSchemas
 
 extension CloudProvider {
@@ -18,17 +15,9 @@ extension CloudProvider {
         api: { DigitalOceanAPI(rest: $0) })
 }
 
-/// `paz-driver-digitalocean`: bootstraps the service kit and runs the driver kit's consumer loop
-/// with the cloud driver for DigitalOcean (settings: ``CloudSettings``, keys `digitalocean.*`).
+/// `paz-driver-digitalocean`: the cloud driver for DigitalOcean as a service (``CloudDriver/runService(_:)``).
 package enum DigitalOceanDriverService {
     package static func run() async throws {
-        try await DriverServiceMain.run(defaultServiceName: "driver-digitalocean", defaultPrefetch: CloudSettings.defaultPrefetch) { reader in
-            let settings = try CloudSettings(driver: "digitalocean", reader: reader)
-            let http = try HTTPClient(
-                configuration: .init(connectTimeout: .seconds(10), totalTimeout: .seconds(60), retry: .none,
-                                     threadName: "paz-digitalocean-http"),
-                logger: Logger(label: "paz.driver.digitalocean.http"))
-            return CloudDriver(provider: .digitalOcean, settings: settings, http: http)
-        }
+        try await CloudDriver.runService(.digitalOcean)
     }
 }

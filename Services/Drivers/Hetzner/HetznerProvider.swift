@@ -1,8 +1,5 @@
 import Foundation
-import Logging
 package import PazCloudDriver
-import PazDriverKit
-import PazHTTP
 import PazSchemas
 
 extension CloudProvider {
@@ -18,16 +15,9 @@ extension CloudProvider {
         api: { HetznerAPI(rest: $0) })
 }
 
-/// `paz-driver-hetzner`: bootstraps the service kit and runs the driver kit's consumer loop with the
-/// cloud driver for Hetzner Cloud (settings: ``CloudSettings``, keys `hetzner.*`).
+/// `paz-driver-hetzner`: the cloud driver for Hetzner as a service (``CloudDriver/runService(_:)``).
 package enum HetznerDriverService {
     package static func run() async throws {
-        try await DriverServiceMain.run(defaultServiceName: "driver-hetzner", defaultPrefetch: CloudSettings.defaultPrefetch) { reader in
-            let settings = try CloudSettings(driver: "hetzner", reader: reader)
-            let http = try HTTPClient(
-                configuration: .init(connectTimeout: .seconds(10), totalTimeout: .seconds(60), retry: .none, threadName: "paz-hetzner-http"),
-                logger: Logger(label: "paz.driver.hetzner.http"))
-            return CloudDriver(provider: .hetzner, settings: settings, http: http)
-        }
+        try await CloudDriver.runService(.hetzner)
     }
 }
