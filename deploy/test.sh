@@ -13,4 +13,9 @@ deploy/images/build-debian-test-image.sh >/dev/null
 swift build --build-tests
 # schemathesis against a real local stack first, so that swift test's summary is the last line.
 [ $# -gt 0 ] || deploy/schemathesis.sh
-swift test --skip-build "$@"
+# The run's output is long and CI shows only its end: on failure, repeat what failed last.
+log=$(mktemp); trap 'rm -f "$log"' EXIT
+if swift test --skip-build "$@" 2>&1 | tee "$log"; then exit 0; fi
+echo "=== what failed ==="
+grep -E '✘|error: |Fatal error|Test Case .* failed' "$log" | grep -v ' passed after ' | tail -n 40 || true
+exit 1
