@@ -8,12 +8,46 @@ package enum LoopbackNetwork {
     private static let handedOut = Mutex<Set<Int>>([])
 
     /// A free TCP port on `host` (a 127.x.y.z address), never one this process was handed before.
+    ///
+    /// Picked at random below the kernel's ephemeral range (`net.ipv4.ip_local_port_range`): the
+    /// kernel gives ports of that range to every outgoing connection and `bind(:0)` on the machine, so
+    /// a port from it could be taken by some client's connection between the pick and the server's
+    /// bind (CI saw RabbitMQ fail with `eaddrinuse`). Below the range only another explicit pick can
+    /// collide. Falls back to a kernel-chosen port when the range leaves no room below it.
     package static func freePort(host: String = "127.0.0.1") throws(LocalServerError) -> Int {
+        if let candidates = pickableRange() {
+            for _ in 0..<256 {
+                let port = Int.random(in: candidates)
+                guard handedOut.withLock({ !$0.contains(port) }), try isBindable(host: host, port: port),
+                    handedOut.withLock({ $0.insert(port).inserted })
+                else { continue }
+                return port
+            }
+        }
         for _ in 0..<64 {
             let port = try kernelFreePort(host: host)
             if handedOut.withLock({ $0.insert(port).inserted }) { return port }
         }
         throw .filesystem("no free port on \(host) that was not handed out already")
+    }
+
+    /// Ports from 20000 up to the start of the kernel's ephemeral range; nil when that leaves fewer
+    /// than 2,000.
+    private static func pickableRange() -> ClosedRange<Int>? {
+        let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+        let low = text.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } ?? 32768
+        return low - 20000 >= 2000 ? 20000...(low - 1) : nil
+    }
+
+    /// True when `host:port` can be bound right now (nothing listens there, nothing lingers).
+    private static func isBindable(host: String, port: Int) throws(LocalServerError) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw .filesystem("socket() failed: errno \(errno)") }
+        defer { close(fd) }
+        var address = try socketAddress(host: host, port: port)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        } == 0
     }
 
     /// Asks the kernel for a free TCP port on `host`.
