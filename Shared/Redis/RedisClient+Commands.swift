@@ -18,12 +18,12 @@ extension RedisClient {
 
     /// `GET key`: the value's bytes, or nil when the key does not exist.
     package func get(_ key: String) async throws(RedisError) -> [UInt8]? {
-        try await command(["GET", RedisArgument(key)], idempotent: true).bytes
+        try await reply(["GET", RedisArgument(key)], idempotent: true).bytes
     }
 
     /// `GET key` decoded as UTF-8, or nil when the key does not exist.
     package func getString(_ key: String) async throws(RedisError) -> String? {
-        try await command(["GET", RedisArgument(key)], idempotent: true).string
+        try await reply(["GET", RedisArgument(key)], idempotent: true).string
     }
 
     /// `SET key value [EX s | PX ms] [NX]`. Returns false when `onlyIfAbsent` kept an existing value.
@@ -42,7 +42,7 @@ extension RedisClient {
         }
         if onlyIfAbsent { arguments.append("NX") }
         // SET NX is not idempotent: a re-send would report "not set" for our own write.
-        return try await !command(arguments, idempotent: !onlyIfAbsent).isNull
+        return try await !reply(arguments, idempotent: !onlyIfAbsent).isNull
     }
 
     /// `DEL key…`: how many keys existed and were removed.
@@ -79,14 +79,14 @@ extension RedisClient {
         var cursor = "0"
         var keys = Set<String>()
         repeat {
-            let reply = try await command(
+            let reply = try await reply(
                 ["SCAN", RedisArgument(cursor), "MATCH", RedisArgument(pattern), "COUNT", RedisArgument(count)],
                 idempotent: true
             )
-            guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let batch = parts[1].array else {
-                throw .protocolError("SCAN returned \(reply)")
+            guard let parts = reply.elements, parts.count == 2, let next = parts[0].string, let batch = parts[1].strings else {
+                throw .protocolError("SCAN returned \(reply.value)")
             }
-            for key in batch { if let key = key.string { keys.insert(key) } }
+            keys.formUnion(batch)
             cursor = next
         } while cursor != "0"
         return keys.sorted()
@@ -110,12 +110,12 @@ extension RedisClient {
 
     /// `HGET key field` as UTF-8, or nil when the field or key does not exist.
     package func hget(_ key: String, field: String) async throws(RedisError) -> String? {
-        try await command(["HGET", RedisArgument(key), RedisArgument(field)], idempotent: true).string
+        try await reply(["HGET", RedisArgument(key), RedisArgument(field)], idempotent: true).string
     }
 
     /// `HGETALL key` as a dictionary (empty when the key does not exist).
     package func hgetall(_ key: String) async throws(RedisError) -> [String: String] {
-        let reply = try await command(["HGETALL", RedisArgument(key)], idempotent: true)
+        let reply = try await reply(["HGETALL", RedisArgument(key)], idempotent: true)
         return try Self.pairs(reply, of: "HGETALL")
     }
 
@@ -186,8 +186,8 @@ extension RedisClient {
         if let maxLength { arguments += ["MAXLEN", "~", RedisArgument(maxLength)] }
         arguments.append(RedisArgument(id))
         for (field, value) in fields.sorted(by: { $0.key < $1.key }) { arguments += [RedisArgument(field), value] }
-        let reply = try await command(arguments, idempotent: false)
-        guard let id = reply.string else { throw .protocolError("XADD returned \(reply)") }
+        let reply = try await reply(arguments, idempotent: false)
+        guard let id = reply.string else { throw .protocolError("XADD returned \(reply.value)") }
         return id
     }
 
@@ -197,7 +197,7 @@ extension RedisClient {
     ) async throws(RedisError) -> [RedisStreamEntry] {
         var arguments: [RedisArgument] = ["XRANGE", RedisArgument(stream), RedisArgument(start), RedisArgument(end)]
         if let count { arguments += ["COUNT", RedisArgument(count)] }
-        return try await Self.entries(command(arguments, idempotent: true))
+        return try await Self.entries(reply(arguments, idempotent: true))
     }
 
     /// `XGROUP CREATE stream group id MKSTREAM`: false when the group already exists (BUSYGROUP).
@@ -226,12 +226,12 @@ extension RedisClient {
             arguments += ["BLOCK", RedisArgument(milliseconds)]
         }
         arguments += ["STREAMS", RedisArgument(stream), RedisArgument(id)]
-        let reply = try await command(arguments, idempotent: false)
+        let reply = try await reply(arguments, idempotent: false)
         if reply.isNull { return [] }
-        guard let streams = reply.array else { throw .protocolError("XREADGROUP returned \(reply)") }
+        guard let streams = reply.elements else { throw .protocolError("XREADGROUP returned \(reply.value)") }
         var result: [RedisStreamEntry] = []
         for entry in streams {
-            guard let parts = entry.array, parts.count == 2 else { throw .protocolError("XREADGROUP returned \(reply)") }
+            guard let parts = entry.elements, parts.count == 2 else { throw .protocolError("XREADGROUP returned \(reply.value)") }
             result += try Self.entries(parts[1])
         }
         return result
@@ -246,40 +246,31 @@ extension RedisClient {
     // MARK: Reply shapes
 
     private func integer(_ arguments: [RedisArgument], idempotent: Bool) async throws(RedisError) -> Int {
-        let reply = try await command(arguments, idempotent: idempotent)
-        guard case .integer(let value) = reply else {
-            throw .protocolError("\(String(decoding: arguments[0].bytes, as: UTF8.self)) returned \(reply), expected an integer")
+        let reply = try await reply(arguments, idempotent: idempotent)
+        guard reply.kind == .integer, let value = reply.integer else {
+            throw .protocolError("\(String(decoding: arguments[0].bytes, as: UTF8.self)) returned \(reply.value), expected an integer")
         }
         return Int(value)
     }
 
     private func strings(_ arguments: [RedisArgument], of name: String) async throws(RedisError) -> [String] {
-        let reply = try await command(arguments, idempotent: true)
-        guard let elements = reply.array else { throw .protocolError("\(name) returned \(reply), expected an array") }
-        return elements.compactMap(\.string)
+        let reply = try await reply(arguments, idempotent: true)
+        guard let strings = reply.strings else { throw .protocolError("\(name) returned \(reply.value), expected an array") }
+        return strings
     }
 
-    private static func pairs(_ reply: RedisValue, of name: String) throws(RedisError) -> [String: String] {
-        guard let elements = reply.array, elements.count % 2 == 0 else {
-            throw .protocolError("\(name) returned \(reply), expected field/value pairs")
-        }
-        var result: [String: String] = [:]
-        result.reserveCapacity(elements.count / 2)
-        var index = 0
-        while index < elements.count {
-            if let field = elements[index].string { result[field] = elements[index + 1].string ?? "" }
-            index += 2
-        }
-        return result
+    private static func pairs(_ reply: RedisReply, of name: String) throws(RedisError) -> [String: String] {
+        guard let fields = reply.fields else { throw .protocolError("\(name) returned \(reply.value), expected field/value pairs") }
+        return fields
     }
 
-    private static func entries(_ reply: RedisValue) throws(RedisError) -> [RedisStreamEntry] {
-        guard let elements = reply.array else { throw .protocolError("stream read returned \(reply)") }
+    private static func entries(_ reply: RedisReply) throws(RedisError) -> [RedisStreamEntry] {
+        guard let elements = reply.elements else { throw .protocolError("stream read returned \(reply.value)") }
         var result: [RedisStreamEntry] = []
         result.reserveCapacity(elements.count)
         for element in elements {
-            guard let parts = element.array, parts.count == 2, let id = parts[0].string else {
-                throw .protocolError("stream entry \(element)")
+            guard let parts = element.elements, parts.count == 2, let id = parts[0].string else {
+                throw .protocolError("stream entry \(element.value)")
             }
             // A pending entry deleted from the stream comes back with null fields.
             let fields = parts[1].isNull ? [:] : try pairs(parts[1], of: "stream entry")

@@ -1,3 +1,4 @@
+import Dispatch
 package import Logging
 import PazConcurrency
 import Synchronization
@@ -5,10 +6,13 @@ import Synchronization
 /// A Redis client over hiredis with a small pool of connections.
 ///
 /// Each connection has its own thread, where all of its hiredis calls run; callers never block
-/// Swift's cooperative pool. A command takes a free connection, or waits for one: at most
-/// ``RedisConfiguration/maxWaiters`` callers wait, each at most ``RedisConfiguration/acquireTimeout``,
-/// and a cancelled caller stops waiting at once. Connections are made on first use and replaced when
-/// they break.
+/// Swift's cooperative pool. A command goes to an idle connection, or waits in line. A busy connection
+/// takes everything in line when it finishes a batch (every caller's commands, each caller's own
+/// pipeline contiguous and in order), writes it in one go and reads all the replies: concurrent
+/// callers share round trips. A blocking command (`BLPOP`, `XREADGROUP … BLOCK`…) is sent in a batch
+/// of its own, so nobody waits behind it. At most ``RedisConfiguration/maxWaiters`` callers wait,
+/// each at most ``RedisConfiguration/acquireTimeout``, and a cancelled caller leaves the line at once
+/// (its command is not sent). Connections are made on first use and replaced when they break.
 ///
 /// **Failing fast.** A failed connection attempt opens the client's circuit breaker: for
 /// ``RedisConfiguration/reconnectDelay`` (doubling up to ``RedisConfiguration/maxReconnectDelay``)
@@ -28,25 +32,18 @@ package final class RedisClient: Sendable {
     let logger: Logger
     private let connections: [RedisConnection]
     private let pool: Mutex<PoolState>
-    private let waiterIDs = Atomic<UInt64>(0)
+    private let requestIDs = Atomic<UInt64>(0)
 
-    private typealias Grant = CheckedContinuation<Result<Lease, RedisError>, Never>
-
-    /// A connection taken from the pool, and whether its command is the breaker's probe.
-    private struct Lease: Sendable {
-        let connection: RedisConnection
-        let isProbe: Bool
-    }
-
-    private struct Waiter {
-        let id: UInt64
-        let isProbe: Bool
-        let continuation: Grant
-    }
+    /// A connection takes at most this many commands from the line into one batch.
+    static let maxBatchCommands = 512
 
     private struct PoolState {
+        /// Connections whose thread is parked: the next request goes straight to one of them.
         var idle: [RedisConnection]
-        var waiters: [Waiter] = []
+        /// Requests no connection has taken yet, oldest first.
+        var waiting: [RedisRequest] = []
+        /// True while a timer is set to fail the oldest waiting request at its deadline.
+        var isTimerSet = false
         var breaker: CircuitBreaker
         var isClosed = false
     }
@@ -62,7 +59,8 @@ package final class RedisClient: Sendable {
         let breaker = CircuitBreaker(policy: .init(
             failureThreshold: 1, coolDown: configuration.reconnectDelay, maximumCoolDown: configuration.maxReconnectDelay,
             probeTimeout: configuration.acquireTimeout + configuration.connectTimeout + configuration.commandTimeout * 2))
-        self.pool = Mutex(PoolState(idle: connections.reversed(), breaker: breaker))
+        self.pool = Mutex(PoolState(
+            idle: connections.reversed(), breaker: breaker))
     }
 
     /// Runs one command and returns its reply. An error reply is thrown as ``RedisError/server(_:)``.
@@ -72,9 +70,7 @@ package final class RedisClient: Sendable {
     /// ``RedisError/connectionLost(address:code:message:)`` is thrown (retriable) and the caller decides.
     @discardableResult
     package func command(_ arguments: [RedisArgument], idempotent: Bool = false) async throws(RedisError) -> RedisValue {
-        let reply = try await execute([arguments], idempotent: idempotent)[0]
-        if let message = reply.errorMessage { throw .server(message) }
-        return reply
+        try await reply(arguments, idempotent: idempotent).value
     }
 
     /// Runs one command, not retried on a dropped connection: `try await redis.command("INCR", "n")`.
@@ -83,21 +79,32 @@ package final class RedisClient: Sendable {
         try await command(arguments)
     }
 
+    /// Runs one command like ``command(_:idempotent:)`` and returns its reply as a view: nothing is
+    /// decoded or copied until read (``RedisReply/fields`` reads an `HGETALL` straight into a dictionary).
+    package func reply(_ arguments: [RedisArgument], idempotent: Bool = false) async throws(RedisError) -> RedisReply {
+        let reply = try await execute([arguments], idempotent: idempotent).first
+        if let message = reply.errorMessage { throw .server(message) }
+        return reply
+    }
+
     /// Sends all `commands` on one connection in one write, then reads their replies: one round trip.
     /// Replies come back in order, one per command; error replies are values (``RedisValue/error(_:)``)
     /// and do not stop the others. A broken connection throws (some commands may have run).
+    ///
+    /// Other callers' commands may share the write, before or after these, never between them.
     package func pipeline(_ commands: [[RedisArgument]]) async throws(RedisError) -> [RedisValue] {
-        try await execute(commands, idempotent: false)
+        guard !commands.isEmpty else { return [] }
+        return try await execute(commands, idempotent: false).all.map(\.value)
     }
 
     /// Closes every connection. Commands afterwards, and callers still waiting, get ``RedisError/closed``.
     package func close() async {
-        let waiters = pool.withLock { state in
+        let waiting = pool.withLock { state in
             state.isClosed = true
-            defer { state.waiters.removeAll() }
-            return state.waiters
+            defer { state.waiting.removeAll() }
+            return state.waiting
         }
-        for waiter in waiters { waiter.continuation.resume(returning: .failure(.closed)) }
+        for request in waiting { request.continuation.resume(returning: .failure(.closed)) }
         for connection in connections { await connection.close() }
     }
 
@@ -107,143 +114,171 @@ package final class RedisClient: Sendable {
         pool.withLock { $0.breaker.isRefusing(at: .now) }
     }
 
-    // MARK: - Pool
+    // MARK: - Requests
 
-    private func execute(_ commands: [[RedisArgument]], idempotent: Bool) async throws(RedisError) -> [RedisValue] {
-        guard !commands.isEmpty else { return [] }
-        let lease = try await acquire()
-        let outcome = await run(commands, on: lease.connection, idempotent: idempotent)
-        release(lease, after: outcome)
+    /// Queues `commands` as one request and waits for their replies. The request goes straight to an
+    /// idle connection, or joins the line of requests the busy connections take from after each batch.
+    private func execute(_ commands: [[RedisArgument]], idempotent: Bool) async throws(RedisError) -> RedisReplyBuffer {
+        let id = requestIDs.add(1, ordering: .relaxed).oldValue
+        let isBlocking = RedisRequest.isBlocking(commands)
+        let outcome = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: RedisRequest.Continuation) in
+                let request = RedisRequest(
+                    id: id, commands: commands, idempotent: idempotent, isBlocking: isBlocking,
+                    deadline: .now + configuration.acquireTimeout, continuation: continuation)
+                switch pool.withLock({ state in admit(request, &state) }) {
+                case .refused(let error): continuation.resume(returning: .failure(error))
+                case .handed(let connection, let request): start(connection, with: request)
+                case .waiting(let timerDeadline): if let timerDeadline { setTimer(for: timerDeadline) }
+                }
+            }
+        } onCancel: {
+            failWaiting { $0.id == id ? .cancelled : nil }
+        }
         return try outcome.get()
     }
 
-    private func run(
-        _ commands: [[RedisArgument]], on connection: RedisConnection, idempotent: Bool
-    ) async -> Result<[RedisValue], RedisError> {
-        do throws(RedisError) {
-            return .success(try await connection.execute(commands))
-        } catch {
-            guard case .connectionLost = error, idempotent, configuration.retryIdempotent else { return .failure(error) }
-            logger.info("Re-sending an idempotent Redis command after a dropped connection", metadata: [
-                "redis.address": "\(configuration.address)",
-                "redis.command": "\(String(decoding: commands[0].first?.bytes ?? [], as: UTF8.self))",
-            ])
-            do throws(RedisError) {
-                return .success(try await connection.execute(commands))
-            } catch {
-                return .failure(error)
-            }
-        }
+    private enum Admission {
+        case refused(RedisError)
+        case handed(RedisConnection, RedisRequest)
+        /// In line; a timer must be set for the deadline given.
+        case waiting(setTimer: ContinuousClock.Instant?)
     }
 
-    /// A free connection: at once when one is idle, else after waiting in line (bounded in number,
-    /// time and by cancellation). Refused at once while the breaker is open.
-    private func acquire() async throws(RedisError) -> Lease {
-        // Fast path: no task group, no continuation.
-        if let immediate = pool.withLock({ state in admit(&state, waiter: nil) }) { return try immediate.get() }
-        let id = waiterIDs.add(1, ordering: .relaxed).oldValue
-        let deadline = ContinuousClock.now + configuration.acquireTimeout
-        let result = await withTaskGroup(of: Void.self, returning: Result<Lease, RedisError>.self) { timer in
-            timer.addTask { [self] in
-                try? await Task.sleep(until: deadline, clock: .continuous)
-                if !Task.isCancelled {
-                    expireWaiter(id, with: .acquireTimeout(address: configuration.address, after: configuration.acquireTimeout))
-                }
-            }
-            let result = await withTaskCancellationHandler {
-                await withCheckedContinuation { (continuation: Grant) in
-                    let immediate = pool.withLock { state in
-                        admit(&state, waiter: (id, deadline, continuation))
-                    }
-                    if let immediate { continuation.resume(returning: immediate) }
-                }
-            } onCancel: {
-                expireWaiter(id, with: .cancelled)
-            }
-            timer.cancelAll()
-            return result
-        }
-        return try result.get()
-    }
-
-    /// Decides under the pool lock: an idle connection, a refusal, or (with `waiter`) a place in line
-    /// (nil is returned then; without `waiter`, nil means "would wait").
-    private func admit(
-        _ state: inout PoolState, waiter: (id: UInt64, deadline: ContinuousClock.Instant, continuation: Grant)?
-    ) -> Result<Lease, RedisError>? {
-        if state.isClosed { return .failure(.closed) }
+    /// Decides under the pool lock: a refusal, an idle connection, or a place in line (bounded in
+    /// number; a cancelled caller does not join it).
+    private func admit(_ request: RedisRequest, _ state: inout PoolState) -> Admission {
+        if state.isClosed { return .refused(.closed) }
         let now = ContinuousClock.now
-        if waiter == nil, state.idle.isEmpty, !state.breaker.isRefusing(at: now) { return nil }
-        let isProbe: Bool
+        var request = request
         switch state.breaker.decide(at: now) {
-        case .allow: isProbe = false
-        case .probe: isProbe = true
-        case .reject(let retryAfter): return .failure(unavailable(state.breaker, retryIn: retryAfter))
+        case .allow: break
+        case .probe: request.isProbe = true
+        case .reject(let retryAfter): return .refused(unavailable(state.breaker, retryIn: retryAfter))
         }
-        if let connection = state.idle.popLast() { return .success(Lease(connection: connection, isProbe: isProbe)) }
-        let refusal: RedisError?
-        if state.waiters.count >= configuration.maxWaiters {
-            refusal = .poolExhausted(waiting: state.waiters.count)
-        } else if waiter != nil, Task.isCancelled {
-            refusal = .cancelled
-        } else if let waiter, now >= waiter.deadline {
-            refusal = .acquireTimeout(address: configuration.address, after: configuration.acquireTimeout)
-        } else {
-            refusal = nil
+        // An idle connection takes the request at once; only when every connection is busy does it
+        // wait in line, for the next connection that finishes a batch (never behind a slow batch while
+        // a connection is free).
+        if let connection = state.idle.popLast() {
+            return .handed(connection, request)
         }
+        let refusal: RedisError? =
+            if state.waiting.count >= configuration.maxWaiters { .poolExhausted(waiting: state.waiting.count) }
+            else if Task.isCancelled { .cancelled }
+            else { nil }
         if let refusal {
-            if isProbe { state.breaker.releaseProbe(at: now) }
-            return .failure(refusal)
+            if request.isProbe { state.breaker.releaseProbe(at: now) }
+            return .refused(refusal)
         }
-        guard let waiter else {
-            if isProbe { state.breaker.releaseProbe(at: now) }
-            return nil
-        }
-        state.waiters.append(Waiter(id: waiter.id, isProbe: isProbe, continuation: waiter.continuation))
-        return nil
+        state.waiting.append(request)
+        guard !state.isTimerSet else { return .waiting(setTimer: nil) }
+        state.isTimerSet = true
+        return .waiting(setTimer: request.deadline)
     }
 
-    /// Takes waiter `id` out of line (if it is still there) and fails it with `error`.
-    private func expireWaiter(_ id: UInt64, with error: RedisError) {
-        let waiter: Waiter? = pool.withLock { state in
-            guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-            let waiter = state.waiters.remove(at: index)
-            if waiter.isProbe { state.breaker.releaseProbe(at: .now) }
-            return waiter
+    /// Takes every waiting request `verdict` fails out of line and fails it.
+    private func failWaiting(_ verdict: (RedisRequest) -> RedisError?) {
+        let failed = pool.withLock { state -> [(RedisRequest, RedisError)] in
+            var failed: [(RedisRequest, RedisError)] = []
+            state.waiting.removeAll { request in
+                guard let error = verdict(request) else { return false }
+                failed.append((request, error))
+                if request.isProbe { state.breaker.releaseProbe(at: .now) }
+                return true
+            }
+            return failed
         }
-        waiter?.continuation.resume(returning: .failure(error))
+        for (request, error) in failed { request.continuation.resume(returning: .failure(error)) }
     }
 
-    /// Records what the command said about Redis, then hands the connection to the first caller in
-    /// line (or back to the pool). When the breaker is open, everyone in line fails at once.
-    private func release(_ lease: Lease, after outcome: Result<[RedisValue], RedisError>) {
-        let (granted, refused, error) = pool.withLock { state -> (Waiter?, [Waiter], RedisError?) in
+    /// One timer serves the whole line: deadlines come in arrival order, so it is set for the oldest
+    /// waiting request's, and set again for the next oldest when it fires.
+    private func setTimer(for deadline: ContinuousClock.Instant) {
+        let delay = max(deadline - .now, .zero)
+        let (seconds, attoseconds) = delay.components
+        let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { [weak self] in
+            self?.expireOverdue()
+        }
+    }
+
+    private func expireOverdue() {
+        let now = ContinuousClock.now
+        let timeout = RedisError.acquireTimeout(address: configuration.address, after: configuration.acquireTimeout)
+        failWaiting { $0.deadline <= now ? timeout : nil }
+        let next = pool.withLock { state -> ContinuousClock.Instant? in
+            state.isTimerSet = !state.waiting.isEmpty
+            return state.waiting.first?.deadline
+        }
+        if let next { setTimer(for: next) }
+    }
+
+    // MARK: - Connections
+
+    /// Wakes `connection`'s thread to send `request`, then whatever waits in line, batch after batch,
+    /// until the line stays empty.
+    private func start(_ connection: RedisConnection, with request: RedisRequest) {
+        let accepted = connection.thread.execute { [self] in
+            var batch = [request]
+            while true {
+                let outcomes = connection.send(batch)
+                guard let next = settle(batch, outcomes, on: connection) else { return }
+                batch = next
+            }
+        }
+        if !accepted { request.continuation.resume(returning: .failure(.closed)) }
+    }
+
+    /// Hands each request of a finished batch its outcome, records what they tell about Redis's
+    /// reachability, and takes the next batch from the line (nil when it is empty: the connection is
+    /// idle again). When the breaker opens, everyone in line fails at once.
+    private func settle(
+        _ batch: [RedisRequest], _ outcomes: [Result<RedisReplyBuffer, RedisError>], on connection: RedisConnection
+    ) -> [RedisRequest]? {
+        let (next, refused, refusal) = pool.withLock { state -> ([RedisRequest]?, [RedisRequest], RedisError?) in
             let now = ContinuousClock.now
-            switch Self.reachability(outcome, isProbe: lease.isProbe) {
-            case .reachable: state.breaker.recordSuccess()
-            case .unreachable(let reason): state.breaker.recordFailure(at: now, reason: reason)
-            case .unknown: if lease.isProbe { state.breaker.releaseProbe(at: now) }
+            for (request, outcome) in zip(batch, outcomes) {
+                switch Self.reachability(outcome, isProbe: request.isProbe) {
+                case .reachable: state.breaker.recordSuccess()
+                case .unreachable(let reason): state.breaker.recordFailure(at: now, reason: reason)
+                case .unknown: if request.isProbe { state.breaker.releaseProbe(at: now) }
+                }
             }
-            if state.breaker.isRefusing(at: now), !state.waiters.isEmpty {
-                let refused = state.waiters
-                state.waiters.removeAll()
-                state.idle.append(lease.connection)
-                let error = unavailable(state.breaker, retryIn: state.breaker.retryAfter(at: now))
+            var refused: [RedisRequest] = []
+            var refusal: RedisError?
+            if state.breaker.isRefusing(at: now), !state.waiting.isEmpty {
+                refused = state.waiting
+                state.waiting.removeAll()
                 if refused.contains(where: \.isProbe) { state.breaker.releaseProbe(at: now) }
-                return (nil, refused, error)
+                refusal = unavailable(state.breaker, retryIn: state.breaker.retryAfter(at: now))
             }
-            guard !state.waiters.isEmpty else {
-                state.idle.append(lease.connection)
-                return (nil, [], nil)
+            let next = takeBatch(&state)
+            if next == nil { state.idle.append(connection) }
+            return (next, refused, refusal)
+        }
+        for (request, outcome) in zip(batch, outcomes) { request.continuation.resume(returning: outcome) }
+        if let refusal {
+            for request in refused { request.continuation.resume(returning: .failure(refusal)) }
+        }
+        return next
+    }
+
+    /// The next batch from the line, oldest first: up to ``maxBatchCommands`` commands, and a request
+    /// with a blocking command only alone (nothing waits behind it). Nil when the line is empty.
+    private func takeBatch(_ state: inout PoolState) -> [RedisRequest]? {
+        guard !state.isClosed, let first = state.waiting.first else { return nil }
+        var count = 1
+        if !first.isBlocking {
+            var commands = first.commands.count
+            for request in state.waiting.dropFirst() {
+                commands += request.commands.count
+                guard !request.isBlocking, commands <= Self.maxBatchCommands else { break }
+                count += 1
             }
-            return (state.waiters.removeFirst(), [], nil)
         }
-        if let granted {
-            granted.continuation.resume(returning: .success(Lease(connection: lease.connection, isProbe: granted.isProbe)))
-        }
-        if let error {
-            for waiter in refused { waiter.continuation.resume(returning: .failure(error)) }
-        }
+        let batch = Array(state.waiting.prefix(count))
+        state.waiting.removeFirst(count)
+        return batch
     }
 
     private func unavailable(_ breaker: CircuitBreaker, retryIn: Duration) -> RedisError {
@@ -257,7 +292,7 @@ package final class RedisClient: Sendable {
         case unknown
     }
 
-    private static func reachability(_ outcome: Result<[RedisValue], RedisError>, isProbe: Bool) -> Reachability {
+    private static func reachability(_ outcome: Result<RedisReplyBuffer, RedisError>, isProbe: Bool) -> Reachability {
         switch outcome {
         case .success: return .reachable
         case .failure(let error):
@@ -269,6 +304,42 @@ package final class RedisClient: Sendable {
             case .connectionLost, .timeout: return isProbe ? .unreachable("\(error)") : .unknown
             case .poolExhausted, .acquireTimeout, .unavailable, .cancelled, .closed: return .unknown
             }
+        }
+    }
+}
+
+/// One caller's commands, sent contiguously on one connection, and where their replies go.
+struct RedisRequest: Sendable {
+    typealias Continuation = CheckedContinuation<Result<RedisReplyBuffer, RedisError>, Never>
+
+    let id: UInt64
+    let commands: [[RedisArgument]]
+    /// Re-sent once after a dropped connection (with ``RedisConfiguration/retryIdempotent``).
+    let idempotent: Bool
+    /// Holds a command that may block on the server; sent in a batch of its own.
+    let isBlocking: Bool
+    /// When it stops waiting in line (``RedisError/acquireTimeout(address:after:)``).
+    let deadline: ContinuousClock.Instant
+    let continuation: Continuation
+    /// The breaker's probe: its outcome says whether Redis is back.
+    var isProbe = false
+
+    /// Commands that wait on the server for data or replicas.
+    private static let blockingCommands: Set<String> = [
+        "BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP", "WAIT", "WAITAOF",
+    ]
+
+    /// True when one of `commands` may block: a blocking list or sorted-set pop, `WAIT`, or a stream
+    /// read with `BLOCK`.
+    static func isBlocking(_ commands: [[RedisArgument]]) -> Bool {
+        commands.contains { command in
+            guard let first = command.first?.bytes.first, [UInt8(ascii: "B"), UInt8(ascii: "W"), UInt8(ascii: "X")].contains(first & 0xDF)
+            else { return false }
+            let name = String(decoding: command[0].bytes, as: UTF8.self).uppercased()
+            if name == "XREAD" || name == "XREADGROUP" {
+                return command.dropFirst().contains { String(decoding: $0.bytes, as: UTF8.self).uppercased() == "BLOCK" }
+            }
+            return blockingCommands.contains(name)
         }
     }
 }

@@ -16,11 +16,15 @@ package struct RedisConfiguration: Sendable {
     /// Bound on each read and write of a command (the connection is dropped when it passes).
     /// Keep it above any `BLOCK` time you pass to stream reads.
     package var commandTimeout: Duration
-    /// Number of connections, each with its own thread.
+    /// Number of connections, each with its own thread. Concurrent callers share a connection's batches,
+    /// so a few connections serve many callers; more than one keeps blocking commands (`BLPOP`,
+    /// `XREADGROUP … BLOCK`), which are sent alone, from holding everyone else up.
     package var poolSize: Int
-    /// Callers allowed to wait for a free connection before ``RedisError/poolExhausted(waiting:)``.
+    /// Callers allowed to wait in line (for a connection to take their commands into its next batch)
+    /// before ``RedisError/poolExhausted(waiting:)``.
     package var maxWaiters: Int
-    /// How long a caller waits for a free connection before ``RedisError/acquireTimeout(address:after:)``.
+    /// How long a caller waits in line before ``RedisError/acquireTimeout(address:after:)`` (its command
+    /// is not sent).
     package var acquireTimeout: Duration
     /// Re-send an idempotent command once when its connection dropped mid-flight.
     package var retryIdempotent: Bool

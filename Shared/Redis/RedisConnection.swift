@@ -5,42 +5,48 @@ import PazConcurrency
 
 /// One hiredis context, confined to its own ``DedicatedThread``: every hiredis call runs there.
 ///
-/// The context is made lazily, and replaced on next use when hiredis flagged it (EOF, I/O error,
-/// timeout) or when the server closed it while idle. A failed connection attempt is thrown at once:
-/// the backoff between attempts is the client's circuit breaker, which refuses commands while it runs
-/// (nothing sleeps here).
+/// The client runs batches on it (``send(_:)``, on ``thread``): every command of every request of
+/// the batch is appended to hiredis's output buffer, written in one go, and the replies are read
+/// straight into one ``RedisReplyBuffer`` per request by the reply functions installed on hiredis's
+/// reader (no `redisReply` objects). The context is made lazily, and replaced on next use when hiredis flagged it
+/// (EOF, I/O error, timeout) or when the server closed it while idle. A failed connection attempt is
+/// reported at once: the backoff between attempts is the client's circuit breaker, which refuses
+/// commands while it runs (nothing sleeps here).
 ///
-/// `@unchecked Sendable`: `context` is touched only by jobs running on `thread` (one job at a time)
-/// and by `deinit` (when no job can run any more).
+/// `@unchecked Sendable`: `context`, `argv` and the memory `builder` points to are touched only by jobs
+/// running on `thread` (one job at a time) and by `deinit` (when no job can run any more);
+/// `replyFunctions` is written once in `init`.
 final class RedisConnection: @unchecked Sendable {
-    private let thread: DedicatedThread
+    /// Where the client runs this connection's batches.
+    let thread: DedicatedThread
+    /// The connection's place in the pool.
+    let index: Int
     private let configuration: RedisConfiguration
     private let logger: Logger
     private var context: UnsafeMutablePointer<redisContext>?
+    private let builder: UnsafeMutablePointer<RedisReplyBuilder>
+    private var argv = ArgvScratch()
+    private let replyFunctions: UnsafeMutablePointer<redisReplyObjectFunctions>
 
     init(index: Int, configuration: RedisConfiguration, logger: Logger) {
-        self.thread = DedicatedThread(name: "redis-\(index)")
+        self.thread = DedicatedThread(name: "redis-\(index)", spinBeforeParking: .microseconds(50))
+        self.index = index
         self.configuration = configuration
         var logger = logger
         logger[metadataKey: "redis.connection"] = "\(index)"
         self.logger = logger
+        replyFunctions = .allocate(capacity: 1)
+        replyFunctions.initialize(to: Self.readerFunctions)
+        builder = .allocate(capacity: 1)
+        builder.initialize(to: RedisReplyBuilder())
     }
 
     deinit {
         if let context { redisFree(context) }
+        replyFunctions.deallocate()
+        builder.deinitialize(count: 1)
+        builder.deallocate()
         thread.shutdown()
-    }
-
-    /// Sends `commands` in one write and reads one reply per command, in order (one round trip).
-    /// Error replies are values; a broken connection throws.
-    func execute(_ commands: [[RedisArgument]]) async throws(RedisError) -> [RedisValue] {
-        let outcome: Result<[RedisValue], RedisError>
-        do {
-            outcome = try await thread.run { [self] in Result { () throws(RedisError) in try executeOnThread(commands) } }
-        } catch {
-            throw .closed
-        }
-        return try outcome.get()
     }
 
     /// Frees the context (on its thread) and ends the thread. Jobs already queued run first.
@@ -54,39 +60,92 @@ final class RedisConnection: @unchecked Sendable {
 
     // MARK: - On the connection's thread
 
-    private func executeOnThread(_ commands: [[RedisArgument]]) throws(RedisError) -> [RedisValue] {
-        let context = try connectedContext()
+    /// Sends every command of `requests` (each request's commands contiguous, requests in order) in one
+    /// write, then reads every reply: one outcome per request. When the connection breaks, the requests
+    /// whose replies were all read keep them; the others fail with the error, except idempotent ones,
+    /// which are sent once more on a new connection (when ``RedisConfiguration/retryIdempotent`` is on).
+    func send(_ requests: [RedisRequest]) -> [Result<RedisReplyBuffer, RedisError>] {
+        precondition(thread.isCurrent, "a Redis connection is used off its thread")
+        var outcomes = roundTrip(requests)
+        guard configuration.retryIdempotent else { return outcomes }
+        let resend = requests.indices.filter { index in
+            guard requests[index].idempotent, case .failure(.connectionLost) = outcomes[index] else { return false }
+            return true
+        }
+        guard !resend.isEmpty else { return outcomes }
+        logger.info("Re-sending idempotent Redis commands after a dropped connection", metadata: [
+            "redis.address": "\(configuration.address)", "redis.requests": "\(resend.count)",
+            "redis.command": "\(Self.name(of: requests[resend[0]].commands.first))",
+        ])
+        for (index, outcome) in zip(resend, roundTrip(resend.map { requests[$0] })) { outcomes[index] = outcome }
+        return outcomes
+    }
+
+    private func roundTrip(_ requests: [RedisRequest]) -> [Result<RedisReplyBuffer, RedisError>] {
+        let context: UnsafeMutablePointer<redisContext>
         do {
-            return try roundTrip(context, commands)
+            context = try connectedContext()
+        } catch {
+            return requests.map { _ in .failure(error) }
+        }
+        var replies: [Result<RedisReplyBuffer, RedisError>] = []
+        replies.reserveCapacity(requests.count)
+        do throws(RedisError) {
+            for request in requests {
+                for command in request.commands { try append(command, to: context) }
+            }
+            try flush(context)
+            Self.spinUntilReadable(fd: context.pointee.fd, for: Self.replySpin)
+            for request in requests {
+                for _ in request.commands { try readReply(from: context) }
+                replies.append(.success(builder.pointee.finish()))
+            }
         } catch {
             logger.warning("Redis connection dropped", metadata: [
                 "redis.address": "\(configuration.address)", "redis.error": "\(error)",
-                "redis.command": "\(Self.name(of: commands.first))", "redis.pipelineLength": "\(commands.count)",
+                "redis.command": "\(Self.name(of: requests[replies.count].commands.first))",
+                "redis.pipelineLength": "\(requests.reduce(0) { $0 + $1.commands.count })",
             ])
             redisFree(context)
             self.context = nil
-            throw error
+            _ = builder.pointee.finish()
+            replies += Array(repeating: .failure(error), count: requests.count - replies.count)
+        }
+        return replies
+    }
+
+    private func append(_ command: [RedisArgument], to context: UnsafeMutablePointer<redisContext>) throws(RedisError) {
+        let status = argv.with(command) { argc, argv, lengths in redisAppendCommandArgv(context, argc, argv, lengths) }
+        guard status == REDIS_OK else { throw failure(of: context) }
+    }
+
+    /// Writes hiredis's output buffer (every appended command) to the socket.
+    private func flush(_ context: UnsafeMutablePointer<redisContext>) throws(RedisError) {
+        var done: Int32 = 0
+        while done == 0 {
+            guard redisBufferWrite(context, &done) == REDIS_OK else { throw failure(of: context) }
         }
     }
 
-    private func roundTrip(
-        _ context: UnsafeMutablePointer<redisContext>, _ commands: [[RedisArgument]]
-    ) throws(RedisError) -> [RedisValue] {
-        for command in commands {
-            let status = Self.withArgv(command) { argc, argv, lengths in
-                redisAppendCommandArgv(context, argc, argv, lengths)
-            }
-            guard status == REDIS_OK else { throw failure(of: context) }
+    /// How long the thread looks for the first reply before it blocks in `read`: a loopback Redis
+    /// answers within tens of microseconds, about what waking a blocked thread costs on a loaded VM.
+    private static let replySpin = Duration.microseconds(50)
+
+    /// Polls `fd` without blocking, yielding the CPU between polls, until it is readable or
+    /// `duration` passes. Never fails: the blocking read that follows reports what went wrong.
+    private static func spinUntilReadable(fd: Int32, for duration: Duration) {
+        let deadline = ContinuousClock.now + duration
+        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        while poll(&descriptor, 1, 0) == 0 && ContinuousClock.now < deadline {
+            sched_yield()
         }
-        var replies: [RedisValue] = []
-        replies.reserveCapacity(commands.count)
-        for _ in commands {
-            var raw: UnsafeMutableRawPointer?
-            guard redisGetReply(context, &raw) == REDIS_OK, let raw else { throw failure(of: context) }
-            replies.append(RedisValue(reply: raw.assumingMemoryBound(to: redisReply.self)))
-            freeReplyObject(raw)
-        }
-        return replies
+    }
+
+    /// Reads one reply into ``builder`` (writing the output buffer first if it was not written yet).
+    private func readReply(from context: UnsafeMutablePointer<redisContext>) throws(RedisError) {
+        builder.pointee.beginReply()
+        var reply: UnsafeMutableRawPointer?
+        guard redisGetReply(context, &reply) == REDIS_OK, reply != nil else { throw failure(of: context) }
     }
 
     /// The live context, connecting (once, no retry) when there is none or it is dead.
@@ -126,13 +185,15 @@ final class RedisConnection: @unchecked Sendable {
                 throw RedisError.connectionFailed(address: address, code: context.pointee.err, message: Self.message(of: context))
             }
             _ = redisEnableKeepAlive(context)
+            context.pointee.reader.pointee.fn = replyFunctions
+            context.pointee.reader.pointee.privdata = UnsafeMutableRawPointer(builder)
             if let password = configuration.password {
                 let credentials = (configuration.username.map { [RedisArgument($0)] } ?? []) + [RedisArgument(password)]
-                let reply = try roundTrip(context, [["AUTH"] + credentials])[0]
+                let reply = try setUp(context, ["AUTH"] + credentials)
                 if let message = reply.errorMessage { throw RedisError.authenticationFailed(address: address, message: message) }
             }
             if configuration.database != 0 {
-                let reply = try roundTrip(context, [["SELECT", RedisArgument(configuration.database)]])[0]
+                let reply = try setUp(context, ["SELECT", RedisArgument(configuration.database)])
                 if let message = reply.errorMessage {
                     throw RedisError.connectionFailed(address: address, code: REDIS_ERR_OTHER, message: "SELECT \(configuration.database): \(message)")
                 }
@@ -145,6 +206,18 @@ final class RedisConnection: @unchecked Sendable {
             "redis.address": "\(address)", "redis.database": "\(configuration.database)",
         ])
         return context
+    }
+
+    /// Runs one command of the connection's set-up (`AUTH`, `SELECT`).
+    private func setUp(_ context: UnsafeMutablePointer<redisContext>, _ command: [RedisArgument]) throws(RedisError) -> RedisReply {
+        try append(command, to: context)
+        do throws(RedisError) {
+            try readReply(from: context)
+        } catch {
+            _ = builder.pointee.finish()
+            throw error
+        }
+        return builder.pointee.finish().first
     }
 
     /// The error hiredis flagged on `context` after a failed call. Reads `errno` first, so call it
@@ -178,36 +251,6 @@ final class RedisConnection: @unchecked Sendable {
         return poll(&descriptor, 1, 0) == 0
     }
 
-    /// Runs `body` with the argv/argvlen arrays hiredis expects, pointing into one buffer.
-    private static func withArgv<R>(
-        _ arguments: [RedisArgument],
-        _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R
-    ) -> R {
-        var storage: [UInt8] = []
-        storage.reserveCapacity(arguments.reduce(1) { $0 + $1.bytes.count })
-        var offsets: [Int] = []
-        var lengths: [Int] = []
-        offsets.reserveCapacity(arguments.count)
-        lengths.reserveCapacity(arguments.count)
-        for argument in arguments {
-            offsets.append(storage.count)
-            lengths.append(argument.bytes.count)
-            storage.append(contentsOf: argument.bytes)
-        }
-        storage.append(0)
-        return storage.withUnsafeBufferPointer { buffer in
-            buffer.withMemoryRebound(to: CChar.self) { characters in
-                let base = characters.baseAddress!
-                var pointers: [UnsafePointer<CChar>?] = offsets.map { base + $0 }
-                return pointers.withUnsafeMutableBufferPointer { argv in
-                    lengths.withUnsafeBufferPointer { argvlen in
-                        body(Int32(arguments.count), argv.baseAddress!, argvlen.baseAddress!)
-                    }
-                }
-            }
-        }
-    }
-
     private static func message(of context: UnsafeMutablePointer<redisContext>) -> String {
         withUnsafeBytes(of: context.pointee.errstr) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
     }
@@ -223,32 +266,77 @@ final class RedisConnection: @unchecked Sendable {
     }
 }
 
-extension RedisValue {
-    /// Copies a hiredis reply tree (the caller frees it).
-    fileprivate init(reply: UnsafeMutablePointer<redisReply>) {
-        let reply = reply.pointee
-        func text() -> String {
-            guard let str = reply.str else { return "" }
-            return String(decoding: UnsafeRawBufferPointer(start: str, count: reply.len), as: UTF8.self)
+extension RedisConnection {
+    /// hiredis's reader hands every element it parses to these functions, which append it to the
+    /// connection's ``RedisReplyBuilder`` (the reader's `privdata`). The "objects" they return are
+    /// that builder's address: hiredis needs a non-null pointer and never looks into it.
+    fileprivate static let readerFunctions = redisReplyObjectFunctions(
+        createString: { task, start, count in
+            guard let task else { return nil }
+            let kind: RedisReply.Kind = switch task.pointee.type {
+            case REDIS_REPLY_STATUS: .status
+            case REDIS_REPLY_ERROR: .error
+            default: .bulk
+            }
+            builder(of: task).pointee.addString(kind, start, count: count)
+            return task.pointee.privdata
+        },
+        createArray: { task, count in
+            guard let task else { return nil }
+            builder(of: task).pointee.addArray(count: Int(count))
+            return task.pointee.privdata
+        },
+        createInteger: { task, value in
+            guard let task else { return nil }
+            builder(of: task).pointee.addInteger(Int64(value))
+            return task.pointee.privdata
+        },
+        createNil: { task in
+            guard let task else { return nil }
+            builder(of: task).pointee.addNull()
+            return task.pointee.privdata
+        },
+        freeObject: { _ in }
+    )
+
+    private static func builder(of task: UnsafePointer<redisReadTask>) -> UnsafeMutablePointer<RedisReplyBuilder> {
+        task.pointee.privdata.assumingMemoryBound(to: RedisReplyBuilder.self)
+    }
+}
+
+/// The argv/argvlen arrays hiredis expects, pointing into one byte buffer; reused from command to
+/// command so appending a command allocates nothing once the buffers are large enough.
+private struct ArgvScratch {
+    private var storage: [UInt8] = []
+    private var offsets: [Int] = []
+    private var lengths: [Int] = []
+    private var pointers: [UnsafePointer<CChar>?] = []
+
+    /// Runs `body` with `arguments` as argc, argv and argvlen.
+    mutating func with<R>(
+        _ arguments: [RedisArgument],
+        _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R
+    ) -> R {
+        storage.removeAll(keepingCapacity: true)
+        offsets.removeAll(keepingCapacity: true)
+        lengths.removeAll(keepingCapacity: true)
+        pointers.removeAll(keepingCapacity: true)
+        for argument in arguments {
+            offsets.append(storage.count)
+            lengths.append(argument.bytes.count)
+            storage.append(contentsOf: argument.bytes)
         }
-        switch reply.type {
-        case REDIS_REPLY_STRING:
-            if let str = reply.str {
-                self = .bulk(Array(UnsafeRawBufferPointer(start: str, count: reply.len)))
-            } else {
-                self = .bulk([])
+        storage.append(0)
+        return storage.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { characters in
+                let base = characters.baseAddress!
+                for offset in offsets { pointers.append(base + offset) }
+                return pointers.withUnsafeMutableBufferPointer { argv in
+                    lengths.withUnsafeBufferPointer { argvlen in
+                        body(Int32(arguments.count), argv.baseAddress!, argvlen.baseAddress!)
+                    }
+                }
             }
-        case REDIS_REPLY_INTEGER: self = .integer(reply.integer)
-        case REDIS_REPLY_ARRAY:
-            var elements: [RedisValue] = []
-            elements.reserveCapacity(reply.elements)
-            for index in 0..<reply.elements {
-                if let element = reply.element[index] { elements.append(RedisValue(reply: element)) }
-            }
-            self = .array(elements)
-        case REDIS_REPLY_STATUS: self = .status(text())
-        case REDIS_REPLY_ERROR: self = .error(text())
-        default: self = .null
         }
     }
 }

@@ -57,7 +57,7 @@ struct CapturingLogHandler: LogHandler {
 }
 
 /// The outcome of `body` as a value, for `async let` (whose errors are untyped).
-func outcome(_ body: () async throws(RedisError) -> RedisValue) async -> Result<RedisValue, RedisError> {
+func outcome<Value>(_ body: () async throws(RedisError) -> Value) async -> Result<Value, RedisError> {
     do throws(RedisError) {
         return .success(try await body())
     } catch {
