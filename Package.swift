@@ -254,8 +254,8 @@ let package = Package(
         .testTarget(name: "OpenSSHTests", dependencies: ["PazOpenSSH"]),
         .testTarget(name: "StoreTests", dependencies: ["PazStore", "PazTestSupport", "PazLocalServers"]),
         .testTarget(name: "SchemasTests", dependencies: ["PazSchemas"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "AMQPTests", dependencies: ["PazAMQP", "PazTestSupport", log]),
-        .testTarget(name: "RedisTests", dependencies: ["PazRedis", "PazTestSupport", log]),
+        .testTarget(name: "AMQPTests", dependencies: ["PazAMQP", "PazLocalServers", "PazTestSupport", log]),
+        .testTarget(name: "RedisTests", dependencies: ["PazRedis", "PazLocalServers", "PazTestSupport", log]),
         .testTarget(
             name: "PrivilegeTests",
             dependencies: [
@@ -289,7 +289,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ControlPlaneTests",
-            dependencies: ["PazControlPlane", "PazAMQP", "PazSchemas", "PazTestSupport", "PazLocalServers", log]
+            dependencies: ["PazControlPlane", "PazAMQP", "PazRedis", "PazServiceKit", "PazSchemas", "PazTestSupport", "PazLocalServers", log]
         ),
         .testTarget(
             name: "DriverKitTests",

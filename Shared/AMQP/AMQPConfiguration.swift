@@ -6,6 +6,9 @@ package struct AMQPConfiguration: Sendable, CustomStringConvertible {
     package var host: String
     /// AMQP port.
     package var port: Int
+    /// More nodes of the same RabbitMQ cluster (same user and virtual host). A connection attempt
+    /// tries every node in turn, starting after the one whose connection was lost.
+    package var otherNodes: [AMQPNode] = []
     /// User name for PLAIN authentication.
     package var user: String
     /// Password for PLAIN authentication (secret: never logged).
@@ -60,6 +63,9 @@ package struct AMQPConfiguration: Sendable, CustomStringConvertible {
         self.operationTimeout = operationTimeout
     }
 
+    /// ``host``:``port`` first, then ``otherNodes``.
+    package var nodes: [AMQPNode] { [AMQPNode(host: host, port: port)] + otherNodes }
+
     /// `amqp://user@host:port/vhost` — without the password.
     package var description: String {
         "amqp://\(user)@\(host):\(port)/\(virtualHost == "/" ? "" : virtualHost)"
@@ -72,4 +78,17 @@ package struct AMQPConfiguration: Sendable, CustomStringConvertible {
         let spread = max(0, min(reconnectJitter, 1))
         return capped * Double.random(in: (1 - spread)...(1 + spread))
     }
+}
+
+/// One RabbitMQ node's address.
+package struct AMQPNode: Sendable, Hashable, CustomStringConvertible {
+    package var host: String
+    package var port: Int
+
+    package init(host: String, port: Int = 5672) {
+        self.host = host
+        self.port = port
+    }
+
+    package var description: String { "\(host):\(port)" }
 }

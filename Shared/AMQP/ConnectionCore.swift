@@ -122,6 +122,8 @@ final class ConnectionCore {
     private var wantsReplyConsumer = false
     private var replyConsumerActive = false
     private var calls: [String: PendingCall] = [:]
+    /// The node of ``AMQPConfiguration/nodes`` connected to, or to try first.
+    private var nodeIndex = 0
 
     init(configuration: AMQPConfiguration, logger: Logger, mailbox: Mailbox, state: StateBox) {
         self.configuration = configuration
@@ -217,7 +219,7 @@ final class ConnectionCore {
             try establish()
             attempts = 0
             state.set(.connected)
-            logger.info("AMQP connected", metadata: ["amqp.epoch": "\(epoch)"])
+            logger.info("AMQP connected", metadata: ["amqp.epoch": "\(epoch)", "amqp.node": "\(configuration.nodes[nodeIndex])"])
         } catch {
             lastError = error.description
             let delay = configuration.reconnectDelay(attempt: attempts)
@@ -230,7 +232,28 @@ final class ConnectionCore {
         }
     }
 
+    /// Connects to the first node of ``AMQPConfiguration/nodes`` that takes the connection, starting
+    /// at ``nodeIndex``; throws the last node's error when none does.
     private func establish() throws(AMQPError) {
+        let nodes = configuration.nodes
+        var lastError: AMQPError?
+        for offset in 0..<nodes.count {
+            let index = (nodeIndex + offset) % nodes.count
+            do {
+                try establish(on: nodes[index])
+                nodeIndex = index
+                return
+            } catch {
+                if nodes.count > 1 {
+                    logger.warning("AMQP node refused the connection", metadata: ["amqp.node": "\(nodes[index])", "error": "\(error)"])
+                }
+                lastError = error
+            }
+        }
+        throw lastError!
+    }
+
+    private func establish(on node: AMQPNode) throws(AMQPError) {
         guard let connection = amqp_new_connection() else {
             throw .library(operation: "amqp_new_connection", status: -1, message: "out of memory")
         }
@@ -239,11 +262,10 @@ final class ConnectionCore {
             throw .library(operation: "amqp_tcp_socket_new", status: -1, message: "out of memory")
         }
         var connectTimeout = configuration.connectTimeout.timeval
-        let opened = amqp_socket_open_noblock(socket, configuration.host, Int32(configuration.port), &connectTimeout)
+        let opened = amqp_socket_open_noblock(socket, node.host, Int32(node.port), &connectTimeout)
         guard opened == AMQP_STATUS_OK.rawValue else {
             amqp_destroy_connection(connection)
-            throw .connectionFailed(
-                endpoint: "\(configuration.host):\(configuration.port)", status: opened, message: libraryMessage(opened))
+            throw .connectionFailed(endpoint: node.description, status: opened, message: libraryMessage(opened))
         }
         var operationTimeout = configuration.operationTimeout.timeval
         amqp_set_rpc_timeout(connection, &operationTimeout)
@@ -305,7 +327,9 @@ final class ConnectionCore {
         self.connection = nil
         let reason = error.description
         lastError = reason
-        logger.warning("AMQP connection lost; reconnecting", metadata: ["error": "\(reason)"])
+        logger.warning("AMQP connection lost; reconnecting", metadata: ["error": "\(reason)", "amqp.node": "\(configuration.nodes[nodeIndex])"])
+        // The node may be gone: the next attempt starts with the next one.
+        nodeIndex = (nodeIndex + 1) % configuration.nodes.count
         let pending = pendingConfirms
         pendingConfirms.removeAll()
         for entry in pending.values {

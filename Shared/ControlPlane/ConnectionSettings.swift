@@ -13,11 +13,59 @@ package struct ConnectionSettings: Sendable {
 
     /// `amqp.url` (default `amqp://guest:guest@127.0.0.1:5672/`) and `redis.url` (default
     /// `redis://127.0.0.1:6379/0`); `serviceName` names the AMQP connection.
+    ///
+    /// For a cluster, `amqp.urls` (instead of `amqp.url`) lists every RabbitMQ node, comma-separated,
+    /// and `redis.sentinels` (`host:port,…`) with `redis.sentinel.master` (and, when the sentinels
+    /// require one, the secret `redis.sentinel.password`) finds the Redis primary through Sentinel;
+    /// `redis.url` then gives only the user, password and database.
     package init(reader: ConfigReader, serviceName: String) throws(ServiceKitError) {
-        let amqpURL = reader.secret("amqp.url")?.reveal() ?? "amqp://guest:guest@127.0.0.1:5672/"
+        let amqpURLs = reader.secret("amqp.urls")?.reveal() ?? reader.secret("amqp.url")?.reveal() ?? "amqp://guest:guest@127.0.0.1:5672/"
         let redisURL = reader.secret("redis.url")?.reveal() ?? "redis://127.0.0.1:6379/0"
-        amqp = try Self.amqp(amqpURL, connectionName: serviceName)
+        amqp = try Self.amqpCluster(amqpURLs, connectionName: serviceName)
         redis = try Self.redis(redisURL)
+        if let sentinels: String = try reader.optional("redis.sentinels") {
+            redis.sentinel = RedisSentinelConfiguration(
+                sentinels: try Self.endpoints(sentinels), masterName: try reader.required("redis.sentinel.master"),
+                password: reader.secret("redis.sentinel.password")?.reveal())
+        }
+    }
+
+    /// Comma-separated `amqp://` URLs of the nodes of one cluster: the first gives the user, password
+    /// and virtual host, which the others must repeat; each gives a node.
+    package static func amqpCluster(_ text: String, connectionName: String) throws(ServiceKitError) -> AMQPConfiguration {
+        let urls = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard let first = urls.first else { throw invalid("amqp.urls", "amqp:// URLs separated by commas") }
+        var configuration = try amqp(first, connectionName: connectionName)
+        for url in urls.dropFirst() {
+            let node = try amqp(url, connectionName: connectionName)
+            guard node.user == configuration.user, node.password == configuration.password,
+                node.virtualHost == configuration.virtualHost
+            else {
+                throw invalid("amqp.urls", "URLs of one cluster, each with the same user, password and virtual host")
+            }
+            configuration.otherNodes.append(AMQPNode(host: node.host, port: node.port))
+        }
+        return configuration
+    }
+
+    /// `host:port,host:port…` (the sentinels' addresses).
+    private static func endpoints(_ text: String) throws(ServiceKitError) -> [RedisEndpoint] {
+        var endpoints: [RedisEndpoint] = []
+        for item in text.split(separator: ",") {
+            let parts = item.trimmingCharacters(in: .whitespaces).split(separator: ":")
+            guard parts.count == 2, !parts[0].isEmpty, let port = Int(parts[1]), (1...65535).contains(port) else {
+                throw .invalidConfiguration(
+                    key: "redis.sentinels", environmentVariable: ConfigurationSources.environmentVariable(for: "redis.sentinels"),
+                    value: "'\(text)'", expected: "host:port pairs separated by commas, like 127.0.0.1:26379,127.0.0.2:26379")
+            }
+            endpoints.append(RedisEndpoint(host: String(parts[0]), port: port))
+        }
+        guard !endpoints.isEmpty else {
+            throw .invalidConfiguration(
+                key: "redis.sentinels", environmentVariable: ConfigurationSources.environmentVariable(for: "redis.sentinels"),
+                value: "''", expected: "at least one host:port")
+        }
+        return endpoints
     }
 
     /// `amqp://user:password@host:port/vhost` (vhost percent-encoded; an empty path is `/`).

@@ -241,7 +241,20 @@ package final class RabbitMQServer: Sendable {
 
     /// Runs `rabbitmqctl` against this node (its name, epmd port and cookie come from the environment)
     /// and waits for it to exit 0 (it boots an Erlang VM: about a second).
+    ///
+    /// Exit status 69 (EX_UNAVAILABLE: the CLI's own Erlang node could not reach the broker's in time)
+    /// is tried again, twice: on a loaded machine CI saw it while the node was up and running.
     private func control(_ arguments: [String], timeout: Duration = .seconds(60)) async throws(LocalServerError) {
+        for attempt in 1...3 {
+            do {
+                return try await controlOnce(arguments, timeout: timeout)
+            } catch .commandFailed(_, let status, _) where status == 69 && attempt < 3 {
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    private func controlOnce(_ arguments: [String], timeout: Duration) async throws(LocalServerError) {
         let log = dataDirectory.appendingPathComponent("rabbitmqctl-\(arguments[0]).log")
         let process = try ManagedProcess(
             executable: "/usr/lib/rabbitmq/bin/rabbitmqctl", arguments: ["-n", nodeName, "--quiet"] + arguments,

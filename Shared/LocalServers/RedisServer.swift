@@ -19,15 +19,20 @@ package final class RedisServer: Sendable {
         package var users: [User]
         /// How long to wait for PONG after launch.
         package var startTimeout: Duration
+        /// A replica of the primary on this loopback port (`replicaof 127.0.0.1 <port>`; `masterauth`
+        /// is ``password``).
+        package var replicaOf: Int?
 
-        /// Defaults: AOF on, no password, no other users, 15 s to start.
+        /// Defaults: AOF on, no password, no other users, 15 s to start, a primary.
         package init(
-            appendOnly: Bool = true, password: String? = nil, users: [User] = [], startTimeout: Duration = .seconds(15)
+            appendOnly: Bool = true, password: String? = nil, users: [User] = [], startTimeout: Duration = .seconds(15),
+            replicaOf: Int? = nil
         ) {
             self.appendOnly = appendOnly
             self.password = password
             self.users = users
             self.startTimeout = startTimeout
+            self.replicaOf = replicaOf
         }
     }
 
@@ -141,6 +146,10 @@ package final class RedisServer: Sendable {
             "appendfsync everysec",
         ]
         if let password = options.password { lines.append("requirepass \(Self.quoted(password))") }
+        if let primary = options.replicaOf {
+            lines.append("replicaof 127.0.0.1 \(primary)")
+            if let password = options.password { lines.append("masterauth \(Self.quoted(password))") }
+        }
         for user in options.users {
             guard !user.name.isEmpty, user.name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
                 throw .invalidSetting("Redis user name '\(user.name)': use letters, digits, '-' and '_'")
@@ -156,13 +165,13 @@ package final class RedisServer: Sendable {
     }
 
     /// A config-file string in double quotes (Redis understands `\"` and `\\` escapes in them).
-    private static func quoted(_ value: String) -> String {
+    static func quoted(_ value: String) -> String {
         "\"" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }
 }
 
 /// One-shot exchanges with Redis over a raw loopback socket (PazLocalServers does not link hiredis).
-private enum RedisWire {
+enum RedisWire {
     /// Readiness: Redis answers PONG (it accepts connections while still loading the AOF, answering
     /// `-LOADING`).
     static func answersPong(host: String, port: Int, password: String?) -> Bool {

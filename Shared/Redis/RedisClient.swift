@@ -31,6 +31,8 @@ package final class RedisClient: Sendable {
     package let configuration: RedisConfiguration
     let logger: Logger
     private let connections: [RedisConnection]
+    /// With Sentinel: finds the primary and follows failovers.
+    private let locator: RedisPrimaryLocator?
     private let pool: Mutex<PoolState>
     private let requestIDs = Atomic<UInt64>(0)
 
@@ -52,8 +54,13 @@ package final class RedisClient: Sendable {
     package init(configuration: RedisConfiguration, logger: Logger = Logger(label: "paz.redis")) {
         self.configuration = configuration
         self.logger = logger
+        let locator = configuration.sentinel.map {
+            RedisPrimaryLocator(
+                configuration: $0, address: configuration.address, connectTimeout: configuration.connectTimeout, logger: logger)
+        }
+        self.locator = locator
         let connections = (0..<configuration.poolSize).map {
-            RedisConnection(index: $0, configuration: configuration, logger: logger)
+            RedisConnection(index: $0, configuration: configuration, locator: locator, logger: logger)
         }
         self.connections = connections
         let breaker = CircuitBreaker(policy: .init(
@@ -97,6 +104,10 @@ package final class RedisClient: Sendable {
         return try await execute(commands, idempotent: false).all.map(\.value)
     }
 
+    deinit {
+        locator?.close()
+    }
+
     /// Closes every connection. Commands afterwards, and callers still waiting, get ``RedisError/closed``.
     package func close() async {
         let waiting = pool.withLock { state in
@@ -106,6 +117,7 @@ package final class RedisClient: Sendable {
         }
         for request in waiting { request.continuation.resume(returning: .failure(.closed)) }
         for connection in connections { await connection.close() }
+        locator?.close()
     }
 
     /// True while the client fails commands at once because Redis is unreachable (its circuit

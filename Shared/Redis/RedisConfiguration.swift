@@ -34,6 +34,9 @@ package struct RedisConfiguration: Sendable {
     package var reconnectDelay: Duration
     /// Cap of the reconnect backoff.
     package var maxReconnectDelay: Duration
+    /// With Sentinel: the primary is found (and followed across failovers) through these sentinels,
+    /// and ``host``/``port`` are not used.
+    package var sentinel: RedisSentinelConfiguration?
 
     /// Settings with sensible defaults: 2 s connect timeout, 5 s command timeout, 4 connections, 2 s
     /// to wait for one.
@@ -50,7 +53,8 @@ package struct RedisConfiguration: Sendable {
         acquireTimeout: Duration = .seconds(10),
         retryIdempotent: Bool = true,
         reconnectDelay: Duration = .milliseconds(50),
-        maxReconnectDelay: Duration = .seconds(2)
+        maxReconnectDelay: Duration = .seconds(2),
+        sentinel: RedisSentinelConfiguration? = nil
     ) {
         self.host = host
         self.port = port
@@ -65,8 +69,17 @@ package struct RedisConfiguration: Sendable {
         self.retryIdempotent = retryIdempotent
         self.reconnectDelay = reconnectDelay
         self.maxReconnectDelay = maxReconnectDelay
+        self.sentinel = sentinel
     }
 
     /// `host:port`, or `user@host:port` with an ACL user, for logs and error messages (never the password).
-    package var address: String { (username.map { "\($0)@" } ?? "") + "\(host):\(port)" }
+    /// With Sentinel, the primary's name and the sentinels.
+    package var address: String {
+        let server = if let sentinel {
+            "primary '\(sentinel.masterName)' via sentinels \(sentinel.sentinels.map(\.description).joined(separator: ","))"
+        } else {
+            "\(host):\(port)"
+        }
+        return (username.map { "\($0)@" } ?? "") + server
+    }
 }

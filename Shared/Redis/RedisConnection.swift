@@ -27,8 +27,12 @@ final class RedisConnection: @unchecked Sendable {
     private let builder: UnsafeMutablePointer<RedisReplyBuilder>
     private var argv = ArgvScratch()
     private let replyFunctions: UnsafeMutablePointer<redisReplyObjectFunctions>
+    /// With Sentinel: where the primary is, and the generation ``context`` was made under.
+    private let locator: RedisPrimaryLocator?
+    private var contextGeneration: UInt64 = 0
 
-    init(index: Int, configuration: RedisConfiguration, logger: Logger) {
+    init(index: Int, configuration: RedisConfiguration, locator: RedisPrimaryLocator?, logger: Logger) {
+        self.locator = locator
         self.thread = DedicatedThread(name: "redis-\(index)", spinBeforeParking: .microseconds(50))
         self.index = index
         self.configuration = configuration
@@ -67,6 +71,7 @@ final class RedisConnection: @unchecked Sendable {
     func send(_ requests: [RedisRequest]) -> [Result<RedisReplyBuffer, RedisError>] {
         precondition(thread.isCurrent, "a Redis connection is used off its thread")
         var outcomes = roundTrip(requests)
+        if locator != nil { resendRefusedByReplica(requests, &outcomes) }
         guard configuration.retryIdempotent else { return outcomes }
         let resend = requests.indices.filter { index in
             guard requests[index].idempotent, case .failure(.connectionLost) = outcomes[index] else { return false }
@@ -79,6 +84,19 @@ final class RedisConnection: @unchecked Sendable {
         ])
         for (index, outcome) in zip(resend, roundTrip(resend.map { requests[$0] })) { outcomes[index] = outcome }
         return outcomes
+    }
+
+    /// With Sentinel, a `READONLY` reply means the primary was demoted under this connection: a
+    /// replica refuses every write before running it, so the requests it refused are sent once more,
+    /// to the primary the sentinels name now.
+    private func resendRefusedByReplica(_ requests: [RedisRequest], _ outcomes: inout [Result<RedisReplyBuffer, RedisError>]) {
+        let refused = requests.indices.filter { index in
+            guard case .success(let buffer) = outcomes[index] else { return false }
+            return buffer.all.contains { $0.errorMessage?.hasPrefix("READONLY") == true }
+        }
+        guard let locator, !refused.isEmpty else { return }
+        locator.invalidate(generation: contextGeneration, reason: "a write was refused with READONLY")
+        for (index, outcome) in zip(refused, roundTrip(refused.map { requests[$0] })) { outcomes[index] = outcome }
     }
 
     private func roundTrip(_ requests: [RedisRequest]) -> [Result<RedisReplyBuffer, RedisError>] {
@@ -151,10 +169,11 @@ final class RedisConnection: @unchecked Sendable {
     /// The live context, connecting (once, no retry) when there is none or it is dead.
     private func connectedContext() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
         if let context {
-            if context.pointee.err == 0 && Self.isIdleAndOpen(fd: context.pointee.fd) { return context }
-            logger.notice("Redis connection closed while idle; reconnecting", metadata: [
-                "redis.address": "\(configuration.address)",
-            ])
+            let isCurrent = locator.map { $0.generation == contextGeneration } ?? true
+            if isCurrent && context.pointee.err == 0 && Self.isIdleAndOpen(fd: context.pointee.fd) { return context }
+            logger.notice(
+                isCurrent ? "Redis connection closed while idle; reconnecting" : "Redis primary changed; reconnecting",
+                metadata: ["redis.address": "\(configuration.address)"])
             redisFree(context)
             self.context = nil
         }
@@ -172,8 +191,10 @@ final class RedisConnection: @unchecked Sendable {
 
     private func connect() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
         let address = configuration.address
+        var server = RedisEndpoint(host: configuration.host, port: configuration.port)
+        if let locator { (server, contextGeneration) = try locator.primary() }
         guard let context = redisConnectWithTimeout(
-            configuration.host, Int32(configuration.port), Self.cTimeval(configuration.connectTimeout)
+            server.host, Int32(server.port), Self.cTimeval(configuration.connectTimeout)
         ) else {
             throw .connectionFailed(address: address, code: REDIS_ERR_OOM, message: "could not allocate a context")
         }
@@ -198,8 +219,10 @@ final class RedisConnection: @unchecked Sendable {
                     throw RedisError.connectionFailed(address: address, code: REDIS_ERR_OTHER, message: "SELECT \(configuration.database): \(message)")
                 }
             }
+            if locator != nil { try checkPrimary(context, server) }
         } catch {
             redisFree(context)
+            locator?.invalidate(generation: contextGeneration, reason: "\(server): \(error)")
             throw Self.asConnectFailure(error, address: address)
         }
         logger.debug("Connected to Redis", metadata: [
@@ -208,7 +231,18 @@ final class RedisConnection: @unchecked Sendable {
         return context
     }
 
-    /// Runs one command of the connection's set-up (`AUTH`, `SELECT`).
+    /// Sentinel's client protocol: the server the sentinels named must say it is the primary (`ROLE`):
+    /// during a failover they may still name a demoted one.
+    private func checkPrimary(_ context: UnsafeMutablePointer<redisContext>, _ server: RedisEndpoint) throws(RedisError) {
+        let role = try setUp(context, ["ROLE"]).elements?.first?.string
+        guard role == "master" else {
+            throw RedisError.connectionFailed(
+                address: configuration.address, code: REDIS_ERR_OTHER,
+                message: "\(server) is not the primary (ROLE: \(role ?? "no answer")); the sentinels are asked again")
+        }
+    }
+
+    /// Runs one command of the connection's set-up (`AUTH`, `SELECT`, `ROLE`).
     private func setUp(_ context: UnsafeMutablePointer<redisContext>, _ command: [RedisArgument]) throws(RedisError) -> RedisReply {
         try append(command, to: context)
         do throws(RedisError) {

@@ -10,9 +10,10 @@ package enum StoreACL {
     private static let anyTenant = "paz:t:*:"
 
     /// `ACL SETUSER` rules for `kind` (without `on` and the password): key patterns, no Pub/Sub
-    /// channels, and the commands.
+    /// channels, and the commands. `ROLE` lets a client behind Sentinel check that it reached the
+    /// primary (it shows the replication topology, nothing stored).
     package static func rules(for kind: ServiceKind) -> [String] {
-        ["resetkeys", "resetchannels", "-@all", "+ping", "+select"] + keys(for: kind) + commands(for: kind).map { "+" + $0 }
+        ["resetkeys", "resetchannels", "-@all", "+ping", "+select", "+role"] + keys(for: kind) + commands(for: kind).map { "+" + $0 }
     }
 
     private static func keys(for kind: ServiceKind) -> [String] {

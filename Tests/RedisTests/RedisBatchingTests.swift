@@ -79,7 +79,8 @@ struct RedisBatchingTests {
             #expect(try await redis.command("PING") == .status("PONG"))
             // While a blocking command holds the connection, callers line up; the next batch takes them
             // all, and its first command (a Lua loop) keeps the server busy until the server is killed.
-            async let busy = outcome { () async throws(RedisError) in try await redis.command("BLPOP", "empty", "0.6") }
+            // 2 s: time enough, on a loaded machine, for the others to line up behind it.
+            async let busy = outcome { () async throws(RedisError) in try await redis.command("BLPOP", "empty", "2") }
             try await Task.sleep(for: .milliseconds(100))
             async let slow = outcome { () async throws(RedisError) in
                 try await redis.command("EVAL", "local i = 0 while i < 3e9 do i = i + 1 end return i", "0")
