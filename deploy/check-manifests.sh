@@ -51,7 +51,7 @@ if ! output=$(systemd-analyze verify --root="$root" --man=no --recursive-errors=
 fi
 for unit in "${units[@]:1}"; do
   systemd-analyze security --offline=true --root="$root" --threshold=20 "$unit" >"$scratch/security" 2>&1 \
-    || fail "systemd-analyze security: $(tail -n 1 "$scratch/security")"
+    || fail "systemd-analyze security, exposure above 2.0: $(tail -n 1 "$scratch/security")"
 done
 systemd-sysusers --root="$root" --dry-run "$PWD/deploy/systemd/sysusers.d/paz-machine.conf" >"$scratch/sysusers" 2>&1 \
   || fail "systemd-sysusers: $(cat "$scratch/sysusers")"
