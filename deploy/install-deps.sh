@@ -30,6 +30,8 @@ packages=(
   dosfstools
   e2fsprogs
   fdisk
+  # deploy/check-manifests.sh: systemd-analyze verify/security and systemd-sysusers on the units.
+  systemd
 )
 
 missing=()
@@ -58,3 +60,6 @@ python3 -c 'import moto.server, boto3' 2>/dev/null || python3 -m pip install -q 
 # openapi-core, with which the DigitalOcean/Hetzner simulator (Shared/LocalServers/CloudSimulator, run as
 # `python3 -m cloudsim`) validates every request and response against the providers' OpenAPI documents.
 python3 -c 'import openapi_core' 2>/dev/null || python3 -m pip install -q 'openapi-core>=0.19.5,<0.20'
+# kubernetes-validate, with which deploy/check-manifests.sh checks the Kubernetes manifests offline
+# against the Kubernetes JSON schemas bundled in the package (1.25 to 1.37 in 1.37.0).
+python3 -c 'import kubernetes_validate' 2>/dev/null || python3 -m pip install -q 'kubernetes-validate>=1.37.0,<1.38'
