@@ -55,7 +55,7 @@ def pattern(names):
 
 
 # Redis (StoreACL.rules): key patterns and commands. +role lets a client behind Sentinel check that it
-# reached the primary (REDIS_SENTINELS, proposed).
+# reached the primary (REDIS_SENTINELS).
 T = "paz:t:*:"
 SCRIPTS = ["evalsha", "script|load"]
 
@@ -110,8 +110,8 @@ def main():
     ]
     for kind in kinds:
         connections = {
-            # `url` is what the services read today: the RabbitMQ Service, any ready node. `urls`
-            # (AMQP_URLS, proposed) names every node, tried in order.
+            # `urls` (AMQP_URLS) names every node, tried in turn, and wins over `url` (the RabbitMQ
+            # Service, any ready node), which stays for tools that take one URL.
             "amqp": {"url": f"amqp://{kind}:{rabbit[kind]}@rabbitmq-amqp.{DOMAIN}:5672/",
                      "urls": ",".join(f"amqp://{kind}:{rabbit[kind]}@{node}:5672/" for node in RABBIT_NODES)},
             "redis": {"url": f"redis://{kind}:{redis[kind]}@{REDIS_PRIMARY}:6379/0"},
