@@ -30,6 +30,8 @@ packages=(
   dosfstools
   e2fsprogs
   fdisk
+  # The cluster topology's single address in front of the gateways (PazLocalServers HAProxyServer).
+  haproxy
   # deploy/check-manifests.sh: systemd-analyze verify/security and systemd-sysusers on the units.
   systemd
 )
@@ -45,7 +47,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Debian starts the daemons it installs where an init system runs; ours are started per run instead.
-  for service in rabbitmq-server redis-server ssh; do
+  for service in rabbitmq-server redis-server ssh haproxy; do
     $sudo service "$service" stop >/dev/null 2>&1 || true
   done
 fi

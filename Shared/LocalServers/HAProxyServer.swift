@@ -1,0 +1,121 @@
+package import Foundation
+import Synchronization
+
+/// HAProxy (the Debian package) on a free 127.0.0.1 port in front of HTTP servers on loopback: the
+/// way the cluster topology puts one address in front of several gateways.
+///
+/// Requests go round-robin to the servers whose readiness check passes (`GET <checkPath>` on each
+/// server's check port, every 200 ms; two failures take a server out, two successes bring it back).
+/// A request whose connection to a server failed (nothing was sent) is sent again, to another server
+/// (`retry-on conn-failure`, `option redispatch`): a dead server costs a client nothing but latency.
+/// Requests already sent when a server dies are not repeated: they may have taken effect, and only
+/// the client (with its `Idempotency-Key`) can safely send them again.
+package final class HAProxyServer: Sendable {
+    /// One server behind the proxy.
+    package struct Backend: Sendable {
+        /// Shown in HAProxy's logs and stats.
+        package var name: String
+        /// Where requests go (127.0.0.1).
+        package var port: Int
+        /// Where the readiness check goes (the service's ops port); `port` when nil.
+        package var checkPort: Int?
+
+        package init(name: String, port: Int, checkPort: Int? = nil) {
+            self.name = name
+            self.port = port
+            self.checkPort = checkPort
+        }
+    }
+
+    /// Always 127.0.0.1.
+    package let host = "127.0.0.1"
+    /// Where clients connect.
+    package let port: Int
+    private let directory: URL
+    private let running: Mutex<ManagedProcess?>
+
+    /// Starts HAProxy in front of `backends`, checking each with `GET checkPath`, and waits until it
+    /// accepts connections.
+    package static func start(backends: [Backend], checkPath: String = "/readyz") async throws(LocalServerError) -> HAProxyServer {
+        guard !backends.isEmpty else { throw .invalidSetting("HAProxy needs at least one backend") }
+        guard checkPath.hasPrefix("/"), checkPath.allSatisfy({ $0.isLetter || $0.isNumber || "/-_.".contains($0) }) else {
+            throw .invalidSetting("HAProxy check path '\(checkPath)': a plain absolute path")
+        }
+        guard backends.allSatisfy({ $0.name.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" } }) else {
+            throw .invalidSetting("HAProxy server names: letters, digits and '-'")
+        }
+        let server = HAProxyServer(port: try LoopbackNetwork.freePort(), directory: try ScratchDirectory.make(prefix: "paz-haproxy"))
+        try server.writeConfiguration(backends: backends, checkPath: checkPath)
+        try await server.launch()
+        return server
+    }
+
+    private init(port: Int, directory: URL) {
+        self.port = port
+        self.directory = directory
+        running = Mutex(nil)
+    }
+
+    /// The current process, for `FixtureCleanup` and diagnostics.
+    package var process: ManagedProcess? { running.withLock { $0 } }
+
+    private var configurationFile: URL { directory.appendingPathComponent("haproxy.cfg") }
+
+    /// Stops HAProxy and removes its directory.
+    package func stop() async {
+        if let process = running.withLock({ current in defer { current = nil }; return current }) {
+            await process.stop(timeout: .seconds(2))
+        }
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    private func launch() async throws(LocalServerError) {
+        // -db: stay in the foreground, our child; -W is not needed without reloads.
+        let process = try ManagedProcess(
+            executable: "haproxy", arguments: ["-db", "-f", configurationFile.path],
+            logFile: directory.appendingPathComponent("haproxy.log"))
+        running.withLock { $0 = process }
+        do {
+            try await LoopbackNetwork.waitUntilListening(
+                host: host, port: port, timeout: .seconds(10), whileRunning: process, server: "haproxy")
+        } catch {
+            await process.kill()
+            running.withLock { $0 = nil }
+            throw error
+        }
+    }
+
+    private func writeConfiguration(backends: [Backend], checkPath: String) throws(LocalServerError) {
+        var lines = [
+            "global",
+            "    maxconn 4096",
+            "    log stderr format short local0 warning",
+            "defaults",
+            "    mode http",
+            "    log global",
+            "    timeout connect 1s",
+            "    timeout client 60s",
+            "    timeout server 60s",
+            // Only a connection that failed is tried again (nothing was sent), on another server.
+            "    retries 3",
+            "    retry-on conn-failure",
+            "    option redispatch 1",
+            "frontend paz",
+            "    bind 127.0.0.1:\(port)",
+            "    default_backend servers",
+            "backend servers",
+            "    balance roundrobin",
+            "    option httpchk GET \(checkPath)",
+            "    http-check expect status 200",
+            "    default-server inter 200ms fall 2 rise 2",
+        ]
+        for backend in backends {
+            let check = backend.checkPort.map { " port \($0)" } ?? ""
+            lines.append("    server \(backend.name) 127.0.0.1:\(backend.port) check\(check)")
+        }
+        let text = lines.joined(separator: "\n") + "\n"
+        guard FileManager.default.createFile(atPath: configurationFile.path, contents: Data(text.utf8)) else {
+            throw .filesystem("could not write \(configurationFile.path)")
+        }
+    }
+}
