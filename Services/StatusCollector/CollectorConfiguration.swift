@@ -15,6 +15,7 @@ package import PazServiceKit
 /// | `status.timeoutSeconds` | `STATUS_TIMEOUT_SECONDS` | `5`, or half the interval when that is shorter; below the interval |
 /// | `status.concurrency` | `STATUS_CONCURRENCY` | `16` (tenant × driver polls in flight at once) |
 /// | `status.eventPrefetch` | `STATUS_EVENT_PREFETCH` | `32` (unacked state events at once) |
+/// | `status.instanceId` | `STATUS_INSTANCE_ID` | `<hostname>.<pid>` (holder of the poller lease) |
 package struct CollectorConfiguration: Sendable {
     /// The name of the quorum queue the collector applies state events from.
     package static let defaultEventsQueue = Routing.collectorEventsQueue
@@ -34,12 +35,19 @@ package struct CollectorConfiguration: Sendable {
     package var eventsQueue: String
     /// How often Redis is pinged for `/readyz`.
     package var redisProbeInterval: Duration
+    /// This replica's name in the poller lease: of several collectors only the lease holder polls.
+    package var instanceId: String
+
+    /// How long the poller lease lives unless renewed (every round): two intervals, so a holder that
+    /// stops renewing is replaced within about three.
+    package var pollerLeaseTTL: Duration { interval * 2 }
 
     /// Settings given directly (tests, the local stack).
     package init(
         amqp: AMQPConfiguration, redis: RedisConfiguration, interval: Duration = .seconds(10),
         timeout: Duration = .seconds(5), concurrency: Int = 16, eventPrefetch: UInt16 = 32,
-        eventsQueue: String = CollectorConfiguration.defaultEventsQueue, redisProbeInterval: Duration = .seconds(1)
+        eventsQueue: String = CollectorConfiguration.defaultEventsQueue, redisProbeInterval: Duration = .seconds(1),
+        instanceId: String = ServiceInstance.defaultID
     ) {
         self.amqp = amqp
         self.redis = redis
@@ -49,6 +57,7 @@ package struct CollectorConfiguration: Sendable {
         self.eventPrefetch = max(1, eventPrefetch)
         self.eventsQueue = eventsQueue
         self.redisProbeInterval = redisProbeInterval
+        self.instanceId = instanceId
     }
 
     /// Reads the settings; `serviceName` names the AMQP connection in the broker's connection list.
@@ -73,6 +82,7 @@ package struct CollectorConfiguration: Sendable {
             amqp: connections.amqp, redis: connections.redis,
             interval: interval, timeout: timeout,
             concurrency: try reader.value("status.concurrency", default: 16, in: 1...1024),
-            eventPrefetch: UInt16(try reader.value("status.eventPrefetch", default: 32, in: 1...65_535)))
+            eventPrefetch: UInt16(try reader.value("status.eventPrefetch", default: 32, in: 1...65_535)),
+            instanceId: try reader.value("status.instanceId", default: ServiceInstance.defaultID))
     }
 }

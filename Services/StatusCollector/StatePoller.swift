@@ -7,6 +7,11 @@ import ServiceLifecycle
 
 /// Polls every driver for the states of its machines, every ``CollectorConfiguration/interval``.
 ///
+/// Of several collector replicas only one polls: the holder of the poller lease in Redis, which it
+/// renews at the start of every round. The others stand by, trying to take the lease once per
+/// interval; the holder gives it up on graceful shutdown, and one that dies loses it when it expires
+/// (``CollectorConfiguration/pollerLeaseTTL``). Every machine is so polled once per interval.
+///
 /// A round lists the tenants, groups each tenant's machines by driver and runs one ``DriverPoll``
 /// per (tenant, driver), at most ``CollectorConfiguration/concurrency`` at once. The first round
 /// starts at once; the next starts one interval after the previous one started (or right after it
@@ -18,6 +23,8 @@ package struct StatePoller: Service {
     private let interval: Duration
     private let timeout: Duration
     private let concurrency: Int
+    private let instanceId: String
+    private let leaseTTL: Duration
     private let logger: Logger
 
     init(connections: CollectorConnections, configuration: CollectorConfiguration, metrics: CollectorMetrics, logger: Logger) {
@@ -26,6 +33,8 @@ package struct StatePoller: Service {
         self.interval = configuration.interval
         self.timeout = configuration.timeout
         self.concurrency = configuration.concurrency
+        self.instanceId = configuration.instanceId
+        self.leaseTTL = configuration.pollerLeaseTTL
         var logger = logger
         logger[metadataKey: "component"] = "poller"
         self.logger = logger
@@ -36,12 +45,33 @@ package struct StatePoller: Service {
         logger.info("Polling driver states", metadata: ["interval": "\(interval)", "timeout": "\(timeout)"])
         let clock = ContinuousClock()
         var next = clock.now
+        var isPolling = false
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            await pollRound()
+            let holdsLease = await holdLease(wasHolding: isPolling)
+            if holdsLease { await pollRound() }
+            isPolling = holdsLease
             next = max(next + interval, clock.now)
             guard await sleepUnlessShuttingDown(next - clock.now) else { break }
         }
+        if isPolling { try? await connections.store.releasePollerLease(instance: instanceId) }
         logger.info("Poller stopped")
+    }
+
+    /// Takes or renews the poller lease; logs when this replica starts or stops polling. A Redis
+    /// error counts as not holding it (another replica may hold it by now).
+    private func holdLease(wasHolding: Bool) async -> Bool {
+        let holds: Bool
+        do {
+            holds = try await connections.store.holdPollerLease(instance: instanceId, ttl: leaseTTL)
+        } catch {
+            logger.warning("Could not take or renew the poller lease; not polling this round", metadata: ["error": "\(error)"])
+            return false
+        }
+        if holds != wasHolding {
+            logger.info(holds ? "Holding the poller lease: polling" : "Another collector holds the poller lease: standing by",
+                        metadata: ["instance": "\(instanceId)"])
+        }
+        return holds
     }
 
     /// One round over every tenant. Errors reading Redis end the round early (logged); the next

@@ -41,7 +41,7 @@ package struct DriverServiceConfiguration: Sendable {
 
     /// Settings given directly (tests).
     package init(amqp: AMQPConfiguration, redis: RedisConfiguration, prefetch: Int = 8, queryPrefetch: Int = 16,
-                 leaseTTL: Duration = .seconds(30), heartbeatTTL: Duration = .seconds(15), instanceId: String = DriverServiceConfiguration.defaultInstanceId,
+                 leaseTTL: Duration = .seconds(30), heartbeatTTL: Duration = .seconds(15), instanceId: String = ServiceInstance.defaultID,
                  authorizeSenders: Bool = true) {
         self.amqp = amqp
         self.redis = redis
@@ -64,12 +64,7 @@ package struct DriverServiceConfiguration: Sendable {
         queryPrefetch = try reader.value("driver.queryPrefetch", default: 16, in: 1...1000)
         leaseTTL = .seconds(try reader.value("driver.leaseTtlSeconds", default: 30, in: 3...3600))
         heartbeatTTL = .seconds(try reader.value("driver.heartbeatTtlSeconds", default: 15, in: 3...3600))
-        instanceId = try reader.value("driver.instanceId", default: Self.defaultInstanceId)
+        instanceId = try reader.value("driver.instanceId", default: ServiceInstance.defaultID)
         authorizeSenders = try reader.value("driver.authorizeSenders", default: true)
-    }
-
-    /// `<hostname>.<pid>`.
-    package static var defaultInstanceId: String {
-        "\(ProcessInfo.processInfo.hostName).\(ProcessInfo.processInfo.processIdentifier)"
     }
 }

@@ -1,4 +1,5 @@
 package import Configuration
+import Foundation
 package import Logging
 
 /// How log lines are written: one JSON object per line (production) or readable text (development).
@@ -61,5 +62,14 @@ package struct ServiceKitConfiguration: Sendable, Equatable {
         self.opsHost = opsHost
         self.opsPort = opsPort
         self.shutdownTimeout = shutdownTimeout
+    }
+}
+
+/// Names one running replica of a service among its peers (driver registry entries, the status
+/// collectors' poller lease).
+package enum ServiceInstance {
+    /// `<hostname>.<pid>`: unique among the replicas running at one time.
+    package static var defaultID: String {
+        "\(ProcessInfo.processInfo.hostName).\(ProcessInfo.processInfo.processIdentifier)"
     }
 }

@@ -36,7 +36,10 @@ package enum StoreACL {
         case .statusCollector:
             // Machine records are only read, but the state compare-and-set script declares them, and
             // a script's declared keys need read and write access.
-            ["%R~" + StoreKeys.tenants, "~\(anyTenant)machines", "~\(anyTenant)states", "~\(anyTenant)status-version"]
+            [
+                "%R~" + StoreKeys.tenants, "~\(anyTenant)machines", "~\(anyTenant)states", "~\(anyTenant)status-version",
+                "~" + StoreKeys.pollerLease,
+            ]
         case .sshBroker:
             ["%R~\(anyTenant)machines", "~\(anyTenant)ssh-ca", "~\(anyTenant)ssh-audit"]
         case .driver(let name):
@@ -61,7 +64,8 @@ package enum StoreACL {
                     "incr", "zadd", "zrem", "zcard", "zremrangebyscore", "zrangebyscore"]
                 + scripts
         case .statusCollector:
-            return ["hget", "hgetall", "hset", "hexists", "set"] + scripts
+            // get, pexpire and del: the poller lease's scripts (a script's commands are checked too).
+            return ["hget", "hgetall", "hset", "hexists", "set", "get", "pexpire", "del"] + scripts
         case .sshBroker:
             return ["hget", "hgetall", "hset", "hsetnx", "xadd"]
         case .driver:

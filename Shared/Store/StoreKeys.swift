@@ -86,6 +86,9 @@ package enum StoreKeys {
     }
     /// STRING counter: every lease taken gets the next number (its fencing token).
     package static let leaseFence = "paz:lease-fence"
+    /// STRING the instance id of the status collector that polls (``Store/holdPollerLease(instance:ttl:)``),
+    /// with a TTL.
+    package static let pollerLease = "paz:collector:poller-lease"
     /// HASH the tenant's SSH certificate authorities (user CA and host CA), written only by the SSH
     /// broker: field `sealed` = both private keys sealed with the master key (context: this key),
     /// `user.pub` / `host.pub` = their public key lines, `createdAt`. Created once with HSETNX.

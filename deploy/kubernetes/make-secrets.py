@@ -70,8 +70,8 @@ def redis_rules(kind):
         commands = ["get", "set", "del", "expire", "mget", "scan", "hset", "hsetnx", "hget", "hgetall", "hdel",
                     "hexists", "hlen", "incr", "zadd", "zrem", "zcard", "zremrangebyscore", "zrangebyscore"] + SCRIPTS
     elif kind == "paz-status-collector":
-        keys = ["%R~paz:tenants", f"~{T}machines", f"~{T}states", f"~{T}status-version"]
-        commands = ["hget", "hgetall", "hset", "hexists", "set"] + SCRIPTS
+        keys = ["%R~paz:tenants", f"~{T}machines", f"~{T}states", f"~{T}status-version", "~paz:collector:poller-lease"]
+        commands = ["hget", "hgetall", "hset", "hexists", "set", "get", "pexpire", "del"] + SCRIPTS
     elif kind == "paz-ssh-broker":
         keys = [f"%R~{T}machines", f"~{T}ssh-ca", f"~{T}ssh-audit"]
         commands = ["hget", "hgetall", "hset", "hsetnx", "xadd"]
@@ -147,4 +147,9 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    # `--redis-rules KIND`: only the Redis ACL rules of one service (Tests/StoreTests compares them
+    # with StoreACL, which this file copies).
+    if len(sys.argv) == 3 and sys.argv[1] == "--redis-rules":
+        print(" ".join(redis_rules(sys.argv[2])))
+    else:
+        main()

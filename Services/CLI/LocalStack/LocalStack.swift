@@ -185,6 +185,9 @@ package struct LocalStack: Sendable {
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "info",
             "QEMU_STATE_DIRECTORY": dataDirectory.appendingPathComponent("qemu").path,
+            // The one collector keeps its name across restarts, so a restarted one takes its poller
+            // lease back at once instead of waiting for it to expire.
+            "STATUS_INSTANCE_ID": "local-stack",
         ]
         for (key, value) in Self.safeTargets(environment: context.environment) {
             environment[key] = context.environment[key] ?? value
