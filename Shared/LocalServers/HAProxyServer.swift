@@ -1,5 +1,4 @@
 package import Foundation
-import Synchronization
 
 /// HAProxy (the Debian package) on a free 127.0.0.1 port in front of HTTP servers on loopback: the
 /// way the cluster topology puts one address in front of several gateways.
@@ -32,7 +31,7 @@ package final class HAProxyServer: Sendable {
     /// Where clients connect.
     package let port: Int
     private let directory: URL
-    private let running: Mutex<ManagedProcess?>
+    private let slot = ProcessSlot()
 
     /// Starts HAProxy in front of `backends`, checking each with `GET checkPath`, and waits until it
     /// accepts connections.
@@ -53,36 +52,27 @@ package final class HAProxyServer: Sendable {
     private init(port: Int, directory: URL) {
         self.port = port
         self.directory = directory
-        running = Mutex(nil)
     }
 
     /// The current process, for `FixtureCleanup` and diagnostics.
-    package var process: ManagedProcess? { running.withLock { $0 } }
+    package var process: ManagedProcess? { slot.current }
 
     private var configurationFile: URL { directory.appendingPathComponent("haproxy.cfg") }
 
     /// Stops HAProxy and removes its directory.
     package func stop() async {
-        if let process = running.withLock({ current in defer { current = nil }; return current }) {
+        if let process = slot.take() {
             await process.stop(timeout: .seconds(2))
         }
         try? FileManager.default.removeItem(at: directory)
     }
 
     private func launch() async throws(LocalServerError) {
-        // -db: stay in the foreground, our child; -W is not needed without reloads.
-        let process = try ManagedProcess(
-            executable: "haproxy", arguments: ["-db", "-f", configurationFile.path],
-            logFile: directory.appendingPathComponent("haproxy.log"))
-        running.withLock { $0 = process }
-        do {
-            try await LoopbackNetwork.waitUntilListening(
-                host: host, port: port, timeout: .seconds(10), whileRunning: process, server: "haproxy")
-        } catch {
-            await process.kill()
-            running.withLock { $0 = nil }
-            throw error
-        }
+        // -db: stay in the foreground, our child.
+        try await slot.launch(
+            "haproxy", ["-db", "-f", configurationFile.path], logFile: directory.appendingPathComponent("haproxy.log"),
+            server: "haproxy", address: "\(host):\(port)", timeout: .seconds(10)
+        ) { LoopbackNetwork.canConnect(host: host, port: port) }
     }
 
     private func writeConfiguration(backends: [Backend], checkPath: String) throws(LocalServerError) {

@@ -1,5 +1,4 @@
 package import Foundation
-import Synchronization
 
 /// A Redis Sentinel (`redis-server <conf> --sentinel`) bound to 127.0.0.1 on a free port, monitoring
 /// one primary on loopback. Sentinel rewrites its config file as it learns replicas, other sentinels
@@ -35,7 +34,7 @@ package final class RedisSentinelServer: Sendable {
     package let host = "127.0.0.1"
     package let port: Int
     package let directory: URL
-    private let running: Mutex<ManagedProcess?>
+    private let slot = ProcessSlot()
 
     /// Starts a sentinel watching the primary on `127.0.0.1:primaryPort` and waits until it answers PING.
     package static func start(primaryPort: Int, options: Options) async throws(LocalServerError) -> RedisSentinelServer {
@@ -49,17 +48,16 @@ package final class RedisSentinelServer: Sendable {
     private init(port: Int, directory: URL) {
         self.port = port
         self.directory = directory
-        running = Mutex(nil)
     }
 
     /// The current process, for `FixtureCleanup` and diagnostics.
-    package var process: ManagedProcess? { running.withLock { $0 } }
+    package var process: ManagedProcess? { slot.current }
 
     private var configurationFile: URL { directory.appendingPathComponent("sentinel.conf") }
 
     /// Stops the sentinel (`SHUTDOWN`, then signals) and removes its directory.
     package func stop() async {
-        if let process = running.withLock({ current in defer { current = nil }; return current }) {
+        if let process = slot.take() {
             if process.isRunning { _ = RedisWire.shutdown(host: host, port: port, password: nil) }
             await process.stop(timeout: .seconds(2))
         }
@@ -67,18 +65,10 @@ package final class RedisSentinelServer: Sendable {
     }
 
     private func launch() async throws(LocalServerError) {
-        let process = try ManagedProcess(
-            executable: "redis-server", arguments: [configurationFile.path, "--sentinel"],
-            logFile: directory.appendingPathComponent("sentinel.log"))
-        running.withLock { $0 = process }
-        let deadline = ContinuousClock.now + .seconds(15)
-        while ContinuousClock.now < deadline && process.isRunning {
-            if RedisWire.answersPong(host: host, port: port, password: nil) { return }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        await process.kill()
-        running.withLock { $0 = nil }
-        throw .notReady(server: "redis-sentinel", address: "\(host):\(port)", logTail: process.logTail())
+        try await slot.launch(
+            "redis-server", [configurationFile.path, "--sentinel"], logFile: directory.appendingPathComponent("sentinel.log"),
+            server: "redis-sentinel", address: "\(host):\(port)", timeout: .seconds(15)
+        ) { RedisWire.answersPong(host: host, port: port, password: nil) }
     }
 
     private func writeConfiguration(primaryPort: Int, options: Options) throws(LocalServerError) {

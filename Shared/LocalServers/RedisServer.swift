@@ -1,5 +1,4 @@
 package import Foundation
-import Synchronization
 
 /// A `redis-server` bound to 127.0.0.1 on a free port, with its data (and AOF) in one directory.
 ///
@@ -59,7 +58,7 @@ package final class RedisServer: Sendable {
     package let dataDirectory: URL
     /// The options the server was started with.
     package let options: Options
-    private let running: Mutex<ManagedProcess?>
+    private let slot = ProcessSlot()
 
     /// Starts a server with its data in `dataDirectory` (a new scratch directory when nil) on `port`
     /// (a free one when nil) and waits until it answers PING.
@@ -78,11 +77,10 @@ package final class RedisServer: Sendable {
         self.port = port
         self.dataDirectory = dataDirectory
         self.options = options
-        self.running = Mutex(nil)
     }
 
     /// The current process (changes on restart), for `FixtureCleanup` and diagnostics.
-    package var process: ManagedProcess? { running.withLock { $0 } }
+    package var process: ManagedProcess? { slot.current }
 
     /// The config file the server reads.
     package var configurationFile: URL { dataDirectory.appendingPathComponent("redis.conf") }
@@ -96,7 +94,7 @@ package final class RedisServer: Sendable {
     /// `SHUTDOWN` rather than SIGTERM first: a child inherits its parent's signal mask, and threads of
     /// a Swift process often block SIGTERM, so the signal may never be delivered.
     package func stop(timeout: Duration = .seconds(10)) async {
-        guard let process = running.withLock({ current in defer { current = nil }; return current }) else { return }
+        guard let process = slot.take() else { return }
         if process.isRunning && RedisWire.shutdown(host: host, port: port, password: options.password) {
             let deadline = ContinuousClock.now + timeout
             while process.isRunning && ContinuousClock.now < deadline {
@@ -108,7 +106,7 @@ package final class RedisServer: Sendable {
 
     /// SIGKILL, as in a crash: writes not yet fsynced to the AOF may be lost.
     package func kill() async {
-        guard let process = running.withLock({ current in defer { current = nil }; return current }) else { return }
+        guard let process = slot.take() else { return }
         await process.kill()
     }
 
@@ -119,18 +117,10 @@ package final class RedisServer: Sendable {
     }
 
     private func launch() async throws(LocalServerError) {
-        let process = try ManagedProcess(
-            executable: "redis-server", arguments: [configurationFile.path], logFile: logFile
-        )
-        running.withLock { $0 = process }
-        let deadline = ContinuousClock.now + options.startTimeout
-        while ContinuousClock.now < deadline && process.isRunning {
-            if RedisWire.answersPong(host: host, port: port, password: options.password) { return }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        await process.kill()
-        running.withLock { $0 = nil }
-        throw .notReady(server: "redis-server", address: "\(host):\(port)", logTail: process.logTail())
+        try await slot.launch(
+            "redis-server", [configurationFile.path], logFile: logFile,
+            server: "redis-server", address: "\(host):\(port)", timeout: options.startTimeout
+        ) { RedisWire.answersPong(host: host, port: port, password: options.password) }
     }
 
     private func writeConfiguration() throws(LocalServerError) {
