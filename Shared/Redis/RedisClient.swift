@@ -120,6 +120,12 @@ package final class RedisClient: Sendable {
         locator?.close()
     }
 
+    /// Requests waiting in line for a connection right now, and connections with a batch in flight:
+    /// for metrics, and for tests that must know a caller is queued before going on.
+    package var load: (waiting: Int, busyConnections: Int) {
+        pool.withLock { ($0.waiting.count, connections.count - $0.idle.count) }
+    }
+
     /// True while the client fails commands at once because Redis is unreachable (its circuit
     /// breaker is open, or one command is trying to reconnect). No I/O: for readiness probes.
     package var isUnavailable: Bool {

@@ -51,15 +51,15 @@ struct RedisBatchingTests {
         try await withSharedRedis("batching-cancel", poolSize: 1) { (redis, prefix) async throws in
             // The blocking command runs alone; the two callers after it wait in line.
             async let busy = outcome { () async throws(RedisError) in
-                try await redis.command("BLPOP", RedisArgument(prefix + "empty"), "1")
+                try await redis.command("BLPOP", RedisArgument(prefix + "empty"), "3")
             }
-            try await Task.sleep(for: .milliseconds(200))
+            try await waitForLoad(redis, waiting: 0, busy: 1)
             let cancelled = Task {
                 await outcome { () async throws(RedisError) in try await redis.command("INCR", RedisArgument(prefix + "cancelled")) }
             }
-            try await Task.sleep(for: .milliseconds(50))
+            try await waitForLoad(redis, waiting: 1, busy: 1)
             async let kept = outcome { () async throws(RedisError) in try await redis.command("ECHO", "kept") }
-            try await Task.sleep(for: .milliseconds(100))
+            try await waitForLoad(redis, waiting: 2, busy: 1)
             cancelled.cancel()
             let result = await cancelled.value
             if case .failure(.cancelled) = result {} else { Issue.record("expected cancelled, got \(result)") }
@@ -79,17 +79,17 @@ struct RedisBatchingTests {
             #expect(try await redis.command("PING") == .status("PONG"))
             // While a blocking command holds the connection, callers line up; the next batch takes them
             // all, and its first command (a Lua loop) keeps the server busy until the server is killed.
-            // 2 s: time enough, on a loaded machine, for the others to line up behind it.
-            async let busy = outcome { () async throws(RedisError) in try await redis.command("BLPOP", "empty", "2") }
-            try await Task.sleep(for: .milliseconds(100))
+            async let busy = outcome { () async throws(RedisError) in try await redis.command("BLPOP", "empty", "3") }
+            try await waitForLoad(redis, waiting: 0, busy: 1)
             async let slow = outcome { () async throws(RedisError) in
                 try await redis.command("EVAL", "local i = 0 while i < 3e9 do i = i + 1 end return i", "0")
             }
-            try await Task.sleep(for: .milliseconds(30))
+            try await waitForLoad(redis, waiting: 1, busy: 1)
             async let single = outcome { () async throws(RedisError) in try await redis.command("INCR", "counter") }
             async let pipelined = outcome { () async throws(RedisError) in
                 try await redis.pipeline([["ECHO", "a"], ["INCR", "counter"]])
             }
+            try await waitForLoad(redis, waiting: 3, busy: 1)
             #expect(try await busy.get() == .null)
             try await Task.sleep(for: .milliseconds(700))
             await server.kill()

@@ -34,8 +34,8 @@ struct RedisConnectionTests {
         let server = try await TestRedis.shared()
         let redis = makeClient(server, poolSize: 1, maxWaiters: 0)
         let prefix = TestRedis.keyPrefix("bounded")
-        async let blocked = redis.command("BLPOP", RedisArgument(prefix + "nothing"), "1")
-        try await Task.sleep(for: .milliseconds(200))
+        async let blocked = redis.command("BLPOP", RedisArgument(prefix + "nothing"), "3")
+        try await waitForLoad(redis, waiting: 0, busy: 1)
         let error = await #expect(throws: RedisError.self) { try await redis.command("PING") }
         if case .poolExhausted = error {} else { Issue.record("expected poolExhausted, got \(String(describing: error))") }
         #expect(error?.isRetriable == true)

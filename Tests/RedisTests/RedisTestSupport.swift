@@ -3,6 +3,7 @@ import PazLocalServers
 import PazRedis
 import PazTestSupport
 import Synchronization
+import Testing
 
 /// A client of `server` (callers close it).
 func makeClient(
@@ -62,5 +63,18 @@ func outcome<Value>(_ body: () async throws(RedisError) -> Value) async -> Resul
         return .success(try await body())
     } catch {
         return .failure(error)
+    }
+}
+
+/// Waits until `redis`'s line and busy connections are as given (a caller is known to be queued,
+/// or to hold the connection), instead of sleeping and hoping a loaded machine kept up.
+func waitForLoad(_ redis: RedisClient, waiting: Int, busy: Int, timeout: Duration = .seconds(10)) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while redis.load != (waiting, busy) {
+        guard ContinuousClock.now < deadline else {
+            Issue.record("the client has \(redis.load.waiting) waiting and \(redis.load.busyConnections) busy, not \(waiting) and \(busy)")
+            return
+        }
+        try await Task.sleep(for: .milliseconds(5))
     }
 }
