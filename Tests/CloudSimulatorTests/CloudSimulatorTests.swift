@@ -108,7 +108,8 @@ import Testing
         #expect(try await eventually {
             try await api.send("GET", actionHref, absolute: true)["action"]["status"] as? String == "completed"
         })
-        #expect(ContinuousClock.now - clock < .seconds(3))
+        // About one second; a loaded CI machine took 4.2 s, so only an action that hangs fails this.
+        #expect(ContinuousClock.now - clock < .seconds(10))
         let active = try await api.send("GET", "/v2/droplets/\(id)")["droplet"]
         #expect(active["status"] as? String == "active")
         let networks = try #require((active["networks"] as? [String: Any])?["v4"] as? [[String: Any]])
