@@ -30,7 +30,8 @@ package final class RabbitMQServer: Sendable {
     private var environment: [String: String] { environmentState.withLock { $0 } }
     private let launchArguments: [String]
     private let launchExecutable: String
-    private let epmd: ManagedProcess
+    /// The node's own epmd; nil when it shares its cluster's (``RabbitMQCluster`` owns that one).
+    private let epmd: ManagedProcess?
     private let broker: Mutex<ManagedProcess?>
 
     /// Starts a node. `dataDirectory` defaults to a new scratch directory; `port` to a free port.
@@ -46,7 +47,7 @@ package final class RabbitMQServer: Sendable {
             port: amqpPort,
             ownsDirectory: dataDirectory == nil,
             distributionPort: LoopbackNetwork.freePort(),
-            epmdPort: LoopbackNetwork.freePort()
+            portMapper: .own(port: LoopbackNetwork.freePort())
         )
         do {
             try await server.launch(readyTimeout: readyTimeout)
@@ -57,8 +58,29 @@ package final class RabbitMQServer: Sendable {
         return server
     }
 
+    /// Where a node registers its name: an epmd of its own (started and stopped with it), or one its
+    /// cluster shares, with the Erlang cookie every node of the cluster must present.
+    enum PortMapper {
+        case own(port: Int)
+        case shared(port: Int, cookie: String)
+
+        var port: Int {
+            switch self {
+            case .own(let port), .shared(let port, _): port
+            }
+        }
+    }
+
+    /// A node of a cluster (``RabbitMQCluster``), not started: it registers with the cluster's epmd and
+    /// carries its cookie; ``restart(readyTimeout:)`` launches it.
+    static func clusterNode(dataDirectory: URL, port: Int, epmdPort: Int, cookie: String) throws(LocalServerError) -> RabbitMQServer {
+        try RabbitMQServer(
+            dataDirectory: dataDirectory, port: port, ownsDirectory: false, distributionPort: LoopbackNetwork.freePort(),
+            portMapper: .shared(port: epmdPort, cookie: cookie))
+    }
+
     private init(
-        dataDirectory: URL, port: Int, ownsDirectory: Bool, distributionPort: Int, epmdPort: Int
+        dataDirectory: URL, port: Int, ownsDirectory: Bool, distributionPort: Int, portMapper: PortMapper
     ) throws(LocalServerError) {
         self.port = port
         self.ownsDirectory = ownsDirectory
@@ -73,9 +95,17 @@ package final class RabbitMQServer: Sendable {
                 throw .filesystem("could not create \(path)/\(sub): \(error)")
             }
         }
-        let files = ["enabled_plugins": "[].\n", "rabbitmq.conf": "", "rabbitmq-env.conf": ""]
+        var files = ["enabled_plugins": "[].\n", "rabbitmq.conf": "", "rabbitmq-env.conf": ""]
+        if case .shared(_, let cookie) = portMapper {
+            // The CLI and the node read it from HOME; the nodes of a cluster must share it.
+            files[".erlang.cookie"] = cookie
+        }
         for (name, contents) in files {
-            guard FileManager.default.createFile(atPath: path + "/" + name, contents: Data(contents.utf8)) else {
+            let mode = name == ".erlang.cookie" ? 0o400 : 0o644
+            try? FileManager.default.removeItem(atPath: path + "/" + name)
+            guard FileManager.default.createFile(
+                atPath: path + "/" + name, contents: Data(contents.utf8), attributes: [.posixPermissions: mode])
+            else {
                 throw .filesystem("could not write \(path)/\(name)")
             }
         }
@@ -85,7 +115,7 @@ package final class RabbitMQServer: Sendable {
             "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
             "RABBITMQ_NODE_PORT": String(port),
             "RABBITMQ_DIST_PORT": String(distributionPort),
-            "ERL_EPMD_PORT": String(epmdPort),
+            "ERL_EPMD_PORT": String(portMapper.port),
             "ERL_EPMD_ADDRESS": "127.0.0.1",
             "RABBITMQ_MNESIA_BASE": path + "/mnesia",
             "RABBITMQ_LOG_BASE": path + "/log",
@@ -110,12 +140,11 @@ package final class RabbitMQServer: Sendable {
             launchExecutable = script
             launchArguments = []
         }
-        epmd = try ManagedProcess(
-            executable: "epmd",
-            arguments: ["-port", String(epmdPort), "-address", "127.0.0.1"],
-            environment: ["ERL_EPMD_ADDRESS": "127.0.0.1"],
-            logFile: dataDirectory.appendingPathComponent("epmd.log")
-        )
+        if case .own(let epmdPort) = portMapper {
+            epmd = try Self.startPortMapper(port: epmdPort, logFile: dataDirectory.appendingPathComponent("epmd.log"))
+        } else {
+            epmd = nil
+        }
         broker = Mutex(nil)
     }
 
@@ -136,20 +165,30 @@ package final class RabbitMQServer: Sendable {
         return name
     }
 
-    /// Every process started for this node (epmd and the broker's wrapper), for at-exit cleanup.
-    package var processes: [ManagedProcess] {
-        [epmd] + (broker.withLock { $0 }.map { [$0] } ?? [])
+    /// Starts epmd on `port` of 127.0.0.1.
+    static func startPortMapper(port: Int, logFile: URL) throws(LocalServerError) -> ManagedProcess {
+        try ManagedProcess(
+            executable: "epmd", arguments: ["-port", String(port), "-address", "127.0.0.1"],
+            environment: ["ERL_EPMD_ADDRESS": "127.0.0.1"], logFile: logFile)
     }
+
+    /// Every process started for this node (its own epmd, if any, and the broker), for at-exit cleanup.
+    package var processes: [ManagedProcess] {
+        (epmd.map { [$0] } ?? []) + (broker.withLock { $0 }.map { [$0] } ?? [])
+    }
+
+    /// The broker process, while one was launched.
+    package var brokerProcess: ManagedProcess? { broker.withLock { $0 } }
 
     /// Starts the broker again on the same port and data (after ``kill()`` or ``stopBroker()``).
     package func restart(readyTimeout: Duration = .seconds(120)) async throws(LocalServerError) {
         try await launch(readyTimeout: readyTimeout)
     }
 
-    /// Stops the broker gracefully, then epmd; removes the data directory if it was a scratch one.
+    /// Stops the broker gracefully, then its own epmd; removes the data directory if it was a scratch one.
     package func stop() async {
         await stopBroker()
-        await Self.terminate(epmd.pid, grace: .zero)  // stateless; SIGTERM is blocked (see stopBroker)
+        if let epmd { await Self.terminate(epmd.pid, grace: .zero) }  // stateless; SIGTERM is blocked (see stopBroker)
         if ownsDirectory { try? FileManager.default.removeItem(at: dataDirectory) }
     }
 
@@ -239,37 +278,82 @@ package final class RabbitMQServer: Sendable {
         try await control(["set_vm_memory_high_watermark", "\(fraction)"])
     }
 
-    /// Runs `rabbitmqctl` against this node (its name, epmd port and cookie come from the environment)
-    /// and waits for it to exit 0 (it boots an Erlang VM: about a second).
-    ///
-    /// Exit status 69 (EX_UNAVAILABLE: the CLI's own Erlang node could not reach the broker's in time)
-    /// is tried again, twice: on a loaded machine CI saw it while the node was up and running.
-    private func control(_ arguments: [String], timeout: Duration = .seconds(60)) async throws(LocalServerError) {
-        for attempt in 1...3 {
-            do {
-                return try await controlOnce(arguments, timeout: timeout)
-            } catch .commandFailed(_, let status, _) where status == 69 && attempt < 3 {
-                try? await Task.sleep(for: .seconds(1))
+    // MARK: Clustering
+
+    /// Makes this (fresh, running) node a member of `seed`'s cluster: `stop_app`, `join_cluster`,
+    /// `start_app`; returns once it answers AMQP again.
+    func join(_ seed: RabbitMQServer, readyTimeout: Duration) async throws(LocalServerError) {
+        try await control(["stop_app"])
+        try await control(["join_cluster", seed.nodeName])
+        try await control(["start_app"], timeout: readyTimeout)
+        let deadline = ContinuousClock.now + readyTimeout
+        while !Self.answersAMQP(host: host, port: port) {
+            guard ContinuousClock.now < deadline else {
+                throw .notReady(server: "rabbitmq-server \(nodeName)", address: "\(host):\(port)", logTail: logTail())
             }
+            try? await Task.sleep(for: .milliseconds(100))
         }
     }
 
-    private func controlOnce(_ arguments: [String], timeout: Duration) async throws(LocalServerError) {
-        let log = dataDirectory.appendingPathComponent("rabbitmqctl-\(arguments[0]).log")
+    /// The names of the cluster's nodes that run, as this node sees them (`rabbitmqctl cluster_status`).
+    package func runningNodes() async throws(LocalServerError) -> [String] {
+        let output = try await control(["cluster_status", "--formatter", "json"])
+        guard let object = try? JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any],
+              let running = object["running_nodes"] as? [String]
+        else {
+            throw .commandFailed("rabbitmqctl cluster_status", status: 0, output: "unexpected output: \(output.prefix(300))")
+        }
+        return running.sorted()
+    }
+
+    /// The nodes holding a member of quorum queue `queue` (`rabbitmq-queues quorum_status`).
+    package func quorumMembers(_ queue: String) async throws(LocalServerError) -> [String] {
+        let output = try await control(["quorum_status", queue, "--formatter", "json"], tool: "rabbitmq-queues")
+        guard let rows = try? JSONSerialization.jsonObject(with: Data(output.utf8)) as? [[String: Any]] else {
+            throw .commandFailed("rabbitmq-queues quorum_status", status: 0, output: "unexpected output: \(output.prefix(300))")
+        }
+        return rows.compactMap { $0["Node Name"] as? String }.sorted()
+    }
+
+    // MARK: CLI
+
+    /// Runs `rabbitmqctl` (or another of the broker's CLI `tool`s) against this node (its name, epmd port
+    /// and cookie come from the environment), waits for it to exit 0 (it boots an Erlang VM: about a
+    /// second) and returns what it printed.
+    ///
+    /// Exit status 69 (EX_UNAVAILABLE: the CLI's own Erlang node could not reach the broker's in time)
+    /// is tried again, twice: on a loaded machine CI saw it while the node was up and running.
+    @discardableResult
+    private func control(
+        _ arguments: [String], tool: String = "rabbitmqctl", timeout: Duration = .seconds(60)
+    ) async throws(LocalServerError) -> String {
+        for _ in 1...2 {
+            do {
+                return try await controlOnce(arguments, tool: tool, timeout: timeout)
+            } catch .commandFailed(_, let status, _) where status == 69 {
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+        return try await controlOnce(arguments, tool: tool, timeout: timeout)
+    }
+
+    private func controlOnce(_ arguments: [String], tool: String, timeout: Duration) async throws(LocalServerError) -> String {
+        let log = dataDirectory.appendingPathComponent("\(tool)-\(arguments[0]).log")
         let process = try ManagedProcess(
-            executable: "/usr/lib/rabbitmq/bin/rabbitmqctl", arguments: ["-n", nodeName, "--quiet"] + arguments,
+            executable: "/usr/lib/rabbitmq/bin/" + tool, arguments: ["-n", nodeName, "--quiet"] + arguments,
             environment: environment, logFile: log)
         let deadline = ContinuousClock.now + timeout
         while process.isRunning && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(50))
         }
-        let command = "rabbitmqctl " + arguments.map { $0.hasPrefix("/") ? "<file>" : $0 }.joined(separator: " ")
+        let command = tool + " " + arguments.map { $0.hasPrefix("/") ? "<file>" : $0 }.joined(separator: " ")
         guard !process.isRunning else {
             await process.kill()
             throw .commandFailed(command, status: -1, output: "no exit after \(timeout): " + process.logTail())
         }
         let status = process.waitUntilExit()
         guard status == 0 else { throw .commandFailed(command, status: status, output: process.logTail()) }
+        return (try? String(contentsOf: log, encoding: .utf8)) ?? ""
     }
 
     /// The broker's log tail, for failure messages.
