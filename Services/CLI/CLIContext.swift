@@ -106,6 +106,12 @@ package struct CLIContext: Sendable {
         return try await Self.withClient(gateway: gateway, token: token, body)
     }
 
+    /// How the CLI retries a gateway request (GETs, and POSTs with their `Idempotency-Key`): a refused
+    /// connection for at most about 4 s; a 503 with `Retry-After` (a gateway while Redis fails over)
+    /// for up to 4 × 5 s.
+    static let gatewayRetry = RetryPolicy(
+        maxAttempts: 5, baseDelay: .milliseconds(250), maximumDelay: .seconds(2), maximumRetryAfter: .seconds(5))
+
     /// Runs `body` with a client of `gateway` authenticated by `token` (the admin token, for `up`).
     /// Errors become ``CLIError``s: problems as such, transport failures with advice.
     package static func withClient<T>(
@@ -116,7 +122,7 @@ package struct CLIContext: Sendable {
             var logger = Logger(label: "paz-machine.http")
             logger.logLevel = .critical
             http = try PazHTTP.HTTPClient(
-                configuration: .init(connectTimeout: .seconds(5), totalTimeout: .seconds(60)), logger: logger)
+                configuration: .init(connectTimeout: .seconds(5), totalTimeout: .seconds(60), retry: gatewayRetry), logger: logger)
         } catch {
             throw .transport("cannot start the HTTP client: \(error)")
         }

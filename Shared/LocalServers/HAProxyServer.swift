@@ -31,11 +31,19 @@ package final class HAProxyServer: Sendable {
     /// Where clients connect.
     package let port: Int
     private let directory: URL
+    private let ownsDirectory: Bool
     private let slot = ProcessSlot()
 
     /// Starts HAProxy in front of `backends`, checking each with `GET checkPath`, and waits until it
-    /// accepts connections.
-    package static func start(backends: [Backend], checkPath: String = "/readyz") async throws(LocalServerError) -> HAProxyServer {
+    /// accepts connections. `port` defaults to a free one; `directory` (config and log) to a scratch
+    /// directory, which ``stop()`` removes.
+    ///
+    /// With `sendWhenAllDown`, requests still go to the servers (round-robin, unchecked) while every one
+    /// fails its check, so clients get the servers' own answers (such as a gateway's 503 problem with
+    /// `Retry-After` while Redis fails over) instead of HAProxy's bare 503.
+    package static func start(
+        backends: [Backend], checkPath: String = "/readyz", sendWhenAllDown: Bool = false, port: Int? = nil, directory: URL? = nil
+    ) async throws(LocalServerError) -> HAProxyServer {
         guard !backends.isEmpty else { throw .invalidSetting("HAProxy needs at least one backend") }
         guard checkPath.hasPrefix("/"), checkPath.allSatisfy({ $0.isLetter || $0.isNumber || "/-_.".contains($0) }) else {
             throw .invalidSetting("HAProxy check path '\(checkPath)': a plain absolute path")
@@ -43,15 +51,18 @@ package final class HAProxyServer: Sendable {
         guard backends.allSatisfy({ $0.name.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" } }) else {
             throw .invalidSetting("HAProxy server names: letters, digits and '-'")
         }
-        let server = HAProxyServer(port: try LoopbackNetwork.freePort(), directory: try ScratchDirectory.make(prefix: "paz-haproxy"))
-        try server.writeConfiguration(backends: backends, checkPath: checkPath)
+        let chosenPort = if let port { port } else { try LoopbackNetwork.freePort() }
+        let chosenDirectory = if let directory { directory } else { try ScratchDirectory.make(prefix: "paz-haproxy") }
+        let server = HAProxyServer(port: chosenPort, directory: chosenDirectory, ownsDirectory: directory == nil)
+        try server.writeConfiguration(backends: backends, checkPath: checkPath, sendWhenAllDown: sendWhenAllDown)
         try await server.launch()
         return server
     }
 
-    private init(port: Int, directory: URL) {
+    private init(port: Int, directory: URL, ownsDirectory: Bool) {
         self.port = port
         self.directory = directory
+        self.ownsDirectory = ownsDirectory
     }
 
     /// The current process, for `FixtureCleanup` and diagnostics.
@@ -59,12 +70,12 @@ package final class HAProxyServer: Sendable {
 
     private var configurationFile: URL { directory.appendingPathComponent("haproxy.cfg") }
 
-    /// Stops HAProxy and removes its directory.
+    /// Stops HAProxy and removes its directory if it was a scratch one.
     package func stop() async {
         if let process = slot.take() {
             await process.stop(timeout: .seconds(2))
         }
-        try? FileManager.default.removeItem(at: directory)
+        if ownsDirectory { try? FileManager.default.removeItem(at: directory) }
     }
 
     private func launch() async throws(LocalServerError) {
@@ -75,7 +86,7 @@ package final class HAProxyServer: Sendable {
         ) { LoopbackNetwork.canConnect(host: host, port: port) }
     }
 
-    private func writeConfiguration(backends: [Backend], checkPath: String) throws(LocalServerError) {
+    private func writeConfiguration(backends: [Backend], checkPath: String, sendWhenAllDown: Bool) throws(LocalServerError) {
         var lines = [
             "global",
             "    maxconn 4096",
@@ -102,6 +113,11 @@ package final class HAProxyServer: Sendable {
         for backend in backends {
             let check = backend.checkPort.map { " port \($0)" } ?? ""
             lines.append("    server \(backend.name) 127.0.0.1:\(backend.port) check\(check)")
+        }
+        if sendWhenAllDown {
+            // Backup servers take traffic only when no checked server is up; `allbackups` spreads it.
+            lines.append("    option allbackups")
+            for backend in backends { lines.append("    server \(backend.name)-unchecked 127.0.0.1:\(backend.port) backup") }
         }
         let text = lines.joined(separator: "\n") + "\n"
         guard FileManager.default.createFile(atPath: configurationFile.path, contents: Data(text.utf8)) else {

@@ -34,20 +34,41 @@ package final class RedisSentinelServer: Sendable {
     package let host = "127.0.0.1"
     package let port: Int
     package let directory: URL
+    private let ownsDirectory: Bool
     private let slot = ProcessSlot()
 
     /// Starts a sentinel watching the primary on `127.0.0.1:primaryPort` and waits until it answers PING.
-    package static func start(primaryPort: Int, options: Options) async throws(LocalServerError) -> RedisSentinelServer {
-        let directory = try ScratchDirectory.make(prefix: "paz-sentinel")
-        let server = RedisSentinelServer(port: try LoopbackNetwork.freePort(), directory: directory)
+    /// `port` defaults to a free one; `directory` (config and log) to a scratch directory, which
+    /// ``stop()`` removes. The config is written anew: the sentinel learns replicas and other
+    /// sentinels again from the primary.
+    package static func start(
+        primaryPort: Int, options: Options, port: Int? = nil, directory: URL? = nil
+    ) async throws(LocalServerError) -> RedisSentinelServer {
+        let chosenPort = if let port { port } else { try LoopbackNetwork.freePort() }
+        let chosenDirectory = if let directory { directory } else { try ScratchDirectory.make(prefix: "paz-sentinel") }
+        let server = RedisSentinelServer(port: chosenPort, directory: chosenDirectory, ownsDirectory: directory == nil)
         try server.writeConfiguration(primaryPort: primaryPort, options: options)
         try await server.launch()
         return server
     }
 
-    private init(port: Int, directory: URL) {
+    private init(port: Int, directory: URL, ownsDirectory: Bool) {
         self.port = port
         self.directory = directory
+        self.ownsDirectory = ownsDirectory
+    }
+
+    /// The port of the primary the sentinel on `127.0.0.1:sentinelPort` names for `masterName`
+    /// (`SENTINEL get-master-addr-by-name`); nil when it cannot be asked or knows none.
+    package static func primaryPort(sentinelPort: Int, masterName: String) -> Int? {
+        guard let reply = RedisWire.exchange(
+            host: "127.0.0.1", port: sentinelPort, password: nil, command: ["SENTINEL", "get-master-addr-by-name", masterName],
+            until: { $0.hasPrefix("*-1") || $0.hasPrefix("-") || $0.split(separator: "\r\n").count >= 5 })
+        else { return nil }
+        // *2 $9 127.0.0.1 $<n> <port>
+        let lines = reply.split(separator: "\r\n")
+        guard lines.count >= 5, lines[0] == "*2" else { return nil }
+        return Int(lines[4])
     }
 
     /// The current process, for `FixtureCleanup` and diagnostics.
@@ -61,7 +82,7 @@ package final class RedisSentinelServer: Sendable {
             if process.isRunning { _ = RedisWire.shutdown(host: host, port: port, password: nil) }
             await process.stop(timeout: .seconds(2))
         }
-        try? FileManager.default.removeItem(at: directory)
+        if ownsDirectory { try? FileManager.default.removeItem(at: directory) }
     }
 
     private func launch() async throws(LocalServerError) {

@@ -177,7 +177,7 @@ enum RedisWire {
 
     /// Sends `AUTH` (if `password`) and `command`, then reads until `done` holds for what arrived or the
     /// server closes the connection (1 s read timeout). Nil when no connection could be made.
-    private static func exchange(
+    static func exchange(
         host: String, port: Int, password: String?, command: [String], until done: (String) -> Bool
     ) -> String? {
         guard host.hasPrefix("127."), LoopbackNetwork.canConnect(host: host, port: port) else { return nil }

@@ -20,15 +20,15 @@ struct LocalStackRun {
     /// What `up` answered (the caller requires its success).
     let up: CLIProcess.Result
 
-    /// Runs `up`; `environment` adds settings for the CLI and the stack it starts.
-    static func start(prefix: String, environment: [String: String] = [:]) async throws -> LocalStackRun {
+    /// Runs `up` (with `arguments` added); `environment` adds settings for the CLI and the stack it starts.
+    static func start(prefix: String, arguments: [String] = [], environment: [String: String] = [:]) async throws -> LocalStackRun {
         let root = try ScratchDirectory.make(prefix: prefix)
         let data = root.appendingPathComponent("data")
         let cli = try CLIProcess(environment: [
             "HOME": root.path, "XDG_CONFIG_HOME": root.appendingPathComponent("config").path,
             "XDG_STATE_HOME": root.appendingPathComponent("state").path,
         ].merging(environment) { $1 })
-        let up = try await cli.run(["up", "--data-dir", data.path])
+        let up = try await cli.run(["up", "--data-dir", data.path] + arguments)
         return LocalStackRun(cli: cli, root: root, data: data, up: up)
     }
 
@@ -54,6 +54,15 @@ struct LocalStackRun {
             executable: try Self.sibling(name), arguments: [], environment: environment, logFile: log, workingDirectory: data)
         state.processes[index] = .init(name: victim.name, pid: restarted.pid, isServer: false, log: log.path)
         try state.save(to: stateFile)
+    }
+
+    /// Kills the stack's process `name` (its whole group) with SIGKILL, as a crash, and waits until it is gone.
+    func kill(_ name: String) async throws {
+        let state = try #require(try StackState.load(from: data.appendingPathComponent("stack.json")))
+        let victim = try #require(state.processes.first { $0.name == name }, "no \(name) in stack.json")
+        _ = Foundation.kill(-victim.pid, SIGKILL)
+        _ = Foundation.kill(victim.pid, SIGKILL)
+        while let entry = ProcessGroups.entry(victim.pid), entry.state != "Z" { try await Task.sleep(for: .milliseconds(50)) }
     }
 
     /// Kills the stack's `redis-server` or `rabbitmq-server` (with its epmd) with SIGKILL, leaves it

@@ -17,7 +17,7 @@ struct StackOptions: ParsableArguments, Sendable {
 /// `paz-machine up`: starts the local control plane in the background and logs the CLI in to it.
 struct Up: ContextCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Start a local control plane (Redis, RabbitMQ, SSH broker, gateway, status collector, generic driver).",
+        abstract: "Start a local control plane (Redis, RabbitMQ, SSH broker, gateway, status collector, drivers).",
         discussion: """
             Everything listens on 127.0.0.1 and keeps running after this command returns; its data, logs \
             and state stay in the data directory. Running it again while the stack runs is harmless. \
@@ -26,10 +26,16 @@ struct Up: ContextCommand {
 
     @OptionGroup var globals: GlobalOptions
     @OptionGroup var stackOptions: StackOptions
+    @Option(help: """
+        single: one Redis, one RabbitMQ node, one process of each service. ha: a 3-node RabbitMQ cluster, \
+        Redis primary + replica + 3 Sentinels, 2 replicas of each service (the QEMU driver: 1) and HAProxy \
+        in front of the 2 gateways (docs/deploy.md). A data directory keeps its first topology.
+        """)
+    var topology: LocalStack.Topology = .single
 
     func run(_ context: CLIContext) async throws {
         let stack = stackOptions.stack(context)
-        let state = try await stack.up()
+        let state = try await stack.up(topology: topology)
         try context.emit(state) { state in
             Table(["PROCESS", "PID", "LOG"], rows: state.processes.map { [$0.name, String($0.pid), $0.log] }).render()
         }
@@ -64,3 +70,5 @@ struct Down: ContextCommand {
         }
     }
 }
+
+extension LocalStack.Topology: ExpressibleByArgument {}

@@ -53,13 +53,32 @@ package struct LocalStack: Sendable {
 
     // MARK: up
 
-    /// Starts the stack (or finds it running), makes sure the CLI is logged in to it, and returns its state.
-    package func up() async throws(CLIError) -> StackState {
+    /// How many of each part the stack runs.
+    package enum Topology: String, Codable, Sendable, CaseIterable {
+        /// One redis-server, one rabbitmq-server and one process of each service.
+        case single
+        /// The cluster topology on loopback (docs/deploy.md, "The cluster topology on one machine"): a
+        /// 3-node RabbitMQ cluster, Redis primary + replica + 3 Sentinels, 2 replicas of each service
+        /// (one QEMU driver: its claims are per host), HAProxy in front of the 2 gateways.
+        case ha
+    }
+
+    /// Starts the stack (or finds it running), makes sure the CLI is logged in to it, and returns its
+    /// state. A data directory keeps the topology it was first started with.
+    package func up(topology: Topology = .single) async throws(CLIError) -> StackState {
         try makeDirectory(dataDirectory)
         try checkBrokerCanReach(dataDirectory)
         try makeDirectory(logDirectory)
         var state: StackState
-        if let saved = try StackState.load(from: stateFile) { state = saved } else { state = StackState(ports: try Self.freePorts()) }
+        if let saved = try StackState.load(from: stateFile) {
+            guard saved.topology == topology else {
+                throw .localStack("the stack in \(dataDirectory.path) has the \(saved.topology.rawValue) topology, not "
+                    + "\(topology.rawValue): run `paz-machine up --topology \(saved.topology.rawValue)`, or choose another --data-dir")
+            }
+            state = saved
+        } else {
+            state = StackState(ports: try Self.freePorts(), ha: topology == .ha ? try Self.freeClusterPorts() : nil)
+        }
         if !state.processes.isEmpty {
             if state.processes.allSatisfy(\.isAlive) {
                 context.note("the local stack is already running (data in \(dataDirectory.path))")
@@ -89,22 +108,47 @@ package struct LocalStack: Sendable {
         if state.ports.ec2DriverOps == nil { state.ports.ec2DriverOps = try Self.freePort() }
         if state.ports.digitalOceanDriverOps == nil { state.ports.digitalOceanDriverOps = try Self.freePort() }
         if state.ports.hetznerDriverOps == nil { state.ports.hetznerDriverOps = try Self.freePort() }
-        let ports = state.ports
-        let brokerOps = ports.brokerOps ?? 0
-        let qemuDriverOps = ports.qemuDriverOps ?? 0
-        let ec2DriverOps = ports.ec2DriverOps ?? 0
-        let digitalOceanDriverOps = ports.digitalOceanDriverOps ?? 0
-        let hetznerDriverOps = ports.hetznerDriverOps ?? 0
-        for port in [
-            ports.redis, ports.amqp, ports.gateway, ports.gatewayOps, ports.collectorOps, ports.driverOps, brokerOps, qemuDriverOps,
-            ec2DriverOps, digitalOceanDriverOps, hetznerDriverOps,
-        ]
-        where LoopbackNetwork.canConnect(host: "127.0.0.1", port: port) {
+        for port in Self.allPorts(state) where LoopbackNetwork.canConnect(host: "127.0.0.1", port: port) {
             throw .localStack("port 127.0.0.1:\(port) of the local stack is taken by another program: stop it, "
                 + "or remove \(stateFile.path) so that `paz-machine up` picks new ports")
         }
 
         let credentials = try StackCredentials.loadOrCreate(at: credentialsFile, kinds: Self.serviceKinds)
+        let servers = switch state.topology {
+        case .single: try await startServers(&state, credentials: credentials)
+        case .ha: try await startClusterServers(&state, credentials: credentials)
+        }
+        context.note("RabbitMQ and Redis users: one per service, passwords in \(credentialsFile.path); guest removed")
+
+        try ensureSecrets()
+        let launches = try serviceLaunches(state, servers: servers, credentials: credentials)
+        for launch in launches {
+            let log = logDirectory.appendingPathComponent("\(launch.name).log")
+            let process: ManagedProcess
+            do {
+                process = try ManagedProcess(
+                    executable: launch.executable.path, arguments: [], environment: launch.environment, logFile: log,
+                    workingDirectory: dataDirectory)
+            } catch {
+                throw .localStack("\(launch.name) could not be started: \(error)")
+            }
+            state.processes.append(.init(name: launch.name, pid: process.pid, isServer: false, log: log.path))
+            try state.save(to: stateFile)
+            context.note("started \(launch.name) (pid \(process.pid), log \(log.path))")
+        }
+        for launch in launches {
+            try await waitUntilReady(launch.name, port: launch.opsPort, state: state)
+        }
+        if let ha = state.ha {
+            try await startProxy(&state, ha: ha)
+        }
+        try await waitUntilReady("paz-gateway", port: state.ports.gateway, state: state)
+    }
+
+    /// The single topology's servers: one redis-server (AOF) and one rabbitmq-server, with the
+    /// services' users.
+    private func startServers(_ state: inout StackState, credentials: StackCredentials) async throws(CLIError) -> ServerAddresses {
+        let ports = state.ports
         context.note("starting redis-server on 127.0.0.1:\(ports.redis)…")
         let redis: RedisServer
         let redisOptions = RedisServer.Options(
@@ -131,45 +175,79 @@ package struct LocalStack: Sendable {
                 name: index == 0 ? "epmd" : "rabbitmq-server", pid: process.pid, isServer: true, log: process.logFile.path))
         }
         try state.save(to: stateFile)
-        let rabbitUsers = try credentials.rabbitUsers(Self.serviceKinds)
         do {
-            try await rabbit.putUsers(rabbitUsers)
+            try await rabbit.putUsers(try credentials.rabbitUsers(Self.serviceKinds))
             try await rabbit.deleteUser("guest")
         } catch {
             throw .localStack("could not set up the RabbitMQ users of the services: \(error)")
         }
-        context.note("RabbitMQ and Redis users: one per service, passwords in \(credentialsFile.path); guest removed")
+        return ServerAddresses(amqp: [ports.amqp], redis: ports.redis, sentinels: [])
+    }
 
-        try ensureSecrets()
+    /// One service process to start.
+    private struct ServiceLaunch {
+        /// The process name in `stack.json` and its log's name: the executable's, `.<n>` for a replica.
+        var name: String
+        var executable: URL
+        var opsPort: Int
+        var environment: [String: String]
+    }
+
+    /// Every service process of `state`'s topology, in start order, each with its own environment:
+    /// the shared one, its ops port, and only its own RabbitMQ and Redis credentials.
+    private func serviceLaunches(
+        _ state: StackState, servers: ServerAddresses, credentials: StackCredentials
+    ) throws(CLIError) -> [ServiceLaunch] {
         let executables = try locateServices()
-        let environment = serviceEnvironment(ports: ports)
-        let opsPorts = [
-            brokerOps, ports.gatewayOps, ports.collectorOps, ports.driverOps, qemuDriverOps, ec2DriverOps, digitalOceanDriverOps,
-            hetznerDriverOps,
-        ]
-        for (index, name) in Self.services.enumerated() {
-            let log = logDirectory.appendingPathComponent("\(name).log")
-            var env = environment
-            env["OPS_PORT"] = String(opsPorts[index])
-            // Only this service's own credentials.
-            env["AMQP_URL"] = try credentials.amqpURL(Self.serviceKinds[index], port: ports.amqp)
-            env["REDIS_URL"] = try credentials.redisURL(Self.serviceKinds[index], port: ports.redis)
-            let process: ManagedProcess
-            do {
-                process = try ManagedProcess(
-                    executable: executables[index].path, arguments: [], environment: env, logFile: log,
-                    workingDirectory: dataDirectory)
-            } catch {
-                throw .localStack("\(name) could not be started: \(error)")
+        let shared = serviceEnvironment(ports: state.ports)
+        var launches: [ServiceLaunch] = []
+        for (index, service) in Self.services.enumerated() {
+            let kind = Self.serviceKinds[index]
+            for replica in Self.replicas(of: service, topology: state.topology) {
+                let name = replica.map { "\(service).\($0)" } ?? service
+                var environment = shared
+                let opsPort: Int
+                if let ha = state.ha, let replica {
+                    guard let port = ha.ops[name] else { throw .localStack("stack.json has no ops port for \(name)") }
+                    opsPort = port
+                    if kind == .gateway { environment["HTTP_PORT"] = String(ha.gateways[replica - 1]) }
+                    environment["STATUS_INSTANCE_ID"] = "local-stack-\(replica)"
+                } else {
+                    opsPort = Self.singleOpsPort(of: index, ports: state.ports)
+                }
+                environment["OPS_PORT"] = String(opsPort)
+                environment.merge(try servers.environment(for: kind, replica: replica ?? 1, credentials: credentials)) { $1 }
+                launches.append(ServiceLaunch(name: name, executable: executables[index], opsPort: opsPort, environment: environment))
             }
-            state.processes.append(.init(name: name, pid: process.pid, isServer: false, log: log.path))
-            try state.save(to: stateFile)
-            context.note("started \(name) (pid \(process.pid), log \(log.path))")
         }
-        for (index, name) in Self.services.enumerated() {
-            try await waitUntilReady(name, port: opsPorts[index], state: state)
+        return launches
+    }
+
+    /// The replica numbers of `service`: none (one unnumbered process) in the single topology; 1 and
+    /// 2 in the cluster topology, except the QEMU driver (one per host: its port and address claims
+    /// are files of this host, docs/qemu-driver.md).
+    static func replicas(of service: String, topology: Topology) -> [Int?] {
+        switch topology {
+        case .single: [nil]
+        case .ha: service == "paz-driver-qemu" ? [1] : [1, 2]
         }
-        try await waitUntilReady("paz-gateway", port: ports.gateway, state: state)
+    }
+
+    /// The single topology's ops port of service number `index` of ``services``.
+    private static func singleOpsPort(of index: Int, ports: StackState.Ports) -> Int {
+        [
+            ports.brokerOps ?? 0, ports.gatewayOps, ports.collectorOps, ports.driverOps, ports.qemuDriverOps ?? 0, ports.ec2DriverOps ?? 0,
+            ports.digitalOceanDriverOps ?? 0, ports.hetznerDriverOps ?? 0,
+        ][index]
+    }
+
+    /// Every port the stack listens on.
+    private static func allPorts(_ state: StackState) -> [Int] {
+        if let ha = state.ha {
+            return [state.ports.gateway] + ha.amqp + ha.redis + ha.sentinels + ha.gateways + ha.ops.values.sorted()
+        }
+        let ports = state.ports
+        return [ports.redis, ports.amqp, ports.gateway] + Self.services.indices.map { singleOpsPort(of: $0, ports: ports) }
     }
 
     /// The environment every service shares (docs/control-plane.md), with the local stack's safe
@@ -347,9 +425,10 @@ package struct LocalStack: Sendable {
     /// Stops `state`'s processes, services first, each in reverse start order; returns the state
     /// without processes.
     private func stop(_ state: StackState) async -> StackState {
+        let state = notingRedisPrimary(state)
         let ordered = state.processes.filter { !$0.isServer }.reversed() + state.processes.filter(\.isServer).reversed()
         for process in ordered where process.isAlive {
-            if process.name == "rabbitmq-server" { await stopBroker(process) }
+            if process.name.hasPrefix("rabbitmq-server") { await stopBroker(process) }
             // epmd keeps no state: no need to wait for it.
             let timeout: Duration = process.name == "epmd" ? .seconds(1) : .seconds(15)
             let killed = await ProcessGroups.stop(process.pid, startTime: process.startTime, timeout: timeout)
@@ -406,7 +485,7 @@ package struct LocalStack: Sendable {
         }
     }
 
-    private static func freePort() throws(CLIError) -> Int {
+    static func freePort() throws(CLIError) -> Int {
         do {
             return try LoopbackNetwork.freePort()
         } catch {
@@ -430,7 +509,7 @@ package struct LocalStack: Sendable {
         }
     }
 
-    private func subdirectory(_ name: String) throws(CLIError) -> URL {
+    func subdirectory(_ name: String) throws(CLIError) -> URL {
         let url = dataDirectory.appendingPathComponent(name)
         try makeDirectory(url)
         return url

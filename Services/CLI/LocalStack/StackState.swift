@@ -66,13 +66,35 @@ package struct StackState: Codable, Equatable, Sendable {
         package var isAlive: Bool { ProcessGroups.isAlive(pid, startTime: startTime) }
     }
 
+    /// The cluster topology's own ports (``LocalStack/Topology/ha``): several nodes and replicas.
+    package struct HAPorts: Codable, Equatable, Sendable {
+        /// The RabbitMQ nodes' AMQP ports (3).
+        package var amqp: [Int]
+        /// The two Redis servers' ports, in a fixed order (each keeps its data directory).
+        package var redis: [Int]
+        /// The index in ``redis`` of the primary, as last seen: started as the primary next time.
+        package var redisPrimary: Int
+        /// The Redis Sentinels' ports (3).
+        package var sentinels: [Int]
+        /// The gateways' API ports (2), behind HAProxy on ``Ports/gateway``.
+        package var gateways: [Int]
+        /// Each service replica's ops port, by its process name (`paz-gateway.1`…).
+        package var ops: [String: Int]
+    }
+
     package var ports: Ports
+    /// Nil for the single-node topology (and state files written before there were others).
+    package var ha: HAPorts?
     package var processes: [Process]
 
-    package init(ports: Ports, processes: [Process] = []) {
+    package init(ports: Ports, ha: HAPorts? = nil, processes: [Process] = []) {
         self.ports = ports
+        self.ha = ha
         self.processes = processes
     }
+
+    /// The topology the stack was made with.
+    package var topology: LocalStack.Topology { ha == nil ? .single : .ha }
 
     /// The gateway's URL.
     package var gatewayURL: URL { URL(string: "http://127.0.0.1:\(ports.gateway)")! }

@@ -1,0 +1,128 @@
+import Foundation
+@testable import PazMachineCLI
+import PazLocalServers
+import PazTestSupport
+import Synchronization
+import Testing
+
+/// Issue 15's fault tests: `paz-machine up --topology ha` (3 RabbitMQ nodes, Redis primary + replica +
+/// 3 Sentinels, 2 replicas of each service, HAProxy in front of 2 gateways) under a steady stream of
+/// creates through HAProxy while one part after another is killed with SIGKILL.
+extension EndToEnd {
+    @Suite("End to end: the cluster topology under faults", .serialized)
+    struct ClusterTopologyEndToEndTests {
+        /// Clusters created in each phase, 2 machines each; the fault comes after the second is accepted.
+        static let clustersPerPhase = 6
+
+        /// What one phase kills.
+        enum Fault: String, CaseIterable {
+            case gateway
+            case rabbitMQNode = "rabbitmq-node"
+            case redisPrimary = "redis-primary"
+        }
+
+        @Test("a stream of creates while a gateway, a RabbitMQ node and the Redis primary die in turn: every create is accepted, succeeds once; status answers again within 10 s of the primary's death")
+        func faultsUnderLoad() async throws {
+            let run = try await LocalStackRun.start(
+                prefix: "paz-e2e-ha", arguments: ["--topology", "ha"], environment: ["STATUS_INTERVAL_SECONDS": "2"])
+            defer { run.tearDown() }
+            let cli = run.cli
+            try #require(run.up.status == 0, "up --topology ha failed: \(run.up.err)")
+            let state = try #require(try StackState.load(from: run.data.appendingPathComponent("stack.json")))
+            let ha = try #require(state.ha)
+            #expect(state.processes.filter { $0.name.hasPrefix("rabbitmq-server.") }.count == 3)
+            #expect(state.processes.filter { $0.name.hasPrefix("paz-gateway.") }.count == 2)
+            #expect(state.processes.contains { $0.name == "haproxy" })
+
+            let hosts = try await EndToEndTests.startHosts((0..<(2 * Self.clustersPerPhase)).map { "127.0.0.\(70 + $0)" })
+            defer { Task { for server in hosts.servers { await server.stop() } } }
+            let keyFile = run.root.appendingPathComponent("id_ed25519")
+            try PrivateFile.write(Data(hosts.key.privateKey.utf8), to: keyFile)
+            let trust = try ChaosEndToEndTests.trustDirectory(run)
+            let certificates = { try FileManager.default.contentsOfDirectory(atPath: trust.path).filter { $0.hasSuffix("-cert.pub") } }
+
+            for fault in Fault.allCases {
+                let accepted = Mutex<[(cluster: String, operation: String)]>([])
+                let refused = Mutex<[String]>([])
+                // The steady stream: one create after the other, each sent by the CLI (which retries a
+                // refused connection or a 502/503 with the same Idempotency-Key).
+                let stream = Task {
+                    for index in 0..<Self.clustersPerPhase {
+                        let cluster = "ha-\(fault.rawValue)-\(index)"
+                        let pair = Array(hosts.servers[(2 * index)..<(2 * index + 2)])
+                        let result = try await cli.run(ChaosEndToEndTests.createArguments(cluster, hosts: pair, key: keyFile, trust: trust))
+                        if result.status == 0, let operation = try? result.object()["id"] as? String {
+                            accepted.withLock { $0.append((cluster, operation)) }
+                        } else {
+                            refused.withLock { $0.append("\(cluster): \(result.err)") }
+                        }
+                        try await Task.sleep(for: .milliseconds(300))
+                    }
+                }
+                let underWay = ContinuousClock.now + .seconds(60)
+                while accepted.withLock({ $0.count }) + refused.withLock({ $0.count }) < 2, ContinuousClock.now < underWay {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                try await inject(fault, run: run, ha: ha, cli: cli)
+                try await stream.value
+
+                #expect(refused.withLock { $0 }.isEmpty, "\(fault): creates refused: \(refused.withLock { $0 })")
+                for (cluster, operation) in accepted.withLock({ $0 }) {
+                    let waited = try await waitBounded(cli, operation)
+                    #expect(waited == "succeeded", "\(fault): \(cluster) ended \(waited)")
+                    let inspect = try await cli.run(["cluster", "inspect", cluster, "--output", "json"])
+                    let machines = (try? inspect.object()["machines"] as? [[String: Any]]) ?? []
+                    #expect(machines.count == 2, "\(fault): \(cluster) has \(machines.count) machines: \(inspect.err)")
+                }
+                // One host certificate per machine: no create ran twice to the end.
+                let certified = try certificates().count
+                #expect(certified == 2 * accepted.withLock { $0.count }, "\(fault): \(certified) certificates")
+                for (cluster, _) in accepted.withLock({ $0 }) {
+                    let removed = try await cli.run(["cluster", "rm", cluster])
+                    #expect(removed.status == 0, "\(fault): cluster rm \(cluster): \(removed.err)")
+                }
+                #expect(try FileManager.default.contentsOfDirectory(atPath: trust.path).isEmpty, "\(fault): trust files left")
+            }
+            let live = ha.amqp.filter { LoopbackNetwork.canConnect(host: "127.0.0.1", port: $0) }
+            let queued = try await EndToEndTests.queuedMessages(data: run.data, port: try #require(live.first))
+            #expect(queued.isEmpty, "messages left in queues: \(queued)")
+        }
+
+        /// Kills what `fault` names. For the Redis primary, also checks that status answers again within
+        /// 10 s (Sentinel promotes the replica; the services follow it).
+        private func inject(_ fault: Fault, run: LocalStackRun, ha: StackState.HAPorts, cli: CLIProcess) async throws {
+            switch fault {
+            case .gateway:
+                try await run.kill("paz-gateway.1")
+            case .rabbitMQNode:
+                try await run.kill("rabbitmq-server.1")
+            case .redisPrimary:
+                let primary = try #require(RedisSentinelServer.primaryPort(sentinelPort: ha.sentinels[0], masterName: "paz"))
+                let index = try #require(ha.redis.firstIndex(of: primary))
+                try await run.kill("redis-server.\(index + 1)")
+                let killed = ContinuousClock.now
+                var answered: Duration?
+                while answered == nil, ContinuousClock.now - killed < .seconds(30) {
+                    if try await cli.run(["status", "--output", "json"]).status == 0 { answered = ContinuousClock.now - killed }
+                }
+                let recovery = try #require(answered, "status did not answer within 30 s of the primary's death")
+                #expect(recovery < .seconds(10), "status answered again after \(recovery)")
+                var promoted: Int?
+                while promoted == nil || promoted == primary, ContinuousClock.now - killed < .seconds(30) {
+                    promoted = RedisSentinelServer.primaryPort(sentinelPort: ha.sentinels[1], masterName: "paz")
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                #expect(promoted.map { ha.redis.contains($0) && $0 != primary } == true, "the Sentinels name \(String(describing: promoted)) as primary")
+            }
+        }
+
+        /// `ops wait` with a bound: the final state, or why there is none.
+        private func waitBounded(_ cli: CLIProcess, _ operation: String) async throws -> String {
+            let waiting = Task { try await cli.run(["ops", "wait", operation, "--output", "json"]) }
+            let timeout = Task { try await Task.sleep(for: .seconds(240)); waiting.cancel() }
+            let waited = try await waiting.value
+            timeout.cancel()
+            return (try? waited.object()["state"] as? String) ?? "(no answer: \(waited.err))"
+        }
+    }
+}
