@@ -17,8 +17,8 @@ struct BenchStack {
     let token: String
     let root: URL
 
-    /// Brings the stack up (`environment` adds settings for it); the caller calls ``stop()``.
-    static func start(environment: [String: String] = [:]) async throws -> BenchStack {
+    /// Brings the stack up with `topology` (`environment` adds settings for it); the caller calls ``stop()``.
+    static func start(environment: [String: String] = [:], topology: LocalStack.Topology = .single) async throws -> BenchStack {
         // The services inherit paz-bench's environment (`up` adds only their own settings to it).
         for (key, value) in environment { setenv(key, value, 1) }
         let root = try ScratchDirectory.make(prefix: "paz-bench-stack")
@@ -28,7 +28,7 @@ struct BenchStack {
             configFile: root.appendingPathComponent("config.json"),
             executableDirectory: CLIContext.runningExecutable().deletingLastPathComponent())
         let stack = LocalStack(dataDirectory: root.appendingPathComponent("data"), context: context)
-        let state = try await stack.up()
+        let state = try await stack.up(topology: topology)
         guard let token = try CLIConfig.load(from: context.configFile).token else {
             await Self.stop(stack, root: root)
             throw BenchError("`up` wrote no token to \(context.configFile.path)")
@@ -56,10 +56,28 @@ struct BenchStack {
         return credentials
     }
 
+    /// The Redis primary's port: the one Redis, or the one the Sentinels name in the cluster topology.
+    func redisPort() throws -> Int {
+        guard let ha = state.ha else { return state.ports.redis }
+        for sentinel in ha.sentinels {
+            if let port = RedisSentinelServer.primaryPort(sentinelPort: sentinel, masterName: "paz") { return port }
+        }
+        throw BenchError("no Sentinel names a Redis primary")
+    }
+
+    /// An AMQP port that answers: the one node, or the first running node of the cluster.
+    func amqpPort() throws -> Int {
+        guard let ha = state.ha else { return state.ports.amqp }
+        guard let port = ha.amqp.first(where: { LoopbackNetwork.canConnect(host: "127.0.0.1", port: $0) }) else {
+            throw BenchError("no RabbitMQ node answers")
+        }
+        return port
+    }
+
     /// Runs `body` with the stack's Redis (as its `default` user) as a ``Store``.
     func withStore<T>(_ body: (Store) async throws -> T) async throws -> T {
         let redis = RedisClient(configuration: RedisConfiguration(
-            host: "127.0.0.1", port: state.ports.redis, password: try credentials().redisAdminPassword))
+            host: "127.0.0.1", port: try redisPort(), password: try credentials().redisAdminPassword))
         do {
             let result = try await body(Store(redis: redis))
             await redis.close()
@@ -112,10 +130,9 @@ struct BenchStack {
     /// its queue, so a case measures what the gateway does to accept them, not what a driver does
     /// with them. Returns the driver's name.
     func silenceGenericDriver() async throws -> ResourceName {
-        guard let driver = state.processes.first(where: { $0.name == "paz-driver-generic" }) else {
-            throw BenchError("the stack runs no generic driver")
-        }
-        kill(-driver.pid, SIGKILL)
+        let drivers = state.processes.filter { $0.name == "paz-driver-generic" || $0.name.hasPrefix("paz-driver-generic.") }
+        guard !drivers.isEmpty else { throw BenchError("the stack runs no generic driver") }
+        for driver in drivers { _ = Foundation.kill(-driver.pid, SIGKILL) }
         let name: ResourceName = "generic"
         try await withStore { store in
             guard var announcement = try await store.liveDrivers().first(where: { $0.name == name }) else {
@@ -126,6 +143,14 @@ struct BenchStack {
             try await store.announce(announcement)
         }
         return name
+    }
+
+    /// Kills the stack's process `name` (its group) with SIGKILL, as a crash; returns once it is gone.
+    func kill(_ name: String) async throws {
+        guard let process = state.processes.first(where: { $0.name == name }) else { throw BenchError("the stack has no \(name)") }
+        _ = Foundation.kill(-process.pid, SIGKILL)
+        _ = Foundation.kill(process.pid, SIGKILL)
+        while process.isAlive { try await Task.sleep(for: .milliseconds(20)) }
     }
 
     /// The id of the tenant `up` made.
@@ -139,17 +164,19 @@ struct BenchStack {
     }
 
     /// Runs `body` with an AMQP connection to the stack's broker as the RabbitMQ user of `kind`
-    /// (the SSH broker answers by the sender's service kind).
-    func withAMQP<T>(as kind: ServiceKind, _ body: (AMQPConnection) async throws -> T) async throws -> T {
+    /// (the SSH broker answers by the sender's service kind), or as the operator (`paz-admin`) when nil.
+    func withAMQP<T>(as kind: ServiceKind?, _ body: (AMQPConnection) async throws -> T) async throws -> T {
         var logger = Logger(label: "paz-bench.amqp")
         logger.logLevel = .warning
-        guard let password = try credentials().services[kind.userName]?.amqpPassword else {
-            throw BenchError("no credentials for \(kind.userName) in \(stack.credentialsFile.path)")
+        let credentials = try credentials()
+        let user = kind?.userName ?? StackCredentials.amqpAdminUser
+        let password: String? = if let kind { credentials.services[kind.userName]?.amqpPassword } else { credentials.amqpAdminPassword }
+        guard let password else {
+            throw BenchError("no credentials for \(user) in \(stack.credentialsFile.path)")
         }
         let amqp = AMQPConnection(
             configuration: AMQPConfiguration(
-                host: "127.0.0.1", port: state.ports.amqp, user: kind.userName, password: password,
-                connectionName: "paz-bench-\(kind.userName)"),
+                host: "127.0.0.1", port: try amqpPort(), user: user, password: password, connectionName: "paz-bench-\(user)"),
             logger: logger)
         do {
             try await amqp.waitUntilConnected(timeout: .seconds(10))

@@ -15,5 +15,6 @@ enum BenchmarkCases {
         QEMUClusterBenchmark.self,
         EC2CreateBenchmark.self,
         CloudCreateBenchmark.self,
+        FailoverBenchmark.self,
     ]
 }

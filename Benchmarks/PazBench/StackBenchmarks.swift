@@ -5,9 +5,11 @@ import PazSchemas
 import PazStore
 
 /// Runs `body` on a fresh local stack (`environment` adds settings), always stopping it.
-func withStack<T>(environment: [String: String] = [:], _ body: (BenchStack) async throws -> T) async throws -> T {
-    print("starting the local stack (redis-server, rabbitmq-server, gateway, status collector, generic driver)…")
-    let stack = try await BenchStack.start(environment: environment)
+func withStack<T>(
+    environment: [String: String] = [:], topology: LocalStack.Topology = .single, _ body: (BenchStack) async throws -> T
+) async throws -> T {
+    print("starting the local stack (topology \(topology.rawValue))…")
+    let stack = try await BenchStack.start(environment: environment, topology: topology)
     do {
         let result = try await body(stack)
         await stack.stop()
@@ -103,24 +105,7 @@ struct AcceptBenchmark: AsyncParsableCommand {
         let rate = try await withStack(environment: unlimitedRate) { stack in
             let driver = try await stack.silenceGenericDriver()
             try await stack.raiseQuota(to: 10_000)  // the most a tenant may have: keep seconds × rate below it
-            // Unique names: each wrk thread has its own prefix and counter.
-            let script = """
-                wrk.method = "POST"
-                wrk.headers["Authorization"] = "Bearer \(stack.token)"
-                wrk.headers["Content-Type"] = "application/json"
-                local threads = 0
-                function setup(thread)
-                  threads = threads + 1
-                  thread:set("prefix", "t" .. threads)
-                end
-                local n = 0
-                request = function()
-                  n = n + 1
-                  local body = '{"name":"' .. prefix .. '-' .. n .. '","driver":"\(driver)","count":\(machinesPerCluster),'
-                    .. '"options":{"ip-address":"127.0.0.2","ssh-key":"unused","accept-new-host-key":true}}'
-                  return wrk.format(nil, "/v1/clusters", nil, body)
-                end
-                """
+            let script = clusterCreateScript(token: stack.token, driver: driver, machinesPerCluster: machinesPerCluster, prefix: "t")
             let wrk = Wrk(connections: connections, threads: 2, duration: .seconds(seconds), script: script)
             let result = try wrk.run(stack.gatewayURL + "/v1/clusters")
             guard result.non2xx == 0, result.errors == 0 else {
@@ -132,6 +117,49 @@ struct AcceptBenchmark: AsyncParsableCommand {
         }
         print("accept: \(Int(rate.rounded())) operations/s")
     }
+}
+
+/// A wrk script POSTing cluster creates for the (silenced) generic driver, each with a unique name:
+/// each wrk thread has its own prefix (`prefix` + its number) and counter. With `acceptedIn`, each
+/// thread writes the operation id of every 202 it receives to `<prefix><n>.accepted` there.
+func clusterCreateScript(
+    token: String, driver: ResourceName, machinesPerCluster: Int, prefix: String, acceptedIn directory: URL? = nil
+) -> String {
+    var script = """
+        wrk.method = "POST"
+        wrk.headers["Authorization"] = "Bearer \(token)"
+        wrk.headers["Content-Type"] = "application/json"
+        local threads = 0
+        function setup(thread)
+          threads = threads + 1
+          thread:set("prefix", "\(prefix)" .. threads)
+        end
+        local n = 0
+        request = function()
+          n = n + 1
+          local body = '{"name":"' .. prefix .. '-' .. n .. '","driver":"\(driver)","count":\(machinesPerCluster),'
+            .. '"options":{"ip-address":"127.0.0.2","ssh-key":"unused","accept-new-host-key":true}}'
+          return wrk.format(nil, "/v1/clusters", nil, body)
+        end
+
+        """
+    if let directory {
+        script += """
+            local accepted = nil
+            function init(args)
+              accepted = io.open("\(directory.path)/" .. prefix .. ".accepted", "w")
+              accepted:setvbuf("line")
+            end
+            function response(status, headers, body)
+              if status == 202 then
+                local id = string.match(body, '"id"%s*:%s*"([^"]+)"')
+                if id then accepted:write(id, "\\n") end
+              end
+            end
+
+            """
+    }
+    return script
 }
 
 /// `idle-rss`: resident memory of each service of an idle local stack.
