@@ -111,4 +111,42 @@ struct LocalStackTests {
         try await command.run(makeContext(again, directory: directory))
         #expect(again.err.contains("no local stack is running"))
     }
+
+    @Test("a data directory keeps its topology: up with another one refuses, saying which to use, and changes nothing")
+    func topologyIsKept() async throws {
+        let directory = try temporaryDirectory("topology")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let data = directory.appendingPathComponent("data")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        let single = StackState(ports: .init(redis: 1, amqp: 2, gateway: 3, gatewayOps: 4, collectorOps: 5, driverOps: 6))
+        try single.save(to: data.appendingPathComponent("stack.json"))
+        let stack = LocalStack(dataDirectory: data, context: makeContext(CapturedTerminal(), directory: directory))
+
+        var failure: CLIError?
+        do {
+            _ = try await stack.up(topology: .ha)
+        } catch {
+            failure = error
+        }
+        let error = try #require(failure)
+        #expect(error.description.contains("has the single topology, not ha"), "\(error)")
+        #expect(error.description.contains("paz-machine up --topology single"), "\(error)")
+        #expect(try StackState.load(from: data.appendingPathComponent("stack.json")) == single)
+
+        var ha = single
+        ha.ha = try LocalStack.freeClusterPorts()
+        try ha.save(to: data.appendingPathComponent("stack.json"))
+        failure = nil
+        do {
+            _ = try await stack.up()
+        } catch {
+            failure = error
+        }
+        #expect(failure?.description.contains("has the ha topology, not single") == true, "\(String(describing: failure))")
+        // Every replica of the cluster topology has its own ops port; the QEMU driver runs once.
+        let ops = try #require(ha.ha?.ops)
+        #expect(ops.count == 2 * LocalStack.services.count - 1)
+        #expect(Set(ops.values).count == ops.count)
+        #expect(ops["paz-driver-qemu.1"] != nil && ops["paz-driver-qemu.2"] == nil)
+    }
 }
