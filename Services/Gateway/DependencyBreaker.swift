@@ -82,6 +82,16 @@ package final class DependencyBreaker: Sendable {
         change { breaker, now in breaker.trip(at: now, reason: reason) }
     }
 
+    /// The dependency moved (a Redis failover finished): while open, the next request probes at once.
+    package func dependencyMoved() {
+        let now = clock()
+        let wasOpen = breaker.withLock { breaker in
+            defer { breaker.probeNow(at: now) }
+            return breaker.isRefusing(at: now)
+        }
+        if wasOpen { logger.info("the dependency moved: the next request probes it", metadata: ["dependency": "\(dependency)"]) }
+    }
+
     /// The request ended without telling anything about the dependency (refused earlier, cancelled).
     package func release(_ ticket: Ticket) {
         guard case .probe = ticket else { return }

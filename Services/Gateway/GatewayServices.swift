@@ -8,6 +8,7 @@ import OpenAPIRuntime
 package import PazAMQP
 import PazControlPlane
 import PazGatewayServer
+import PazRedis
 import PazSecrets
 package import PazServiceKit
 package import PazStore
@@ -77,6 +78,7 @@ package func buildGatewayServices(configuration: GatewayConfiguration, runtime: 
     let store = connections.store
     let amqp = connections.amqp
     let breakers = GatewayBreakers(policy: configuration.breaker, logger: logger)
+    connections.redis.onPrimarySwitch { breakers.redis.dependencyMoved() }
     runtime.readiness.register("amqp") { GatewayReadiness.amqpConnected(amqp) }
     runtime.readiness.register("redis") { await GatewayReadiness.redisAnswers(store, breaker: breakers.redis) }
     let gateway = Gateway(

@@ -136,6 +136,12 @@ package struct CircuitBreaker: Sendable {
         if case .halfOpen = state { state = .open(until: now) }
     }
 
+    /// The dependency may be back before the cool-down ends (it moved: a failover finished): an open
+    /// breaker lets the next call probe at once. The cool-down of a later opening is unchanged.
+    package mutating func probeNow(at now: ContinuousClock.Instant) {
+        if case .open(let until) = state, until > now { state = .open(until: now) }
+    }
+
     /// True while calls are refused (open, or half-open with a probe in flight), at `now`.
     package func isRefusing(at now: ContinuousClock.Instant) -> Bool {
         switch state {

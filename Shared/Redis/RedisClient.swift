@@ -68,6 +68,15 @@ package final class RedisClient: Sendable {
             probeTimeout: configuration.acquireTimeout + configuration.connectTimeout + configuration.commandTimeout * 2))
         self.pool = Mutex(PoolState(
             idle: connections.reversed(), breaker: breaker))
+        // A finished failover: the new primary may be tried at once, not after the cool-down.
+        locator?.onSwitch { [weak self] in self?.pool.withLock { $0.breaker.probeNow(at: .now) } }
+    }
+
+    /// With Sentinel: calls `handler` after each failover to a new primary (on the Sentinel watcher's
+    /// thread: it must not block), e.g. to let a caller's own circuit breaker try Redis again at once.
+    /// Without Sentinel it is never called.
+    package func onPrimarySwitch(_ handler: @escaping @Sendable () -> Void) {
+        locator?.onSwitch(handler)
     }
 
     /// Runs one command and returns its reply. An error reply is thrown as ``RedisError/server(_:)``.

@@ -55,6 +55,7 @@ final class RedisPrimaryLocator: Sendable {
     private let state = Mutex(State())
     private let watcher: DedicatedThread
     private let isClosed = Atomic<Bool>(false)
+    private let switchHandlers = Mutex<[@Sendable () -> Void]>([])
 
     private struct State {
         var primary: RedisEndpoint?
@@ -76,6 +77,11 @@ final class RedisPrimaryLocator: Sendable {
     func close() {
         isClosed.store(true, ordering: .relaxed)
         watcher.shutdown()
+    }
+
+    /// Calls `handler` (on the watcher's thread: it must not block) after each switch to a new primary.
+    func onSwitch(_ handler: @escaping @Sendable () -> Void) {
+        switchHandlers.withLock { $0.append(handler) }
     }
 
     /// Bumped whenever the primary may have changed.
@@ -129,6 +135,7 @@ final class RedisPrimaryLocator: Sendable {
         logger.notice("Redis primary switched", metadata: [
             "redis.primary.old": "\(old.map(\.description) ?? "-")", "redis.primary.new": "\(endpoint)",
         ])
+        for handler in switchHandlers.withLock({ $0 }) { handler() }
     }
 
     // MARK: - Asking the sentinels

@@ -109,4 +109,20 @@ struct CircuitBreakerTests {
         breaker.recordFailure(at: at(600), reason: "late")
         #expect(breaker.state == .open(until: at(1_000)))
     }
+
+    @Test func probeNowLetsTheNextCallProbeBeforeTheCoolDownEndsAndKeepsTheDoubling() {
+        var breaker = breaker(threshold: 1, coolDown: .seconds(1), maximum: .seconds(8))
+        breaker.recordFailure(at: at(0), reason: "primary died")
+        #expect(breaker.decide(at: at(100)) == .reject(retryAfter: .milliseconds(900)))
+        breaker.probeNow(at: at(200))
+        #expect(breaker.decide(at: at(200)) == .probe)
+        #expect(breaker.decide(at: at(201)) == .reject(retryAfter: .seconds(1)))  // one probe at a time
+        breaker.recordFailure(at: at(300), reason: "not promoted yet")
+        #expect(breaker.state == .open(until: at(2_300)))  // second opening: doubled
+        breaker.probeNow(at: at(400))
+        #expect(breaker.decide(at: at(400)) == .probe)
+        breaker.recordSuccess()
+        breaker.probeNow(at: at(500))  // closed: nothing to do
+        #expect(breaker.state == .closed(failures: 0))
+    }
 }
