@@ -28,7 +28,7 @@ struct Up: ContextCommand {
     @OptionGroup var stackOptions: StackOptions
     @Option(help: """
         single: one Redis, one RabbitMQ node, one process of each service. ha: a 3-node RabbitMQ cluster, \
-        Redis primary + replica + 3 Sentinels, 2 replicas of each service (the QEMU driver: 1) and HAProxy \
+        Redis primary + replica + 3 Sentinels, 2 replicas of each service and HAProxy \
         in front of the 2 gateways (docs/deploy.md). A data directory keeps its first topology.
         """)
     var topology: LocalStack.Topology = .single

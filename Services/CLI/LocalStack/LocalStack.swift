@@ -58,8 +58,8 @@ package struct LocalStack: Sendable {
         /// One redis-server, one rabbitmq-server and one process of each service.
         case single
         /// The cluster topology on loopback (docs/deploy.md, "The cluster topology on one machine"): a
-        /// 3-node RabbitMQ cluster, Redis primary + replica + 3 Sentinels, 2 replicas of each service
-        /// (one QEMU driver: its claims are per host), HAProxy in front of the 2 gateways.
+        /// 3-node RabbitMQ cluster, Redis primary + replica + 3 Sentinels, 2 replicas of each service,
+        /// HAProxy in front of the 2 gateways.
         case ha
     }
 
@@ -224,12 +224,11 @@ package struct LocalStack: Sendable {
     }
 
     /// The replica numbers of `service`: none (one unnumbered process) in the single topology; 1 and
-    /// 2 in the cluster topology, except the QEMU driver (one per host: its port and address claims
-    /// are files of this host, docs/qemu-driver.md).
+    /// 2 in the cluster topology.
     static func replicas(of service: String, topology: Topology) -> [Int?] {
         switch topology {
         case .single: [nil]
-        case .ha: service == "paz-driver-qemu" ? [1] : [1, 2]
+        case .ha: [1, 2]
         }
     }
 

@@ -4,11 +4,6 @@ package import Logging
 package import PazDriverKit
 package import PazHTTP
 import Synchronization
-#if canImport(CDispatch)
-// On Linux the Swift toolchain's CDispatch clang module owns Glibc's `struct stat`; MemberImportVisibility
-// needs it imported to use the struct's initializer and fields.
-import CDispatch
-#endif
 
 /// The digest an image must have: `sha256:<64 hex>`, bare 64 hex (SHA-256), or `sha512:<128 hex>`
 /// (Debian and Flatcar publish SHA-512 sums). Hex digits in any case; kept lowercase.
@@ -255,7 +250,15 @@ package final class ImageCache: Sendable {
         } catch {
             throw .filesystem("could not create \(directory.path): \(error.localizedDescription)")
         }
-        let lock = try await EntryLock.acquire(entry.path + ".lock")
+        let lock: HostFileLock
+        do throws(HostFileLock.Failure) {
+            lock = try await HostFileLock.acquire(entry.path + ".lock")
+        } catch {
+            switch error {
+            case .cancelled: throw .cancelled
+            case .filesystem(let message): throw .filesystem(message)
+            }
+        }
         defer { lock.release() }
         if Self.isFile(entry) {
             logger.info("image cached by another process", metadata: ["image.url": "\(Redaction.url(url))", "image.file": "\(entry.path)"])
@@ -427,50 +430,5 @@ private enum StreamingHash {
         case .sha256(let hasher): ImageDigest(algorithm: .sha256, bytes: hasher.finalize())
         case .sha512(let hasher): ImageDigest(algorithm: .sha512, bytes: hasher.finalize())
         }
-    }
-}
-
-/// An exclusive `flock` on an entry's lock file, held by one process at a time.
-///
-/// Taken by polling with `LOCK_NB` and `Task.sleep`, so no thread blocks and cancellation works. The
-/// holder deletes the file before unlocking, leaving only images in the directory; a waiter that then
-/// wins the lock on the deleted file sees that its descriptor's inode is no longer the path's and
-/// starts over on the new file, so two processes never both hold the lock.
-private struct EntryLock {
-    let descriptor: Int32
-    let path: String
-
-    static func acquire(_ path: String) async throws(ImageCacheError) -> EntryLock {
-        while true {
-            let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-            guard descriptor >= 0 else {
-                throw .filesystem("could not open lock file \(path): \(String(cString: strerror(errno)))")
-            }
-            while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
-                let code = errno
-                guard code == EWOULDBLOCK || code == EINTR else {
-                    close(descriptor)
-                    throw .filesystem("could not lock \(path): \(String(cString: strerror(code)))")
-                }
-                do {
-                    try await Task.sleep(for: .milliseconds(100))
-                } catch {
-                    close(descriptor)
-                    throw .cancelled
-                }
-            }
-            var held = stat()
-            var current = stat()
-            if fstat(descriptor, &held) == 0, stat(path, &current) == 0, held.st_dev == current.st_dev, held.st_ino == current.st_ino {
-                return EntryLock(descriptor: descriptor, path: path)
-            }
-            close(descriptor)
-        }
-    }
-
-    /// Deletes the lock file, then unlocks (closing the descriptor releases the `flock`).
-    func release() {
-        unlink(path)
-        close(descriptor)
     }
 }

@@ -4,8 +4,10 @@ import PazSchemas
 
 /// The host's shared resources, handed out one request at a time: forwarded loopback ports and the
 /// cluster networks (switch + addresses). Claims are files under the state directory (see
-/// ``Reservations``), so they survive a restart of the driver; this actor serializes the claims of
-/// concurrent commands within one driver process.
+/// ``Reservations``), so they survive a restart of the driver and two driver replicas on one host
+/// never get the same one; this actor serializes the claims of concurrent commands within one
+/// process, and a cluster's network is joined, started and deleted under a ``HostFileLock`` of the
+/// cluster, so two replicas never start two switches for it or delete one another is joining.
 actor HostResources {
     let stateDirectory: URL
     /// Switch starts in flight: the actor is reentrant while one waits for vde_switch, and a second
@@ -41,6 +43,8 @@ actor HostResources {
     /// `machine`'s address in `cluster`'s network, with the switch running.
     func joinCluster(_ cluster: ClusterID, machine: MachineID) async throws(QEMUError) -> (network: ClusterNetwork, address: String) {
         let network = ClusterNetwork(stateDirectory: stateDirectory, cluster: cluster)
+        let lock = try await lockNetwork(of: cluster)
+        defer { lock.release() }
         let address = try network.address(for: machine)
         try await startSwitch(network, cluster: cluster)
         return (network, address)
@@ -49,8 +53,26 @@ actor HostResources {
     /// The switch of `cluster`, started again if needed (a VM starting after a host reboot).
     func ensureSwitch(_ cluster: ClusterID) async throws(QEMUError) -> ClusterNetwork {
         let network = ClusterNetwork(stateDirectory: stateDirectory, cluster: cluster)
+        let lock = try await lockNetwork(of: cluster)
+        defer { lock.release() }
         try await startSwitch(network, cluster: cluster)
         return network
+    }
+
+    /// The lock of `cluster`'s network, shared with the other driver processes of this host.
+    private func lockNetwork(of cluster: ClusterID) async throws(QEMUError) -> HostFileLock {
+        let directory = stateDirectory.appendingPathComponent("locks")
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            return try await HostFileLock.acquire(directory.appendingPathComponent("cluster-\(cluster.rawValue).lock").path)
+        } catch let failure as HostFileLock.Failure {
+            switch failure {
+            case .filesystem(let message): throw .filesystem(message)
+            case .cancelled: throw .filesystem("cancelled while waiting for the lock of cluster \(cluster)'s network")
+            }
+        } catch {
+            throw .filesystem("cannot create \(directory.path): \(error)")
+        }
     }
 
     /// Starts `network`'s switch unless it runs, or waits for the start already under way.
@@ -81,9 +103,12 @@ actor HostResources {
             released.append("ssh-port")
         }
         let network = ClusterNetwork(stateDirectory: stateDirectory, cluster: cluster)
-        if FileManager.default.fileExists(atPath: network.directory.path), await network.release(machine) {
-            released.append("cluster-network")
-        }
+        guard FileManager.default.fileExists(atPath: network.directory.path) else { return released }
+        // Without the lock only if it cannot be had (the state directory is broken): a machine being
+        // removed gives its address back in any case.
+        let lock = try? await lockNetwork(of: cluster)
+        defer { lock?.release() }
+        if await network.release(machine) { released.append("cluster-network") }
         return released
     }
 }
