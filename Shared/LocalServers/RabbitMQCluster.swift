@@ -7,7 +7,7 @@ package import Foundation
 /// quorum queue declared afterwards has a member on every node. A cluster started again on the same
 /// directory (same node names, cookie and membership) launches all nodes at once: a restarted node
 /// waits for its peers before it serves. Readiness means every node answers AMQP.
-package final class RabbitMQCluster: Sendable {
+package final class RabbitMQCluster: RabbitMQUsers {
     /// The nodes, in the order of their AMQP ports.
     package let nodes: [RabbitMQServer]
     /// The directory holding `cookie` and one `node-<n>` directory per node.

@@ -1,13 +1,21 @@
 package import Foundation
 import Synchronization
 
+/// Where RabbitMQ users are managed: one node, or a cluster (users are cluster-wide).
+package protocol RabbitMQUsers: Sendable {
+    /// Creates `users` (or updates their passwords and permissions).
+    func putUsers(_ users: [RabbitMQServer.User]) async throws(LocalServerError)
+    /// Deletes a user; deleting a missing one is no error.
+    func deleteUser(_ name: String) async throws(LocalServerError)
+}
+
 /// A `rabbitmq-server` (Debian 3.10) on free 127.0.0.1 ports with all of its state in one directory.
 ///
 /// The node gets a unique name, its own `epmd` (on a private port, started and stopped here), no plugins
 /// (so no management listener) and listeners bound to 127.0.0.1 only. When this program runs as root the
 /// broker runs as the `rabbitmq` user (via `setpriv`), with the data directory chowned to it.
 /// Readiness means the AMQP port answers a real AMQP 0-9-1 protocol header with `connection.start`.
-package final class RabbitMQServer: Sendable {
+package final class RabbitMQServer: RabbitMQUsers {
     /// Always 127.0.0.1.
     package let host = "127.0.0.1"
     /// The AMQP port.

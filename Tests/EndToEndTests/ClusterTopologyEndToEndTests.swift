@@ -2,7 +2,6 @@ import Foundation
 @testable import PazMachineCLI
 import PazLocalServers
 import PazTestSupport
-import Synchronization
 import Testing
 
 /// Issue 15's fault tests: `paz-machine up --topology ha` (3 RabbitMQ nodes, Redis primary + replica +
@@ -42,42 +41,16 @@ extension EndToEnd {
             let certificates = { try FileManager.default.contentsOfDirectory(atPath: trust.path).filter { $0.hasSuffix("-cert.pub") } }
 
             for fault in Fault.allCases {
-                let accepted = Mutex<[(cluster: String, operation: String)]>([])
-                let refused = Mutex<[String]>([])
-                // The steady stream: one create after the other, each sent by the CLI (which retries a
-                // refused connection or a 502/503 with the same Idempotency-Key).
-                let stream = Task {
-                    for index in 0..<Self.clustersPerPhase {
-                        let cluster = "ha-\(fault.rawValue)-\(index)"
-                        let pair = Array(hosts.servers[(2 * index)..<(2 * index + 2)])
-                        let result = try await cli.run(ChaosEndToEndTests.createArguments(cluster, hosts: pair, key: keyFile, trust: trust))
-                        if result.status == 0, let operation = try? result.object()["id"] as? String {
-                            accepted.withLock { $0.append((cluster, operation)) }
-                        } else {
-                            refused.withLock { $0.append("\(cluster): \(result.err)") }
-                        }
-                        try await Task.sleep(for: .milliseconds(300))
-                    }
-                }
-                let underWay = ContinuousClock.now + .seconds(60)
-                while accepted.withLock({ $0.count }) + refused.withLock({ $0.count }) < 2, ContinuousClock.now < underWay {
-                    try await Task.sleep(for: .milliseconds(20))
-                }
+                let stream = CreateStream(
+                    cli: cli, hosts: hosts.servers, key: keyFile, trust: trust, prefix: "ha-\(fault.rawValue)",
+                    clusters: Self.clustersPerPhase, pause: .milliseconds(300))
+                try await stream.waitUntilAnswered(2)
                 try await inject(fault, run: run, ha: ha, cli: cli)
-                try await stream.value
-
-                #expect(refused.withLock { $0 }.isEmpty, "\(fault): creates refused: \(refused.withLock { $0 })")
-                for (cluster, operation) in accepted.withLock({ $0 }) {
-                    let waited = try await waitBounded(cli, operation)
-                    #expect(waited == "succeeded", "\(fault): \(cluster) ended \(waited)")
-                    let inspect = try await cli.run(["cluster", "inspect", cluster, "--output", "json"])
-                    let machines = (try? inspect.object()["machines"] as? [[String: Any]]) ?? []
-                    #expect(machines.count == 2, "\(fault): \(cluster) has \(machines.count) machines: \(inspect.err)")
-                }
+                let clusters = try await stream.expectAllSucceeded(cli, context: "\(fault)")
                 // One host certificate per machine: no create ran twice to the end.
                 let certified = try certificates().count
-                #expect(certified == 2 * accepted.withLock { $0.count }, "\(fault): \(certified) certificates")
-                for (cluster, _) in accepted.withLock({ $0 }) {
+                #expect(certified == 2 * clusters.count, "\(fault): \(certified) certificates")
+                for cluster in clusters {
                     let removed = try await cli.run(["cluster", "rm", cluster])
                     #expect(removed.status == 0, "\(fault): cluster rm \(cluster): \(removed.err)")
                 }
@@ -114,15 +87,6 @@ extension EndToEnd {
                 }
                 #expect(promoted.map { ha.redis.contains($0) && $0 != primary } == true, "the Sentinels name \(String(describing: promoted)) as primary")
             }
-        }
-
-        /// `ops wait` with a bound: the final state, or why there is none.
-        private func waitBounded(_ cli: CLIProcess, _ operation: String) async throws -> String {
-            let waiting = Task { try await cli.run(["ops", "wait", operation, "--output", "json"]) }
-            let timeout = Task { try await Task.sleep(for: .seconds(240)); waiting.cancel() }
-            let waited = try await waiting.value
-            timeout.cancel()
-            return (try? waited.object()["state"] as? String) ?? "(no answer: \(waited.err))"
         }
     }
 }

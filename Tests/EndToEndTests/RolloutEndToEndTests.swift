@@ -2,7 +2,6 @@ import Foundation
 @testable import PazMachineCLI
 import PazLocalServers
 import PazTestSupport
-import Synchronization
 import Testing
 
 /// Issue 15's rolling driver upgrade (docs/operations.md): two replicas of the generic driver are
@@ -32,23 +31,10 @@ extension EndToEnd {
             var replicas = [Replica(pid: original.pid, log: URL(fileURLWithPath: original.log), process: nil)]
             replicas.append(try await Replica.start(environment: environment, log: run.data.appendingPathComponent("logs/generic-b.log")))
 
-            let accepted = Mutex<[(cluster: String, operation: String)]>([])
-            let refused = Mutex<[String]>([])
-            let stream = Task {
-                for index in 0..<Self.clusters {
-                    let cluster = "roll-\(index)"
-                    let pair = Array(hosts.servers[(2 * index)..<(2 * index + 2)])
-                    let result = try await cli.run(ChaosEndToEndTests.createArguments(cluster, hosts: pair, key: keyFile, trust: trust))
-                    if result.status == 0, let operation = try? result.object()["id"] as? String {
-                        accepted.withLock { $0.append((cluster, operation)) }
-                    } else {
-                        refused.withLock { $0.append("\(cluster): \(result.err)") }
-                    }
-                    try await Task.sleep(for: .milliseconds(400))
-                }
-            }
-            let underWay = ContinuousClock.now + .seconds(60)
-            while accepted.withLock({ $0.count }) < 2, ContinuousClock.now < underWay { try await Task.sleep(for: .milliseconds(20)) }
+            let stream = CreateStream(
+                cli: cli, hosts: hosts.servers, key: keyFile, trust: trust, prefix: "roll", clusters: Self.clusters,
+                pause: .milliseconds(400))
+            try await stream.waitUntilAnswered(2)
 
             // Replace each replica: the new one consumes before the old one is told to stop.
             var replaced: [Replica] = []
@@ -63,22 +49,12 @@ extension EndToEnd {
                 #expect(log.contains("Stopped consuming"), "replica \(index) did not stop consuming before it exited")
                 #expect(log.contains("command succeeded"), "replica \(index) ran no command: it was not under load")
             }
-            try await stream.value
-
-            #expect(refused.withLock { $0 }.isEmpty, "creates refused: \(refused.withLock { $0 })")
-            #expect(accepted.withLock { $0.count } == Self.clusters)
-            for (cluster, operation) in accepted.withLock({ $0 }) {
-                let waited = try await cli.run(["ops", "wait", operation, "--output", "json"])
-                let state = (try? waited.object()["state"] as? String) ?? "(no answer: \(waited.err))"
-                #expect(state == "succeeded", "\(cluster) ended \(state)")
-                let inspect = try await cli.run(["cluster", "inspect", cluster, "--output", "json"])
-                let machines = (try? inspect.object()["machines"] as? [[String: Any]]) ?? []
-                #expect(machines.count == 2, "\(cluster) has \(machines.count) machines")
-            }
+            let clusters = try await stream.expectAllSucceeded(cli, context: "rollout")
+            #expect(clusters.count == Self.clusters)
             // One host certificate per machine: no create ran twice to the end.
             let certificates = try FileManager.default.contentsOfDirectory(atPath: trust.path).filter { $0.hasSuffix("-cert.pub") }
             #expect(certificates.count == 2 * Self.clusters)
-            for (cluster, _) in accepted.withLock({ $0 }) {
+            for cluster in clusters {
                 let removed = try await cli.run(["cluster", "rm", cluster])
                 #expect(removed.status == 0, "cluster rm \(cluster): \(removed.err)")
             }

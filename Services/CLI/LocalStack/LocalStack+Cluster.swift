@@ -65,32 +65,21 @@ extension LocalStack {
             let options = RedisServer.Options(
                 appendOnly: true, password: credentials.redisAdminPassword, users: users,
                 replicaOf: index == ha.redisPrimary ? nil : primaryPort)
-            let server: RedisServer
-            do {
-                server = try await RedisServer.start(dataDirectory: try subdirectory("redis-\(index + 1)"), port: port, options: options)
-            } catch {
-                throw .localStack("redis-server (\(role)) did not start: \(error)")
+            let directory = try subdirectory("redis-\(index + 1)")
+            _ = try await startServer("redis-server.\(index + 1)", in: &state) { () async throws(LocalServerError) in
+                let server = try await RedisServer.start(dataDirectory: directory, port: port, options: options)
+                return (server, server.process)
             }
-            if let process = server.process {
-                state.processes.append(.init(name: "redis-server.\(index + 1)", pid: process.pid, isServer: true, log: process.logFile.path))
-            }
-            try state.save(to: stateFile)
         }
         for (index, port) in ha.sentinels.enumerated() {
             let options = RedisSentinelServer.Options(
                 masterName: Self.sentinelMasterName, quorum: 2, downAfter: .seconds(2), failoverTimeout: .seconds(10),
                 primaryPassword: credentials.redisAdminPassword)
-            let sentinel: RedisSentinelServer
-            do {
-                sentinel = try await RedisSentinelServer.start(
-                    primaryPort: primaryPort, options: options, port: port, directory: try subdirectory("sentinel-\(index + 1)"))
-            } catch {
-                throw .localStack("redis-sentinel did not start: \(error)")
+            let directory = try subdirectory("sentinel-\(index + 1)")
+            _ = try await startServer("redis-sentinel.\(index + 1)", in: &state) { () async throws(LocalServerError) in
+                let sentinel = try await RedisSentinelServer.start(primaryPort: primaryPort, options: options, port: port, directory: directory)
+                return (sentinel, sentinel.process)
             }
-            if let process = sentinel.process {
-                state.processes.append(.init(name: "redis-sentinel.\(index + 1)", pid: process.pid, isServer: true, log: process.logFile.path))
-            }
-            try state.save(to: stateFile)
         }
 
         context.note("starting a 3-node RabbitMQ cluster on 127.0.0.1:\(ha.amqp.map(String.init).joined(separator: ","))…")
@@ -108,12 +97,7 @@ extension LocalStack {
             }
         }
         try state.save(to: stateFile)
-        do {
-            try await cluster.putUsers(try credentials.rabbitUsers(Self.serviceKinds))
-            try await cluster.deleteUser("guest")
-        } catch {
-            throw .localStack("could not set up the RabbitMQ users of the services: \(error)")
-        }
+        try await setUpUsers(cluster, credentials: credentials)
         return ServerAddresses(amqp: ha.amqp, redis: primaryPort, sentinels: ha.sentinels)
     }
 
@@ -125,17 +109,11 @@ extension LocalStack {
         for (index, port) in ha.gateways.enumerated() {
             backends.append(.init(name: "gateway-\(index + 1)", port: port, checkPort: ha.ops["paz-gateway.\(index + 1)"]))
         }
-        let proxy: HAProxyServer
-        do {
-            proxy = try await HAProxyServer.start(
-                backends: backends, sendWhenAllDown: true, port: state.ports.gateway, directory: try subdirectory("haproxy"))
-        } catch {
-            throw .localStack("haproxy did not start: \(error)")
+        let (port, directory) = (state.ports.gateway, try subdirectory("haproxy"))
+        _ = try await startServer("haproxy", in: &state) { () async throws(LocalServerError) in
+            let proxy = try await HAProxyServer.start(backends: backends, sendWhenAllDown: true, port: port, directory: directory)
+            return (proxy, proxy.process)
         }
-        if let process = proxy.process {
-            state.processes.append(.init(name: "haproxy", pid: process.pid, isServer: true, log: process.logFile.path))
-        }
-        try state.save(to: stateFile)
         context.note("started haproxy on 127.0.0.1:\(state.ports.gateway) in front of \(ha.gateways.count) gateways")
     }
 

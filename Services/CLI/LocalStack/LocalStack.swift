@@ -150,18 +150,13 @@ package struct LocalStack: Sendable {
     private func startServers(_ state: inout StackState, credentials: StackCredentials) async throws(CLIError) -> ServerAddresses {
         let ports = state.ports
         context.note("starting redis-server on 127.0.0.1:\(ports.redis)…")
-        let redis: RedisServer
         let redisOptions = RedisServer.Options(
             appendOnly: true, password: credentials.redisAdminPassword, users: try credentials.redisUsers(Self.serviceKinds))
-        do {
-            redis = try await RedisServer.start(dataDirectory: try subdirectory("redis"), port: ports.redis, options: redisOptions)
-        } catch {
-            throw .localStack("redis-server did not start: \(error)")
+        let directory = try subdirectory("redis")
+        _ = try await startServer("redis-server", in: &state) { () async throws(LocalServerError) in
+            let redis = try await RedisServer.start(dataDirectory: directory, port: ports.redis, options: redisOptions)
+            return (redis, redis.process)
         }
-        if let process = redis.process {
-            state.processes.append(.init(name: "redis-server", pid: process.pid, isServer: true, log: process.logFile.path))
-        }
-        try state.save(to: stateFile)
 
         context.note("starting rabbitmq-server on 127.0.0.1:\(ports.amqp)…")
         let rabbit: RabbitMQServer
@@ -175,13 +170,37 @@ package struct LocalStack: Sendable {
                 name: index == 0 ? "epmd" : "rabbitmq-server", pid: process.pid, isServer: true, log: process.logFile.path))
         }
         try state.save(to: stateFile)
+        try await setUpUsers(rabbit, credentials: credentials)
+        return ServerAddresses(amqp: [ports.amqp], redis: ports.redis, sentinels: [])
+    }
+
+    /// Starts a server with `start` (the server and its process), records the process as `name` in
+    /// `state` (saved at once, so `down` stops it whatever comes next), or fails saying it did not start.
+    func startServer<Server>(
+        _ name: String, in state: inout StackState, _ start: () async throws(LocalServerError) -> (Server, ManagedProcess?)
+    ) async throws(CLIError) -> Server {
+        let server: Server
+        let process: ManagedProcess?
         do {
-            try await rabbit.putUsers(try credentials.rabbitUsers(Self.serviceKinds))
-            try await rabbit.deleteUser("guest")
+            (server, process) = try await start()
+        } catch {
+            throw .localStack("\(name) did not start: \(error)")
+        }
+        if let process {
+            state.processes.append(.init(name: name, pid: process.pid, isServer: true, log: process.logFile.path))
+        }
+        try state.save(to: stateFile)
+        return server
+    }
+
+    /// The services' RabbitMQ users (each with only its permissions) and no `guest`.
+    func setUpUsers(_ broker: some RabbitMQUsers, credentials: StackCredentials) async throws(CLIError) {
+        do {
+            try await broker.putUsers(try credentials.rabbitUsers(Self.serviceKinds))
+            try await broker.deleteUser("guest")
         } catch {
             throw .localStack("could not set up the RabbitMQ users of the services: \(error)")
         }
-        return ServerAddresses(amqp: [ports.amqp], redis: ports.redis, sentinels: [])
     }
 
     /// One service process to start.
