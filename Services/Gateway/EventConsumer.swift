@@ -15,9 +15,9 @@ enum GatewayTopology {
         try await ControlPlaneTopology.declareShared(on: amqp)
         try await ControlPlaneTopology.declareQueue(
             eventsQueue, boundTo: Routing.eventsExchange, routingKey: Routing.eventRoutingKey(.eventOperation), on: amqp)
-        var deadLetters = AMQPQueue(name: Routing.gatewayDeadLettersQueue)
+        var deadLetters = AMQPQueue.quorum(name: Routing.gatewayDeadLettersQueue, deliveryLimit: Routing.deliveryLimit)
         deadLetters.otherArguments["x-max-length"] = .int(Int64(ControlPlaneTopology.deadLetterCapacity))
-        try await amqp.declare(deadLetters)
+        try await ControlPlaneTopology.declareReplacingClassic(deadLetters, on: amqp)
         try await amqp.bind(
             AMQPBinding(queue: Routing.gatewayDeadLettersQueue, exchange: Routing.deadLetterExchange, routingKey: ""))
     }

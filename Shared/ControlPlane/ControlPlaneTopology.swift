@@ -19,11 +19,10 @@ package enum ControlPlaneTopology {
         try await connection.declare(AMQPExchange(name: Routing.commandsExchange, kind: .direct))
         try await connection.declare(AMQPExchange(name: Routing.eventsExchange, kind: .topic))
         try await connection.declare(AMQPExchange(name: Routing.deadLetterExchange, kind: .fanout))
-        var deadLetters = AMQPQueue(
-            name: Routing.deadLetterQueue,
-            messageTTLMilliseconds: Int(deadLetterRetention.components.seconds) * 1000)
+        var deadLetters = AMQPQueue.quorum(name: Routing.deadLetterQueue, deliveryLimit: Routing.deliveryLimit)
+        deadLetters.messageTTLMilliseconds = Int(deadLetterRetention.components.seconds) * 1000
         deadLetters.otherArguments["x-max-length"] = .int(Int64(deadLetterCapacity))
-        try await connection.declare(deadLetters)
+        try await declareReplacingClassic(deadLetters, on: connection)
         try await connection.bind(
             AMQPBinding(queue: Routing.deadLetterQueue, exchange: Routing.deadLetterExchange, routingKey: ""))
         for tier in RetryPolicy.tiers {
@@ -58,15 +57,31 @@ package enum ControlPlaneTopology {
         try await connection.bind(AMQPBinding(queue: name, exchange: exchange, routingKey: routingKey))
     }
 
-    /// A queue of RPC requests (a driver's queries): classic and durable; a request waits at most a
-    /// minute (callers give up sooner: their requests carry their own expiration) and at most
-    /// 10,000 wait — beyond that a request is refused at once (nacked) instead of queueing.
+    /// A queue of RPC requests (a driver's queries): a quorum queue, so that it answers while any one
+    /// RabbitMQ node is down (a classic queue is unavailable while its node is); a request waits at
+    /// most a minute (callers give up sooner: their requests carry their own expiration) and at most
+    /// 10,000 wait — beyond that a request is refused at once (nacked) instead of queueing. Expired
+    /// requests are dropped, not dead-lettered.
     package static func declareRequestQueue(
         _ name: String, boundTo exchange: String, routingKey: String, on connection: AMQPConnection
     ) async throws(AMQPError) {
-        var queue = AMQPQueue(name: name, messageTTLMilliseconds: 60_000)
+        var queue = AMQPQueue.quorum(name: name, deliveryLimit: Routing.deliveryLimit)
+        queue.messageTTLMilliseconds = 60_000
         queue.otherArguments = ["x-max-length": .int(10_000), "x-overflow": .string("reject-publish")]
-        try await connection.declare(queue)
+        try await declareReplacingClassic(queue, on: connection)
         try await connection.bind(AMQPBinding(queue: name, exchange: exchange, routingKey: routingKey))
+    }
+
+    /// Declares `queue`, a quorum queue that versions before the cluster topology declared classic.
+    /// Such a queue holds only requests that expire within a minute or copies of dead letters, so a
+    /// classic one of the same name is deleted and the queue declared again (once, at the first start
+    /// of the new version; docs/operations.md, "Upgrading to quorum request queues").
+    package static func declareReplacingClassic(_ queue: AMQPQueue, on connection: AMQPConnection) async throws(AMQPError) {
+        do {
+            try await connection.declare(queue)
+        } catch .channelClosed(_, let code, let text) where code == 406 && text.contains("x-queue-type") {
+            _ = try await connection.deleteQueue(queue.name)
+            try await connection.declare(queue)
+        }
     }
 }
