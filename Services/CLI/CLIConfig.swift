@@ -30,13 +30,15 @@ package struct CLIConfig: Codable, Equatable, Sendable {
         }
     }
 
-    /// Writes `file` atomically with mode 0600, creating its directory with mode 0700.
+    /// Writes `file` atomically with mode 0600, creating its directory with mode 0700 if it is
+    /// missing. An existing directory keeps its mode: it may be a shared one such as `/tmp`.
     package func save(to file: URL) throws(CLIError) {
         let directory = file.deletingLastPathComponent()
         do {
-            try FileManager.default.createDirectory(
-                at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: directory.path)
+            if !FileManager.default.fileExists(atPath: directory.path) {
+                try FileManager.default.createDirectory(
+                    at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             try PrivateFile.write(encoder.encode(self), to: file)

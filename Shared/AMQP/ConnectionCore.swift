@@ -103,6 +103,14 @@ final class ConnectionCore {
     private var lastError = "not connected yet"
     private var attempts = 0
     private var nextAttempt = ContinuousClock.now
+    /// When the current connection was established.
+    private var connectedAt = ContinuousClock.now
+    /// Connections in a row that were lost within ``stableAfter`` of being established: each one
+    /// doubles the wait before the next attempt, so a connection the broker closes right away
+    /// (e.g. RabbitMQ's 541 on a consumer of a quorum queue whose leader has not started) is not
+    /// reopened in a hot loop that redelivers everything in flight on it each time.
+    private var shortLivedLosses = 0
+    static let stableAfter = Duration.seconds(5)
     private var isClosing = false
     private var closeWaiters: [Completion<Void>] = []
     /// Set while the broker blocks publishing (`connection.blocked`); cleared by `connection.unblocked`
@@ -218,6 +226,7 @@ final class ConnectionCore {
         do {
             try establish()
             attempts = 0
+            connectedAt = ContinuousClock.now
             state.set(.connected)
             logger.info("AMQP connected", metadata: ["amqp.epoch": "\(epoch)", "amqp.node": "\(configuration.nodes[nodeIndex])"])
         } catch {
@@ -344,8 +353,10 @@ final class ConnectionCore {
         replyConsumerActive = false
         setBlocked(nil)
         state.set(.reconnecting(reason: reason))
-        nextAttempt = ContinuousClock.now + configuration.reconnectDelay(attempt: 0)
-        attempts = 1
+        shortLivedLosses = ContinuousClock.now - connectedAt < Self.stableAfter ? shortLivedLosses + 1 : 0
+        let attempt = max(0, shortLivedLosses - 1)
+        nextAttempt = ContinuousClock.now + configuration.reconnectDelay(attempt: attempt)
+        attempts = attempt + 1
     }
 
     /// Closes the connection cleanly, fails whatever is still waiting, ends consumer streams.

@@ -131,8 +131,11 @@ package final class RabbitMQServer: RabbitMQUsers {
             "RABBITMQ_ENABLED_PLUGINS_FILE": path + "/enabled_plugins",
             "RABBITMQ_CONFIG_FILE": path + "/rabbitmq.conf",
             "RABBITMQ_CONF_ENV_FILE": path + "/rabbitmq-env.conf",
-            // The distribution listener binds to every interface unless told otherwise.
-            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+            // The distribution listener binds to every interface unless told otherwise. The
+            // schedulers sleep when out of work instead of spinning (RabbitMQ's advice for hosts
+            // shared with other busy processes: here the services and their load generators).
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS":
+                "-kernel inet_dist_use_interface {127,0,0,1} +sbwt none +sbwtdcpu none +sbwtdio none",
             // Makes the Debian script exec the Erlang VM (as under systemd) instead of proxying signals
             // from a shell, so the process we start IS the broker: SIGTERM stops it cleanly, SIGKILL
             // crashes it. Nothing listens on this path; the readiness notification is simply dropped.

@@ -21,6 +21,17 @@ struct ConfigTests {
         #expect(try mode(file.path) == 0o600)
     }
 
+    @Test("a config saved into an existing directory (e.g. /tmp) leaves the directory's mode alone")
+    func existingDirectoryKeepsItsMode() throws {
+        let directory = try temporaryDirectory("config-shared")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory.path)
+        let file = directory.appendingPathComponent("config.json")
+        try CLIConfig(gateway: "http://127.0.0.1:8480", token: "pazt_secret").save(to: file)
+        #expect(try mode(file.path) == 0o600)
+        #expect(try mode(directory.path) == 0o755)
+    }
+
     @Test("XDG_CONFIG_HOME decides where the config lives")
     func defaultPath() {
         #expect(CLIConfig.defaultFile(environment: ["XDG_CONFIG_HOME": "/x"]).path == "/x/paz-machine/config.json")

@@ -18,7 +18,12 @@ import Testing
         harness.driver.createDelays.withLock { $0 = [.seconds(3)] }
         let create = sampleCreate(driver: harness.driver.name)
         try await harness.send(harness.command(.machineCreate(create)))
-        try await Task.sleep(for: .milliseconds(500))
+        // The remove is sent once the create runs (a fixed sleep lost this race on a loaded machine).
+        let started = ContinuousClock.now + .seconds(20)
+        while harness.driver.count("create") == 0, ContinuousClock.now < started {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(harness.driver.count("create") == 1)
         try await harness.send(harness.command(.machineRemove(MachineAction(machine: create.machine))))
         let events = try await harness.events(timeout: .seconds(30)) { count($0, phase: .succeeded) >= 2 }
         try await harness.stop()

@@ -91,9 +91,13 @@ final class GatewayHarness: Sendable {
             logger: logger)
         try await amqp.waitUntilConnected()
         if amqpPort == nil {
-            // Ready once the event consumer declared its queue (topology) and Redis answers.
+            // Ready once its queues (events, dead letters) have a consumer: a quorum queue reports
+            // consumers only once its leader runs, and RabbitMQ 3.10 closes the whole connection
+            // (541) of a consumer that comes earlier, with every delivery in flight on it.
             try await services.amqp.waitUntilConnected()
-            _ = await eventually { (try? await amqp.queueStatus("paz.gateway.events")) != nil }
+            for queue in [Routing.gatewayEventsQueue, Routing.gatewayDeadLettersQueue] {
+                _ = await eventually(timeout: .seconds(20)) { ((try? await amqp.queueStatus(queue))?.consumerCount ?? 0) > 0 }
+            }
         }
         var httpConfiguration = PazHTTP.HTTPClient.Configuration()
         httpConfiguration.retry = .none

@@ -74,12 +74,15 @@ struct RedisBatchingTests {
 
     @Test func aConnectionDroppedMidBatchFailsEveryCallerOfTheBatch() async throws {
         let server = try await TestRedis.privateServer(appendOnly: false)
-        let redis = makeClient(server, poolSize: 1)
+        // Deadlines far beyond the test's own steps: a stall of the loaded machine must not end the
+        // blocking command or the Lua loop before the test does.
+        let redis = makeClient(server, poolSize: 1, commandTimeout: .seconds(60))
+        let releaser = makeClient(server, poolSize: 1)
         do {
             #expect(try await redis.command("PING") == .status("PONG"))
             // While a blocking command holds the connection, callers line up; the next batch takes them
             // all, and its first command (a Lua loop) keeps the server busy until the server is killed.
-            async let busy = outcome { () async throws(RedisError) in try await redis.command("BLPOP", "empty", "3") }
+            async let busy = outcome { () async throws(RedisError) in try await redis.command("BLPOP", "empty", "50") }
             try await waitForLoad(redis, waiting: 0, busy: 1)
             async let slow = outcome { () async throws(RedisError) in
                 try await redis.command("EVAL", "local i = 0 while i < 3e9 do i = i + 1 end return i", "0")
@@ -90,7 +93,9 @@ struct RedisBatchingTests {
                 try await redis.pipeline([["ECHO", "a"], ["INCR", "counter"]])
             }
             try await waitForLoad(redis, waiting: 3, busy: 1)
-            #expect(try await busy.get() == .null)
+            _ = try await releaser.command("LPUSH", "empty", "go")
+            await releaser.close()
+            #expect(try await busy.get() == .array([.bulk(Array("empty".utf8)), .bulk(Array("go".utf8))]))
             try await Task.sleep(for: .milliseconds(700))
             await server.kill()
             let failures: [RedisError?] = [
@@ -105,6 +110,7 @@ struct RedisBatchingTests {
             #expect(try await redis.command("PING") == .status("PONG"))
             #expect(try await redis.pipeline([["ECHO", "a"], ["ECHO", "b"]]) == [.bulk([UInt8(ascii: "a")]), .bulk([UInt8(ascii: "b")])])
         } catch {
+            await releaser.close()
             await redis.close()
             await server.stop()
             throw error
