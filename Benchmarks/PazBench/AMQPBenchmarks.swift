@@ -90,11 +90,23 @@ struct AMQPRPCBenchmark: AsyncParsableCommand {
     @Option(help: "Round trips to measure (after 200 warm-up calls).")
     var calls = 5_000
 
+    @Flag(help: "Use a classic, transient request queue instead of the quorum queue the drivers' query queues are.")
+    var classicQueue = false
+
     func run() async throws {
         let latencies = try await withBroker { open in
             let client = try await open("bench-rpc-client")
             let responderConnection = try await open("bench-rpc-responder")
-            try await responderConnection.declare(AMQPQueue(name: "bench-rpc", durable: false, autoDelete: true))
+            let exchange: String
+            if classicQueue {
+                exchange = ""
+                try await responderConnection.declare(AMQPQueue(name: "bench-rpc", durable: false, autoDelete: true))
+            } else {
+                exchange = Routing.commandsExchange
+                try await responderConnection.declare(AMQPExchange(name: Routing.commandsExchange, kind: .direct))
+                try await ControlPlaneTopology.declareRequestQueue(
+                    "bench-rpc", boundTo: Routing.commandsExchange, routingKey: "bench-rpc", on: responderConnection)
+            }
             // The control plane's own RPC path: RPCClient → MessageConsumer → RPCResponder.
             let consumer = MessageConsumer(
                 CommandPayload.self, amqp: responderConnection, ready: { true },
@@ -111,7 +123,7 @@ struct AMQPRPCBenchmark: AsyncParsableCommand {
             func call() async throws {
                 let request = CommandEnvelope(
                     tenantId: tenant, trace: .newTrace(), payload: .catalogLocations(CatalogLocationsQuery()))
-                _ = try await rpc.call(request, exchange: "", routingKey: "bench-rpc", timeout: .seconds(5))
+                _ = try await rpc.call(request, exchange: exchange, routingKey: "bench-rpc", timeout: .seconds(5))
             }
             for _ in 0..<200 { try await call() }
             var latencies: [Double] = []
@@ -123,6 +135,7 @@ struct AMQPRPCBenchmark: AsyncParsableCommand {
                 latencies.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1e3)
             }
             responder.cancel()
+            if !classicQueue { _ = try? await client.deleteQueue("bench-rpc") }
             await client.close()
             await responderConnection.close()
             return latencies.sorted()
@@ -131,6 +144,7 @@ struct AMQPRPCBenchmark: AsyncParsableCommand {
         print("calls: \(latencies.count)")
         print(String(format: "p50: %.3f ms, p90: %.3f ms, p99: %.3f ms, max: %.3f ms",
                      percentile(0.5), percentile(0.9), percentile(0.99), latencies.last ?? 0))
+        print("request queue: \(classicQueue ? "classic, transient" : "quorum (as the drivers' query queues)")")
         print(String(format: "amqp-rpc: %.3f ms", percentile(0.5)))
     }
 }

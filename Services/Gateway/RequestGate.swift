@@ -18,7 +18,7 @@ struct RequestGate<Next: HTTPResponder>: HTTPResponder {
             return Self.refusal(GatewayProblem(
                 .badRequest, "non-canonical-path", "Non-canonical path", detail: "the request path \(reason)"), path: nil)
         }
-        if let allowed = Self.allowedMethods(path: request.uri.path), !allowed.contains(request.method.rawValue) {
+        if let allowed = DeclaredMethods.allowed(path: request.uri.path), !allowed.contains(request.method.rawValue) {
             var response = Self.refusal(GatewayProblem(
                 .methodNotAllowed, "method-not-allowed", "Method not allowed",
                 detail: "\(request.uri.path) takes \(allowed.joined(separator: ", "))"), path: request.uri.path)
@@ -31,9 +31,11 @@ struct RequestGate<Next: HTTPResponder>: HTTPResponder {
                 detail: "Idempotency-Key must be 1-255 printable ASCII characters without spaces", field: "Idempotency-Key"),
                 path: request.uri.path)
         }
-        let tooLarge = GatewayProblem(
-            .contentTooLarge, "body-too-large", "Request body too large",
-            detail: "the request body is larger than \(maxBodyBytes) bytes")
+        var tooLarge: GatewayProblem {
+            GatewayProblem(
+                .contentTooLarge, "body-too-large", "Request body too large",
+                detail: "the request body is larger than \(maxBodyBytes) bytes")
+        }
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
             return Self.refusal(tooLarge, path: request.uri.path)
         }
@@ -55,17 +57,6 @@ struct RequestGate<Next: HTTPResponder>: HTTPResponder {
         return try await next.respond(to: Request(head: head, body: .init(buffer: body)), context: context)
     }
 
-    /// The methods the document declares for the path template `path` matches; nil when none matches.
-    static func allowedMethods(path: String) -> [String]? {
-        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
-        for (template, methods) in OperationAccess.methodsByPath {
-            let parts = template.split(separator: "/", omittingEmptySubsequences: false)
-            guard parts.count == segments.count else { continue }
-            if zip(parts, segments).allSatisfy({ $0.first == "{" || $0 == $1 }) { return methods }
-        }
-        return nil
-    }
-
     /// `^[\x21-\x7E]{1,255}$`, as openapi.yaml declares.
     static func isValidIdempotencyKey(_ key: String) -> Bool {
         (1...255).contains(key.utf8.count) && key.utf8.allSatisfy { (0x21...0x7E).contains($0) }
@@ -80,6 +71,23 @@ struct RequestGate<Next: HTTPResponder>: HTTPResponder {
         headers[.connection] = "close"
         let json = (try? JSONEncoder.gateway.encode(problem.body(instance: path, requestId: requestId))) ?? Data()
         return Response(status: problem.status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: json)))
+    }
+}
+
+/// The methods openapi.yaml declares per path template.
+enum DeclaredMethods {
+    /// The methods the document declares for the path template `path` matches; nil when none matches.
+    static func allowed(path: String) -> [String]? {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        for (parts, methods) in templates where parts.count == segments.count {
+            if zip(parts, segments).allSatisfy({ $0 == nil || $0! == $1 }) { return methods }
+        }
+        return nil
+    }
+
+    /// The document's path templates split into segments once (nil: a `{parameter}` segment).
+    private static let templates: [(parts: [Substring?], methods: [String])] = OperationAccess.methodsByPath.map { template, methods in
+        (template.split(separator: "/", omittingEmptySubsequences: false).map { $0.first == "{" ? nil : $0 }, methods)
     }
 }
 
@@ -107,26 +115,28 @@ enum CanonicalPath {
 }
 
 /// Finds a JSON `null` outside strings without parsing the document (the decoders treat an explicit
-/// null like an absent field; the document allows null nowhere).
+/// null like an absent field; the document allows null nowhere). One pass, no allocation: the last
+/// four bytes outside strings are kept in one integer.
 enum JSONNulls {
+    /// "null" as the window holds it: n, u, l, l from the high byte down.
+    private static let null: UInt32 = 0x6E75_6C6C
+
     static func contains(_ bytes: some Collection<UInt8>) -> Bool {
         var inString = false
         var escaped = false
-        var iterator = bytes.makeIterator()
-        var previous: [UInt8] = []
-        while let byte = iterator.next() {
+        var window: UInt32 = 0
+        for byte in bytes {
             if inString {
                 if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
                 continue
             }
             if byte == UInt8(ascii: "\"") {
                 inString = true
-                previous = []
+                window = 0
                 continue
             }
-            previous.append(byte)
-            if previous.count > 4 { previous.removeFirst() }
-            if previous == Array("null".utf8) { return true }
+            window = window << 8 | UInt32(byte)
+            if window == null { return true }
         }
         return false
     }

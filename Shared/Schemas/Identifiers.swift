@@ -72,33 +72,34 @@ package protocol IdentifierPrefix {
 
 /// ULIDs: 48 bits of milliseconds since 1970 and 80 random bits, in Crockford base 32.
 package enum ULID {
-    private static let alphabet = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+    private static let alphabet = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ".utf8)
 
     /// A new ULID for the current time.
     package static func make(now: Date = Date()) -> String {
         var generator = SystemRandomNumberGenerator()
         let milliseconds = UInt64(max(0, now.timeIntervalSince1970 * 1000))
-        var text = ""
-        text.reserveCapacity(26)
-        for shift in stride(from: 45, through: 0, by: -5) {
-            text.append(alphabet[Int((milliseconds >> UInt64(shift)) & 31)])
-        }
         let high = UInt64.random(in: 0...UInt64(UInt16.max), using: &generator)
         let low = generator.next() as UInt64
-        // 80 random bits = 16 characters: 16 bits of `high` then 64 of `low`.
-        for index in 0..<16 {
-            let bitOffset = 75 - index * 5
-            let value: UInt64
-            if bitOffset >= 64 {
-                value = (high >> UInt64(bitOffset - 64)) & 31
-            } else if bitOffset > 59 {
-                value = ((high << UInt64(64 - bitOffset)) | (low >> UInt64(bitOffset))) & 31
-            } else {
-                value = (low >> UInt64(bitOffset)) & 31
+        return String(unsafeUninitializedCapacity: 26) { text in
+            // 48 bits of time = 10 characters (the first holds 3 bits).
+            for (index, shift) in stride(from: 45, through: 0, by: -5).enumerated() {
+                text[index] = alphabet[Int((milliseconds >> UInt64(shift)) & 31)]
             }
-            text.append(alphabet[Int(value)])
+            // 80 random bits = 16 characters: 16 bits of `high` then 64 of `low`.
+            for index in 0..<16 {
+                let bitOffset = 75 - index * 5
+                let value: UInt64
+                if bitOffset >= 64 {
+                    value = (high >> UInt64(bitOffset - 64)) & 31
+                } else if bitOffset > 59 {
+                    value = ((high << UInt64(64 - bitOffset)) | (low >> UInt64(bitOffset))) & 31
+                } else {
+                    value = (low >> UInt64(bitOffset)) & 31
+                }
+                text[10 + index] = alphabet[Int(value)]
+            }
+            return 26
         }
-        return text
     }
 }
 

@@ -55,6 +55,8 @@ import Testing
         let later = ULID.make(now: Date(timeIntervalSince1970: 1_700_000_001))
         #expect(earlier < later, "ULIDs sort by time")
         #expect(ULID.make(now: Date(timeIntervalSince1970: 0)).hasPrefix("0000000000"))
+        // The ULID specification's example: 1469918176385 ms is 01ARYZ6S41.
+        #expect(ULID.make(now: Date(timeIntervalSince1970: 1_469_918_176.3855)).hasPrefix("01ARYZ6S41"))
     }
 
     @Test func identifiersEncodeAsPlainStrings() throws {
