@@ -60,7 +60,7 @@ struct BenchStack {
     func redisPort() throws -> Int {
         guard let ha = state.ha else { return state.ports.redis }
         for sentinel in ha.sentinels {
-            if let port = RedisSentinelServer.primaryPort(sentinelPort: sentinel, masterName: "paz") { return port }
+            if let port = RedisSentinelServer.primaryPort(sentinelPort: sentinel, masterName: LocalStack.sentinelMasterName) { return port }
         }
         throw BenchError("no Sentinel names a Redis primary")
     }

@@ -67,7 +67,7 @@ extension Gateway {
             throw GatewayProblem.validation("count is \(given) but machines lists \(machines.count)", field: "count")
         }
         let machineSpecs: [Components.Schemas.MachineCreate?] = body.machines ?? Array(repeating: nil, count: count)
-        let validator = OptionValidator(driver: driver.name, specs: driver.createOptions)
+        let validator = OptionValidator(replicas: replicas)
         let defaults = try await driverDefaults(tenant: tenant, driver: driver.name)
         let resolved = try validator.resolve(
             cluster: body.options, defaults: defaults, machines: machineSpecs.map { $0?.options },
@@ -152,7 +152,8 @@ extension Gateway {
         if let spec {
             try Bounds.check(size: spec.size, image: spec.image, location: spec.location, options: spec.options, prefix: "")
         }
-        let driver = try await liveDriver(cluster.driver.rawValue, field: "driver")[0]
+        let replicas = try await liveDriver(cluster.driver.rawValue, field: "driver")
+        let driver = replicas[0]
         let existing = try await stored { () async throws(StoreError) in try await store.machines(tenant: tenant) }
         let names = Set(existing.map(\.name.rawValue))
         let text = spec?.name ?? (1...).lazy.map { "\(cluster.name.rawValue)-\($0)" }.first { !names.contains($0) }!
@@ -164,7 +165,7 @@ extension Gateway {
         }
         let clusterOptions = Components.Schemas.OptionMap(
             additionalProperties: cluster.options.compactMapValues(ResourceMapper.optionValue))
-        let resolved = try OptionValidator(driver: driver.name, specs: driver.createOptions).resolve(
+        let resolved = try OptionValidator(replicas: replicas).resolve(
             cluster: clusterOptions, defaults: try await driverDefaults(tenant: tenant, driver: driver.name),
             machines: [spec?.options], machineField: { _ in "" })[0]
         let machine = MachineRecord(name: name, clusterId: cluster.id, driver: driver.name, options: resolved.plain)

@@ -37,8 +37,9 @@ extension Gateway {
         let tenant = try Principal.tenant()
         guard case .json(let body) = input.body else { throw GatewayProblem.validation("JSON body required", field: "body") }
         try Bounds.check(options: body.options, field: "options")
-        let driver = try await liveReplicas(input.path.driver)[0]
-        let values = try OptionValidator(driver: driver.name, specs: driver.createOptions).defaults(body.options)
+        let replicas = try await liveReplicas(input.path.driver)
+        let driver = replicas[0]
+        let values = try OptionValidator(replicas: replicas).defaults(body.options)
         let record = try await stored { () async throws(StoreError) in
             try await store.setDriverDefaults(plain: values.plain, secrets: values.secrets, tenant: tenant, driver: driver.name)
         }
@@ -162,11 +163,7 @@ extension Gateway {
                 version: version, schemaVersion: "\(group[0].schemaVersion)", replicas: group.count,
                 lastHeartbeat: group.map(\.startedAt).max() ?? first.startedAt)
         }.sorted { $0.version < $1.version }
-        // Every live version must understand an option (the intersection).
-        let optionNames = replicas.dropFirst().reduce(Set(first.createOptions.map(\.name))) { names, replica in
-            names.intersection(replica.createOptions.map(\.name))
-        }
-        let options = first.createOptions.filter { optionNames.contains($0.name) }.map { option in
+        let options = replicas.commonCreateOptions.map { option in
             let envName = "PAZ_\(first.name.rawValue)_\(option.name.rawValue)".uppercased().replacingOccurrences(of: "-", with: "_")
             return Components.Schemas.DriverOption(
                 name: option.name.rawValue, _type: apiType(option.type), required: option.required,

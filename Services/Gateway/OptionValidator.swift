@@ -115,3 +115,23 @@ struct OptionValidator {
         }
     }
 }
+
+extension OptionValidator {
+    /// The validator of the options every live replica of a driver announces.
+    init(replicas: [DriverAnnouncement]) {
+        self.init(driver: replicas[0].name, specs: replicas.commonCreateOptions)
+    }
+}
+
+extension [DriverAnnouncement] {
+    /// The create options every replica announces, as the first one specifies them. During a
+    /// rollout an option only the newer version knows is refused (422) until every live replica
+    /// knows it, so no command carries an option to a replica that would not understand it.
+    var commonCreateOptions: [CreateOptionSpec] {
+        guard let first else { return [] }
+        let names = dropFirst().reduce(Set(first.createOptions.map(\.name))) { names, replica in
+            names.intersection(replica.createOptions.map(\.name))
+        }
+        return first.createOptions.filter { names.contains($0.name) }
+    }
+}

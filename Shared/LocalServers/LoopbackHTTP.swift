@@ -45,7 +45,8 @@ package enum LoopbackHTTP {
         }
         await client.shutdown()
         switch outcome {
-        case .success(let response):
+        case .success(let response), .failure(.gaveUp(_, let response)):
+            // With no retries a 429 or 5xx comes back as `gaveUp`: it is still an answer.
             return Reply(status: response.status, body: response.bodyText)
         case .failure(let error):
             throw .requestFailed(server: server, request: request, reason: "\(error)")

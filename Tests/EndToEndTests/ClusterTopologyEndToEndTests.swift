@@ -70,7 +70,7 @@ extension EndToEnd {
             case .rabbitMQNode:
                 try await run.kill("rabbitmq-server.1")
             case .redisPrimary:
-                let primary = try #require(RedisSentinelServer.primaryPort(sentinelPort: ha.sentinels[0], masterName: "paz"))
+                let primary = try #require(RedisSentinelServer.primaryPort(sentinelPort: ha.sentinels[0], masterName: LocalStack.sentinelMasterName))
                 let index = try #require(ha.redis.firstIndex(of: primary))
                 try await run.kill("redis-server.\(index + 1)")
                 let killed = ContinuousClock.now
@@ -82,7 +82,7 @@ extension EndToEnd {
                 #expect(recovery < .seconds(10), "status answered again after \(recovery)")
                 var promoted: Int?
                 while promoted == nil || promoted == primary, ContinuousClock.now - killed < .seconds(30) {
-                    promoted = RedisSentinelServer.primaryPort(sentinelPort: ha.sentinels[1], masterName: "paz")
+                    promoted = RedisSentinelServer.primaryPort(sentinelPort: ha.sentinels[1], masterName: LocalStack.sentinelMasterName)
                     try await Task.sleep(for: .milliseconds(100))
                 }
                 #expect(promoted.map { ha.redis.contains($0) && $0 != primary } == true, "the Sentinels name \(String(describing: promoted)) as primary")

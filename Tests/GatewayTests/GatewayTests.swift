@@ -306,6 +306,35 @@ struct GatewayTests {
         #expect(try await gateway.store.machines(tenant: tenantId).isEmpty)
     }
 
+    @Test("during a rollout a create option only one live version announces is refused (422); one every version knows passes validation")
+    func optionsOfTwoLiveVersions() async throws {
+        let gateway = try await GatewayHarness.start()
+        defer { Task { await gateway.stop() } }
+        let tenant = try await gateway.makeTenant("rollout")
+        let name = try ResourceName("mixed-\(UUID().uuidString.prefix(8).lowercased())")
+        let shared = CreateOptionSpec(name: "cpus", type: .integer, description: "vCPUs")
+        let newer = CreateOptionSpec(name: "gpus", type: .integer, description: "GPUs, from 0.2.0 on")
+        for (instance, version, options) in [("old", "0.1.0", [shared]), ("new", "0.2.0", [shared, newer])] {
+            try await gateway.store.announce(DriverAnnouncement(
+                name: name, version: version, instanceId: instance, capabilities: [.create], createOptions: options,
+                ttlSeconds: 60, startedAt: Date()))
+        }
+        let refused = try await gateway.request(
+            .post, "/v1/clusters", token: tenant.token, json: #"{"name":"g","driver":"\#(name)","options":{"gpus":1}}"#)
+        #expect(refused.status == 422, "\(String(decoding: refused.body, as: UTF8.self))")
+        #expect(String(decoding: refused.body, as: UTF8.self).contains("gpus"))
+        // An option both versions know passes validation; no queue takes the command (503), so
+        // nothing is recorded either way.
+        let known = try await gateway.requestRidingOutBrokerDrops(
+            .post, "/v1/clusters", token: tenant.token, json: #"{"name":"g","driver":"\#(name)","options":{"cpus":2}}"#)
+        #expect(known.status == 503, "\(String(decoding: known.body, as: UTF8.self))")
+        let driver = try await gateway.request(.get, "/v1/drivers/\(name)", token: tenant.token)
+        let options = (json(driver)["createOptions"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
+        #expect(options == ["cpus"])
+        let tenantId = try TenantID(tenant.id)
+        #expect(try await gateway.store.clusters(tenant: tenantId).isEmpty)
+    }
+
     @Test("an undecodable event is dead-lettered with the reason headers and acked")
     func undecodableEvent() async throws {
         let gateway = try await GatewayHarness.start()

@@ -58,6 +58,11 @@ struct HAProxyServerTests {
                 answers.append(reply.body)
             }
             #expect(Set(answers) == ["b"])
+
+            // With both gone the proxy answers 503 itself: an answer, which LoopbackHTTP returns.
+            await b.stop()
+            let none = try await Self.who(proxy)
+            #expect(none.status == 503, "\(none.status) \(none.body)")
         } catch {
             await proxy.stop()
             await a.stop()
@@ -65,7 +70,6 @@ struct HAProxyServerTests {
             throw error
         }
         await proxy.stop()
-        await b.stop()
     }
 
     @Test("a bad server name or check path is refused before anything starts")

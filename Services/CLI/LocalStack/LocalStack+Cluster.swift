@@ -36,7 +36,7 @@ struct ServerAddresses {
 
 extension LocalStack {
     /// The name the Sentinels monitor the Redis primary under.
-    static let sentinelMasterName = "paz"
+    package static let sentinelMasterName = "paz"
 
     /// New free ports for the cluster topology.
     static func freeClusterPorts() throws(CLIError) -> StackState.HAPorts {
