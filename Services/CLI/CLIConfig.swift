@@ -35,10 +35,8 @@ package struct CLIConfig: Codable, Equatable, Sendable {
     package func save(to file: URL) throws(CLIError) {
         let directory = file.deletingLastPathComponent()
         do {
-            if !FileManager.default.fileExists(atPath: directory.path) {
-                try FileManager.default.createDirectory(
-                    at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            }
+            try FileManager.default.createDirectory(
+                at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             try PrivateFile.write(encoder.encode(self), to: file)

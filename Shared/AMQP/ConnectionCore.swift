@@ -110,7 +110,7 @@ final class ConnectionCore {
     /// (e.g. RabbitMQ's 541 on a consumer of a quorum queue whose leader has not started) is not
     /// reopened in a hot loop that redelivers everything in flight on it each time.
     private var shortLivedLosses = 0
-    static let stableAfter = Duration.seconds(5)
+    private static let stableAfter = Duration.seconds(5)
     private var isClosing = false
     private var closeWaiters: [Completion<Void>] = []
     /// Set while the broker blocks publishing (`connection.blocked`); cleared by `connection.unblocked`
