@@ -394,6 +394,13 @@ package final class RabbitMQServer: RabbitMQUsers {
             environmentState.withLock { $0["RABBITMQ_DIST_PORT"] = String(fresh) }
             return try await launch(readyTimeout: readyTimeout, retriedDistributionPort: true)
         }
+        // The AMQP port is fixed across restarts, and while the broker was down a client's outgoing
+        // connection may have been given it as its local port: wait for that to end.
+        let wait = Duration.seconds(1)
+        if !process.isRunning, ContinuousClock.now + wait < deadline, process.logTail(lines: 200).contains("eaddrinuse") {
+            try? await Task.sleep(for: wait)
+            return try await launch(readyTimeout: deadline - .now, retriedDistributionPort: retriedDistributionPort)
+        }
         throw .notReady(server: "rabbitmq-server", address: "\(host):\(port)", logTail: process.logTail(lines: 30))
     }
 

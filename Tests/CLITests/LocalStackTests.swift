@@ -80,7 +80,10 @@ struct LocalStackTests {
         let service = try ManagedProcess(
             executable: "/bin/sh", arguments: ["-c", "sleep 600 & sleep 600; wait"],
             logFile: directory.appendingPathComponent("service.log"))
-        try await Task.sleep(for: .milliseconds(200))
+        let forked = ContinuousClock.now + .seconds(20)
+        while ProcessGroups.members(of: service.pid).count < 2, ContinuousClock.now < forked {
+            try await Task.sleep(for: .milliseconds(20))
+        }
         #expect(ProcessGroups.members(of: service.pid).count >= 2)
 
         let state = StackState(

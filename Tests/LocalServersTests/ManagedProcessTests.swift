@@ -39,7 +39,8 @@ import Testing
         let held = pipe.fileHandleForWriting.fileDescriptor
         let process = try ManagedProcess(
             executable: "sh", arguments: ["-c", "ls /proc/$$/fd; sleep 30"], logFile: directory.appendingPathComponent("sh.log"))
-        try await Task.sleep(for: .milliseconds(300))
+        let listed = ContinuousClock.now + .seconds(20)  // ls writes its listing at once, when it exits
+        while process.logTail().isEmpty, ContinuousClock.now < listed { try await Task.sleep(for: .milliseconds(20)) }
         let open = process.logTail().split(separator: "\n").compactMap { Int32($0) }
         #expect(!open.contains(held), "the child holds our pipe's write end (fd \(held)): \(open)")
         #expect(open.allSatisfy { $0 <= 2 }, "descriptors of the child's shell: \(open)")

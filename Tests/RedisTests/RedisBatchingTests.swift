@@ -96,7 +96,8 @@ struct RedisBatchingTests {
             _ = try await releaser.command("LPUSH", "empty", "go")
             await releaser.close()
             #expect(try await busy.get() == .array([.bulk(Array("empty".utf8)), .bulk(Array("go".utf8))]))
-            try await Task.sleep(for: .milliseconds(700))
+            try await waitForLoad(redis, waiting: 0, busy: 1)  // the next batch left the line
+            try await Task.sleep(for: .milliseconds(700))  // and reached the server (busy in Lua, it answers no probe)
             await server.kill()
             let failures: [RedisError?] = [
                 await slow.failure, await single.failure, await pipelined.failure,

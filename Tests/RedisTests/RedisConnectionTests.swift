@@ -63,13 +63,13 @@ struct RedisConnectionTests {
     @Test func connectionKilledMidCommandIsRetriableAndReplaced() async throws {
         let server = try await TestRedis.shared()
         let prefix = TestRedis.keyPrefix("killed")
-        let victim = makeClient(server, poolSize: 1)
+        let victim = makeClient(server, poolSize: 1, commandTimeout: .seconds(60))
         let killer = makeClient(server, poolSize: 1)
         let id = try #require(try await victim.command("CLIENT", "ID").integer)
         async let blocked = outcome { () async throws(RedisError) in
-            try await victim.command("BLPOP", RedisArgument(prefix + "empty"), "5")
+            try await victim.command("BLPOP", RedisArgument(prefix + "empty"), "30")
         }
-        try await Task.sleep(for: .milliseconds(300))
+        try await waitUntilBlocked(client: id, seenBy: killer)
         #expect(try await killer.command("CLIENT", "KILL", "ID", RedisArgument(Int(id))) == .integer(1))
         switch await blocked {
         case .success(let value):
@@ -92,15 +92,14 @@ struct RedisConnectionTests {
         let server = try await TestRedis.shared()
         let prefix = TestRedis.keyPrefix("resend")
         let list = RedisArgument(prefix + "jobs")
-        let victim = makeClient(server, poolSize: 1)
+        let victim = makeClient(server, poolSize: 1, commandTimeout: .seconds(60))
         let killer = makeClient(server, poolSize: 1)
         let id = try #require(try await victim.command("CLIENT", "ID").integer)
         async let popped = outcome { () async throws(RedisError) in
-            try await victim.command(["BLPOP", list, "3"], idempotent: true)
+            try await victim.command(["BLPOP", list, "30"], idempotent: true)
         }
-        try await Task.sleep(for: .milliseconds(300))
+        try await waitUntilBlocked(client: id, seenBy: killer)
         #expect(try await killer.command("CLIENT", "KILL", "ID", RedisArgument(Int(id))) == .integer(1))
-        try await Task.sleep(for: .milliseconds(300))
         try await killer.command("RPUSH", list, "job-1")
         // The BLPOP was re-sent on a new connection and received the job pushed after the kill.
         #expect(try await popped.get() == .array([.bulk(list.bytes), .bulk(Array("job-1".utf8))]))

@@ -82,7 +82,7 @@ struct RedisFailFastTests {
         async let busy = outcome { () async throws(RedisError) in
             try await redis.command("BLPOP", RedisArgument(prefix + "empty"), "15")
         }
-        try await Task.sleep(for: .milliseconds(200))
+        try await waitForLoad(redis, waiting: 0, busy: 1)
         let started = ContinuousClock.now
         let error = await #expect(throws: RedisError.self) { try await redis.command("PING") }
         let waited = ContinuousClock.now - started
@@ -106,13 +106,13 @@ struct RedisFailFastTests {
         async let busy = outcome { () async throws(RedisError) in
             try await redis.command("BLPOP", RedisArgument(prefix + "empty"), "15")
         }
-        try await Task.sleep(for: .milliseconds(200))
+        try await waitForLoad(redis, waiting: 0, busy: 1)
         let waiter = Task { () async -> (Result<RedisValue, RedisError>, Duration) in
             let started = ContinuousClock.now
             let result = await outcome { () async throws(RedisError) in try await redis.command("PING") }
             return (result, ContinuousClock.now - started)
         }
-        try await Task.sleep(for: .milliseconds(200))
+        try await waitForLoad(redis, waiting: 1, busy: 1)
         let cancelled = ContinuousClock.now
         waiter.cancel()
         let (result, _) = await waiter.value

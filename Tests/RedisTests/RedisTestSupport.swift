@@ -78,3 +78,19 @@ func waitForLoad(_ redis: RedisClient, waiting: Int, busy: Int, timeout: Duratio
         try await Task.sleep(for: .milliseconds(5))
     }
 }
+
+/// Waits until the server shows client `id` blocked in a command (`CLIENT LIST`'s `b` flag), so a
+/// test kills it mid-command however slowly a loaded machine sent it.
+func waitUntilBlocked(client id: Int64, seenBy redis: RedisClient, timeout: Duration = .seconds(20)) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while true {
+        let line = try await redis.command("CLIENT", "LIST", "ID", RedisArgument(Int(id))).string ?? ""
+        let flags = line.split(separator: " ").first { $0.hasPrefix("flags=") }?.dropFirst("flags=".count) ?? ""
+        if flags.contains("b") { return }
+        guard ContinuousClock.now < deadline else {
+            Issue.record("client \(id) is not blocked: \(line)")
+            return
+        }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+}

@@ -75,9 +75,9 @@ struct PollerLeaseTests {
     func leaseRules() async throws {
         let harness = try await CollectorHarness.make(interval: .seconds(60), timeout: .seconds(3), name: "lease-rules")
         let store = harness.store
-        #expect(try await store.holdPollerLease(instance: "a", ttl: .milliseconds(500)))
-        #expect(try await store.holdPollerLease(instance: "a", ttl: .milliseconds(500)))
-        #expect(try await !store.holdPollerLease(instance: "b", ttl: .milliseconds(500)))
+        #expect(try await store.holdPollerLease(instance: "a", ttl: .seconds(30)))
+        #expect(try await store.holdPollerLease(instance: "a", ttl: .seconds(30)))
+        #expect(try await !store.holdPollerLease(instance: "b", ttl: .seconds(30)))
         try await store.releasePollerLease(instance: "b")  // not b's: nothing happens
         #expect(try await store.pollerLeaseHolder() == "a")
         try await store.releasePollerLease(instance: "a")
