@@ -87,6 +87,7 @@ let package = Package(
         .target(
             name: "PazGatewayAPI",
             dependencies: [
+                "PazSchemas",
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],

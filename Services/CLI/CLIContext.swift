@@ -128,7 +128,7 @@ package struct CLIContext: Sendable {
         }
         var middlewares: [any ClientMiddleware] = [IdempotencyKeyMiddleware(), ProblemMiddleware()]
         if let token { middlewares.insert(BearerTokenMiddleware(token: token), at: 0) }
-        let client = Client(serverURL: gateway, transport: CurlTransport(client: http), middlewares: middlewares)
+        let client = Client(serverURL: gateway, configuration: .gatewayAPI, transport: CurlTransport(client: http), middlewares: middlewares)
         do {
             let result = try await body(client)
             await http.shutdown()

@@ -61,15 +61,18 @@ struct EventConsumer: Service {
 
     private func apply(_ event: OperationProgress, operation: OperationID, tenant: TenantID) async throws(StoreError) {
         for progress in event.machines {
-            try await store.recordProgress(progress, operation: operation, tenant: tenant)
-            guard progress.phase == .succeeded else { continue }
-            guard var machine = try await store.machine(progress.machine.machineId, tenant: tenant) else { continue }
-            if event.command == MessageKind.machineRemove.rawValue {
-                try await store.removeMachine(machine, tenant: tenant)
-            } else if let details = progress.details {
-                machine.details = details
-                try await store.saveMachine(machine, tenant: tenant)
+            // The machine first, then the progress: whoever sees the operation succeed (the CLI
+            // waiting for it) finds the machine's address, or finds it gone. Both writes are
+            // idempotent, so a retried event applies them again.
+            if progress.phase == .succeeded, var machine = try await store.machine(progress.machine.machineId, tenant: tenant) {
+                if event.command == MessageKind.machineRemove.rawValue {
+                    try await store.removeMachine(machine, tenant: tenant)
+                } else if let details = progress.details {
+                    machine.details = details
+                    try await store.saveMachine(machine, tenant: tenant)
+                }
             }
+            try await store.recordProgress(progress, operation: operation, tenant: tenant)
         }
         guard let view = try await store.operation(operation, tenant: tenant), view.record.kind == "cluster.delete",
             view.phase == .succeeded,

@@ -28,7 +28,7 @@ extension Gateway {
         let quota = try Bounds.check(body.quota?.machines ?? 50, Bounds.quota, field: "quota.machines")
         let record = TenantRecord(name: name, machineQuota: quota)
         let key = input.headers.idempotencyKey
-        if let first = try await claimAdminKey(key, request: Self.requestText("POST", "/v1/admin/tenants", body), resource: record.id.rawValue) {
+        if let first = try await claimAdminKey(key, request: Self.requestText("POST", "/v1/admin/tenants", body, key: key), resource: record.id.rawValue) {
             guard let tenant = try await stored({ () async throws(StoreError) in try await store.tenants() })
                 .first(where: { $0.id.rawValue == first.resourceId })
             else {
@@ -98,7 +98,7 @@ extension Gateway {
         let tenant = try await findTenant(input.path.tenant)
         let key = input.headers.idempotencyKey
         let tokenId = "tok_" + ULID.make()
-        let request = Self.requestText("POST", "/v1/admin/tenants/\(tenant.id.rawValue)/tokens", body)
+        let request = Self.requestText("POST", "/v1/admin/tenants/\(tenant.id.rawValue)/tokens", body, key: key)
         if let first = try await claimAdminKey(key, request: request, resource: tokenId) {
             throw GatewayProblem(.conflict, "idempotency-key-reused", "Idempotency-Key reused",
                                  detail: "this key already made token \(first.resourceId); a token's secret is shown only once: revoke it or use a new key")

@@ -49,7 +49,7 @@ extension Gateway {
         } catch {
             throw error.problem
         }
-        let request = Self.requestText("POST", "/v1/clusters", body)
+        let request = Self.requestText("POST", "/v1/clusters", body, key: input.headers.idempotencyKey)
         if let earlier = try await replay(key: input.headers.idempotencyKey, request: request, tenant: tenant) {
             return .accepted(earlier)
         }
@@ -145,7 +145,7 @@ extension Gateway {
         case .json(let body): body
         case .none: nil
         }
-        let request = Self.requestText("POST", "/v1/clusters/\(cluster.id.rawValue)/machines", spec)
+        let request = Self.requestText("POST", "/v1/clusters/\(cluster.id.rawValue)/machines", spec, key: input.headers.idempotencyKey)
         if let earlier = try await replay(key: input.headers.idempotencyKey, request: request, tenant: tenant) {
             return .accepted(earlier)
         }

@@ -62,7 +62,12 @@ extension Gateway {
     /// The tenant's stored defaults for `driver` with their secret values opened, to merge under a create's options.
     func driverDefaults(tenant: TenantID, driver: ResourceName) async throws -> OptionValidator.Resolved {
         try await stored { () async throws(StoreError) in
-            guard let record = try await store.driverDefaults(tenant: tenant, driver: driver) else {
+            let record = if let read = TenantVersions.read, read.key == .driverDefaults {
+                try await store.driverDefaults(tenant: tenant, driver: driver, version: read.value)
+            } else {
+                try await store.driverDefaults(tenant: tenant, driver: driver)
+            }
+            guard let record else {
                 return OptionValidator.Resolved()
             }
             return OptionValidator.Resolved(

@@ -19,7 +19,8 @@ struct Submission {
     var commands: [CommandPayload]
     /// The client's `Idempotency-Key`, if any.
     var idempotencyKey: String?
-    /// Method, path and canonical body, hashed to tell a replay from a different request.
+    /// Method, path and canonical body, hashed to tell a replay from a different request (empty
+    /// without an Idempotency-Key: nothing to compare).
     var request: String
 }
 
@@ -52,7 +53,7 @@ extension Gateway {
             idempotencyKey: submission.idempotencyKey)
         // The operation and its Idempotency-Key in one script, before the records it makes: a second
         // request with the key finds it claimed and gets the replay, never a second operation.
-        let hash = APIToken.hash(submission.request)
+        let hash = submission.idempotencyKey == nil ? "" : APIToken.hash(submission.request)
         let existing = try await stored { () async throws(StoreError) in
             try await store.acceptOperation(
                 record, tenant: tenant, idempotencyKey: submission.idempotencyKey, requestHash: hash, recording: recording)
@@ -165,8 +166,10 @@ extension Gateway {
         try? await store.releaseIdempotencyKey(key, in: .tenant(submission.tenant))
     }
 
-    /// `METHOD path canonical-json-body`, the text an Idempotency-Key is bound to.
-    static func requestText(_ method: String, _ path: String, _ body: some Encodable) -> String {
+    /// `METHOD path canonical-json-body`, the text an Idempotency-Key is bound to; empty when the
+    /// request has no key (the body is then not encoded a second time).
+    static func requestText(_ method: String, _ path: String, _ body: some Encodable, key: String?) -> String {
+        guard key != nil else { return "" }
         let json = (try? JSONEncoder.gateway.encode(body)).map { String(decoding: $0, as: UTF8.self) } ?? ""
         return "\(method) \(path) \(json)"
     }

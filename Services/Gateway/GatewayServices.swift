@@ -7,6 +7,7 @@ import OpenAPIHummingbird
 import OpenAPIRuntime
 package import PazAMQP
 import PazControlPlane
+import PazGatewayAPI
 import PazGatewayServer
 import PazRedis
 import PazSecrets
@@ -32,7 +33,7 @@ package struct GatewayServer: Service {
     package func run() async throws {
         let router = Router()
         try gateway.registerHandlers(
-            on: router, serverURL: URL(string: "/")!,
+            on: router, serverURL: URL(string: "/")!, configuration: .gatewayAPI,
             middlewares: [
                 ProblemMiddleware(logger: gateway.logger),
                 BreakerMiddleware(redis: gateway.breakers.redis),

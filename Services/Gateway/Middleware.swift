@@ -115,8 +115,12 @@ struct AuthMiddleware: ServerMiddleware {
         }
         if case .anyone = access { return try await next(request, body, metadata) }
         let token = try Self.bearerToken(request)
-        let isStatus = operationID == Operations.GetStatus.id
-        let (principal, statusVersion) = try await authenticate(token, readingStatusVersion: isStatus)
+        let reading: Store.TenantVersion? = switch operationID {
+        case Operations.GetStatus.id: .status
+        case Operations.CreateCluster.id, Operations.AddMachine.id: .driverDefaults
+        default: nil
+        }
+        let (principal, version) = try await authenticate(token, reading: reading)
         switch (access, principal) {
         case (.admin, .admin), (.tenant, .tenant): break
         case (.admin, _):
@@ -125,19 +129,21 @@ struct AuthMiddleware: ServerMiddleware {
             throw GatewayProblem(.forbidden, "forbidden", "Forbidden", detail: "this operation takes a tenant token, not the admin token")
         }
         return try await Principal.$current.withValue(principal) {
-            guard isStatus else { return try await next(request, body, metadata) }
-            return try await StatusViews.$readVersion.withValue(.read(statusVersion)) { try await next(request, body, metadata) }
+            guard let reading, case .tenant = principal else { return try await next(request, body, metadata) }
+            return try await TenantVersions.$read.withValue(.init(key: reading, value: version)) {
+                try await next(request, body, metadata)
+            }
         }
     }
 
     /// The admin principal for the admin token, the token's tenant for a live tenant token (counted
     /// against its rate limit: 429 past it), 401 otherwise.
-    /// With `readingStatusVersion`, also the tenant's status version, read in the same round trip.
-    private func authenticate(_ token: String, readingStatusVersion: Bool) async throws -> (Principal, String?) {
+    /// With `reading`, also that version of the tenant, read in the same round trip.
+    private func authenticate(_ token: String, reading: Store.TenantVersion?) async throws -> (Principal, String?) {
         if Self.constantTimeEqual(token, adminToken.reveal()) { return (.admin, nil) }
-        let found: (record: TokenRecord, requestsThisSecond: Int, statusVersion: String?)?
+        let found: (record: TokenRecord, requestsThisSecond: Int, version: String?)?
         do {
-            found = try await store.authenticate(presented: token, readingStatusVersion: readingStatusVersion)
+            found = try await store.authenticate(presented: token, reading: reading)
         } catch {
             throw GatewayProblem.from(error)
         }
@@ -149,7 +155,7 @@ struct AuthMiddleware: ServerMiddleware {
                 .tooManyRequests, "rate-limited", "Too many requests",
                 detail: "more than \(rateLimitPerSecond) requests per second for this tenant; retry in 1 s", retryAfter: 1)
         }
-        return (.tenant(found.record.tenantId), found.statusVersion)
+        return (.tenant(found.record.tenantId), found.version)
     }
 
     /// The bearer token of `Authorization`; 401 when there is none.

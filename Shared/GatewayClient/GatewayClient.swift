@@ -7,7 +7,7 @@ extension Client {
     /// paths such as `/v1/status`), authenticated with `token` when given.
     package init(gateway url: URL, token: String?, http: PazHTTP.HTTPClient) {
         self.init(
-            serverURL: url, transport: CurlTransport(client: http),
+            serverURL: url, configuration: .gatewayAPI, transport: CurlTransport(client: http),
             middlewares: token.map { [BearerTokenMiddleware(token: $0)] } ?? [])
     }
 }

@@ -78,12 +78,26 @@ package struct TraceContext: Sendable, Hashable {
         hex.utf8.allSatisfy { $0 == UInt8(ascii: "0") }
     }
 
+    /// `count` (8 or 16) random bytes as lowercase hex, not all zero: one random word per 8 bytes.
     private static func randomHex(bytes count: Int) -> String {
+        let digits: StaticString = "0123456789abcdef"
         var generator = SystemRandomNumberGenerator()
         while true {
-            let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
-            guard bytes.contains(where: { $0 != 0 }) else { continue }
-            return bytes.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+            var words = (0..<(count + 7) / 8).map { _ in generator.next() as UInt64 }
+            guard words.contains(where: { $0 != 0 }) else { continue }
+            return String(unsafeUninitializedCapacity: count * 2) { output in
+                var index = 0
+                for word in words.indices {
+                    for _ in 0..<8 where index < count * 2 {
+                        let byte = UInt8(truncatingIfNeeded: words[word] >> 56)
+                        words[word] <<= 8
+                        output[index] = digits.utf8Start[Int(byte >> 4)]
+                        output[index + 1] = digits.utf8Start[Int(byte & 0x0f)]
+                        index += 2
+                    }
+                }
+                return index
+            }
         }
     }
 }

@@ -23,7 +23,28 @@ extension Store {
         let record = DriverDefaultsRecord(
             options: plain, secretOptionNames: secrets.keys.sorted(), sealedSecrets: sealed, updatedAt: Date())
         let json = try encode(record)
-        _ = try await run { () async throws(RedisError) in try await redis.set(key, RedisArgument(json)) }
+        _ = try await run { () async throws(RedisError) in
+            try await redis.pipeline([["SET", RedisArgument(key), RedisArgument(json)], Self.bumpDefaultsVersion(tenant)])
+        }
+        return record
+    }
+
+    /// The version goes up after the write: a reader that saw the old version may have read the new
+    /// record (harmless), but one that sees the new version never reads the old record.
+    private static func bumpDefaultsVersion(_ tenant: TenantID) -> [RedisArgument] {
+        ["INCR", RedisArgument(StoreKeys.driverDefaultsVersion(tenant))]
+    }
+
+    /// The tenant's defaults for `driver` as of `version`, the tenant's defaults version read in the
+    /// same round trip as its authentication (nil: it has none yet): from the cache while the
+    /// version is the one they were read under, else read again.
+    package func driverDefaults(tenant: TenantID, driver: ResourceName, version: String?)
+        async throws(StoreError) -> DriverDefaultsRecord?
+    {
+        let key = StoreKeys.driverDefaults(tenant, driver: driver)
+        if let cached = defaultsCache.value(for: key, version: version) { return cached }
+        let record = try await driverDefaults(tenant: tenant, driver: driver)
+        defaultsCache.keep(record, for: key, version: version)
         return record
     }
 
@@ -45,6 +66,8 @@ extension Store {
     /// Forgets the tenant's defaults for `driver` (nothing happens when none are stored).
     package func deleteDriverDefaults(tenant: TenantID, driver: ResourceName) async throws(StoreError) {
         let key = StoreKeys.driverDefaults(tenant, driver: driver)
-        _ = try await run { () async throws(RedisError) in try await redis.delete([key]) }
+        _ = try await run { () async throws(RedisError) in
+            try await redis.pipeline([["DEL", RedisArgument(key)], Self.bumpDefaultsVersion(tenant)])
+        }
     }
 }

@@ -88,19 +88,34 @@ extension Store {
         return (token, record)
     }
 
+    /// A version key of the tenant that ``authenticate(presented:now:reading:)`` can read in the
+    /// same round trip, so the request that needs it makes none of its own.
+    package enum TenantVersion: Sendable {
+        /// ``StoreKeys/statusVersion(_:)``, for `GET /v1/status`.
+        case status
+        /// ``StoreKeys/driverDefaultsVersion(_:)``, for creates (``driverDefaults(tenant:driver:version:)``).
+        case driverDefaults
+
+        var suffix: String {
+            switch self {
+            case .status: StoreKeys.statusVersionSuffix
+            case .driverDefaults: StoreKeys.driverDefaultsVersionSuffix
+            }
+        }
+    }
+
     /// A presented bearer token's record and how many requests its tenant made in the current
     /// second (this one included), in one round trip; nil when the token is unknown, revoked or expired.
-    /// With `readingStatusVersion`, the same script also reads the tenant's status version (nil when
-    /// it has none), so that `GET /v1/status` needs no second round trip.
-    package func authenticate(presented token: String, now: Date = Date(), readingStatusVersion: Bool = false)
-        async throws(StoreError) -> (record: TokenRecord, requestsThisSecond: Int, statusVersion: String?)?
+    /// With `reading`, the same script also reads that version of the tenant (nil when it has none).
+    package func authenticate(presented token: String, now: Date = Date(), reading version: TenantVersion? = nil)
+        async throws(StoreError) -> (record: TokenRecord, requestsThisSecond: Int, version: String?)?
     {
         let reply = try await run { () async throws(RedisError) in
             try await redis.evaluate(
                 Self.authenticateScript, keys: [RedisArgument(StoreKeys.tokens)],
                 arguments: [RedisArgument(APIToken.hash(token)), RedisArgument(StoreKeys.tenantPrefixRoot),
                             RedisArgument(Int(now.timeIntervalSince1970)),
-                            RedisArgument(readingStatusVersion ? StoreKeys.statusVersionSuffix : "")])
+                            RedisArgument(version?.suffix ?? "")])
         }
         guard let fields = reply.array, fields.count >= 2, let json = fields[0].string, let count = fields[1].integer
         else { return nil }

@@ -19,6 +19,8 @@ package struct Store: Sendable {
     let tokenCache = DecodeCache<TokenRecord>(limit: 10_000)
     /// Decoded driver announcements (read by every create and lifecycle call).
     let announcementCache = DecodeCache<DriverAnnouncement>(limit: 1_000)
+    /// Driver defaults by tenant and driver, with the tenant's defaults version they were read under.
+    let defaultsCache = VersionedCache<DriverDefaultsRecord?>(limit: 10_000)
 
     /// A store over `redis`; `secretBox` is needed only by code that seals or opens secrets.
     package init(redis: RedisClient, secretBox: SecretBox? = nil) {

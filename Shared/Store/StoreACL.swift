@@ -26,7 +26,7 @@ package enum StoreACL {
                 "~" + StoreKeys.registryIndex,
                 "~\(anyTenant)clusters", "~\(anyTenant)cluster-names", "~\(anyTenant)machines", "~\(anyTenant)states",
                 "~\(anyTenant)status-version", "~\(anyTenant)op:*", "~\(anyTenant)idem:*", "~\(anyTenant)idem-index", "~\(anyTenant)machine-names",
-                "~\(anyTenant)rate:*", "~\(anyTenant)driver-defaults:*",
+                "~\(anyTenant)rate:*", "~\(anyTenant)driver-defaults:*", "~\(anyTenant)driver-defaults-version",
                 "~\(anyTenant)outbox:*", "~" + StoreKeys.outboxSchedule,
                 "~" + StoreKeys.adminIdempotencyPrefix + "*", "~" + StoreKeys.adminIdempotencyIndex,
                 // Sealed secret options are written here and read only by drivers; a removed

@@ -62,6 +62,11 @@ package enum StoreKeys {
         tenantPrefix(tenant) + "secret:\(machine.rawValue)"
     }
     /// STRING ``DriverDefaultsRecord`` JSON: the tenant's option defaults for one driver.
+    /// STRING a counter, incremented after every change of the tenant's driver defaults: what the
+    /// store's cache of them is keyed by.
+    package static func driverDefaultsVersion(_ tenant: TenantID) -> String { tenantPrefix(tenant) + driverDefaultsVersionSuffix }
+    /// What ``driverDefaultsVersion(_:)`` adds to the tenant's prefix.
+    package static let driverDefaultsVersionSuffix = "driver-defaults-version"
     package static func driverDefaults(_ tenant: TenantID, driver: ResourceName) -> String {
         tenantPrefix(tenant) + "driver-defaults:\(driver.rawValue)"
     }

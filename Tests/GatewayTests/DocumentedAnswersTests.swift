@@ -53,8 +53,25 @@ struct DocumentedAnswersTests {
         let machine = try #require(try await gateway.store.machines(tenant: try TenantID(tenant.id)).first)
         #expect(try await gateway.store.secrets(tenant: try TenantID(tenant.id), machine: machine.id) == ["api-key": secret])
 
+        // Changed defaults apply to the very next create (the gateway keeps them by version).
+        let changed = try await gateway.request(.put, path, token: tenant.token, json: #"{"options":{"accel":"tcg","cpus":2}}"#)
+        #expect(changed.status == 200)
+        let added = try await gateway.request(.post, "/v1/clusters/d/machines", token: tenant.token, json: #"{"name":"d-2"}"#)
+        #expect(added.status == 202, "\(String(decoding: added.body, as: UTF8.self))")
+        let second = try #require(try await gateway.drainCommands(driver: driver, count: 1).first)
+        if case .machineCreate(let create) = second.payload {
+            // The cluster's own cpus (8) wins over the new default; accel comes from the new defaults.
+            #expect(create.options["accel"] == .string("tcg"))
+            #expect(create.options["cpus"] == .number(8))
+        } else {
+            Issue.record("expected machine.create, got \(second.kind)")
+        }
+
         #expect(try await gateway.request(.delete, path, token: tenant.token).status == 204)
         #expect((json(try await gateway.request(.get, path, token: tenant.token))["options"] as? [String: Any])?.isEmpty == true)
+        // Without defaults the required accel is missing again.
+        let bare = try await gateway.request(.post, "/v1/clusters", token: tenant.token, json: #"{"name":"e","driver":"\#(driver)"}"#)
+        #expect(bare.status == 422, "\(String(decoding: bare.body, as: UTF8.self))")
         let missing = try await gateway.request(.get, "/v1/drivers/nodriver/defaults", token: tenant.token)
         #expect(missing.status == 404)
     }

@@ -63,7 +63,8 @@ struct LogHandlerTests {
 
     @Test("ordinary keys are kept; any key containing a sensitive word is redacted (conservative)",
           arguments: [("user", false), ("operation", false), ("machine_id", false),
-                      ("X-Api-Key", true), ("db_passwd", true), ("session_cookie", true), ("refreshToken", true)])
+                      ("X-Api-Key", true), ("db_passwd", true), ("session_cookie", true), ("refreshToken", true),
+                      ("AUTHORIZATION", true), ("ssh.private-key", true), ("pass", false), ("", false)])
     func sensitiveKeys(key: String, sensitive: Bool) {
         #expect(LogRedaction.isSensitive(key: key) == sensitive)
     }

@@ -64,7 +64,7 @@ def redis_rules(kind):
     if kind == "paz-gateway":
         keys = ["~paz:tenants", "~paz:tenant-names", "~paz:tokens", "%R~paz:registry:*", "~paz:registry-index"]
         keys += [f"~{T}{k}" for k in ("clusters", "cluster-names", "machines", "states", "status-version", "op:*",
-                                      "idem:*", "idem-index", "machine-names", "rate:*", "driver-defaults:*",
+                                      "idem:*", "idem-index", "machine-names", "rate:*", "driver-defaults:*", "driver-defaults-version",
                                       "outbox:*")]
         keys += ["~paz:outbox", "~paz:admin:idem:*", "~paz:admin:idem-index", f"%W~{T}*"]
         commands = ["get", "set", "del", "expire", "mget", "scan", "hset", "hsetnx", "hget", "hgetall", "hdel",

@@ -9,16 +9,6 @@ import Synchronization
 /// the snapshot reads it before the data, so a cached view is never older than what Redis holds.
 /// Bounded: past ``limit`` tenants, one entry is dropped for each one added.
 final class StatusViews: Sendable {
-    /// The tenant's status version as already read for this request (``AuthMiddleware`` reads it in
-    /// its own round trip), or ``VersionRead/notRead``.
-    enum VersionRead: Sendable {
-        case notRead
-        /// Read during this request (nil: the tenant has none yet).
-        case read(String?)
-    }
-
-    @TaskLocal static var readVersion: VersionRead = .notRead
-
     let limit: Int
     private let views = Mutex<[TenantID: StatusView]>([:])
 
@@ -29,11 +19,8 @@ final class StatusViews: Sendable {
     /// The tenant's view as of now.
     func view(tenant: TenantID, store: Store) async throws(StoreError) -> StatusView {
         if let cached = views.withLock({ $0[tenant] }) {
-            let version: String?
-            switch Self.readVersion {
-            case .read(let read): version = read
-            case .notRead: version = try await store.statusVersion(tenant: tenant)
-            }
+            let version = if let read = TenantVersions.read, read.key == .status { read.value }
+                else { try await store.statusVersion(tenant: tenant) }
             if version == cached.version { return cached }
         }
         let snapshot = try await store.statusSnapshot(tenant: tenant)
