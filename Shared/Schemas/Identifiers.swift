@@ -76,7 +76,7 @@ package enum ULID {
 
     /// A new ULID for the current time.
     package static func make(now: Date = Date()) -> String {
-        var generator = SystemRandomNumberGenerator()
+        var generator = IdentifierRandom()
         let milliseconds = UInt64(max(0, now.timeIntervalSince1970 * 1000))
         let high = UInt64.random(in: 0...UInt64(UInt16.max), using: &generator)
         let low = generator.next() as UInt64

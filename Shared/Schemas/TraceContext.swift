@@ -81,7 +81,7 @@ package struct TraceContext: Sendable, Hashable {
     /// `count` (8 or 16) random bytes as lowercase hex, not all zero: one random word per 8 bytes.
     private static func randomHex(bytes count: Int) -> String {
         let digits: StaticString = "0123456789abcdef"
-        var generator = SystemRandomNumberGenerator()
+        var generator = IdentifierRandom()
         while true {
             var words = (0..<(count + 7) / 8).map { _ in generator.next() as UInt64 }
             guard words.contains(where: { $0 != 0 }) else { continue }

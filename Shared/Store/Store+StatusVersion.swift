@@ -14,8 +14,9 @@ extension Store {
 
     /// A fresh version token (128 random bits, hex).
     static func newStatusVersion() -> String {
-        let high = UInt64.random(in: .min ... .max)
-        let low = UInt64.random(in: .min ... .max)
+        var random = IdentifierRandom()
+        let high = random.next()
+        let low = random.next()
         return hex(high) + hex(low)
     }
 
