@@ -148,9 +148,7 @@ struct BenchStack {
     /// Kills the stack's process `name` (its group) with SIGKILL, as a crash; returns once it is gone.
     func kill(_ name: String) async throws {
         guard let process = state.processes.first(where: { $0.name == name }) else { throw BenchError("the stack has no \(name)") }
-        _ = Foundation.kill(-process.pid, SIGKILL)
-        _ = Foundation.kill(process.pid, SIGKILL)
-        while process.isAlive { try await Task.sleep(for: .milliseconds(20)) }
+        guard await ProcessGroups.killAndWait(process.pid) else { throw BenchError("\(name) still runs 10 s after SIGKILL") }
     }
 
     /// The id of the tenant `up` made.

@@ -332,20 +332,24 @@ package final class RabbitMQServer: RabbitMQUsers {
     /// and cookie come from the environment), waits for it to exit 0 (it boots an Erlang VM: about a
     /// second) and returns what it printed.
     ///
-    /// Exit status 69 (EX_UNAVAILABLE: the CLI's own Erlang node could not reach the broker's in time)
-    /// is tried again, twice: on a loaded machine CI saw it while the node was up and running.
+    /// Two failures of a node that is up are tried again, every second for 30 s: exit status 69
+    /// (EX_UNAVAILABLE: the CLI's own Erlang node could not reach the broker's in time), and "requires
+    /// the 'rabbit' app to be running" (the AMQP listener, which ``start`` waits for, opens a moment
+    /// before the boot finishes). CI saw both on a loaded machine.
     @discardableResult
     private func control(
         _ arguments: [String], tool: String = "rabbitmqctl", timeout: Duration = .seconds(60)
     ) async throws(LocalServerError) -> String {
-        for _ in 1...2 {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while true {
             do {
                 return try await controlOnce(arguments, tool: tool, timeout: timeout)
-            } catch .commandFailed(_, let status, _) where status == 69 {
+            } catch .commandFailed(_, let status, let output)
+                where (status == 69 || output.contains("'rabbit' app to be running")) && ContinuousClock.now < deadline
+            {
                 try? await Task.sleep(for: .seconds(1))
             }
         }
-        return try await controlOnce(arguments, tool: tool, timeout: timeout)
     }
 
     private func controlOnce(_ arguments: [String], tool: String, timeout: Duration) async throws(LocalServerError) -> String {

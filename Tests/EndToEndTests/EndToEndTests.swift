@@ -5,6 +5,7 @@ import PazGatewayAPI
 @testable import PazMachineCLI
 import PazLocalServers
 import PazRedis
+import PazSchemas
 import PazTestSupport
 import Testing
 
@@ -184,10 +185,11 @@ extension EndToEnd {
             let queues = [
                 "paz.driver.generic.commands", "paz.driver.generic.queries", "paz.gateway.events", "paz.collector.events",
                 "paz.ssh-broker.rpc", "paz.dead-letters", "paz.gateway.dead-letters",
-            ] + [1, 2, 5, 10, 30].map { "paz.retry.\($0)s" }
+            ] + Routing.retryQueueNames
             var left: [String: Int] = [:]
-            // Consumers ack right after their store writes: give the last acks a moment.
-            let deadline = ContinuousClock.now + .seconds(10)
+            // Consumers ack right after their store writes, and a message retried late in a test (a
+            // store write during a failover) waits out its delay first: up to the longest one.
+            let deadline = ContinuousClock.now + .seconds(Routing.retryDelaysSeconds.max()! + 15)
             repeat {
                 left = [:]
                 for queue in queues {

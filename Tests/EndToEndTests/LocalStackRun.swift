@@ -46,8 +46,7 @@ struct LocalStackRun {
         let index = try #require(state.processes.firstIndex { $0.name == name }, "no \(name) in stack.json")
         let victim = state.processes[index]
         let environment = try Self.environment(of: victim.pid)
-        _ = Foundation.kill(-victim.pid, SIGKILL)
-        while ProcessGroups.entry(victim.pid) != nil { try await Task.sleep(for: .milliseconds(50)) }
+        try #require(await ProcessGroups.killAndWait(victim.pid), "\(name) still runs 10 s after SIGKILL")
         try await whileDown()
         let log = URL(fileURLWithPath: victim.log + ".restarted")
         let restarted = try ManagedProcess(
@@ -60,9 +59,7 @@ struct LocalStackRun {
     func kill(_ name: String) async throws {
         let state = try #require(try StackState.load(from: data.appendingPathComponent("stack.json")))
         let victim = try #require(state.processes.first { $0.name == name }, "no \(name) in stack.json")
-        _ = Foundation.kill(-victim.pid, SIGKILL)
-        _ = Foundation.kill(victim.pid, SIGKILL)
-        while let entry = ProcessGroups.entry(victim.pid), entry.state != "Z" { try await Task.sleep(for: .milliseconds(50)) }
+        try #require(await ProcessGroups.killAndWait(victim.pid), "\(name) still runs 10 s after SIGKILL")
     }
 
     /// Kills the stack's `redis-server` or `rabbitmq-server` (with its epmd) with SIGKILL, leaves it
@@ -74,8 +71,9 @@ struct LocalStackRun {
         var state = try #require(try StackState.load(from: stateFile))
         let victims = state.processes.filter { name == "redis-server" ? $0.name == name : ["rabbitmq-server", "epmd"].contains($0.name) }
         try #require(!victims.isEmpty, "no \(name) in stack.json")
-        for victim in victims { _ = Foundation.kill(-victim.pid, SIGKILL); _ = Foundation.kill(victim.pid, SIGKILL) }
-        for victim in victims { while ProcessGroups.entry(victim.pid) != nil { try await Task.sleep(for: .milliseconds(50)) } }
+        for victim in victims {
+            try #require(await ProcessGroups.killAndWait(victim.pid), "\(victim.name) still runs 10 s after SIGKILL")
+        }
         try await Task.sleep(for: downFor)
         state.processes.removeAll { victims.map(\.pid).contains($0.pid) }
         if name == "redis-server" {

@@ -68,7 +68,7 @@ func outcome<Value>(_ body: () async throws(RedisError) -> Value) async -> Resul
 
 /// Waits until `redis`'s line and busy connections are as given (a caller is known to be queued,
 /// or to hold the connection), instead of sleeping and hoping a loaded machine kept up.
-func waitForLoad(_ redis: RedisClient, waiting: Int, busy: Int, timeout: Duration = .seconds(10)) async throws {
+func waitForLoad(_ redis: RedisClient, waiting: Int, busy: Int, timeout: Duration = .seconds(30)) async throws {
     let deadline = ContinuousClock.now + timeout
     while redis.load != (waiting, busy) {
         guard ContinuousClock.now < deadline else {

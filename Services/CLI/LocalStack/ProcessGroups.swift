@@ -53,6 +53,16 @@ package enum ProcessGroups {
         return true
     }
 
+    /// Kills group `group` (and its leader, should it have left the group) with SIGKILL, as a crash:
+    /// no clean shutdown. Returns true once none of its processes lives, false after `timeout`.
+    @discardableResult
+    package static func killAndWait(_ group: Int32, timeout: Duration = .seconds(10)) async -> Bool {
+        guard group > 1 else { return false }
+        _ = kill(-group, SIGKILL)
+        _ = kill(group, SIGKILL)
+        return await waitUntilGone(group, timeout: timeout)
+    }
+
     private static func waitUntilGone(_ group: Int32, timeout: Duration) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
