@@ -60,28 +60,42 @@ struct EventConsumer: Service {
     }
 
     private func apply(_ event: OperationProgress, operation: OperationID, tenant: TenantID) async throws(StoreError) {
-        for progress in event.machines {
-            // The machine first, then the progress: whoever sees the operation succeed (the CLI
-            // waiting for it) finds the machine's address, or finds it gone. Both writes are
-            // idempotent, so a retried event applies them again.
-            if progress.phase == .succeeded, var machine = try await store.machine(progress.machine.machineId, tenant: tenant) {
-                if event.command == MessageKind.machineRemove.rawValue {
-                    try await store.removeMachine(machine, tenant: tenant)
-                } else if let details = progress.details {
-                    machine.details = details
-                    try await store.saveMachine(machine, tenant: tenant)
-                }
+        // The records first, then the progress: whoever sees the operation succeed (the CLI waiting
+        // for it) finds the machine's address, or finds the machine (and a deleted cluster) gone.
+        // Every write is idempotent, so a retried event applies them again.
+        for progress in event.machines where progress.phase == .succeeded {
+            guard var machine = try await store.machine(progress.machine.machineId, tenant: tenant) else { continue }
+            if event.command == MessageKind.machineRemove.rawValue {
+                try await store.removeMachine(machine, tenant: tenant)
+            } else if let details = progress.details {
+                machine.details = details
+                try await store.saveMachine(machine, tenant: tenant)
             }
+        }
+        if let view = try await store.operation(operation, tenant: tenant), view.record.kind == "cluster.delete",
+            Self.phase(of: view, after: event) == .succeeded,
+            let cluster = try await store.cluster(view.record.target.clusterId.rawValue, tenant: tenant)
+        {
+            for id in cluster.machineIds {
+                if let machine = try await store.machine(id, tenant: tenant) { try await store.removeMachine(machine, tenant: tenant) }
+            }
+            try await store.removeCluster(cluster, tenant: tenant)
+            logger.info("cluster removed", metadata: ["cluster": "\(cluster.id)", "operation": "\(operation)"])
+        }
+        for progress in event.machines {
             try await store.recordProgress(progress, operation: operation, tenant: tenant)
         }
-        guard let view = try await store.operation(operation, tenant: tenant), view.record.kind == "cluster.delete",
-            view.phase == .succeeded,
-            let cluster = try await store.cluster(view.record.target.clusterId.rawValue, tenant: tenant)
-        else { return }
-        for id in cluster.machineIds {
-            if let machine = try await store.machine(id, tenant: tenant) { try await store.removeMachine(machine, tenant: tenant) }
+    }
+
+    /// The operation's phase once `event` is recorded (``Store/recordProgress(_:operation:tenant:)``
+    /// keeps a machine's finished progress against a later unfinished one).
+    private static func phase(of view: OperationView, after event: OperationProgress) -> OperationPhase {
+        var byMachine = Dictionary(view.progress.map { ($0.machine.machineId, $0) }, uniquingKeysWith: { $1 })
+        for progress in event.machines where progress.phase.isFinished || byMachine[progress.machine.machineId]?.phase.isFinished != true {
+            byMachine[progress.machine.machineId] = progress
         }
-        try await store.removeCluster(cluster, tenant: tenant)
-        logger.info("cluster removed", metadata: ["cluster": "\(cluster.id)", "operation": "\(operation)"])
+        var after = view
+        after.progress = view.record.machines.compactMap { byMachine[$0.machineId] }
+        return after.phase
     }
 }

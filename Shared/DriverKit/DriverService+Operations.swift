@@ -163,8 +163,16 @@ extension DriverService {
         }
         switch outcome {
         case .machine(let details):
-            try await publishEvent(request.envelope.event(.machineState(MachineStateChanged(
-                machine: machine, oldState: nil, newState: details.state, observedAt: details.observedAt, source: .operation))))
+            // The state event is the status fast path; the collector's next poll sees the state
+            // anyway. A broker that refuses it (CI saw nacks for ~20 s while a RabbitMQ node was
+            // gone) must not fail a command that did its work.
+            do {
+                try await publishEvent(request.envelope.event(.machineState(MachineStateChanged(
+                    machine: machine, oldState: nil, newState: details.state, observedAt: details.observedAt, source: .operation))))
+            } catch {
+                logger.warning("could not publish the machine's new state; the status collector's next poll will see it",
+                               metadata: ["error": "\(error)"])
+            }
             try await publishEvent(request.envelope.event(.operation(OperationProgress(
                 command: kind, phase: .succeeded,
                 machines: [MachineProgress(machine: machine, phase: .succeeded, step: "\(kind.rawValue) done",

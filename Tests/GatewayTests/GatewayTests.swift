@@ -443,13 +443,22 @@ struct GatewayTests {
             if case .machineRemove(let action) = command.payload { return action.machine }
             return nil
         }
+        // One machine's removal at a time: the operation ends with the second, and whoever sees it
+        // end finds the cluster already gone.
+        let state = { json(try await gateway.request(.get, "/v1/operations/\(operationId)", token: tenant.token))["state"] as? String }
         try await gateway.publishProgress(
             tenant: tenant.id, operation: operationId, command: .machineRemove,
-            machines: refs.map { MachineProgress(machine: $0, phase: .succeeded) }, phase: .succeeded)
-        let tenantId = try TenantID(tenant.id)
-        #expect(await eventually { (try? await gateway.store.clusters(tenant: tenantId).isEmpty) == true })
-        #expect(try await gateway.store.machines(tenant: tenantId).isEmpty)
+            machines: [MachineProgress(machine: refs[0], phase: .succeeded)], phase: .running)
+        #expect(await eventually(timeout: .seconds(30)) { (try? await state()) == "running" })
+        #expect(try await gateway.request(.get, "/v1/clusters/gone", token: tenant.token).status == 200)
+        try await gateway.publishProgress(
+            tenant: tenant.id, operation: operationId, command: .machineRemove,
+            machines: [MachineProgress(machine: refs[1], phase: .succeeded)], phase: .succeeded)
+        #expect(await eventually(timeout: .seconds(30)) { (try? await state()) == "succeeded" })
         #expect(try await gateway.request(.get, "/v1/clusters/gone", token: tenant.token).status == 404)
+        let tenantId = try TenantID(tenant.id)
+        #expect(try await gateway.store.clusters(tenant: tenantId).isEmpty)
+        #expect(try await gateway.store.machines(tenant: tenantId).isEmpty)
     }
 
     @Test("the event stream of a running operation sends snapshot, state changes and end")
