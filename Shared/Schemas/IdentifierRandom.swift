@@ -48,4 +48,12 @@ package struct IdentifierRandom: RandomNumberGenerator {
     package mutating func next() -> UInt64 {
         Self.pool.withLock { $0.take() }
     }
+
+    /// `words` random words as lowercase hex, 16 digits each.
+    package mutating func hex(words: Int) -> String {
+        (0..<words).map { _ in
+            let digits = String(next(), radix: 16)
+            return String(repeating: "0", count: 16 - digits.count) + digits
+        }.joined()
+    }
 }

@@ -78,26 +78,12 @@ package struct TraceContext: Sendable, Hashable {
         hex.utf8.allSatisfy { $0 == UInt8(ascii: "0") }
     }
 
-    /// `count` (8 or 16) random bytes as lowercase hex, not all zero: one random word per 8 bytes.
+    /// `count` (8 or 16) random bytes as lowercase hex, not all zero.
     private static func randomHex(bytes count: Int) -> String {
-        let digits: StaticString = "0123456789abcdef"
         var generator = IdentifierRandom()
         while true {
-            var words = (0..<(count + 7) / 8).map { _ in generator.next() as UInt64 }
-            guard words.contains(where: { $0 != 0 }) else { continue }
-            return String(unsafeUninitializedCapacity: count * 2) { output in
-                var index = 0
-                for word in words.indices {
-                    for _ in 0..<8 where index < count * 2 {
-                        let byte = UInt8(truncatingIfNeeded: words[word] >> 56)
-                        words[word] <<= 8
-                        output[index] = digits.utf8Start[Int(byte >> 4)]
-                        output[index + 1] = digits.utf8Start[Int(byte & 0x0f)]
-                        index += 2
-                    }
-                }
-                return index
-            }
+            let hex = generator.hex(words: count / 8)
+            if !isAllZero(hex) { return hex }
         }
     }
 }

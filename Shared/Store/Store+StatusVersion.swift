@@ -15,18 +15,11 @@ extension Store {
     /// A fresh version token (128 random bits, hex).
     static func newStatusVersion() -> String {
         var random = IdentifierRandom()
-        let high = random.next()
-        let low = random.next()
-        return hex(high) + hex(low)
+        return random.hex(words: 2)
     }
 
     /// The command that moves the tenant's status version on: the last command of a writing pipeline.
     static func bumpStatusVersion(_ tenant: TenantID) -> [RedisArgument] {
         ["SET", RedisArgument(StoreKeys.statusVersion(tenant)), RedisArgument(newStatusVersion())]
-    }
-
-    private static func hex(_ value: UInt64) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
     }
 }
