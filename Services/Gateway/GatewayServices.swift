@@ -39,12 +39,13 @@ package struct GatewayServer: Service {
                 BreakerMiddleware(redis: gateway.breakers.redis),
                 AuthMiddleware(
                     adminToken: gateway.configuration.adminToken, store: gateway.store,
-                    rateLimitPerSecond: gateway.configuration.rateLimitPerSecond),
+                    rateLimiter: RateLimiter(limit: gateway.configuration.rateLimitPerSecond, store: gateway.store)),
                 StatusFastPath(gateway: gateway),
             ])
         let configuration = gateway.configuration
         let application = Application(
             responder: RequestGate(next: router.buildResponder(), maxBodyBytes: configuration.maxBodyBytes),
+            server: .http1OnEventLoops(),
             configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "paz-gateway"),
             onServerRunning: { [bound] channel in bound.set(channel.localAddress?.port ?? -1) },
             logger: gateway.logger)
@@ -74,7 +75,7 @@ package func buildGatewayServices(configuration: GatewayConfiguration, runtime: 
         secretBox = SecretBox(masterKey: try MasterKey.fromFile(URL(fileURLWithPath: path)))
     }
     let connections = ServiceConnections(
-        amqp: configuration.amqp, redis: configuration.redis, secretBox: secretBox, probeInterval: .seconds(1),
+        amqp: configuration.amqp, redis: configuration.redis, secretBox: secretBox, trackedReads: true, probeInterval: .seconds(1),
         logger: logger, declare: { amqp throws(AMQPError) in try await GatewayTopology.declare(on: amqp) })
     let store = connections.store
     let amqp = connections.amqp

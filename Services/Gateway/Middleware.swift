@@ -99,12 +99,12 @@ struct ProblemMiddleware: ServerMiddleware {
 
 /// `Authorization: Bearer`, decided after routing by the operation's declared `security`
 /// (``OperationAccess``, generated from openapi.yaml), never by the path text; an operation the table
-/// does not know is refused. Tenant requests are counted against the tenant's per-second rate limit.
+/// does not know is refused. Tenant requests are counted against the tenant's per-second rate limit
+/// (``RateLimiter``).
 struct AuthMiddleware: ServerMiddleware {
     let adminToken: Secret
     let store: Store
-    /// Requests per second one tenant may make (all its tokens together).
-    let rateLimitPerSecond: Int
+    let rateLimiter: RateLimiter
 
     func intercept(
         _ request: HTTPRequest, body: HTTPBody?, metadata: ServerRequestMetadata, operationID: String,
@@ -141,19 +141,21 @@ struct AuthMiddleware: ServerMiddleware {
     /// With `reading`, also that version of the tenant, read in the same round trip.
     private func authenticate(_ token: String, reading: Store.TenantVersion?) async throws -> (Principal, String?) {
         if Self.constantTimeEqual(token, adminToken.reveal()) { return (.admin, nil) }
-        let found: (record: TokenRecord, requestsThisSecond: Int, version: String?)?
+        let found: (record: TokenRecord, version: String?)?
+        let admitted: Bool
         do {
             found = try await store.authenticate(presented: token, reading: reading)
-        } catch {
+            guard let found else {
+                throw GatewayProblem(.unauthorized, "unauthorized", "Unauthorized", detail: "the token is unknown, expired or revoked")
+            }
+            admitted = try await rateLimiter.admit(found.record.tenantId)
+        } catch let error as StoreError {
             throw GatewayProblem.from(error)
         }
-        guard let found else {
-            throw GatewayProblem(.unauthorized, "unauthorized", "Unauthorized", detail: "the token is unknown, expired or revoked")
-        }
-        guard found.requestsThisSecond <= rateLimitPerSecond else {
+        guard admitted, let found else {
             throw GatewayProblem(
                 .tooManyRequests, "rate-limited", "Too many requests",
-                detail: "more than \(rateLimitPerSecond) requests per second for this tenant; retry in 1 s", retryAfter: 1)
+                detail: "more than \(rateLimiter.limit) requests per second for this tenant; retry in 1 s", retryAfter: 1)
         }
         return (.tenant(found.record.tenantId), found.version)
     }

@@ -8,6 +8,8 @@ import PazSchemas
 /// refused with 400 (so no path trick can reach a handler the text did not name), an undeclared
 /// method with 405, a malformed `Idempotency-Key` with 400, a body over the limit with 413 and a
 /// JSON null in it with 400. The body is read here, bounded, so no later stage can read an unbounded one.
+/// On the way out, an answer of known length is gathered into one buffer, so its head and body leave
+/// in one write (``gathered(_:)``).
 struct RequestGate<Next: HTTPResponder>: HTTPResponder {
     typealias Context = Next.Context
     let next: Next
@@ -54,7 +56,23 @@ struct RequestGate<Next: HTTPResponder>: HTTPResponder {
         // The body's length is known now: an empty one reaches the handlers as no body at all.
         var head = request.head
         head.headerFields[.contentLength] = String(body.readableBytes)
-        return try await next.respond(to: Request(head: head, body: .init(buffer: body)), context: context)
+        return try await Self.gathered(next.respond(to: Request(head: head, body: .init(buffer: body)), context: context))
+    }
+
+    /// Answers up to this size are gathered (every answer of the API but event streams, which have
+    /// no known length).
+    static var maxGatheredBytes: Int { 1 << 20 }
+
+    /// `response` with its body in one buffer when its length is known and small: Hummingbird then
+    /// writes head, body and end in one go. The OpenAPI transport hands over every body as a stream,
+    /// which costs a socket write for the head and another for the body.
+    static func gathered(_ response: Response) async throws -> Response {
+        guard let length = response.body.contentLength, length <= maxGatheredBytes else { return response }
+        let collector = BodyCollector()
+        try await response.body.write(BodyCollector.Writer(collector: collector))
+        var response = response
+        response.body = ResponseBody(byteBuffer: collector.buffer)
+        return response
     }
 
     /// `^[\x21-\x7E]{1,255}$`, as openapi.yaml declares.
@@ -139,5 +157,25 @@ enum JSONNulls {
             if window == null { return true }
         }
         return false
+    }
+}
+
+/// Where ``RequestGate/gathered(_:)`` collects a body (written by one task, read after it finished).
+private final class BodyCollector: @unchecked Sendable {
+    var buffer = ByteBuffer()
+
+    struct Writer: ResponseBodyWriter {
+        let collector: BodyCollector
+
+        mutating func write(_ buffer: ByteBuffer) async throws {
+            if collector.buffer.readableBytes == 0 {
+                collector.buffer = buffer
+            } else {
+                var buffer = buffer
+                collector.buffer.writeBuffer(&buffer)
+            }
+        }
+
+        consuming func finish(_ trailingHeaders: HTTPFields?) async throws {}
     }
 }

@@ -23,14 +23,15 @@ package final class ServiceConnections: Service, Sendable {
 
     /// Opens (lazily, in the background) the connections; `declare` declares the service's AMQP
     /// topology (idempotent, run again by ``prepareTopology()`` until it succeeds).
-    /// `secretBox` seals and opens the store's secrets (services that read or write them).
+    /// `secretBox` seals and opens the store's secrets (services that read or write them);
+    /// `trackedReads` gives the store a ``RedisTrackingCache`` (the gateway: tokens and tenant versions).
     package init(
-        amqp: AMQPConfiguration, redis: RedisConfiguration, secretBox: SecretBox? = nil, probeInterval: Duration,
-        logger: Logger, declare: @escaping @Sendable (AMQPConnection) async throws(AMQPError) -> Void
+        amqp: AMQPConfiguration, redis: RedisConfiguration, secretBox: SecretBox? = nil, trackedReads: Bool = false,
+        probeInterval: Duration, logger: Logger, declare: @escaping @Sendable (AMQPConnection) async throws(AMQPError) -> Void
     ) {
         self.amqp = AMQPConnection(configuration: amqp, logger: logger)
         self.redis = RedisClient(configuration: redis, logger: logger)
-        store = Store(redis: self.redis, secretBox: secretBox)
+        store = Store(redis: self.redis, secretBox: secretBox, tracking: trackedReads ? RedisTrackingCache(client: self.redis) : nil)
         self.declare = declare
         self.probeInterval = probeInterval
         self.logger = logger
@@ -63,6 +64,7 @@ package final class ServiceConnections: Service, Sendable {
         } while await sleepUnlessShuttingDown(probeInterval)
         redisReachable.store(false, ordering: .relaxed)
         await amqp.close()
+        await store.tracking?.close()
         await redis.close()
         logger.info("Connections closed")
     }

@@ -32,7 +32,9 @@ package final class RedisClient: Sendable {
     let logger: Logger
     private let connections: [RedisConnection]
     /// With Sentinel: finds the primary and follows failovers.
-    private let locator: RedisPrimaryLocator?
+    let locator: RedisPrimaryLocator?
+    /// False when the locator is another client's (that client closes it).
+    private let ownsLocator: Bool
     private let pool: Mutex<PoolState>
     private let requestIDs = Atomic<UInt64>(0)
 
@@ -51,16 +53,27 @@ package final class RedisClient: Sendable {
     }
 
     /// A client for `configuration`. Connects lazily: the first command opens the first connection.
-    package init(configuration: RedisConfiguration, logger: Logger = Logger(label: "paz.redis")) {
-        self.configuration = configuration
-        self.logger = logger
+    package convenience init(configuration: RedisConfiguration, logger: Logger = Logger(label: "paz.redis")) {
         let locator = configuration.sentinel.map {
             RedisPrimaryLocator(
                 configuration: $0, address: configuration.address, connectTimeout: configuration.connectTimeout, logger: logger)
         }
+        self.init(configuration: configuration, locator: locator, ownsLocator: true, tracking: nil, logger: logger)
+    }
+
+    /// A client with `locator` (closed with the client when it `ownsLocator`, else another client's);
+    /// with `tracking`, its connections track the keys they read and send the invalidations to that
+    /// listener (``RedisTrackingCache``).
+    init(
+        configuration: RedisConfiguration, locator: RedisPrimaryLocator?, ownsLocator: Bool, tracking: RedisInvalidationListener?,
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.logger = logger
         self.locator = locator
+        self.ownsLocator = ownsLocator
         let connections = (0..<configuration.poolSize).map {
-            RedisConnection(index: $0, configuration: configuration, locator: locator, logger: logger)
+            RedisConnection(index: $0, configuration: configuration, locator: locator, tracking: tracking, logger: logger)
         }
         self.connections = connections
         let breaker = CircuitBreaker(policy: .init(
@@ -114,7 +127,7 @@ package final class RedisClient: Sendable {
     }
 
     deinit {
-        locator?.close()
+        if ownsLocator { locator?.close() }
     }
 
     /// Closes every connection. Commands afterwards, and callers still waiting, get ``RedisError/closed``.
@@ -126,7 +139,7 @@ package final class RedisClient: Sendable {
         }
         for request in waiting { request.continuation.resume(returning: .failure(.closed)) }
         for connection in connections { await connection.close() }
-        locator?.close()
+        if ownsLocator { locator?.close() }
     }
 
     /// Requests waiting in line for a connection right now, and connections with a batch in flight:

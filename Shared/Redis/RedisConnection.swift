@@ -30,9 +30,17 @@ final class RedisConnection: @unchecked Sendable {
     /// With Sentinel: where the primary is, and the generation ``context`` was made under.
     private let locator: RedisPrimaryLocator?
     private var contextGeneration: UInt64 = 0
+    /// For a ``RedisTrackingCache``'s reads: where Redis sends the invalidations of the keys this
+    /// connection reads, and the subscription generation ``context`` redirects to.
+    private let tracking: RedisInvalidationListener?
+    private var trackingGeneration: UInt64 = 0
 
-    init(index: Int, configuration: RedisConfiguration, locator: RedisPrimaryLocator?, logger: Logger) {
+    init(
+        index: Int, configuration: RedisConfiguration, locator: RedisPrimaryLocator?, tracking: RedisInvalidationListener? = nil,
+        logger: Logger
+    ) {
         self.locator = locator
+        self.tracking = tracking
         self.thread = DedicatedThread(name: "redis-\(index)", spinBeforeParking: .microseconds(50))
         self.index = index
         self.configuration = configuration
@@ -169,7 +177,8 @@ final class RedisConnection: @unchecked Sendable {
     /// The live context, connecting (once, no retry) when there is none or it is dead.
     private func connectedContext() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
         if let context {
-            let isCurrent = locator.map { $0.generation == contextGeneration } ?? true
+            let isCurrent = (locator.map { $0.generation == contextGeneration } ?? true)
+                && (tracking.map { $0.generation == trackingGeneration } ?? true)
             if isCurrent && context.pointee.err == 0 && Self.isIdleAndOpen(fd: context.pointee.fd) { return context }
             logger.notice(
                 isCurrent ? "Redis connection closed while idle; reconnecting" : "Redis primary changed; reconnecting",
@@ -220,6 +229,7 @@ final class RedisConnection: @unchecked Sendable {
                 }
             }
             if locator != nil { try checkPrimary(context, server) }
+            if let tracking { try trackKeys(context, listener: tracking) }
         } catch {
             redisFree(context)
             locator?.invalidate(generation: contextGeneration, reason: "\(server): \(error)")
@@ -242,7 +252,22 @@ final class RedisConnection: @unchecked Sendable {
         }
     }
 
-    /// Runs one command of the connection's set-up (`AUTH`, `SELECT`, `ROLE`).
+    /// `CLIENT TRACKING ON REDIRECT`: Redis remembers every key this connection reads and tells the
+    /// listener once when it changes.
+    private func trackKeys(_ context: UnsafeMutablePointer<redisContext>, listener: RedisInvalidationListener) throws(RedisError) {
+        guard let redirect = listener.redirect(waiting: configuration.connectTimeout) else {
+            throw RedisError.connectionFailed(
+                address: configuration.address, code: REDIS_ERR_OTHER,
+                message: "no subscription to \(RedisInvalidationListener.channel) to send invalidations to")
+        }
+        let reply = try setUp(context, ["CLIENT", "TRACKING", "ON", "REDIRECT", RedisArgument(redirect.clientID)])
+        if let message = reply.errorMessage {
+            throw RedisError.connectionFailed(address: configuration.address, code: REDIS_ERR_OTHER, message: "CLIENT TRACKING: \(message)")
+        }
+        trackingGeneration = redirect.generation
+    }
+
+    /// Runs one command of the connection's set-up (`AUTH`, `SELECT`, `ROLE`, `CLIENT TRACKING`).
     private func setUp(_ context: UnsafeMutablePointer<redisContext>, _ command: [RedisArgument]) throws(RedisError) -> RedisReply {
         try append(command, to: context)
         do throws(RedisError) {

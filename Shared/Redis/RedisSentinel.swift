@@ -144,7 +144,7 @@ final class RedisPrimaryLocator: Sendable {
         var failures: [String] = []
         for sentinel in configuration.sentinels {
             do {
-                let context = try SentinelContext(sentinel, configuration: configuration, timeout: connectTimeout)
+                let context = try RedisPlainContext(sentinel, password: configuration.password, timeout: connectTimeout, role: "sentinel")
                 let answer = try context.command(["SENTINEL", "get-master-addr-by-name", configuration.masterName])
                 guard answer.count == 2, let port = Int(answer[1]) else {
                     failures.append("\(sentinel): does not monitor '\(configuration.masterName)'")
@@ -169,12 +169,12 @@ final class RedisPrimaryLocator: Sendable {
             let sentinel = configuration.sentinels[next % configuration.sentinels.count]
             next += 1
             do {
-                let context = try SentinelContext(sentinel, configuration: configuration, timeout: connectTimeout)
+                let context = try RedisPlainContext(sentinel, password: configuration.password, timeout: connectTimeout, role: "sentinel")
                 try context.subscribe("+switch-master")
                 // A switch may have happened while nobody listened.
                 if let current = try? askSentinels() { adopt(current) }
                 while !isClosed.load(ordering: .relaxed) {
-                    guard let message = try context.nextMessage(waiting: .milliseconds(250)) else { continue }
+                    guard case .text(let message)? = try context.nextMessage(waiting: .milliseconds(250))?.payload else { continue }
                     // "<name> <old-ip> <old-port> <new-ip> <new-port>"
                     let parts = message.split(separator: " ").map(String.init)
                     guard parts.count == 5, parts[0] == configuration.masterName, let port = Int(parts[4]) else { continue }
@@ -186,90 +186,6 @@ final class RedisPrimaryLocator: Sendable {
                 ])
                 for _ in 0..<4 where !isClosed.load(ordering: .relaxed) { usleep(50_000) }
             }
-        }
-    }
-}
-
-/// One connection to a sentinel, with hiredis's own reply objects (sentinel traffic is rare and small).
-private final class SentinelContext {
-    private let context: UnsafeMutablePointer<redisContext>
-    private let endpoint: RedisEndpoint
-
-    init(_ endpoint: RedisEndpoint, configuration: RedisSentinelConfiguration, timeout: Duration) throws(RedisError) {
-        self.endpoint = endpoint
-        let (seconds, attoseconds) = timeout.components
-        let tv = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
-        guard let context = redisConnectWithTimeout(endpoint.host, Int32(endpoint.port), tv) else {
-            throw .connectionFailed(address: "sentinel \(endpoint)", code: REDIS_ERR_OOM, message: "could not allocate a context")
-        }
-        self.context = context
-        guard context.pointee.err == 0, redisSetTimeout(context, tv) == REDIS_OK else { throw failure() }
-        if let password = configuration.password { _ = try command(["AUTH", password]) }
-    }
-
-    deinit { redisFree(context) }
-
-    /// Runs `arguments` and returns the reply's strings (a bulk or status reply as one, an array's
-    /// elements, nothing for nil).
-    func command(_ arguments: [String]) throws(RedisError) -> [String] {
-        guard let reply = send(arguments) else { throw failure() }
-        defer { freeReplyObject(reply) }
-        return try Self.strings(reply.assumingMemoryBound(to: redisReply.self))
-    }
-
-    /// `SUBSCRIBE channel`, checking the confirmation.
-    func subscribe(_ channel: String) throws(RedisError) {
-        let confirmation = try command(["SUBSCRIBE", channel])
-        guard confirmation.first == "subscribe" else { throw .protocolError("SUBSCRIBE answered \(confirmation)") }
-    }
-
-    /// The next published message's payload, or nil when none came within `waiting`.
-    func nextMessage(waiting: Duration) throws(RedisError) -> String? {
-        var descriptor = pollfd(fd: context.pointee.fd, events: Int16(POLLIN), revents: 0)
-        guard poll(&descriptor, 1, Int32(waiting.components.seconds * 1000 + waiting.components.attoseconds / 1_000_000_000_000_000)) > 0
-        else { return nil }
-        var reply: UnsafeMutableRawPointer?
-        guard redisGetReply(context, &reply) == REDIS_OK, let reply else { throw failure() }
-        defer { freeReplyObject(reply) }
-        let parts = try Self.strings(reply.assumingMemoryBound(to: redisReply.self))
-        return parts.count == 3 && parts[0] == "message" ? parts[2] : nil
-    }
-
-    private func send(_ arguments: [String]) -> UnsafeMutableRawPointer? {
-        let copies = arguments.map { strdup($0) }
-        defer { copies.forEach { free($0) } }
-        var argv = copies.map { UnsafePointer<CChar>($0) }
-        let lengths = arguments.map { $0.utf8.count }
-        return argv.withUnsafeMutableBufferPointer { argv in
-            lengths.withUnsafeBufferPointer { lengths in
-                redisCommandArgv(context, Int32(arguments.count), argv.baseAddress, lengths.baseAddress)
-            }
-        }
-    }
-
-    private func failure() -> RedisError {
-        let message = withUnsafeBytes(of: context.pointee.errstr) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        return .connectionFailed(address: "sentinel \(endpoint)", code: context.pointee.err, message: message)
-    }
-
-    private static func strings(_ reply: UnsafeMutablePointer<redisReply>) throws(RedisError) -> [String] {
-        func text(_ reply: UnsafeMutablePointer<redisReply>) -> String {
-            String(decoding: UnsafeRawBufferPointer(start: reply.pointee.str, count: Int(reply.pointee.len)), as: UTF8.self)
-        }
-        switch reply.pointee.type {
-        case REDIS_REPLY_ERROR: throw .server(text(reply))
-        case REDIS_REPLY_NIL: return []
-        case REDIS_REPLY_INTEGER: return [String(reply.pointee.integer)]
-        case REDIS_REPLY_ARRAY:
-            return (0..<Int(reply.pointee.elements)).compactMap { index in
-                guard let element = reply.pointee.element[index] else { return nil }
-                switch element.pointee.type {
-                case REDIS_REPLY_STRING, REDIS_REPLY_STATUS: return text(element)
-                case REDIS_REPLY_INTEGER: return String(element.pointee.integer)
-                default: return nil
-                }
-            }
-        default: return [text(reply)]
         }
     }
 }

@@ -88,8 +88,8 @@ extension Store {
         return (token, record)
     }
 
-    /// A version key of the tenant that ``authenticate(presented:now:reading:)`` can read in the
-    /// same round trip, so the request that needs it makes none of its own.
+    /// A version key of the tenant that ``authenticate(presented:now:reading:)`` reads with the
+    /// token, so the request that needs it makes no read of its own.
     package enum TenantVersion: Sendable {
         /// ``StoreKeys/statusVersion(_:)``, for `GET /v1/status`.
         case status
@@ -104,40 +104,41 @@ extension Store {
         }
     }
 
-    /// A presented bearer token's record and how many requests its tenant made in the current
-    /// second (this one included), in one round trip; nil when the token is unknown, revoked or expired.
-    /// With `reading`, the same script also reads that version of the tenant (nil when it has none).
+    /// A presented bearer token's record; nil when the token is unknown, revoked or expired. With
+    /// `reading`, also that version of the tenant (nil when it has none).
+    ///
+    /// Both are read through the store's tracking cache when it has one (``init(redis:secretBox:tracking:)``):
+    /// no round trip while neither changed in Redis.
     package func authenticate(presented token: String, now: Date = Date(), reading version: TenantVersion? = nil)
-        async throws(StoreError) -> (record: TokenRecord, requestsThisSecond: Int, version: String?)?
+        async throws(StoreError) -> (record: TokenRecord, version: String?)?
     {
-        let reply = try await run { () async throws(RedisError) in
-            try await redis.evaluate(
-                Self.authenticateScript, keys: [RedisArgument(StoreKeys.tokens)],
-                arguments: [RedisArgument(APIToken.hash(token)), RedisArgument(StoreKeys.tenantPrefixRoot),
-                            RedisArgument(Int(now.timeIntervalSince1970)),
-                            RedisArgument(version?.suffix ?? "")])
-        }
-        guard let fields = reply.array, fields.count >= 2, let json = fields[0].string, let count = fields[1].integer
-        else { return nil }
-        let record = try tokenCache.value(for: json) { (json) throws(StoreError) in
+        guard let json = try await trackedRead(StoreKeys.tokens, field: APIToken.hash(token)) else { return nil }
+        let record = try tokenCache.value(for: String(decoding: json, as: UTF8.self)) { (json) throws(StoreError) in
             try decode(TokenRecord.self, from: json, key: StoreKeys.tokens)
         }
         guard !record.isExpired(at: now) else { return nil }
-        return (record, Int(count), fields.count > 2 ? fields[2].string : nil)
+        guard let version else { return (record, nil) }
+        let value = try await trackedRead(StoreKeys.tenantPrefix(record.tenantId) + version.suffix, field: nil)
+        return (record, value.map { String(decoding: $0, as: UTF8.self) })
     }
 
-    /// KEYS: tokens; ARGV: token hash, tenant key root, the current second, and a tenant key suffix
-    /// to read too (or ""). Counts the request in the tenant's per-second window
-    /// (`paz:t:<tenant>:rate:<second>`, expiring after 2 s). Returns {token JSON, count[, value]}.
-    static let authenticateScript = RedisScript("""
-        local json = redis.call('HGET', KEYS[1], ARGV[1])
-        if not json then return false end
-        local prefix = ARGV[2] .. cjson.decode(json)['tenantId'] .. ':'
-        local key = prefix .. 'rate:' .. ARGV[3]
-        local count = redis.call('INCR', key)
-        if count == 1 then redis.call('EXPIRE', key, 2) end
-        if ARGV[4] ~= '' then return {json, count, redis.call('GET', prefix .. ARGV[4])} end
-        return {json, count}
+    /// Adds `count` requests to the tenant's count of `second` (`paz:t:<tenant>:rate:<second>`,
+    /// expiring after 2 s) and returns the new count: how the gateway leases its rate-limit permits.
+    package func countRequests(tenant: TenantID, second: Int, count: Int) async throws(StoreError) -> Int {
+        let reply = try await run { () async throws(RedisError) in
+            try await redis.evaluate(
+                Self.countRequestsScript, keys: [RedisArgument(StoreKeys.rateWindow(tenant, second: second))],
+                arguments: [RedisArgument(count)])
+        }
+        guard let total = reply.integer else { throw .corrupt(key: StoreKeys.rateWindow(tenant, second: second), reason: "not a count") }
+        return Int(total)
+    }
+
+    /// KEYS: the rate window; ARGV: how many requests to add. Returns the window's new count.
+    static let countRequestsScript = RedisScript("""
+        local count = redis.call('INCRBY', KEYS[1], ARGV[1])
+        if count == tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[1], 2) end
+        return count
         """)
 
     /// The tenant's tokens (records with their stored hashes; never the tokens).

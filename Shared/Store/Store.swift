@@ -22,10 +22,16 @@ package struct Store: Sendable {
     /// Driver defaults by tenant and driver, with the tenant's defaults version they were read under.
     let defaultsCache = VersionedCache<DriverDefaultsRecord?>(limit: 10_000)
 
-    /// A store over `redis`; `secretBox` is needed only by code that seals or opens secrets.
-    package init(redis: RedisClient, secretBox: SecretBox? = nil) {
+    /// Where ``authenticate(presented:now:reading:)`` reads tokens and tenant versions: kept in memory
+    /// until Redis says they changed. Nil: read from Redis every time.
+    package let tracking: RedisTrackingCache?
+
+    /// A store over `redis`; `secretBox` is needed only by code that seals or opens secrets, `tracking`
+    /// only by the gateway (every request authenticates).
+    package init(redis: RedisClient, secretBox: SecretBox? = nil, tracking: RedisTrackingCache? = nil) {
         self.redis = redis
         self.secretBox = secretBox
+        self.tracking = tracking
     }
 
     // MARK: JSON helpers
@@ -59,6 +65,18 @@ package struct Store: Sendable {
             }
         }
         return values
+    }
+
+    /// `GET key` (no `field`) or `HGET key field`, through ``tracking`` when the store has it.
+    func trackedRead(_ key: String, field: String?) async throws(StoreError) -> [UInt8]? {
+        try await run { () async throws(RedisError) in
+            switch (tracking, field) {
+            case (let tracking?, let field?): try await tracking.hget(key, field: field)
+            case (let tracking?, nil): try await tracking.get(key)
+            case (nil, let field?): try await redis.command(["HGET", RedisArgument(key), RedisArgument(field)]).bytes
+            case (nil, nil): try await redis.get(key)
+            }
+        }
     }
 
     func run<T>(_ body: () async throws(RedisError) -> T) async throws(StoreError) -> T {

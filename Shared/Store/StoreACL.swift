@@ -1,4 +1,5 @@
 package import PazSchemas
+import PazRedis
 
 /// The Redis ACL of each service kind (docs/security.md, "Service credentials"): the key patterns
 /// and the commands of everything it does through ``Store`` and the driver kit, and nothing else.
@@ -9,11 +10,19 @@ package enum StoreACL {
     /// Everything `tenant`-scoped, for every tenant.
     private static let anyTenant = "paz:t:*:"
 
-    /// `ACL SETUSER` rules for `kind` (without `on` and the password): key patterns, no Pub/Sub
-    /// channels, and the commands. `ROLE` lets a client behind Sentinel check that it reached the
-    /// primary (it shows the replication topology, nothing stored).
+    /// `ACL SETUSER` rules for `kind` (without `on` and the password): key patterns, Pub/Sub
+    /// channels (only the gateway's key invalidations), and the commands. `ROLE` lets a client behind
+    /// Sentinel check that it reached the primary (it shows the replication topology, nothing stored).
     package static func rules(for kind: ServiceKind) -> [String] {
-        ["resetkeys", "resetchannels", "-@all", "+ping", "+select", "+role"] + keys(for: kind) + commands(for: kind).map { "+" + $0 }
+        ["resetkeys", "resetchannels", "-@all", "+ping", "+select", "+role"] + keys(for: kind) + channels(for: kind)
+            + commands(for: kind).map { "+" + $0 }
+    }
+
+    private static func channels(for kind: ServiceKind) -> [String] {
+        switch kind {
+        case .gateway: ["&" + RedisTrackingCache.invalidationChannel]
+        case .statusCollector, .sshBroker, .driver: []
+        }
     }
 
     private static func keys(for kind: ServiceKind) -> [String] {
@@ -60,8 +69,9 @@ package enum StoreACL {
         let scripts = ["evalsha", "script|load"]
         switch kind {
         case .gateway:
+            // client|id, client|tracking and subscribe: the tracking cache of tokens and tenant versions.
             return ["get", "set", "del", "expire", "mget", "scan", "hset", "hsetnx", "hget", "hgetall", "hdel", "hexists", "hlen",
-                    "incr", "zadd", "zrem", "zcard", "zremrangebyscore", "zrangebyscore"]
+                    "incr", "incrby", "client|id", "client|tracking", "subscribe", "zadd", "zrem", "zcard", "zremrangebyscore", "zrangebyscore"]
                 + scripts
         case .statusCollector:
             // get, pexpire and del: the poller lease's scripts (a script's commands are checked too).

@@ -37,7 +37,8 @@ import Testing
     @Test("A command whose lease is taken over is cancelled, records nothing, and is run again later")
     func lostLeaseCancelsTheCommand() async throws {
         let harness = try await Harness.start(leaseTTL: .seconds(3))
-        harness.driver.createDelays.withLock { $0 = [.seconds(20)] }
+        // Far longer than the renewal that must cancel it, however slowly a loaded machine runs.
+        harness.driver.createDelays.withLock { $0 = [.seconds(90)] }
         let create = sampleCreate(driver: harness.driver.name)
         try await harness.send(harness.command(.machineCreate(create)))
         let key = StoreKeys.lease(harness.tenant, create.machineId)
@@ -52,7 +53,7 @@ import Testing
         try await redis.command("SET", RedisArgument(key), "999999999:intruder", "PX", "4000")
 
         // The create is cancelled at its next renewal (every second), and nothing is journaled.
-        let cancelledBy = ContinuousClock.now + .seconds(10)
+        let cancelledBy = ContinuousClock.now + .seconds(60)
         while harness.driver.count("create-cancelled") == 0, ContinuousClock.now < cancelledBy {
             try await Task.sleep(for: .milliseconds(100))
         }
@@ -61,7 +62,7 @@ import Testing
         #expect(journal.values.allSatisfy { $0.status == .started })
 
         // Once the intruder's lease has expired, the retried create runs to the end.
-        let events = try await harness.events(timeout: .seconds(30)) { count($0, phase: .succeeded) >= 1 }
+        let events = try await harness.events(timeout: .seconds(60)) { count($0, phase: .succeeded) >= 1 }
         try await harness.stop()
         #expect(count(events, phase: .succeeded) == 1)
         #expect(count(events, phase: .failed) == 0)

@@ -34,12 +34,13 @@ struct RedisACLTests {
         defer { Task { await server.stop() } }
         let box = SecretBox(masterKey: try MasterKey(bytes: Array(repeating: 7, count: 32)))
         func store(_ kind: ServiceKind) -> Store {
-            Store(
-                redis: RedisClient(configuration: RedisConfiguration(
-                    host: server.host, port: server.port, username: kind.userName, password: users.password(kind))),
-                secretBox: box)
+            let redis = RedisClient(configuration: RedisConfiguration(
+                host: server.host, port: server.port, username: kind.userName, password: users.password(kind)))
+            // The gateway reads tokens through a tracking cache: SUBSCRIBE and CLIENT TRACKING must be allowed.
+            return Store(redis: redis, secretBox: box, tracking: kind == .gateway ? RedisTrackingCache(client: redis) : nil)
         }
         let gateway = store(.gateway)
+        defer { Task { await gateway.tracking?.close() } }
         let collector = store(.statusCollector)
         let broker = store(.sshBroker)
         let generic = store(.driver("generic"))
@@ -59,6 +60,8 @@ struct RedisACLTests {
         try await gateway.createTenant(tenant)
         let (token, _) = try await gateway.createToken(for: tenant.id, name: "ci")
         #expect(try await gateway.authenticate(presented: token)?.record.tenantId == tenant.id)
+        #expect(try await gateway.authenticate(presented: token, reading: .status)?.record.tenantId == tenant.id)
+        #expect(try await gateway.countRequests(tenant: tenant.id, second: 1, count: 3) == 3)
         var cluster = ClusterRecord(name: "web", driver: "generic")
         var machine = MachineRecord(name: "web-0", clusterId: cluster.id, driver: "generic")
         cluster.machineIds = [machine.id]

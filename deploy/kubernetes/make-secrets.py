@@ -54,7 +54,7 @@ def pattern(names):
     return "^(" + "|".join(parts) + ")$"
 
 
-# Redis (StoreACL.rules): key patterns and commands. +role lets a client behind Sentinel check that it
+# Redis (StoreACL.rules): key patterns, channels and commands. +role lets a client behind Sentinel check that it
 # reached the primary (REDIS_SENTINELS).
 T = "paz:t:*:"
 SCRIPTS = ["evalsha", "script|load"]
@@ -67,8 +67,11 @@ def redis_rules(kind):
                                       "idem:*", "idem-index", "machine-names", "rate:*", "driver-defaults:*", "driver-defaults-version",
                                       "outbox:*")]
         keys += ["~paz:outbox", "~paz:admin:idem:*", "~paz:admin:idem-index", f"%W~{T}*"]
+        # The tracking cache's invalidations (RedisTrackingCache).
+        keys += ["&__redis__:invalidate"]
         commands = ["get", "set", "del", "expire", "mget", "scan", "hset", "hsetnx", "hget", "hgetall", "hdel",
-                    "hexists", "hlen", "incr", "zadd", "zrem", "zcard", "zremrangebyscore", "zrangebyscore"] + SCRIPTS
+                    "hexists", "hlen", "incr", "incrby", "client|id", "client|tracking", "subscribe", "zadd", "zrem",
+                    "zcard", "zremrangebyscore", "zrangebyscore"] + SCRIPTS
     elif kind == "paz-status-collector":
         keys = ["%R~paz:tenants", f"~{T}machines", f"~{T}states", f"~{T}status-version", "~paz:collector:poller-lease"]
         commands = ["hget", "hgetall", "hset", "hexists", "set", "get", "pexpire", "del"] + SCRIPTS
