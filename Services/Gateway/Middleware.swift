@@ -50,7 +50,9 @@ struct ProblemMiddleware: ServerMiddleware {
             // The generated server percent-encodes header values; a Location path keeps its slashes,
             // an ETag its quotes.
             for name in [HTTPField.Name.location, .eTag] {
-                if let value = response.headerFields[name] { response.headerFields[name] = value.removingPercentEncoding ?? value }
+                if let value = response.headerFields[name], value.utf8.contains(UInt8(ascii: "%")) {
+                    response.headerFields[name] = value.removingPercentEncoding ?? value
+                }
             }
             return (response, responseBody)
         } catch {
@@ -162,13 +164,16 @@ struct AuthMiddleware: ServerMiddleware {
 
     /// The bearer token of `Authorization`; 401 when there is none.
     private static func bearerToken(_ request: HTTPRequest) throws(GatewayProblem) -> String {
-        guard let header = request.headerFields[.authorization], header.hasPrefix("Bearer "),
-            case let token = String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces),
-            !token.isEmpty
-        else {
+        let isBlank = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        var token = request.headerFields[.authorization].map { Substring($0).utf8 } ?? Substring().utf8
+        let isBearer = token.starts(with: "Bearer ".utf8)
+        token = token.dropFirst(isBearer ? "Bearer ".count : 0)
+        while let first = token.first, isBlank(first) { token = token.dropFirst() }
+        while let last = token.last, isBlank(last) { token = token.dropLast() }
+        guard isBearer, !token.isEmpty else {
             throw GatewayProblem(.unauthorized, "unauthorized", "Unauthorized", detail: "send Authorization: Bearer <token>")
         }
-        return token
+        return String(Substring(token))
     }
 
     /// Compares without an early exit, so timing does not reveal how much of the token matched.

@@ -120,9 +120,11 @@ enum CanonicalPath {
         if bytes.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == UInt8(ascii: "\\") }) {
             return "contains a control character or a backslash"
         }
-        let lowered = path.lowercased()
-        for encoded in ["%2f", "%5c", "%2e", "%00"] where lowered.contains(encoded) {
-            return "contains an encoded slash, backslash, dot or NUL (\(encoded.uppercased()))"
+        for index in bytes.indices.dropLast(2) where bytes[index] == UInt8(ascii: "%") {
+            let code = String(decoding: bytes[(index + 1)...(index + 2)], as: UTF8.self).uppercased()
+            if ["2F", "5C", "2E", "00"].contains(code) {
+                return "contains an encoded slash, backslash, dot or NUL (%\(code))"
+            }
         }
         for segment in path.dropFirst().split(separator: "/", omittingEmptySubsequences: false) {
             if segment.isEmpty { return "has an empty segment (// or a trailing /)" }

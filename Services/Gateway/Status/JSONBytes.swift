@@ -58,13 +58,21 @@ struct JSONBytes {
 
     /// `value` in decimal, left-padded with zeros to `minimumWidth`.
     private mutating func digits(_ value: UInt, minimumWidth: Int) {
-        let start = bytes.count
-        var rest = value
-        repeat {
-            bytes.append(UInt8(ascii: "0") + UInt8(rest % 10))
-            rest /= 10
-        } while rest > 0
-        while bytes.count - start < minimumWidth { bytes.append(UInt8(ascii: "0")) }
-        bytes[start...].reverse()
+        // Written backwards into a fixed buffer (20 digits hold any UInt), then appended in one go.
+        var buffer: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &buffer) { scratch in
+            var position = scratch.count
+            var rest = value
+            repeat {
+                position -= 1
+                scratch[position] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+            } while rest > 0
+            while scratch.count - position < minimumWidth && position > 0 {
+                position -= 1
+                scratch[position] = UInt8(ascii: "0")
+            }
+            bytes.append(contentsOf: scratch[position...])
+        }
     }
 }
