@@ -70,7 +70,8 @@ let package = Package(
         cLibrary("CRabbitMQ", pkgConfig: "librabbitmq", apt: "librabbitmq-dev"),
         cLibrary("CHiredis", pkgConfig: nil, apt: "libhiredis-dev"),
         cLibrary("CLibSSH2", pkgConfig: "libssh2", apt: "libssh2-1-dev"),
-        cLibrary("CCurl", pkgConfig: "libcurl", apt: "libcurl4-openssl-dev"),
+        // libcurl's headers (libcurl4-openssl-dev); the library itself is loaded on first use (dlopen).
+        .target(name: "CCurl", path: "Shared/CCurl", linkerSettings: [.linkedLibrary("dl")]),
 
         // Shared modules.
         .target(name: "PazConcurrency", path: "Shared/Concurrency"),

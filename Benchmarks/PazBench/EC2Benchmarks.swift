@@ -64,7 +64,7 @@ struct EC2CreateBenchmark: AsyncParsableCommand {
     private func inventoryClient(_ moto: MotoServer) throws -> EC2Client {
         var logger = Logger(label: "paz-bench.ec2")
         logger.logLevel = .warning
-        let http = try HTTPClient(configuration: .init(retry: .none, threadName: "paz-bench-ec2"), logger: logger)
+        let http = HTTPClient(configuration: .init(retry: .none, threadName: "paz-bench-ec2"), logger: logger)
         return EC2Client(
             endpoint: EC2Endpoint(url: moto.endpoint, region: moto.region),
             credentials: AWSCredentials(accessKeyId: moto.credentials.accessKeyID, secretAccessKey: moto.credentials.secretAccessKey),

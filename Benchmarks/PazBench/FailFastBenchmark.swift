@@ -30,7 +30,7 @@ struct FailFastBenchmark: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "paz-bench.fail-fast")
         logger.logLevel = .warning
-        let http = try HTTPClient(configuration: .init(retry: .none, threadName: "paz-bench-fail-fast"), logger: logger)
+        let http = HTTPClient(configuration: .init(retry: .none, threadName: "paz-bench-fail-fast"), logger: logger)
         let (p50, p99) = try await withStack { stack in
             guard let redis = stack.state.processes.first(where: { $0.name == "redis-server" }) else {
                 throw BenchError("the stack has no redis-server process")

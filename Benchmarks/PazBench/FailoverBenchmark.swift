@@ -79,7 +79,7 @@ struct FailoverBenchmark: AsyncParsableCommand {
             guard let index = stack.state.ha?.redis.firstIndex(of: primary) else { throw BenchError("the primary \(primary) is not the stack's") }
             var logger = Logger(label: "paz-bench.failover")
             logger.logLevel = .critical
-            let http = try HTTPClient(
+            let http = HTTPClient(
                 configuration: .init(connectTimeout: .milliseconds(500), totalTimeout: .seconds(1), retry: .none), logger: logger)
             defer { Task { await http.shutdown() } }
             let status = HTTPRequest(url: stack.gatewayURL + "/v1/status", headers: ["Authorization": "Bearer \(stack.token)"])

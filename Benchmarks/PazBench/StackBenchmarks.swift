@@ -104,7 +104,7 @@ struct AcceptBenchmark: AsyncParsableCommand {
     var connections = 16
 
     @Option(help: "Seconds to run (every create stays: at most 10,000 machines, the largest quota).")
-    var seconds = 4
+    var seconds = 3
 
     func run() async throws {
         let rate = try await withStack(environment: unlimitedRate) { stack in

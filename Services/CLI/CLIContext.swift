@@ -117,15 +117,10 @@ package struct CLIContext: Sendable {
     package static func withClient<T>(
         gateway: URL, token: String?, _ body: (Client) async throws -> T
     ) async throws(CLIError) -> T {
-        let http: PazHTTP.HTTPClient
-        do {
-            var logger = Logger(label: "paz-machine.http")
-            logger.logLevel = .critical
-            http = try PazHTTP.HTTPClient(
-                configuration: .init(connectTimeout: .seconds(5), totalTimeout: .seconds(60), retry: gatewayRetry), logger: logger)
-        } catch {
-            throw .transport("cannot start the HTTP client: \(error)")
-        }
+        var logger = Logger(label: "paz-machine.http")
+        logger.logLevel = .critical
+        let http = PazHTTP.HTTPClient(
+            configuration: .init(connectTimeout: .seconds(5), totalTimeout: .seconds(60), retry: gatewayRetry), logger: logger)
         var middlewares: [any ClientMiddleware] = [IdempotencyKeyMiddleware(), ProblemMiddleware()]
         if let token { middlewares.insert(BearerTokenMiddleware(token: token), at: 0) }
         let client = Client(serverURL: gateway, configuration: .gatewayAPI, transport: CurlTransport(client: http), middlewares: middlewares)

@@ -89,7 +89,7 @@ extension CloudDriver {
         let name = provider.name.rawValue
         try await DriverServiceMain.run(defaultServiceName: "driver-\(name)", defaultPrefetch: CloudSettings.defaultPrefetch) { reader in
             let settings = try CloudSettings(driver: name, reader: reader)
-            let http = try HTTPClient(
+            let http = HTTPClient(
                 configuration: .init(connectTimeout: .seconds(10), totalTimeout: .seconds(60), retry: .none, threadName: "paz-\(name)-http"),
                 logger: Logger(label: "paz.driver.\(name).http"))
             return CloudDriver(provider: provider, settings: settings, http: http)

@@ -24,7 +24,7 @@ final class CurlMultiLoop: @unchecked Sendable {
     /// Starts the thread, named `name`. `maxConnectionsPerHost` 0 means unlimited.
     init(name: String, maxConnectionsPerHost: Int) throws(HTTPClientError) {
         try CurlGlobal.initialize()
-        guard let multi = curl_multi_init() else {
+        guard let multi = paz_curl_multi_init() else {
             throw .setupFailed("curl_multi_init failed (out of memory?)")
         }
         self.multi = multi
@@ -41,7 +41,7 @@ final class CurlMultiLoop: @unchecked Sendable {
     }
 
     deinit {
-        curl_multi_cleanup(multi)
+        paz_curl_multi_cleanup(multi)
     }
 
     /// Queues `transfer`; its `onComplete` runs on the loop thread. False once the loop is stopping.
@@ -50,7 +50,7 @@ final class CurlMultiLoop: @unchecked Sendable {
         defer { lock.unlock() }
         guard !stopping else { return false }
         pending.append(transfer)
-        curl_multi_wakeup(multi)
+        paz_curl_multi_wakeup(multi)
         return true
     }
 
@@ -61,7 +61,7 @@ final class CurlMultiLoop: @unchecked Sendable {
         transfer.cancelRequested = true
         guard !stopping else { return }
         cancellations.append(transfer)
-        curl_multi_wakeup(multi)
+        paz_curl_multi_wakeup(multi)
     }
 
     /// Fails every queued and running transfer with `.shutDown`, ends the thread and waits for it.
@@ -88,7 +88,7 @@ final class CurlMultiLoop: @unchecked Sendable {
     private func requestStopLocked() {
         guard !stopping else { return }
         stopping = true
-        curl_multi_wakeup(multi)
+        paz_curl_multi_wakeup(multi)
     }
 
     // MARK: - Loop thread
@@ -114,7 +114,7 @@ final class CurlMultiLoop: @unchecked Sendable {
 
             if stop {
                 for transfer in active.values {
-                    curl_multi_remove_handle(multi, transfer.handle)
+                    paz_curl_multi_remove_handle(multi, transfer.handle)
                     transfer.complete(.shutDown)
                 }
                 active.removeAll()
@@ -126,9 +126,9 @@ final class CurlMultiLoop: @unchecked Sendable {
                     transfer.complete(.cancelled)
                     continue
                 }
-                let code = curl_multi_add_handle(multi, transfer.handle)
+                let code = paz_curl_multi_add_handle(multi, transfer.handle)
                 guard code == CURLM_OK else {
-                    let message = String(cString: curl_multi_strerror(code))
+                    let message = String(cString: paz_curl_multi_strerror(code))
                     transfer.complete(.failed(CurlFailure(code: Int(code.rawValue), message: message, detail: "curl_multi_add_handle", kind: .other)))
                     continue
                 }
@@ -136,14 +136,14 @@ final class CurlMultiLoop: @unchecked Sendable {
             }
             for transfer in cancelled {
                 guard active.removeValue(forKey: transfer.handle) != nil else { continue }
-                curl_multi_remove_handle(multi, transfer.handle)
+                paz_curl_multi_remove_handle(multi, transfer.handle)
                 transfer.complete(.cancelled)
             }
 
-            curl_multi_perform(multi, &running)
+            paz_curl_multi_perform(multi, &running)
             completeFinishedTransfers()
             // Sleeps until a socket is ready, libcurl's next timeout, a wakeup, or at most a second.
-            curl_multi_poll(multi, nil, 0, 1000, nil)
+            paz_curl_multi_poll(multi, nil, 0, 1000, nil)
         }
 
         lock.lock()
@@ -156,24 +156,27 @@ final class CurlMultiLoop: @unchecked Sendable {
 
     private func completeFinishedTransfers() {
         var remaining: Int32 = 0
-        while let message = curl_multi_info_read(multi, &remaining) {
+        while let message = paz_curl_multi_info_read(multi, &remaining) {
             guard paz_curl_msg_is_done(message) != 0, let handle = message.pointee.easy_handle else { continue }
             let code = paz_curl_msg_result(message)
             guard let transfer = active.removeValue(forKey: handle) else { continue }
             // The message is invalid after remove_handle: everything needed was read above.
-            curl_multi_remove_handle(multi, handle)
+            paz_curl_multi_remove_handle(multi, handle)
             transfer.complete(transfer.outcome(code: code))
         }
     }
 }
 
-/// `curl_global_init`, run once per process before the first handle is made.
+/// libcurl loaded (`dlopen`, on first use) and `curl_global_init` run, once per process, before
+/// the first handle is made.
 enum CurlGlobal {
-    private static let result: CURLcode = paz_curl_global_init_default()
-
     static func initialize() throws(HTTPClientError) {
+        let result = paz_curl_global_init_default()
         guard result == CURLE_OK else {
-            throw .setupFailed("curl_global_init failed: \(String(cString: curl_easy_strerror(result)))")
+            if let reason = paz_curl_load_error() {
+                throw .setupFailed("libcurl could not be loaded (\(String(cString: reason))); install libcurl4")
+            }
+            throw .setupFailed("curl_global_init failed: \(String(cString: paz_curl_easy_strerror(result)))")
         }
     }
 }

@@ -70,7 +70,7 @@ final class CurlTransfer: @unchecked Sendable {
         }
         try Self.validate(request)
         self.body = body
-        guard let handle = curl_easy_init() else {
+        guard let handle = paz_curl_easy_init() else {
             throw .setupFailed("curl_easy_init failed (out of memory?)")
         }
         self.handle = handle
@@ -80,8 +80,8 @@ final class CurlTransfer: @unchecked Sendable {
     }
 
     deinit {
-        curl_easy_cleanup(handle)
-        curl_slist_free_all(headerList)
+        paz_curl_easy_cleanup(handle)
+        paz_curl_slist_free_all(headerList)
         errorBuffer.deallocate()
     }
 
@@ -99,7 +99,7 @@ final class CurlTransfer: @unchecked Sendable {
         // reaches the sink: the status is the outcome.
         let rejectedStatus = statusChecked && code == CURLE_WRITE_ERROR
         guard code == CURLE_OK || rejectedStatus else {
-            let message = String(cString: curl_easy_strerror(code))
+            let message = String(cString: paz_curl_easy_strerror(code))
             let detail = String(cString: errorBuffer)
             return .failed(CurlFailure(code: Int(code.rawValue), message: message, detail: detail, kind: Self.kind(of: code)))
         }
@@ -233,7 +233,7 @@ final class CurlTransfer: @unchecked Sendable {
             if !request.headers.contains("Content-Type") { lines.append("Content-Type:") }
         }
         for line in lines {
-            guard let appended = curl_slist_append(headerList, line) else {
+            guard let appended = paz_curl_slist_append(headerList, line) else {
                 throw .setupFailed("curl_slist_append failed (out of memory?)")
             }
             headerList = appended
@@ -251,7 +251,7 @@ final class CurlTransfer: @unchecked Sendable {
 
     private func check(_ code: CURLcode, _ option: CURLoption) throws(HTTPClientError) {
         guard code == CURLE_OK else {
-            throw .setupFailed("curl_easy_setopt(\(option.rawValue)) failed: \(String(cString: curl_easy_strerror(code)))")
+            throw .setupFailed("curl_easy_setopt(\(option.rawValue)) failed: \(String(cString: paz_curl_easy_strerror(code)))")
         }
     }
 

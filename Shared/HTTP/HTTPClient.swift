@@ -1,5 +1,6 @@
 import Foundation
 package import Logging
+import Synchronization
 
 /// An HTTP client for provider APIs, over libcurl.
 ///
@@ -58,22 +59,47 @@ package final class HTTPClient: Sendable {
 
     private let configuration: Configuration
     private let logger: Logger
-    private let loop: CurlMultiLoop
+    private let loop = Mutex<LoopState>(.notStarted)
 
-    /// Starts the client's curl thread.
-    package init(configuration: Configuration = Configuration(), logger: Logger) throws(HTTPClientError) {
+    private enum LoopState {
+        case notStarted
+        case running(CurlMultiLoop)
+        case shutDown
+    }
+
+    /// A client; its curl thread starts, and libcurl is loaded, with the first request (a service
+    /// that has sent none does not map libcurl and its dependencies).
+    package init(configuration: Configuration = Configuration(), logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        loop = try CurlMultiLoop(name: configuration.threadName, maxConnectionsPerHost: configuration.maxConnectionsPerHost)
     }
 
     deinit {
-        loop.requestStop()
+        if case .running(let loop) = loop.withLock({ $0 }) { loop.requestStop() }
     }
 
     /// Fails requests still in flight with ``HTTPClientError/shutDown`` and ends the curl thread.
     package func shutdown() async {
-        await loop.stop()
+        let running = loop.withLock { state -> CurlMultiLoop? in
+            defer { state = .shutDown }
+            guard case .running(let loop) = state else { return nil }
+            return loop
+        }
+        await running?.stop()
+    }
+
+    /// The curl thread, started by the first call; nil after ``shutdown()``.
+    private func runningLoop() throws(HTTPClientError) -> CurlMultiLoop? {
+        try loop.withLock { (state) throws(HTTPClientError) -> CurlMultiLoop? in
+            switch state {
+            case .running(let loop): return loop
+            case .shutDown: return nil
+            case .notStarted:
+                let loop = try CurlMultiLoop(name: configuration.threadName, maxConnectionsPerHost: configuration.maxConnectionsPerHost)
+                state = .running(loop)
+                return loop
+            }
+        }
     }
 
     /// Sends `request`, retrying as the configuration's ``RetryPolicy`` allows when it is idempotent.
@@ -237,6 +263,7 @@ package final class HTTPClient: Sendable {
 
     /// One attempt on the curl thread; cancelling the calling task aborts the transfer.
     private func perform(_ request: HTTPRequest, body: TransferBody = .buffered) async throws(HTTPClientError) -> TransferOutcome {
+        guard let loop = try runningLoop() else { return .shutDown }
         let transfer = try CurlTransfer(
             request: request,
             settings: TransferSettings(
@@ -249,7 +276,6 @@ package final class HTTPClient: Sendable {
             ),
             body: body
         )
-        let loop = self.loop
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<TransferOutcome, Never>) in
                 transfer.onComplete = { continuation.resume(returning: $0) }

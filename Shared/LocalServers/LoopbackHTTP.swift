@@ -23,18 +23,10 @@ package enum LoopbackHTTP {
         guard url.hasPrefix("http://127.") else {
             throw .requestFailed(server: server, request: request, reason: "not a loopback URL")
         }
-        let client: HTTPClient
-        do {
-            client = try HTTPClient(
-                configuration: .init(
-                    connectTimeout: min(timeout, .seconds(5)), totalTimeout: timeout, retry: .none,
-                    threadName: "paz-loopback"
-                ),
-                logger: logger
-            )
-        } catch {
-            throw .requestFailed(server: server, request: request, reason: "\(error)")
-        }
+        let client = HTTPClient(
+            configuration: .init(
+                connectTimeout: min(timeout, .seconds(5)), totalTimeout: timeout, retry: .none, threadName: "paz-loopback"),
+            logger: logger)
         let outcome: Result<HTTPResponse, HTTPClientError>
         do {
             outcome = .success(try await client.send(HTTPRequest(

@@ -23,7 +23,7 @@ struct CloudAPI {
     init(endpoint: String, token: String) throws {
         self.endpoint = endpoint
         self.token = token
-        client = try HTTPClient(
+        client = HTTPClient(
             configuration: .init(totalTimeout: .seconds(20), retry: .none, threadName: "cloudsim-test"),
             logger: Logger(label: "cloudsim-test")
         )

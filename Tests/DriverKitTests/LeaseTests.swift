@@ -76,7 +76,11 @@ import Testing
         harness.driver.createDelays.withLock { $0 = [.seconds(8), .seconds(8), .seconds(8)] }
         let creates = (0..<3).map { _ in sampleCreate(driver: harness.driver.name) }
         for create in creates { try await harness.send(harness.command(.machineCreate(create))) }
-        try await Task.sleep(for: .milliseconds(500))
+        // Both command slots busy (a fixed sleep lost this race on a loaded machine).
+        let busy = ContinuousClock.now + .seconds(30)
+        while harness.driver.count("create") < 2, ContinuousClock.now < busy {
+            try await Task.sleep(for: .milliseconds(20))
+        }
 
         let started = ContinuousClock.now
         let reply = try await RPCClient(amqp: harness.connection).call(

@@ -12,7 +12,7 @@ struct EC2ClientTests {
     static func client(_ endpoint: String, region: String, credentials: AWSCredentials, attempts: Int = 4) throws -> EC2Client {
         var logger = Logger(label: "ec2-client-test")
         logger.logLevel = .warning
-        let http = try HTTPClient(configuration: .init(retry: .none, threadName: "ec2-client-test"), logger: logger)
+        let http = HTTPClient(configuration: .init(retry: .none, threadName: "ec2-client-test"), logger: logger)
         return EC2Client(
             endpoint: EC2Endpoint(url: endpoint, region: region), credentials: credentials, http: http,
             retry: RetryPolicy(maxAttempts: attempts, baseDelay: .milliseconds(10), maximumDelay: .milliseconds(50)), logger: logger)

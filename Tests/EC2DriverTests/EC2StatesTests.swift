@@ -51,7 +51,7 @@ struct EC2StatesTests {
 
         let driver = EC2Driver(
             settings: EC2Settings(awsEndpoints: false, endpointPrefixes: [try #require(URLPrefix(proxy.endpoint))]),
-            http: try HTTPClient(configuration: .init(retry: .none), logger: Logger(label: "test.ec2.http")))
+            http: HTTPClient(configuration: .init(retry: .none), logger: Logger(label: "test.ec2.http")))
         let states = try await driver.states(of: machines + [unrecorded], context: context)
         #expect(states[machines[0]]?.state == .running)
         #expect(states[machines[1]]?.state == .stopped)

@@ -101,7 +101,7 @@ final class GatewayHarness: Sendable {
         }
         var httpConfiguration = PazHTTP.HTTPClient.Configuration()
         httpConfiguration.retry = .none
-        let http = try PazHTTP.HTTPClient(configuration: httpConfiguration, logger: logger)
+        let http = PazHTTP.HTTPClient(configuration: httpConfiguration, logger: logger)
         return GatewayHarness(
             baseURL: "http://127.0.0.1:\(port)", port: port, adminToken: adminToken, store: services.store, amqp: amqp, http: http,
             breakers: services.breakers, group: group, task: task, scratch: scratch, ownRabbit: ownRabbit)

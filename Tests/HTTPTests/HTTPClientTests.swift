@@ -278,9 +278,29 @@ struct HTTPClientTests {
         }
     }
 
+    @Test func theCurlThreadStartsWithTheFirstRequest() async throws {
+        let server = try await TestHTTPServer.get()
+        let name = "paz-lazy-\(UInt16.random(in: 0...9_999))"
+        let client = HTTPClient(configuration: .init(threadName: name), logger: LogCapture().logger)
+        #expect(!Self.threadNames().contains(name), "a client that sent nothing runs no curl thread")
+        let response = try await client.send(HTTPRequest(url: server.url("/ok", id: Self.newID())))
+        #expect(response.status == 200)
+        #expect(Self.threadNames().contains(name))
+        await client.shutdown()
+    }
+
+    /// The names of this process's threads (`/proc/self/task/*/comm`).
+    static func threadNames() -> Set<String> {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        return Set(tasks.compactMap { task in
+            (try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        })
+    }
+
     @Test func shutdownFailsRequestsInFlight() async throws {
         let server = try await TestHTTPServer.get()
-        let client = try HTTPClient(logger: LogCapture().logger)
+        let client = HTTPClient(logger: LogCapture().logger)
         let task = Task { try await client.send(HTTPRequest(url: server.url("/slow", id: Self.newID(), "ms=5000"))) }
         try await Task.sleep(for: .milliseconds(200))
         await client.shutdown()

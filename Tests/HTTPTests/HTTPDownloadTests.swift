@@ -44,7 +44,7 @@ struct HTTPDownloadTests {
 
     /// Requests the server saw with `id`.
     static func count(_ server: TestHTTPServer, id: String) async throws -> Int {
-        let client = try HTTPClient(logger: LogCapture().logger)
+        let client = HTTPClient(logger: LogCapture().logger)
         let response = try await client.send(HTTPRequest(url: server.url("/count", id: id)))
         await client.shutdown()
         return try #require(Int(response.bodyText.trimmingCharacters(in: .whitespacesAndNewlines)))

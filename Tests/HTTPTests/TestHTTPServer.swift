@@ -63,7 +63,7 @@ struct Echo: Decodable {
 func withHTTPClient<T>(
     _ configuration: HTTPClient.Configuration, logger: Logger, _ body: (HTTPClient) async throws -> T
 ) async throws -> T {
-    let client = try HTTPClient(configuration: configuration, logger: logger)
+    let client = HTTPClient(configuration: configuration, logger: logger)
     do {
         let result = try await body(client)
         await client.shutdown()

@@ -128,7 +128,7 @@ struct CacheHarness {
         scratch = try ScratchDirectory.make(prefix: "paz-image-cache")
         FixtureCleanup.removeAtExit(scratch)
         cacheDirectory = scratch.appendingPathComponent("cache")
-        client = try HTTPClient(configuration: .init(connectTimeout: .seconds(5), threadName: "paz-qemu-test"), logger: logs.logger)
+        client = HTTPClient(configuration: .init(connectTimeout: .seconds(5), threadName: "paz-qemu-test"), logger: logs.logger)
         sources = ImageSourcePolicy(fileDirectories: [scratch.path], urlPrefixes: [try await ImageServer.get().filesPrefix])
     }
 
@@ -329,7 +329,7 @@ struct ImageCacheTests {
         let expected = try digest(data, .sha512)
         try await CacheHarness.with { harness in
             // Two instances with their own HTTP clients: as two processes would, they meet only at the lock.
-            let otherClient = try HTTPClient(configuration: .init(threadName: "paz-qemu-test-2"), logger: harness.logs.logger)
+            let otherClient = HTTPClient(configuration: .init(threadName: "paz-qemu-test-2"), logger: harness.logs.logger)
             let url = server.url(name, "ms=500")
             async let first = harness.cache().baseImage(url: url, digest: expected)
             async let second = ImageCache(

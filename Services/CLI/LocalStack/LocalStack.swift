@@ -366,12 +366,7 @@ package struct LocalStack: Sendable {
     private func waitUntilReady(_ name: String, port: Int, state: StackState, timeout: Duration = .seconds(60)) async throws(CLIError) {
         var logger = Logger(label: "paz-machine.up")
         logger.logLevel = .critical
-        let http: HTTPClient
-        do {
-            http = try HTTPClient(configuration: .init(connectTimeout: .seconds(2), totalTimeout: .seconds(5), retry: .none), logger: logger)
-        } catch {
-            throw .transport("cannot start the HTTP client: \(error)")
-        }
+        let http = HTTPClient(configuration: .init(connectTimeout: .seconds(2), totalTimeout: .seconds(5), retry: .none), logger: logger)
         let outcome = await poll(http, name: name, port: port, state: state, timeout: timeout)
         await http.shutdown()
         if let outcome { throw outcome }

@@ -9,7 +9,7 @@ extension QEMUDriver {
         try await DriverServiceMain.run(defaultServiceName: "driver-qemu") { reader in
             let settings = try QEMUSettings(reader: reader)
             let logger = Logger(label: "paz.driver.qemu.images")
-            let http = try HTTPClient(configuration: .init(threadName: "paz-qemu-images"), logger: logger)
+            let http = HTTPClient(configuration: .init(threadName: "paz-qemu-images"), logger: logger)
             return QEMUDriver(settings: settings, images: ImageCache(
                 directory: settings.imageCacheDirectory, sources: settings.imageSources, http: http, logger: logger))
         }
