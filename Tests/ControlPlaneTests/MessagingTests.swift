@@ -188,6 +188,47 @@ struct MessagingTests {
         await connection.close()
     }
 
+    @Test("RPC: a request the broker refuses (basic.nack) is sent again until it is taken, within the deadline")
+    func rpcResendsNackedRequests() async throws {
+        let connection = try await Self.connect("rpc-nack")
+        // A queue that holds one message and refuses (nacks) publishes past it.
+        let full = "test.rpc-full.\(UUID().uuidString.prefix(8).lowercased())"
+        var queue = AMQPQueue(name: full, durable: false, autoDelete: false)
+        queue.otherArguments = ["x-max-length": .int(1), "x-overflow": .string("reject-publish")]
+        try await connection.declare(queue)
+        try await connection.publish(exchange: "", routingKey: full, body: Array("filler".utf8))
+        await #expect(throws: AMQPError.self) {
+            try await connection.publish(exchange: "", routingKey: full, body: Array("refused".utf8))
+        }
+
+        let client = RPCClient(amqp: connection)
+        let call = Task {
+            try await client.call(Self.command(marker: "nack"), exchange: "", routingKey: full, timeout: .seconds(60))
+        }
+        // While the queue is full the request is refused and sent again; once there is room it is taken.
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try await connection.queueStatus(full)?.messageCount == 1)
+        let consumer = try await connection.consume(queue: full, prefetch: 10)
+        let responder = RPCResponder(amqp: connection)
+        for try await delivery in consumer {
+            try await connection.ack(delivery)
+            guard delivery.properties.replyTo != nil else { continue }  // the filler
+            let request = try MessageCodec.decode(CommandPayload.self, from: Data(delivery.body))
+            let reply = request.reply(.failure(OperationError(code: "test", message: "answered", retriable: false)))
+            _ = await responder.answer(delivery, kind: request.kind, with: reply)
+            break
+        }
+        let answered = try await call.value
+        guard case .failure(let failure) = answered.payload else {
+            Issue.record("expected the test's answer, got \(answered.kind)")
+            return
+        }
+        #expect(failure.message == "answered")
+        await consumer.cancel()
+        _ = try await connection.deleteQueue(full)
+        await connection.close()
+    }
+
     @Test("A message republished by its own consumer keeps its first sender; anyone else's user-id is taken as it is")
     func originalSender() async throws {
         let connection = try await Self.connect("sender")

@@ -6,7 +6,10 @@ package import PazSchemas
 ///
 /// Every request is transient, carries an expiration equal to the caller's deadline (a request
 /// nobody took in time expires in its queue instead of piling up), is mandatory (no queue: failed
-/// at once), and its wait ends at the deadline or as soon as the calling task is cancelled.
+/// at once), and its wait ends at the deadline or as soon as the calling task is cancelled. A request
+/// the broker refused (`basic.nack`: it was not enqueued, so it cannot run twice) is sent again after
+/// a pause (100 ms, doubling to 2 s) until the deadline: a quorum queue whose leader is being
+/// re-elected after a node was lost refuses publishes for a while.
 package struct RPCClient: Sendable {
     /// Why a call returned no reply.
     package enum Failure: Error, Sendable, Hashable, CustomStringConvertible {
@@ -50,19 +53,32 @@ package struct RPCClient: Sendable {
         } catch {
             throw .unreadable("the request could not be encoded: \(error)")
         }
-        let properties = AMQPProperties(
-            messageID: request.messageId.rawValue, contentType: Routing.contentType, type: request.kind.rawValue,
-            expiration: Self.expiration(timeout), persistent: false)
+        let deadline = ContinuousClock.now + timeout
+        var pause = Duration.milliseconds(100)
         let delivery: AMQPDelivery
-        do {
-            delivery = try await amqp.call(
-                exchange: exchange, routingKey: routingKey, body: Array(body), properties: properties, timeout: timeout)
-        } catch {
-            switch error {
-            case .rpcTimeout(_, let after): throw .timeout(after: after)
-            case .unroutable: throw .unroutable("\(error)")
-            case .cancelled: throw .cancelled
-            default: throw .unavailable("\(error)")
+        while true {
+            let remaining = deadline - ContinuousClock.now
+            let properties = AMQPProperties(
+                messageID: request.messageId.rawValue, contentType: Routing.contentType, type: request.kind.rawValue,
+                expiration: Self.expiration(remaining), persistent: false)
+            do {
+                delivery = try await amqp.call(
+                    exchange: exchange, routingKey: routingKey, body: Array(body), properties: properties, timeout: remaining)
+                break
+            } catch .nacked where ContinuousClock.now + pause < deadline {
+                do {
+                    try await Task.sleep(for: pause)
+                } catch {
+                    throw .cancelled
+                }
+                pause = min(pause * 2, .seconds(2))
+            } catch {
+                switch error {
+                case .rpcTimeout: throw .timeout(after: timeout)
+                case .unroutable: throw .unroutable("\(error)")
+                case .cancelled: throw .cancelled
+                default: throw .unavailable("\(error)")
+                }
             }
         }
         do {
