@@ -67,11 +67,12 @@ package final class RedisTrackingCache: Sendable {
         do {
             read = try await reads.command(field.map { ["HGET", RedisArgument(key), RedisArgument($0)] } ?? ["GET", RedisArgument(key)]).bytes
         } catch {
-            _ = values.endRead(key, keeping: nil)
+            values.endRead(key, keeping: nil)
             throw error
         }
-        let keep = generation != nil && (read != nil || field == nil)
-        _ = values.endRead(key, keeping: keep ? (field ?? "", read) : nil) { [listener] in
+        // Kept only under the generation the read started in (none: no subscription, nothing kept).
+        let keep = read != nil || field == nil
+        values.endRead(key, keeping: keep ? (field ?? "", read) : nil) { [listener] in
             generation.map { listener.isQuiet(generation: $0) } ?? false
         }
         return read

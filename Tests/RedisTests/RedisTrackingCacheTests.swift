@@ -15,7 +15,7 @@ import Testing
 @Suite("Redis: the tracking cache")
 struct RedisTrackingCacheTests {
     @Test func hitsStayInProcessAndEveryWriteIsSeenByTheNextRead() async throws {
-        try await withPrivateCache { server, writer, cache in
+        try await withPrivateCache { _, writer, cache in
             _ = try await writer.set("k", "v0")
             #expect(try await cache.get("k") == Array("v0".utf8))
             let before = try await calls(of: "get", on: writer)
@@ -42,7 +42,6 @@ struct RedisTrackingCacheTests {
             let hgets = try await calls(of: "hget", on: writer)
             for _ in 0..<5 { #expect(try await cache.hget("h", field: "nobody") == nil) }
             #expect(try await calls(of: "hget", on: writer) - hgets == 5)
-            _ = server
         }
     }
 
