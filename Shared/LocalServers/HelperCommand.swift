@@ -17,6 +17,21 @@ package enum HelperCommand {
         try execute(name, arguments).status
     }
 
+    /// Runs `name` with `arguments` (`environment` added to ours) without blocking a thread, for
+    /// programs that may take seconds (python3, ssh, rabbitmqctl): its exit status (-1 when it was
+    /// killed at `timeout`) and its output, stdout and stderr together.
+    package static func result(
+        _ name: String, _ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(60)
+    ) async throws(LocalServerError) -> (status: Int32, output: String) {
+        let directory = try ScratchDirectory.make(prefix: "paz-helper")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let outputFile = directory.appendingPathComponent("output")
+        let process = try ManagedProcess(executable: name, arguments: arguments, environment: environment, logFile: outputFile)
+        let status = await process.exitCode(within: timeout)
+        if status == nil { await process.kill() }
+        return (status ?? -1, (try? String(contentsOf: outputFile, encoding: .utf8)) ?? "")
+    }
+
     /// Output goes to a scratch file, not a pipe: a pipe's write end would leak into a server spawned
     /// concurrently by another thread, and reading to end-of-file would then hang until that server exits.
     private static func execute(_ name: String, _ arguments: [String]) throws(LocalServerError) -> (status: Int32, output: String) {

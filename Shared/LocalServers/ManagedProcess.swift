@@ -117,6 +117,19 @@ package final class ManagedProcess: Sendable {
         }
     }
 
+    /// Waits, without blocking a thread, until the process exits or `timeout` passes: its exit code
+    /// (as ``waitUntilExit()``), or nil while it still runs. For helpers that may take seconds.
+    package func exitCode(within timeout: Duration) async -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        var pause = Duration.milliseconds(5)
+        while isRunning {
+            guard ContinuousClock.now < deadline, !Task.isCancelled else { return nil }
+            try? await Task.sleep(for: pause)
+            pause = min(pause * 2, .milliseconds(50))
+        }
+        return waitUntilExit()
+    }
+
     /// Sends SIGTERM to the process group, waits up to `timeout`, then SIGKILL. Returns when the
     /// process is gone.
     package func stop(timeout: Duration = .seconds(10)) async {

@@ -357,16 +357,11 @@ package final class RabbitMQServer: RabbitMQUsers {
         let process = try ManagedProcess(
             executable: "/usr/lib/rabbitmq/bin/" + tool, arguments: ["-n", nodeName, "--quiet"] + arguments,
             environment: environment, logFile: log)
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(50))
-        }
         let command = tool + " " + arguments.map { $0.hasPrefix("/") ? "<file>" : $0 }.joined(separator: " ")
-        guard !process.isRunning else {
+        guard let status = await process.exitCode(within: timeout) else {
             await process.kill()
             throw .commandFailed(command, status: -1, output: "no exit after \(timeout): " + process.logTail())
         }
-        let status = process.waitUntilExit()
         guard status == 0 else { throw .commandFailed(command, status: status, output: process.logTail()) }
         return (try? String(contentsOf: log, encoding: .utf8)) ?? ""
     }

@@ -58,34 +58,29 @@ struct CloudAPI {
 /// Keys and shell helpers (ssh-keygen, ssh-keyscan, ssh) for the tests.
 enum Shell {
     /// Runs a command to completion; returns its exit status and combined output.
-    static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let directory = try ScratchDirectory.make(prefix: "cloudsim-shell")
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let log = directory.appendingPathComponent("out")
-        let process = try ManagedProcess(executable: executable, arguments: arguments, logFile: log)
-        let status = process.waitUntilExit()
-        return (status, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
+    static func run(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await HelperCommand.result(executable, arguments)
     }
 
     /// A fresh ed25519 key pair in `directory`: (private key file, public key line).
-    static func keyPair(in directory: URL, name: String) throws -> (file: String, publicKey: String) {
+    static func keyPair(in directory: URL, name: String) async throws -> (file: String, publicKey: String) {
         let file = directory.appendingPathComponent(name).path
-        let result = try run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", name, "-f", file])
+        let result = try await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", name, "-f", file])
         #expect(result.status == 0, "ssh-keygen: \(result.output)")
         let publicKey = try String(contentsOfFile: file + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         return (file, publicKey)
     }
 
     /// The host keys sshd on `address:22` presents (`ssh-keyscan` lines without the host).
-    static func hostKeys(_ address: String) throws -> [String] {
-        try run("ssh-keyscan", ["-T", "5", "-t", "ed25519", address]).output
+    static func hostKeys(_ address: String) async throws -> [String] {
+        try await run("ssh-keyscan", ["-T", "5", "-t", "ed25519", address]).output
             .split(separator: "\n").filter { !$0.hasPrefix("#") }
             .map { $0.split(separator: " ").dropFirst().prefix(2).joined(separator: " ") }
     }
 
     /// Logs in with `key` as `user`, checking the host key against `knownHost`; returns `id -un`'s output.
-    static func login(_ address: String, user: String, key: String, knownHostsFile: String) throws -> (status: Int32, output: String) {
-        try run("ssh", [
+    static func login(_ address: String, user: String, key: String, knownHostsFile: String) async throws -> (status: Int32, output: String) {
+        try await run("ssh", [
             "-i", key, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=\(knownHostsFile)",
             "-o", "ConnectTimeout=5", "-o", "IdentitiesOnly=yes", "\(user)@\(address)", "id -un",
         ])

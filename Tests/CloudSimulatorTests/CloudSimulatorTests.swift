@@ -46,11 +46,11 @@ import Testing
         let client: (file: String, publicKey: String)
         let registered: (file: String, publicKey: String)
 
-        init() throws {
+        init() async throws {
             directory = try ScratchDirectory.make(prefix: "cloudsim-test")
-            host = try Shell.keyPair(in: directory, name: "host")
-            client = try Shell.keyPair(in: directory, name: "client")
-            registered = try Shell.keyPair(in: directory, name: "registered")
+            host = try await Shell.keyPair(in: directory, name: "host")
+            client = try await Shell.keyPair(in: directory, name: "client")
+            registered = try await Shell.keyPair(in: directory, name: "registered")
         }
 
         var hostPrivateKey: String { get throws { try String(contentsOfFile: host.file, encoding: .utf8) } }
@@ -76,7 +76,7 @@ import Testing
         let simulator = try await TestCloudSimulator.shared()
         let token = try await simulator.makeAccount(provider: .digitalOcean)
         let api = try CloudAPI(endpoint: simulator.digitalOceanEndpoint, token: token)
-        let keys = try Keys()
+        let keys = try await Keys()
         defer { try? FileManager.default.removeItem(at: keys.directory) }
 
         let key = try await api.send("POST", "/v2/account/keys", ["name": "registered", "public_key": keys.registered.publicKey])
@@ -117,11 +117,11 @@ import Testing
         #expect(address.hasPrefix("127."))
 
         // sshd presents the host key from the user data and lets in both the user data's key and the registered key.
-        #expect(try Shell.hostKeys(address).contains(keys.hostKey))
+        #expect(try await Shell.hostKeys(address).contains(keys.hostKey))
         let knownHosts = try keys.knownHosts(for: address)
-        let viaUserData = try Shell.login(address, user: Self.user, key: keys.client.file, knownHostsFile: knownHosts)
+        let viaUserData = try await Shell.login(address, user: Self.user, key: keys.client.file, knownHostsFile: knownHosts)
         #expect(viaUserData.status == 0 && viaUserData.output.contains(Self.user), "\(viaUserData.output)")
-        let viaRegistered = try Shell.login(address, user: Self.user, key: keys.registered.file, knownHostsFile: knownHosts)
+        let viaRegistered = try await Shell.login(address, user: Self.user, key: keys.registered.file, knownHostsFile: knownHosts)
         #expect(viaRegistered.status == 0, "\(viaRegistered.output)")
 
         // Power off: the action completes, the droplet is off and sshd is gone.
@@ -148,7 +148,7 @@ import Testing
         let simulator = try await TestCloudSimulator.shared()
         let token = try await simulator.makeAccount(provider: .hetzner)
         let api = try CloudAPI(endpoint: simulator.hetznerEndpoint, token: token)
-        let keys = try Keys()
+        let keys = try await Keys()
         defer { try? FileManager.default.removeItem(at: keys.directory) }
 
         let key = try await api.send("POST", "/ssh_keys", [
@@ -188,8 +188,8 @@ import Testing
         let running = try await api.send("GET", "/servers/\(id)")["server"]
         #expect(running["status"] as? String == "running")
         let address = try #require((running["public_net"] as? [String: Any]).flatMap { $0["ipv4"] as? [String: Any] }?["ip"] as? String)
-        #expect(try Shell.hostKeys(address).contains(keys.hostKey))
-        let login = try Shell.login(address, user: Self.user, key: keys.registered.file, knownHostsFile: try keys.knownHosts(for: address))
+        #expect(try await Shell.hostKeys(address).contains(keys.hostKey))
+        let login = try await Shell.login(address, user: Self.user, key: keys.registered.file, knownHostsFile: try keys.knownHosts(for: address))
         #expect(login.status == 0, "\(login.output)")
         let applied = try await api.send("GET", "/firewalls/\(firewallId)")["firewall"]["applied_to"] as? [[String: Any]]
         #expect((applied?.first?["applied_to_resources"] as? [Any])?.count == 1)

@@ -24,41 +24,42 @@ extension EndToEnd {
         func faultsUnderLoad() async throws {
             let run = try await LocalStackRun.start(
                 prefix: "paz-e2e-ha", arguments: ["--topology", "ha"], environment: ["STATUS_INTERVAL_SECONDS": "2"])
-            defer { run.tearDown() }
-            let cli = run.cli
-            try #require(run.up.status == 0, "up --topology ha failed: \(run.up.err)")
-            let state = try #require(try StackState.load(from: run.data.appendingPathComponent("stack.json")))
-            let ha = try #require(state.ha)
-            #expect(state.processes.filter { $0.name.hasPrefix("rabbitmq-server.") }.count == 3)
-            #expect(state.processes.filter { $0.name.hasPrefix("paz-gateway.") }.count == 2)
-            #expect(state.processes.contains { $0.name == "haproxy" })
+            try await run.use {
+                let cli = run.cli
+                try #require(run.up.status == 0, "up --topology ha failed: \(run.up.err)")
+                let state = try #require(try StackState.load(from: run.data.appendingPathComponent("stack.json")))
+                let ha = try #require(state.ha)
+                #expect(state.processes.filter { $0.name.hasPrefix("rabbitmq-server.") }.count == 3)
+                #expect(state.processes.filter { $0.name.hasPrefix("paz-gateway.") }.count == 2)
+                #expect(state.processes.contains { $0.name == "haproxy" })
 
-            let hosts = try await EndToEndTests.startHosts((0..<(2 * Self.clustersPerPhase)).map { "127.0.0.\(70 + $0)" })
-            defer { Task { for server in hosts.servers { await server.stop() } } }
-            let keyFile = run.root.appendingPathComponent("id_ed25519")
-            try PrivateFile.write(Data(hosts.key.privateKey.utf8), to: keyFile)
-            let trust = try ChaosEndToEndTests.trustDirectory(run)
-            let certificates = { try FileManager.default.contentsOfDirectory(atPath: trust.path).filter { $0.hasSuffix("-cert.pub") } }
+                let hosts = try await EndToEndTests.startHosts((0..<(2 * Self.clustersPerPhase)).map { "127.0.0.\(70 + $0)" })
+                defer { Task { for server in hosts.servers { await server.stop() } } }
+                let keyFile = run.root.appendingPathComponent("id_ed25519")
+                try PrivateFile.write(Data(hosts.key.privateKey.utf8), to: keyFile)
+                let trust = try ChaosEndToEndTests.trustDirectory(run)
+                let certificates = { try FileManager.default.contentsOfDirectory(atPath: trust.path).filter { $0.hasSuffix("-cert.pub") } }
 
-            for fault in Fault.allCases {
-                let stream = CreateStream(
-                    cli: cli, hosts: hosts.servers, key: keyFile, trust: trust, prefix: "ha-\(fault.rawValue)",
-                    clusters: Self.clustersPerPhase, pause: .milliseconds(300))
-                try await stream.waitUntilAnswered(2)
-                try await inject(fault, run: run, ha: ha, cli: cli)
-                let clusters = try await stream.expectAllSucceeded(cli, context: "\(fault)")
-                // One host certificate per machine: no create ran twice to the end.
-                let certified = try certificates().count
-                #expect(certified == 2 * clusters.count, "\(fault): \(certified) certificates")
-                for cluster in clusters {
-                    let removed = try await cli.run(["cluster", "rm", cluster])
-                    #expect(removed.status == 0, "\(fault): cluster rm \(cluster): \(removed.err)")
+                for fault in Fault.allCases {
+                    let stream = CreateStream(
+                        cli: cli, hosts: hosts.servers, key: keyFile, trust: trust, prefix: "ha-\(fault.rawValue)",
+                        clusters: Self.clustersPerPhase, pause: .milliseconds(300))
+                    try await stream.waitUntilAnswered(2)
+                    try await inject(fault, run: run, ha: ha, cli: cli)
+                    let clusters = try await stream.expectAllSucceeded(cli, context: "\(fault)")
+                    // One host certificate per machine: no create ran twice to the end.
+                    let certified = try certificates().count
+                    #expect(certified == 2 * clusters.count, "\(fault): \(certified) certificates")
+                    for cluster in clusters {
+                        let removed = try await cli.run(["cluster", "rm", cluster])
+                        #expect(removed.status == 0, "\(fault): cluster rm \(cluster): \(removed.err)")
+                    }
+                    #expect(try FileManager.default.contentsOfDirectory(atPath: trust.path).isEmpty, "\(fault): trust files left")
                 }
-                #expect(try FileManager.default.contentsOfDirectory(atPath: trust.path).isEmpty, "\(fault): trust files left")
+                let live = ha.amqp.filter { LoopbackNetwork.canConnect(host: "127.0.0.1", port: $0) }
+                let queued = try await EndToEndTests.queuedMessages(data: run.data, port: try #require(live.first))
+                #expect(queued.isEmpty, "messages left in queues: \(queued)")
             }
-            let live = ha.amqp.filter { LoopbackNetwork.canConnect(host: "127.0.0.1", port: $0) }
-            let queued = try await EndToEndTests.queuedMessages(data: run.data, port: try #require(live.first))
-            #expect(queued.isEmpty, "messages left in queues: \(queued)")
         }
 
         /// Kills what `fault` names. For the Redis primary, also checks that status answers again within

@@ -22,107 +22,108 @@ extension EndToEnd {
         @Test("up → cluster create (3 generic) → status → a host stops → isolation → cluster rm → nothing left → down")
         func walkingSkeleton() async throws {
             let run = try await LocalStackRun.start(prefix: "paz-e2e", environment: ["STATUS_INTERVAL_SECONDS": String(Self.interval)])
-            defer { run.tearDown() }
-            let (cli, root, data, up) = (run.cli, run.root, run.data, run.up)
-            try #require(up.status == 0, "up failed: \(up.err)")
-            #expect(up.err.contains("logged in to http://127.0.0.1:"))
-            let stack = try #require(try StackState.load(from: data.appendingPathComponent("stack.json")), "no stack.json")
+            try await run.use {
+                let (cli, root, data, up) = (run.cli, run.root, run.data, run.up)
+                try #require(up.status == 0, "up failed: \(up.err)")
+                #expect(up.err.contains("logged in to http://127.0.0.1:"))
+                let stack = try #require(try StackState.load(from: data.appendingPathComponent("stack.json")), "no stack.json")
 
-            let hosts = try await Self.startHosts()
-            let keyFile = root.appendingPathComponent("id_ed25519")
-            try PrivateFile.write(Data(hosts.key.privateKey.utf8), to: keyFile)
+                let hosts = try await Self.startHosts()
+                let keyFile = root.appendingPathComponent("id_ed25519")
+                try PrivateFile.write(Data(hosts.key.privateKey.utf8), to: keyFile)
 
-            // cluster create: one machine per address, per-machine host keys, harmless power commands.
-            var create = [
-                "cluster", "create", "lab", "--driver", "generic",
-                "--generic-ip-address", hosts.servers.map(\.host).joined(separator: ","),
-                "--generic-ssh-port", String(hosts.servers[0].port),
-                "--generic-ssh-user", hosts.servers[0].user, "--generic-ssh-key", "@" + keyFile.path,
-                "--generic-stop-command", "true", "--generic-restart-command", "true", "--generic-kill-command", "true",
-                "--generic-install-ssh-trust", "false",
-            ]
-            for server in hosts.servers { create += ["--generic-ssh-host-key", server.hostPublicKeys[0]] }
-            let created = try await cli.run(create + ["--output", "json"])
-            try #require(created.status == 0, "cluster create failed: \(created.err)\n\(created.out)")
+                // cluster create: one machine per address, per-machine host keys, harmless power commands.
+                var create = [
+                    "cluster", "create", "lab", "--driver", "generic",
+                    "--generic-ip-address", hosts.servers.map(\.host).joined(separator: ","),
+                    "--generic-ssh-port", String(hosts.servers[0].port),
+                    "--generic-ssh-user", hosts.servers[0].user, "--generic-ssh-key", "@" + keyFile.path,
+                    "--generic-stop-command", "true", "--generic-restart-command", "true", "--generic-kill-command", "true",
+                    "--generic-install-ssh-trust", "false",
+                ]
+                for server in hosts.servers { create += ["--generic-ssh-host-key", server.hostPublicKeys[0]] }
+                let created = try await cli.run(create + ["--output", "json"])
+                try #require(created.status == 0, "cluster create failed: \(created.err)\n\(created.out)")
 
-            let inspect = try await cli.run(["cluster", "inspect", "lab", "--output", "json"])
-            try #require(inspect.status == 0, "\(inspect.err)")
-            let cluster = try inspect.object()
-            let clusterId = try #require(cluster["id"] as? String)
-            let machines = try #require(cluster["machines"] as? [[String: Any]])
-            let machineIds = machines.compactMap { $0["id"] as? String }
-            #expect(machineIds.count == 3)
-            let addresses = Set(machines.compactMap { ($0["addresses"] as? [[String: Any]])?.first?["address"] as? String })
-            #expect(addresses == Set(hosts.servers.map(\.host)), "\(machines)")
+                let inspect = try await cli.run(["cluster", "inspect", "lab", "--output", "json"])
+                try #require(inspect.status == 0, "\(inspect.err)")
+                let cluster = try inspect.object()
+                let clusterId = try #require(cluster["id"] as? String)
+                let machines = try #require(cluster["machines"] as? [[String: Any]])
+                let machineIds = machines.compactMap { $0["id"] as? String }
+                #expect(machineIds.count == 3)
+                let addresses = Set(machines.compactMap { ($0["addresses"] as? [[String: Any]])?.first?["address"] as? String })
+                #expect(addresses == Set(hosts.servers.map(\.host)), "\(machines)")
 
-            // status: three running, read from Redis by the gateway.
-            let running = try await Self.states(cli)
-            #expect(running.count == 3 && running.values.allSatisfy { $0 == "running" }, "\(running)")
+                // status: three running, read from Redis by the gateway.
+                let running = try await Self.states(cli)
+                #expect(running.count == 3 && running.values.allSatisfy { $0 == "running" }, "\(running)")
 
-            // probe: the host is this computer, so its kernel is ours; cluster inspect --probe adds units.
-            let probe = try await cli.run(["probe", machineIds[0], "--output", "json"])
-            #expect(probe.status == 0, "\(probe.err)")
-            let probed = try probe.object()
-            #expect(probed["reachable"] as? Bool == true, "\(probe.out)")
-            var name = utsname()
-            uname(&name)
-            let kernel = withUnsafeBytes(of: &name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            #expect(probed["kernel"] as? String == kernel)
-            #expect((probed["uptimeSeconds"] as? Double ?? 0) > 0)
-            let inspected = try await cli.run(["cluster", "inspect", "lab", "--probe", "--output", "json"])
-            let probedMachines = try inspected.object()["machines"] as? [[String: Any]] ?? []
-            #expect(probedMachines.count == 3 && probedMachines.allSatisfy { $0["unitsObservedAt"] != nil }, "\(inspected.out)")
+                // probe: the host is this computer, so its kernel is ours; cluster inspect --probe adds units.
+                let probe = try await cli.run(["probe", machineIds[0], "--output", "json"])
+                #expect(probe.status == 0, "\(probe.err)")
+                let probed = try probe.object()
+                #expect(probed["reachable"] as? Bool == true, "\(probe.out)")
+                var name = utsname()
+                uname(&name)
+                let kernel = withUnsafeBytes(of: &name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                #expect(probed["kernel"] as? String == kernel)
+                #expect((probed["uptimeSeconds"] as? Double ?? 0) > 0)
+                let inspected = try await cli.run(["cluster", "inspect", "lab", "--probe", "--output", "json"])
+                let probedMachines = try inspected.object()["machines"] as? [[String: Any]] ?? []
+                #expect(probedMachines.count == 3 && probedMachines.allSatisfy { $0["unitsObservedAt"] != nil }, "\(inspected.out)")
 
-            // One host goes away out of band: within a poll interval (plus the poll's own timeout) it is
-            // no longer running.
-            let stopped = hosts.servers[1]
-            await stopped.stop()
-            let stoppedAt = ContinuousClock.now
-            var changedAfter: Duration?
-            while ContinuousClock.now - stoppedAt < .seconds(6 * Self.interval) {
-                let states = try await Self.states(cli)
-                if let state = states.first(where: { $0.key.hasSuffix("-2") })?.value, state != "running" {
-                    changedAfter = ContinuousClock.now - stoppedAt
-                    break
+                // One host goes away out of band: within a poll interval (plus the poll's own timeout) it is
+                // no longer running.
+                let stopped = hosts.servers[1]
+                await stopped.stop()
+                let stoppedAt = ContinuousClock.now
+                var changedAfter: Duration?
+                while ContinuousClock.now - stoppedAt < .seconds(6 * Self.interval) {
+                    let states = try await Self.states(cli)
+                    if let state = states.first(where: { $0.key.hasSuffix("-2") })?.value, state != "running" {
+                        changedAfter = ContinuousClock.now - stoppedAt
+                        break
+                    }
+                    try await Task.sleep(for: .milliseconds(200))
                 }
-                try await Task.sleep(for: .milliseconds(200))
+                let changed = try #require(changedAfter, "the stopped host still shows running after \(6 * Self.interval) s")
+                // One interval, plus the poll's timeout (interval/2), plus our own polling granularity.
+                #expect(changed < .seconds(Self.interval) + .seconds(Self.interval) / 2 + .seconds(1), "took \(changed)")
+                let others = try await Self.states(cli).filter { !$0.key.hasSuffix("-2") }
+                #expect(others.values.allSatisfy { $0 == "running" }, "\(others)")
+
+                // A second tenant sees nothing of it and can touch nothing.
+                let otherToken = try await Self.secondTenantToken(stack: stack, data: data)
+                let asOther = ["PAZ_TOKEN": otherToken]
+                let otherStatus = try await cli.run(["status", "--output", "json"], extraEnvironment: asOther)
+                #expect(otherStatus.status == 0, "\(otherStatus.err)")
+                #expect((try otherStatus.object()["clusters"] as? [Any])?.isEmpty == true, "\(otherStatus.out)")
+                let otherList = try await cli.run(["cluster", "ls", "--output", "json"], extraEnvironment: asOther)
+                #expect(otherList.status == 0, "\(otherList.err)")
+                #expect((try otherList.object()["clusters"] as? [Any])?.isEmpty == true, "\(otherList.out)")
+                for refused in [
+                    ["cluster", "inspect", "lab"], ["cluster", "inspect", clusterId], ["inspect", machineIds[0]],
+                    ["stop", machineIds[0]], ["kill", machineIds[0]], ["rm", machineIds[0]], ["cluster", "rm", clusterId],
+                ] {
+                    let answer = try await cli.run(refused, extraEnvironment: asOther)
+                    #expect(answer.status != 0, "tenant B could run \(refused): \(answer.out)")
+                    #expect(answer.err.lowercased().contains("not found"), "\(refused): \(answer.err)")
+                }
+                #expect(try await Self.states(cli).count == 3, "tenant B's attempts changed tenant A's cluster")
+
+                // cluster rm: the operation ends, and neither Redis nor any queue keeps a trace of the cluster.
+                let removed = try await cli.run(["cluster", "rm", "lab", "--output", "json"])
+                try #require(removed.status == 0, "cluster rm failed: \(removed.err)")
+                let afterRemoval = try await cli.run(["cluster", "ls", "--output", "json"])
+                #expect((try afterRemoval.object()["clusters"] as? [Any])?.isEmpty == true, "\(afterRemoval.out)")
+                let leftovers = try await Self.redisMentions(of: [clusterId] + machineIds, data: data, port: stack.ports.redis)
+                #expect(leftovers.isEmpty, "Redis still holds the cluster: \(leftovers)")
+                let queued = try await Self.queuedMessages(data: data, port: stack.ports.amqp)
+                #expect(queued.isEmpty, "messages left in queues: \(queued)")
+
+                for server in hosts.servers { await server.stop() }
             }
-            let changed = try #require(changedAfter, "the stopped host still shows running after \(6 * Self.interval) s")
-            // One interval, plus the poll's timeout (interval/2), plus our own polling granularity.
-            #expect(changed < .seconds(Self.interval) + .seconds(Self.interval) / 2 + .seconds(1), "took \(changed)")
-            let others = try await Self.states(cli).filter { !$0.key.hasSuffix("-2") }
-            #expect(others.values.allSatisfy { $0 == "running" }, "\(others)")
-
-            // A second tenant sees nothing of it and can touch nothing.
-            let otherToken = try await Self.secondTenantToken(stack: stack, data: data)
-            let asOther = ["PAZ_TOKEN": otherToken]
-            let otherStatus = try await cli.run(["status", "--output", "json"], extraEnvironment: asOther)
-            #expect(otherStatus.status == 0, "\(otherStatus.err)")
-            #expect((try otherStatus.object()["clusters"] as? [Any])?.isEmpty == true, "\(otherStatus.out)")
-            let otherList = try await cli.run(["cluster", "ls", "--output", "json"], extraEnvironment: asOther)
-            #expect(otherList.status == 0, "\(otherList.err)")
-            #expect((try otherList.object()["clusters"] as? [Any])?.isEmpty == true, "\(otherList.out)")
-            for refused in [
-                ["cluster", "inspect", "lab"], ["cluster", "inspect", clusterId], ["inspect", machineIds[0]],
-                ["stop", machineIds[0]], ["kill", machineIds[0]], ["rm", machineIds[0]], ["cluster", "rm", clusterId],
-            ] {
-                let answer = try await cli.run(refused, extraEnvironment: asOther)
-                #expect(answer.status != 0, "tenant B could run \(refused): \(answer.out)")
-                #expect(answer.err.lowercased().contains("not found"), "\(refused): \(answer.err)")
-            }
-            #expect(try await Self.states(cli).count == 3, "tenant B's attempts changed tenant A's cluster")
-
-            // cluster rm: the operation ends, and neither Redis nor any queue keeps a trace of the cluster.
-            let removed = try await cli.run(["cluster", "rm", "lab", "--output", "json"])
-            try #require(removed.status == 0, "cluster rm failed: \(removed.err)")
-            let afterRemoval = try await cli.run(["cluster", "ls", "--output", "json"])
-            #expect((try afterRemoval.object()["clusters"] as? [Any])?.isEmpty == true, "\(afterRemoval.out)")
-            let leftovers = try await Self.redisMentions(of: [clusterId] + machineIds, data: data, port: stack.ports.redis)
-            #expect(leftovers.isEmpty, "Redis still holds the cluster: \(leftovers)")
-            let queued = try await Self.queuedMessages(data: data, port: stack.ports.amqp)
-            #expect(queued.isEmpty, "messages left in queues: \(queued)")
-
-            for server in hosts.servers { await server.stop() }
         }
 
         // MARK: steps
@@ -200,21 +201,6 @@ extension EndToEnd {
                 try await Task.sleep(for: .milliseconds(200))
             } while ContinuousClock.now < deadline
             return left
-        }
-
-        /// `paz-machine down`; then no process of the stack may remain. Removes the scratch directory.
-        static func tearDown(_ cli: CLIProcess, data: URL, root: URL) {
-            let semaphore = DispatchSemaphore(value: 0)
-            Task.detached {
-                let down = try? await cli.run(["down", "--data-dir", data.path])
-                #expect(down?.status == 0, "down failed: \(down?.err ?? "not run")")
-                if let state = try? StackState.load(from: data.appendingPathComponent("stack.json")) {
-                    #expect(state.processes.isEmpty)
-                }
-                semaphore.signal()
-            }
-            semaphore.wait()
-            try? FileManager.default.removeItem(at: root)
         }
     }
 }

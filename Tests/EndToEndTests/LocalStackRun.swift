@@ -12,7 +12,8 @@ import Testing
 @Suite(.serialized) enum EndToEnd {}
 
 /// `paz-machine up` on a private scratch root: HOME and the XDG directories live inside it, the stack's
-/// data in `root/data`. ``tearDown()`` runs `down`, checks nothing is left running and removes the root.
+/// data in `root/data`. ``use(tearDown:_:)`` runs a test's body and then ``tearDown()``: `down`, a check
+/// that nothing is left running, and the root's removal.
 struct LocalStackRun {
     let cli: CLIProcess
     let root: URL
@@ -32,8 +33,27 @@ struct LocalStackRun {
         return LocalStackRun(cli: cli, root: root, data: data, up: up)
     }
 
-    func tearDown() {
-        EndToEnd.EndToEndTests.tearDown(cli, data: data, root: root)
+    /// Runs `body`, then `tearDown` (``tearDown()`` unless given), also when `body` throws. A test's
+    /// clean-up awaits `down` here instead of blocking one of the few cooperative threads in a `defer`
+    /// for the seconds it takes, which stalled every other suite running meanwhile.
+    func use(tearDown: (LocalStackRun) async -> Void = { await $0.tearDown() }, _ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch {
+            await tearDown(self)
+            throw error
+        }
+        await tearDown(self)
+    }
+
+    /// `paz-machine down`; then no process of the stack may remain. Removes the scratch directory.
+    func tearDown() async {
+        let down = try? await cli.run(["down", "--data-dir", data.path])
+        #expect(down?.status == 0, "down failed: \(down?.err ?? "not run")")
+        if let state = try? StackState.load(from: data.appendingPathComponent("stack.json")) {
+            #expect(state.processes.isEmpty)
+        }
+        try? FileManager.default.removeItem(at: root)
     }
 
     /// Kills the stack's service `name` with SIGKILL (its whole process group), waits until it is

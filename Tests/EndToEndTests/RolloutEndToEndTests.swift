@@ -15,52 +15,53 @@ extension EndToEnd {
         @Test("each replica in turn is replaced (start new, SIGTERM old): the old one stops consuming, finishes what it holds and exits; every create succeeds once")
         func rollingReplacement() async throws {
             let run = try await LocalStackRun.start(prefix: "paz-e2e-rollout", environment: ["STATUS_INTERVAL_SECONDS": "2"])
-            defer { run.tearDown() }
-            let cli = run.cli
-            try #require(run.up.status == 0, "up failed: \(run.up.err)")
-            let hosts = try await EndToEndTests.startHosts((0..<(2 * Self.clusters)).map { "127.0.0.\(100 + $0)" })
-            defer { Task { for server in hosts.servers { await server.stop() } } }
-            let keyFile = run.root.appendingPathComponent("id_ed25519")
-            try PrivateFile.write(Data(hosts.key.privateKey.utf8), to: keyFile)
-            let trust = try ChaosEndToEndTests.trustDirectory(run)
+            try await run.use {
+                let cli = run.cli
+                try #require(run.up.status == 0, "up failed: \(run.up.err)")
+                let hosts = try await EndToEndTests.startHosts((0..<(2 * Self.clusters)).map { "127.0.0.\(100 + $0)" })
+                defer { Task { for server in hosts.servers { await server.stop() } } }
+                let keyFile = run.root.appendingPathComponent("id_ed25519")
+                try PrivateFile.write(Data(hosts.key.privateKey.utf8), to: keyFile)
+                let trust = try ChaosEndToEndTests.trustDirectory(run)
 
-            // A second replica of the stack's generic driver, as a supervisor would start it.
-            let original = try #require(try StackState.load(from: run.data.appendingPathComponent("stack.json"))?
-                .processes.first { $0.name == "paz-driver-generic" })
-            let environment = try LocalStackRun.environment(of: original.pid)
-            var replicas = [Replica(pid: original.pid, log: URL(fileURLWithPath: original.log), process: nil)]
-            replicas.append(try await Replica.start(environment: environment, log: run.data.appendingPathComponent("logs/generic-b.log")))
+                // A second replica of the stack's generic driver, as a supervisor would start it.
+                let original = try #require(try StackState.load(from: run.data.appendingPathComponent("stack.json"))?
+                    .processes.first { $0.name == "paz-driver-generic" })
+                let environment = try LocalStackRun.environment(of: original.pid)
+                var replicas = [Replica(pid: original.pid, log: URL(fileURLWithPath: original.log), process: nil)]
+                replicas.append(try await Replica.start(environment: environment, log: run.data.appendingPathComponent("logs/generic-b.log")))
 
-            let stream = CreateStream(
-                cli: cli, hosts: hosts.servers, key: keyFile, trust: trust, prefix: "roll", clusters: Self.clusters,
-                pause: .milliseconds(400))
-            try await stream.waitUntilAnswered(2)
+                let stream = CreateStream(
+                    cli: cli, hosts: hosts.servers, key: keyFile, trust: trust, prefix: "roll", clusters: Self.clusters,
+                    pause: .milliseconds(400))
+                try await stream.waitUntilAnswered(2)
 
-            // Replace each replica: the new one consumes before the old one is told to stop.
-            var replaced: [Replica] = []
-            for (index, old) in replicas.enumerated() {
-                replaced.append(try await Replica.start(
-                    environment: environment, log: run.data.appendingPathComponent("logs/generic-new-\(index).log")))
-                _ = Foundation.kill(old.pid, SIGTERM)
-                let exited = try await old.waitUntilGone(timeout: .seconds(60))
-                #expect(exited, "replica \(index) did not exit within 60 s of SIGTERM")
-                if let status = old.process?.waitUntilExit() { #expect(status == 0, "replica \(index) exited with \(status)") }
-                let log = (try? String(contentsOf: old.log, encoding: .utf8)) ?? ""
-                #expect(log.contains("Stopped consuming"), "replica \(index) did not stop consuming before it exited")
-                #expect(log.contains("command succeeded"), "replica \(index) ran no command: it was not under load")
-            }
-            let clusters = try await stream.expectAllSucceeded(cli, context: "rollout")
-            #expect(clusters.count == Self.clusters)
-            // One host certificate per machine: no create ran twice to the end.
-            let certificates = try FileManager.default.contentsOfDirectory(atPath: trust.path).filter { $0.hasSuffix("-cert.pub") }
-            #expect(certificates.count == 2 * Self.clusters)
-            for cluster in clusters {
-                let removed = try await cli.run(["cluster", "rm", cluster])
-                #expect(removed.status == 0, "cluster rm \(cluster): \(removed.err)")
-            }
-            for replica in replaced {
-                _ = Foundation.kill(replica.pid, SIGTERM)
-                _ = try await replica.waitUntilGone(timeout: .seconds(30))
+                // Replace each replica: the new one consumes before the old one is told to stop.
+                var replaced: [Replica] = []
+                for (index, old) in replicas.enumerated() {
+                    replaced.append(try await Replica.start(
+                        environment: environment, log: run.data.appendingPathComponent("logs/generic-new-\(index).log")))
+                    _ = Foundation.kill(old.pid, SIGTERM)
+                    let exited = try await old.waitUntilGone(timeout: .seconds(60))
+                    #expect(exited, "replica \(index) did not exit within 60 s of SIGTERM")
+                    if let status = old.process?.waitUntilExit() { #expect(status == 0, "replica \(index) exited with \(status)") }
+                    let log = (try? String(contentsOf: old.log, encoding: .utf8)) ?? ""
+                    #expect(log.contains("Stopped consuming"), "replica \(index) did not stop consuming before it exited")
+                    #expect(log.contains("command succeeded"), "replica \(index) ran no command: it was not under load")
+                }
+                let clusters = try await stream.expectAllSucceeded(cli, context: "rollout")
+                #expect(clusters.count == Self.clusters)
+                // One host certificate per machine: no create ran twice to the end.
+                let certificates = try FileManager.default.contentsOfDirectory(atPath: trust.path).filter { $0.hasSuffix("-cert.pub") }
+                #expect(certificates.count == 2 * Self.clusters)
+                for cluster in clusters {
+                    let removed = try await cli.run(["cluster", "rm", cluster])
+                    #expect(removed.status == 0, "cluster rm \(cluster): \(removed.err)")
+                }
+                for replica in replaced {
+                    _ = Foundation.kill(replica.pid, SIGTERM)
+                    _ = try await replica.waitUntilGone(timeout: .seconds(30))
+                }
             }
         }
 

@@ -20,48 +20,49 @@ extension EndToEnd {
             try FileManager.default.createSymbolicLink(atPath: images.appendingPathComponent("passwd.img").path, withDestinationPath: "/etc/passwd")
 
             let run = try await LocalStackRun.start(prefix: "paz-e2e-targets", environment: ["PAZ_IMAGE_DIR": images.path])
-            defer { QEMUEndToEndTests.tearDown(run) }
-            try #require(run.up.status == 0, "up failed: \(run.up.err)")
-            let cli = run.cli
-            let stack = try #require(try StackState.load(from: run.data.appendingPathComponent("stack.json")))
-            let qemuState = run.data.appendingPathComponent("qemu")
-            let zeros = String(repeating: "0", count: 64)
+            try await run.use(tearDown: QEMUEndToEndTests.tearDown) {
+                try #require(run.up.status == 0, "up failed: \(run.up.err)")
+                let cli = run.cli
+                let stack = try #require(try StackState.load(from: run.data.appendingPathComponent("stack.json")))
+                let qemuState = run.data.appendingPathComponent("qemu")
+                let zeros = String(repeating: "0", count: 64)
 
-            func qemuCreate(_ name: String, _ url: String) async throws -> CLIProcess.Result {
-                try await cli.run([
-                    "cluster", "create", name, "--driver", "qemu", "--qemu-accel", "tcg",
-                    "--qemu-image-url", url, "--qemu-image-digest", "sha256:" + zeros,
+                func qemuCreate(_ name: String, _ url: String) async throws -> CLIProcess.Result {
+                    try await cli.run([
+                        "cluster", "create", name, "--driver", "qemu", "--qemu-accel", "tcg",
+                        "--qemu-image-url", url, "--qemu-image-digest", "sha256:" + zeros,
+                    ])
+                }
+
+                for (index, url) in ["file:///etc/passwd", "file:///dev/zero", "file://" + images.path + "/passwd.img",
+                                     "file://" + images.path + "/../" + images.lastPathComponent + "-other/x.img"].enumerated() {
+                    let refused = try await qemuCreate("file-\(index)", url)
+                    #expect(refused.status != 0)
+                    #expect(refused.err.contains("QEMU_IMAGE_FILE_DIRECTORIES"), "\(url): \(refused.err)")
+                }
+                // No http(s) source is allowed by default: not even the control plane's own gateway.
+                let http = try await qemuCreate("http", "http://127.0.0.1:\(stack.ports.gateway)/openapi.yaml")
+                #expect(http.status != 0)
+                #expect(http.err.contains("QEMU_IMAGE_URL_PREFIXES"), "\(http.err)")
+
+                // A file in the test-image directory is read; the mismatch says so without its digest.
+                let wrong = try await qemuCreate("wrong", fake.absoluteString)
+                #expect(wrong.status != 0)
+                #expect(wrong.err.contains("does not match image-digest"), "\(wrong.err)")
+                #expect(wrong.err.matches(of: /[0-9a-f]{64}/).allSatisfy { $0.output == zeros }, "\(wrong.err)")
+                #expect(QEMUEndToEndTests.leftovers(qemuState).isEmpty, "left behind: \(QEMUEndToEndTests.leftovers(qemuState))")
+
+                // The generic driver may not reach 127.0.0.1, where the stack's own services listen.
+                let keyFile = run.root.appendingPathComponent("id_ed25519")
+                try PrivateFile.write(Data(try TestUserKey.generate().privateKey.utf8), to: keyFile)
+                let generic = try await cli.run([
+                    "cluster", "create", "own-ports", "--driver", "generic", "--generic-ip-address", "127.0.0.1",
+                    "--generic-ssh-port", String(stack.ports.redis), "--generic-ssh-key", "@" + keyFile.path,
+                    "--generic-accept-new-host-key", "true", "--generic-install-ssh-trust", "false",
                 ])
+                #expect(generic.status != 0)
+                #expect(generic.err.contains("127.0.0.1/32") && generic.err.contains("GENERIC_ADDRESS_DENY"), "\(generic.err)")
             }
-
-            for (index, url) in ["file:///etc/passwd", "file:///dev/zero", "file://" + images.path + "/passwd.img",
-                                 "file://" + images.path + "/../" + images.lastPathComponent + "-other/x.img"].enumerated() {
-                let refused = try await qemuCreate("file-\(index)", url)
-                #expect(refused.status != 0)
-                #expect(refused.err.contains("QEMU_IMAGE_FILE_DIRECTORIES"), "\(url): \(refused.err)")
-            }
-            // No http(s) source is allowed by default: not even the control plane's own gateway.
-            let http = try await qemuCreate("http", "http://127.0.0.1:\(stack.ports.gateway)/openapi.yaml")
-            #expect(http.status != 0)
-            #expect(http.err.contains("QEMU_IMAGE_URL_PREFIXES"), "\(http.err)")
-
-            // A file in the test-image directory is read; the mismatch says so without its digest.
-            let wrong = try await qemuCreate("wrong", fake.absoluteString)
-            #expect(wrong.status != 0)
-            #expect(wrong.err.contains("does not match image-digest"), "\(wrong.err)")
-            #expect(wrong.err.matches(of: /[0-9a-f]{64}/).allSatisfy { $0.output == zeros }, "\(wrong.err)")
-            #expect(QEMUEndToEndTests.leftovers(qemuState).isEmpty, "left behind: \(QEMUEndToEndTests.leftovers(qemuState))")
-
-            // The generic driver may not reach 127.0.0.1, where the stack's own services listen.
-            let keyFile = run.root.appendingPathComponent("id_ed25519")
-            try PrivateFile.write(Data(try TestUserKey.generate().privateKey.utf8), to: keyFile)
-            let generic = try await cli.run([
-                "cluster", "create", "own-ports", "--driver", "generic", "--generic-ip-address", "127.0.0.1",
-                "--generic-ssh-port", String(stack.ports.redis), "--generic-ssh-key", "@" + keyFile.path,
-                "--generic-accept-new-host-key", "true", "--generic-install-ssh-trust", "false",
-            ])
-            #expect(generic.status != 0)
-            #expect(generic.err.contains("127.0.0.1/32") && generic.err.contains("GENERIC_ADDRESS_DENY"), "\(generic.err)")
         }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import PazGateway
 import PazGatewayServer
 import PazHTTP
+import PazLocalServers
 import PazRedis
 import PazSchemas
 import PazSecrets
@@ -25,17 +26,13 @@ struct AttackTests {
     }
 
     /// The operations of Services/Gateway/openapi.yaml (converted to JSON by python3 + PyYAML).
-    static func documentOperations() throws -> [DocumentOperation] {
+    static func documentOperations() async throws -> [DocumentOperation] {
         let document = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("../../Services/Gateway/openapi.yaml").standardizedFileURL
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))", document.path]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let converted = try await HelperCommand.result(
+            "python3", ["-c", "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))", document.path])
+        try #require(converted.status == 0, "python3 could not read the document: \(converted.output)")
+        let data = Data(converted.output.utf8)
         let root = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         let defaultSecurity = root["security"] as? [[String: Any]] ?? []
         let paths = try #require(root["paths"] as? [String: [String: Any]])
@@ -54,8 +51,8 @@ struct AttackTests {
     }
 
     @Test("the generated access table says what the document says, for every operation")
-    func accessTableMatchesTheDocument() throws {
-        let operations = try Self.documentOperations()
+    func accessTableMatchesTheDocument() async throws {
+        let operations = try await Self.documentOperations()
         #expect(operations.count == OperationAccess.byOperation.count)
         for operation in operations {
             let generated: String? = switch OperationAccess.byOperation[operation.id] {
@@ -116,7 +113,7 @@ struct AttackTests {
             + machineIds + machineNames
         var attempts = 0
         var refused = 0
-        for operation in try Self.documentOperations() where operation.access != "anyone" {
+        for operation in try await Self.documentOperations() where operation.access != "anyone" {
             var path = operation.path
             for (name, value) in values { path = path.replacingOccurrences(of: "{\(name)}", with: value) }
             let body: String? = ["POST", "PUT", "PATCH"].contains(operation.method) ? "{}" : nil

@@ -123,7 +123,7 @@ struct DocumentedAnswersTests {
         #expect(probe.status == 409)
         #expect(json(probe)["type"] as? String == "urn:paz:problem:invalid-state")
         #expect((json(probe)["detail"] as? String)?.contains("no SSH endpoint") == true)
-        for operation in try AttackTests.documentOperations() where operation.access == "tenant" {
+        for operation in try await AttackTests.documentOperations() where operation.access == "tenant" {
             var path = operation.path
             for (name, value) in ["driver": driver.rawValue, "cluster": "p", "machine": "p-1", "operation": "op_01M90FD2ES5ADDMKX0H404QVY3"] {
                 path = path.replacingOccurrences(of: "{\(name)}", with: value)

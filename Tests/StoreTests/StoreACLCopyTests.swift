@@ -1,4 +1,5 @@
 import Foundation
+import PazLocalServers
 import PazSchemas
 import PazStore
 import Testing
@@ -12,22 +13,15 @@ struct StoreACLCopyTests {
         .appendingPathComponent("deploy/kubernetes/make-secrets.py")
 
     @Test("every service kind", arguments: ["gateway", "status-collector", "ssh-broker", "generic", "ec2", "qemu"])
-    func sameRules(_ kind: String) throws {
+    func sameRules(_ kind: String) async throws {
         let serviceKind: ServiceKind = switch kind {
         case "gateway": .gateway
         case "status-collector": .statusCollector
         case "ssh-broker": .sshBroker
         default: .driver(try ResourceName(kind))
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Self.script.path, "--redis-rules", serviceKind.userName]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        let (status, text) = try await HelperCommand.result("python3", [Self.script.path, "--redis-rules", serviceKind.userName])
+        #expect(status == 0, "\(text)")
         #expect(text.trimmingCharacters(in: .whitespacesAndNewlines) == StoreACL.rules(for: serviceKind).joined(separator: " "))
     }
 }

@@ -40,13 +40,9 @@ enum HelperProcess {
         } catch {
             throw .localServer(error)
         }
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning {
-            guard ContinuousClock.now < deadline else {
-                await process.kill()
-                throw .timedOut(command: command, after: timeout)
-            }
-            try? await Task.sleep(for: .milliseconds(10))
+        guard let status = await process.exitCode(within: timeout) else {
+            await process.kill()
+            throw .timedOut(command: command, after: timeout)
         }
         let read = { (file: URL) in (try? String(contentsOf: file, encoding: .utf8)) ?? "" }
         var files: [String: String] = [:]
@@ -54,7 +50,7 @@ enum HelperProcess {
             files[name] = read(directory.appendingPathComponent(name))
         }
         return Output(
-            status: process.waitUntilExit(), standardOutput: read(outputFile), errorOutput: read(errorFile), files: files
+            status: status, standardOutput: read(outputFile), errorOutput: read(errorFile), files: files
         )
     }
 
