@@ -43,10 +43,10 @@ package struct GatewayServer: Service {
                 StatusFastPath(gateway: gateway),
             ])
         let configuration = gateway.configuration
-        let application = Application(
+        let application = HTTPApplication(
             responder: RequestGate(next: router.buildResponder(), maxBodyBytes: configuration.maxBodyBytes),
             server: .http1OnEventLoops(),
-            configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "paz-gateway"),
+            host: configuration.httpHost, port: configuration.httpPort, serverName: "paz-gateway",
             onServerRunning: { [bound] channel in bound.set(channel.localAddress?.port ?? -1) },
             logger: gateway.logger)
         gateway.logger.info("gateway listening", metadata: ["host": "\(configuration.httpHost)", "port": "\(configuration.httpPort)"])

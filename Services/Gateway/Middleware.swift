@@ -196,11 +196,12 @@ extension HTTPField.Name {
 }
 
 extension JSONEncoder {
-    /// Keys sorted, dates ISO 8601: canonical JSON for problem bodies and request hashes.
+    /// Keys sorted, dates ISO 8601 in whole seconds (what `.iso8601` wrote, so stored request hashes
+    /// still match): canonical JSON for problem bodies and request hashes.
     static var gateway: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = Timestamp.secondsEncodingStrategy
         return encoder
     }
 }

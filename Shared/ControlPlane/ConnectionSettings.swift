@@ -70,28 +70,28 @@ package struct ConnectionSettings: Sendable {
 
     /// `amqp://user:password@host:port/vhost` (vhost percent-encoded; an empty path is `/`).
     package static func amqp(_ text: String, connectionName: String) throws(ServiceKitError) -> AMQPConfiguration {
-        guard let url = URLComponents(string: text), url.scheme == "amqp", let host = url.host, !host.isEmpty else {
+        guard let url = ServiceURL(text), url.scheme == "amqp" else {
             throw invalid("amqp.url", "a URL like amqp://user:password@127.0.0.1:5672/")
         }
         let path = url.percentEncodedPath.dropFirst()
         let vhost = path.isEmpty ? "/" : (String(path).removingPercentEncoding ?? String(path))
         return AMQPConfiguration(
-            host: host, port: url.port ?? 5672, user: url.user ?? "guest", password: url.password ?? "guest",
+            host: url.host, port: url.port ?? 5672, user: url.user ?? "guest", password: url.password ?? "guest",
             virtualHost: vhost, connectionName: connectionName)
     }
 
     /// `redis://[[user]:password@]host:port/db` (user and password percent-decoded; without a user
     /// name the password is the `default` user's).
     package static func redis(_ text: String) throws(ServiceKitError) -> RedisConfiguration {
-        guard let url = URLComponents(string: text), url.scheme == "redis", let host = url.host, !host.isEmpty else {
+        guard let url = ServiceURL(text), url.scheme == "redis" else {
             throw invalid("redis.url", "a URL like redis://user:password@127.0.0.1:6379/0")
         }
-        let path = url.path.dropFirst()
-        guard let database = path.isEmpty ? 0 : Int(path) else {
+        let path = url.percentEncodedPath.dropFirst()
+        guard let database = path.isEmpty ? 0 : Int(path), database >= 0 else {
             throw invalid("redis.url", "a URL whose path is a database number, like redis://127.0.0.1:6379/0")
         }
         let user = url.user.flatMap { $0.isEmpty ? nil : $0 }
-        return RedisConfiguration(host: host, port: url.port ?? 6379, username: user, password: url.password, database: database)
+        return RedisConfiguration(host: url.host, port: url.port ?? 6379, username: user, password: url.password, database: database)
     }
 
     private static func invalid(_ key: String, _ expected: String) -> ServiceKitError {

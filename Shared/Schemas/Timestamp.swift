@@ -25,6 +25,20 @@ package enum Timestamp {
             + pad(secondOfDay / 60 % 60, 2) + ":" + pad(secondOfDay % 60, 2) + "Z"
     }
 
+    /// Formats `date` as HTTP's IMF-fixdate (RFC 9110 §5.6.7), in whole seconds (truncated):
+    /// `Sat, 05 Dec 2026 23:14:46 GMT`, for the `Date` header.
+    package static func formatHTTPDate(_ date: Date) -> String {
+        let (days, secondOfDay) = floorDivide(Int64(date.timeIntervalSince1970.rounded(.down)), 86_400)
+        let (year, month, day) = civilDate(fromDays: days)
+        // 1970-01-01 was a Thursday.
+        let weekday = Self.weekdays[Int(floorDivide(days + 4, 7).1)]
+        return weekday + ", " + pad(day, 2) + " " + Self.months[Int(month) - 1] + " " + pad(year, 4) + " "
+            + pad(secondOfDay / 3600, 2) + ":" + pad(secondOfDay / 60 % 60, 2) + ":" + pad(secondOfDay % 60, 2) + " GMT"
+    }
+
+    private static let weekdays = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`; nil if `text` is not such a timestamp.
     /// Fractions beyond milliseconds are rounded to the millisecond.
     package static func parse(_ text: String) -> Date? {
@@ -64,10 +78,17 @@ package enum Timestamp {
         return Date(timeIntervalSince1970: Double(milliseconds) / 1000)
     }
 
-    /// Encoding strategy for `JSONEncoder`.
-    static let encodingStrategy = JSONEncoder.DateEncodingStrategy.custom { date, encoder in
+    /// Encoding strategy for `JSONEncoder` (``format(_:)``).
+    package static let encodingStrategy = JSONEncoder.DateEncodingStrategy.custom { date, encoder in
         var container = encoder.singleValueContainer()
         try container.encode(format(date))
+    }
+
+    /// Encoding strategy for `JSONEncoder` writing ``formatSeconds(_:)``: the text of Foundation's
+    /// `.iso8601` strategy, without the ICU calendar that strategy loads (megabytes resident).
+    package static let secondsEncodingStrategy = JSONEncoder.DateEncodingStrategy.custom { date, encoder in
+        var container = encoder.singleValueContainer()
+        try container.encode(formatSeconds(date))
     }
 
     /// Decoding strategy for `JSONDecoder`.

@@ -1,4 +1,5 @@
 import Foundation
+import PazSchemas
 package import Logging
 import Synchronization
 
@@ -140,10 +141,9 @@ package struct TextLogHandler: LogHandler {
     }
 }
 
-/// UTC ISO 8601 with milliseconds: `2026-11-22T04:30:00.123Z`.
-private let timestampStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
-
-private func logTimestamp() -> String { timestampStyle.format(Date()) }
+/// UTC ISO 8601 with milliseconds: `2026-11-22T04:30:00.123Z` (not Foundation's format style, whose
+/// calendar loads ICU: megabytes resident in every service).
+private func logTimestamp() -> String { Timestamp.format(Date()) }
 
 /// Minimal JSON text writer for log lines (RFC 8259 string escaping; metadata values are strings,
 /// arrays or objects, as swift-log's `Logger.MetadataValue`).

@@ -49,9 +49,9 @@ package struct OpsServer: Service {
     }
 
     package func run() async throws {
-        let application = Application(
-            router: makeRouter(),
-            configuration: .init(address: .hostname(host, port: port), serverName: serviceName),
+        let application = HTTPApplication(
+            responder: makeRouter().buildResponder(),
+            host: host, port: port, serverName: serviceName,
             onServerRunning: { [address] channel in
                 address.resolve(.success(channel.localAddress?.port ?? -1))
             },

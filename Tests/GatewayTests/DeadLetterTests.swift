@@ -5,6 +5,7 @@ import PazControlPlane
 import PazHTTP
 @testable import PazGateway
 import PazSchemas
+import PazTestSupport
 import Testing
 
 /// Operations always end: a command that dies fails its operation.
@@ -12,8 +13,11 @@ import Testing
 struct DeadLetterTests {
     @Test("A command that always fails is retried within its budget, dead-lettered, and its operation ends as failed")
     func deadCommandFailsItsOperation() async throws {
-        // Every service of this test shares the broker's one user: no sender to tell apart.
-        let gateway = try await GatewayHarness.start { $0.authorizeDeadLetters = false }
+        // Every service of this test shares the broker's one user: no sender to tell apart. Servers of
+        // its own (a private Redis brings a private broker): every gateway on a broker consumes its
+        // dead letters, and another test's gateway, checking senders, would drop this one's.
+        let redis = try await TestRedis.privateServer(appendOnly: false)
+        let gateway = try await GatewayHarness.start(redis: redis) { $0.authorizeDeadLetters = false }
         defer { Task { await gateway.stop() } }
         let tenant = try await gateway.makeTenant("dead")
         let driver = try await gateway.announceDriver("dead", options: GatewayTests.options)

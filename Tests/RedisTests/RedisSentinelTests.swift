@@ -16,8 +16,11 @@ private struct SentinelGroup {
         let primary = try await RedisServer.start(options: .init(appendOnly: false))
         let replica = try await RedisServer.start(options: .init(appendOnly: false, replicaOf: primary.port))
         var sentinels: [RedisSentinelServer] = []
+        // A failover timeout of 3 s: when the sentinels' first election splits its votes (seen in CI,
+        // under load), the next one comes after twice this timeout, within the tests' deadlines.
         for _ in 0..<3 {
-            sentinels.append(try await RedisSentinelServer.start(primaryPort: primary.port, options: .init(masterName: masterName)))
+            sentinels.append(try await RedisSentinelServer.start(
+                primaryPort: primary.port, options: .init(masterName: masterName, failoverTimeout: .seconds(3))))
         }
         let group = SentinelGroup(primary: primary, replica: replica, sentinels: sentinels)
         try await group.waitUntilEverySentinelKnowsTheReplicaAndTheOthers()

@@ -52,6 +52,24 @@ import Testing
         }
     }
 
+    @Test("HTTP dates are IMF-fixdates in GMT, as Foundation's formatter writes them")
+    func httpDates() throws {
+        // RFC 9110 §5.6.7's example.
+        #expect(Timestamp.formatHTTPDate(Date(timeIntervalSince1970: 784_111_777)) == "Sun, 06 Nov 1994 08:49:37 GMT")
+        #expect(Timestamp.formatHTTPDate(Date(timeIntervalSince1970: 0.999)) == "Thu, 01 Jan 1970 00:00:00 GMT")
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        // Every weekday, month and leap year from 1960 to 2100, in steps of 7 h 17 min 31 s.
+        var seconds = -315_619_200.0
+        while seconds < 4_102_444_800 {
+            let date = Date(timeIntervalSince1970: seconds)
+            #expect(Timestamp.formatHTTPDate(date) == formatter.string(from: date), "\(seconds)")
+            seconds += 26_251
+        }
+    }
+
     @Test(arguments: [("1.0", 1, 0), ("1.12", 1, 12), ("0.1", 0, 1), ("10.3", 10, 3)])
     func schemaVersionParses(_ text: String, _ major: Int, _ minor: Int) throws {
         let version = try #require(SchemaVersion(text))

@@ -47,6 +47,15 @@ struct OpsServerTests {
             #expect(body.contains("alive"))
             let (missing, _) = try await httpGet(port: port, path: "/nope")
             #expect(missing == 404)
+            // The Date and Server headers Hummingbird's Application wrote, written by HTTPApplication.
+            let answer = try await httpResponse(port: port, path: "/healthz")
+            #expect(answer.headers["server"] == "healthz-test")
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.timeZone = TimeZone(identifier: "GMT")
+            formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+            let date = try #require(answer.headers["date"].flatMap(formatter.date(from:)), "no IMF-fixdate: \(answer.headers)")
+            #expect(abs(date.timeIntervalSinceNow) < 5)
         }
         #expect(captured.text.contains("127.0.0.1"), "Hummingbird logs its listening address through the kit logger")
     }

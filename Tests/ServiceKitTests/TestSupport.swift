@@ -41,10 +41,20 @@ func testLogger(_ label: String, captured: CapturedLines = CapturedLines(), leve
 
 /// A real HTTP GET over a loopback socket.
 func httpGet(port: Int, path: String) async throws -> (status: Int, body: String) {
+    let response = try await httpResponse(port: port, path: path)
+    return (response.status, response.body)
+}
+
+/// `GET path` on 127.0.0.1:`port`: the status, body and header fields.
+func httpResponse(port: Int, path: String) async throws -> (status: Int, body: String, headers: [String: String]) {
     guard let url = URL(string: "http://127.0.0.1:\(port)\(path)") else { throw URLError(.badURL) }
     let session = URLSession(configuration: .ephemeral)
     defer { session.finishTasksAndInvalidate() }
     let (data, response) = try await session.data(from: url)
-    let status = (response as? HTTPURLResponse)?.statusCode ?? -1
-    return (status, String(decoding: data, as: UTF8.self))
+    let http = response as? HTTPURLResponse
+    var headers: [String: String] = [:]
+    for (name, value) in http?.allHeaderFields ?? [:] {
+        if let name = name as? String, let value = value as? String { headers[name.lowercased()] = value }
+    }
+    return (http?.statusCode ?? -1, String(decoding: data, as: UTF8.self), headers)
 }
