@@ -142,8 +142,12 @@ package struct TextLogHandler: LogHandler {
 }
 
 /// UTC ISO 8601 with milliseconds: `2026-11-22T04:30:00.123Z` (not Foundation's format style, whose
-/// calendar loads ICU: megabytes resident in every service).
-private func logTimestamp() -> String { Timestamp.format(Date()) }
+/// calendar loads ICU: megabytes resident in every service). Truncated to the millisecond, as that
+/// style wrote it: a line never carries a time later than when it was written.
+private func logTimestamp() -> String {
+    let milliseconds = (Date().timeIntervalSince1970 * 1000).rounded(.down)
+    return Timestamp.format(Date(timeIntervalSince1970: milliseconds / 1000))
+}
 
 /// Minimal JSON text writer for log lines (RFC 8259 string escaping; metadata values are strings,
 /// arrays or objects, as swift-log's `Logger.MetadataValue`).
