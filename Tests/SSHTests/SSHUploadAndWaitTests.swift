@@ -67,7 +67,7 @@ struct SSHUploadAndWaitTests {
         let started = ContinuousClock.now
         let error = await sshError {
             try await SSHSession.waitUntilReady(host: "127.0.0.4", port: port, hostKeyPolicy: .expect(anyKey),
-                                                credentials: userCredentials, deadline: .now + .seconds(6))
+                                                credentials: userCredentials, deadline: .now + .seconds(12))
         }
         let waited = ContinuousClock.now - started
         guard case .notReady(let host, let errorPort, let attempts, _, let lastError)? = error else {
@@ -80,7 +80,7 @@ struct SSHUploadAndWaitTests {
             Issue.record("expected the last error to be connectionRefused, got \(lastError)")
             return
         }
-        #expect(waited >= .seconds(5) && waited < .seconds(15))
+        #expect(waited >= .seconds(11) && waited < .seconds(25))
         #expect("\(error!)".contains("last error: connection refused"))
     }
 
