@@ -10,10 +10,11 @@ package import ServiceLifecycle
 import Synchronization
 
 /// Serves `responder` over HTTP as a swift-service-lifecycle `Service`: what Hummingbird's
-/// `Application.run()` does, with one difference. Hummingbird's date cache formats the `Date`
+/// `Application.run()` does, with two differences. Hummingbird's date cache formats the `Date`
 /// header through a Foundation `Calendar`, and the first `Calendar` loads ICU and its time-zone data:
 /// about 5 MB resident in every service, idle or not. Here the header is written by
-/// ``PazSchemas/Timestamp/formatHTTPDate(_:)``, once a second.
+/// ``PazSchemas/Timestamp/formatHTTPDate(_:)``, once a second. And no logger with a request id is
+/// derived for every request: handlers log with the server's logger.
 package struct HTTPApplication<Responder: HTTPResponder>: Service
 where Responder.Context: InitializableFromSource<ApplicationRequestContextSource> {
     private let responder: Responder
