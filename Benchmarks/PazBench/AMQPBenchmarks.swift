@@ -90,24 +90,23 @@ struct AMQPRPCBenchmark: AsyncParsableCommand {
     @Option(help: "Round trips to measure (after 200 warm-up calls).")
     var calls = 5_000
 
-    @Flag(help: "Use a classic, transient request queue instead of the quorum queue the drivers' query queues are.")
-    var classicQueue = false
+    @Flag(help: "Use a quorum request queue (as the SSH broker's) instead of the transient classic queue the drivers' query queues are.")
+    var quorumQueue = false
 
     func run() async throws {
         let latencies = try await withBroker { open in
             let client = try await open("bench-rpc-client")
             let responderConnection = try await open("bench-rpc-responder")
-            let exchange: String
-            if classicQueue {
-                exchange = ""
-                try await responderConnection.declare(AMQPQueue(name: "bench-rpc", durable: false, autoDelete: true))
+            try await responderConnection.declare(AMQPExchange(name: Routing.commandsExchange, kind: .direct))
+            if quorumQueue {
+                try await responderConnection.declare(AMQPQueue.quorum(name: "bench-rpc", deliveryLimit: Routing.deliveryLimit))
+                try await responderConnection.bind(
+                    AMQPBinding(queue: "bench-rpc", exchange: Routing.commandsExchange, routingKey: "bench-rpc"))
             } else {
-                exchange = Routing.commandsExchange
-                try await responderConnection.declare(AMQPExchange(name: Routing.commandsExchange, kind: .direct))
                 try await ControlPlaneTopology.declareRequestQueue(
                     "bench-rpc", boundTo: Routing.commandsExchange, routingKey: "bench-rpc", on: responderConnection)
             }
-            // The control plane's own RPC path: RPCClient → MessageConsumer → RPCResponder.
+            // The control plane's own RPC path: RPCClient → MessageConsumer → RPCResponder, as a driver's queries.
             let consumer = MessageConsumer(
                 CommandPayload.self, amqp: responderConnection, ready: { true },
                 settings: ConsumerSettings(queue: "bench-rpc", prefetch: 32, concurrent: true, retry: .requests),
@@ -123,7 +122,7 @@ struct AMQPRPCBenchmark: AsyncParsableCommand {
             func call() async throws {
                 let request = CommandEnvelope(
                     tenantId: tenant, trace: .newTrace(), payload: .catalogLocations(CatalogLocationsQuery()))
-                _ = try await rpc.call(request, exchange: exchange, routingKey: "bench-rpc", timeout: .seconds(5))
+                _ = try await rpc.call(request, exchange: Routing.commandsExchange, routingKey: "bench-rpc", timeout: .seconds(5))
             }
             for _ in 0..<200 { try await call() }
             var latencies: [Double] = []
@@ -135,7 +134,7 @@ struct AMQPRPCBenchmark: AsyncParsableCommand {
                 latencies.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1e3)
             }
             responder.cancel()
-            if !classicQueue { _ = try? await client.deleteQueue("bench-rpc") }
+            _ = try? await client.deleteQueue("bench-rpc")
             await client.close()
             await responderConnection.close()
             return latencies.sorted()
@@ -144,7 +143,7 @@ struct AMQPRPCBenchmark: AsyncParsableCommand {
         print("calls: \(latencies.count)")
         print(String(format: "p50: %.3f ms, p90: %.3f ms, p99: %.3f ms, max: %.3f ms",
                      percentile(0.5), percentile(0.9), percentile(0.99), latencies.last ?? 0))
-        print("request queue: \(classicQueue ? "classic, transient" : "quorum (as the drivers' query queues)")")
+        print("request queue: \(quorumQueue ? "quorum (as the SSH broker's)" : "transient classic (as the drivers' query queues)")")
         print(String(format: "amqp-rpc: %.3f ms", percentile(0.5)))
     }
 }

@@ -17,7 +17,7 @@ enum GatewayTopology {
             eventsQueue, boundTo: Routing.eventsExchange, routingKey: Routing.eventRoutingKey(.eventOperation), on: amqp)
         var deadLetters = AMQPQueue.quorum(name: Routing.gatewayDeadLettersQueue, deliveryLimit: Routing.deliveryLimit)
         deadLetters.otherArguments["x-max-length"] = .int(Int64(ControlPlaneTopology.deadLetterCapacity))
-        try await ControlPlaneTopology.declareReplacingClassic(deadLetters, on: amqp)
+        try await ControlPlaneTopology.declareReplacing(deadLetters, on: amqp)
         try await amqp.bind(
             AMQPBinding(queue: Routing.gatewayDeadLettersQueue, exchange: Routing.deadLetterExchange, routingKey: ""))
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 package import Logging
 
 /// One AMQP 0-9-1 connection to RabbitMQ, owned by a thread of its own.
@@ -15,6 +16,7 @@ package import Logging
 package final class AMQPConnection: Sendable {
     private let mailbox = Mailbox()
     private let stateBox = StateBox()
+    private let callCounter = Atomic<UInt64>(0)
     /// The configuration (its description omits the password).
     package let configuration: AMQPConfiguration
 
@@ -27,10 +29,12 @@ package final class AMQPConnection: Sendable {
         logger[metadataKey: "amqp.connection"] = "\(configuration.connectionName)"
         let mailbox = mailbox
         let stateBox = stateBox
+        let name = "amqp-\(configuration.connectionName)"
         let thread = Thread { [logger] in
+            // Set from the thread itself, so that the system's name (top, perf) is it too.
+            Thread.current.name = name
             ConnectionCore(configuration: configuration, logger: logger, mailbox: mailbox, state: stateBox).run()
         }
-        thread.name = "amqp-\(configuration.connectionName)"
         thread.stackSize = 1 << 20
         thread.start()
     }
@@ -117,7 +121,7 @@ package final class AMQPConnection: Sendable {
                 do throws(AMQPError) {
                     try core.publish(
                         exchange: exchange, routingKey: routingKey, body: body, properties: properties,
-                        mandatory: mandatory, waiter: .publish(completion))
+                        mandatory: mandatory, completion: completion)
                 } catch {
                     completion.fail(error)
                 }
@@ -127,15 +131,15 @@ package final class AMQPConnection: Sendable {
         try result.get()
     }
 
-    /// Publishes without waiting for the confirm (failures are only logged). For RPC replies, whose
-    /// loss the caller's timeout already covers. Returns once the frame is written.
+    /// Publishes on a channel without confirms and returns at once: the connection thread writes
+    /// it after the jobs queued before it (so a reply goes out before the ack of its request that
+    /// follows it). For RPC replies, whose loss the caller's deadline already covers; a failure is
+    /// only logged.
     package func publishUnconfirmed(
         exchange: String, routingKey: String, body: [UInt8], properties: AMQPProperties = AMQPProperties()
-    ) async throws(AMQPError) {
-        try await perform { core throws(AMQPError) in
-            try core.publish(
-                exchange: exchange, routingKey: routingKey, body: body, properties: properties, mandatory: false,
-                waiter: .untracked)
+    ) {
+        _ = mailbox.post { core in
+            core.publishUnconfirmed(exchange: exchange, routingKey: routingKey, body: body, properties: properties)
         }
     }
 
@@ -185,7 +189,8 @@ package final class AMQPConnection: Sendable {
         timeout: Duration
     ) async throws(AMQPError) -> AMQPDelivery {
         if let reason = blockedReason { throw .blocked(reason: reason) }
-        let id = UUID().uuidString
+        // Unique among this connection's calls, which is all a direct reply-to needs (a UUID reads /dev/urandom).
+        let id = String(callCounter.add(1, ordering: .relaxed).newValue, radix: 36)
         let mailbox = mailbox
         let result: Result<AMQPDelivery, AMQPError> = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in

@@ -41,15 +41,9 @@ final class StateBox: Sendable {
 /// Not Sendable and never shared: it is created on the connection thread and only touched there, by
 /// ``run()`` and by the jobs the mailbox delivers to it.
 final class ConnectionCore {
-    /// Who waits for a publish's confirm.
-    enum ConfirmWaiter {
-        case publish(Completion<Void>)
-        case rpc(correlationID: String)
-        case untracked
-    }
-
     struct PendingConfirm {
-        let waiter: ConfirmWaiter
+        /// Who waits for the confirm.
+        let completion: Completion<Void>
         let exchange: String
         let routingKey: String
         let deadline: ContinuousClock.Instant
@@ -81,10 +75,15 @@ final class ConnectionCore {
         var body: [UInt8] = []
     }
 
-    /// Channel for publishes (confirm mode), consumers and RPC replies.
+    /// Channel for confirmed publishes (confirm mode) and consumers.
     static let dataChannel: amqp_channel_t = 1
     /// Channel for declarations; a 404/406 there closes only this channel.
     static let controlChannel: amqp_channel_t = 2
+    /// Channel for RPC: requests, the direct reply-to consumer (which must share the requests'
+    /// channel) and replies. Not in confirm mode, so the broker sends no basic.ack per request or
+    /// reply (an unroutable request still comes back, named by its correlation id); an error there
+    /// (a request to a missing exchange, a reply-to that names no caller) closes only this channel.
+    static let rpcChannel: amqp_channel_t = 3
     static let replyQueue = "amq.rabbitmq.reply-to"
     /// Header with a mandatory message's confirm sequence number (see ``publish``).
     static let sequenceHeader = "x-paz-publish-sequence"
@@ -99,6 +98,7 @@ final class ConnectionCore {
     /// Connection generation; deliveries of an older one carry stale tags.
     private(set) var epoch: UInt64 = 0
     private var controlChannelOpen = false
+    private var rpcChannelOpen = false
     private var broken: AMQPError?
     private var lastError = "not connected yet"
     private var attempts = 0
@@ -144,8 +144,9 @@ final class ConnectionCore {
 
     /// The thread's body: runs jobs, reads frames, keeps heartbeats and deadlines, reconnects.
     func run() {
+        var wake = Wake.everything
         while !isClosing {
-            for job in mailbox.take() { job(self) }
+            if wake.mailbox { for job in mailbox.take() { job(self) } }
             if let error = broken {
                 broken = nil
                 lose(error)
@@ -154,27 +155,46 @@ final class ConnectionCore {
             guard let connection else {
                 if ContinuousClock.now >= nextAttempt {
                     connect()
+                    wake = .everything
                 } else {
-                    waitForEvents(socket: nil, timeout: nextAttempt - ContinuousClock.now)
+                    wake = waitForEvents(socket: nil, timeout: nextAttempt - ContinuousClock.now)
                 }
                 continue
             }
-            do {
-                try pump(connection)
-            } catch {
-                lose(error)
-                continue
+            // Only jobs woke the loop and librabbitmq holds nothing unread: a read would find nothing.
+            let onlyJobs = wake.mailbox && !wake.socket
+            if !onlyJobs || amqp_data_in_buffer(connection) != 0 || amqp_frames_enqueued(connection) != 0 {
+                do {
+                    try pump(connection)
+                } catch {
+                    lose(error)
+                    wake = .everything
+                    continue
+                }
             }
             expireDeadlines()
-            waitForEvents(socket: amqp_get_sockfd(connection), timeout: nextWakeUp(connection))
+            wake = waitForEvents(socket: amqp_get_sockfd(connection), timeout: nextWakeUp(connection))
         }
         shutdown()
     }
 
-    private func waitForEvents(socket: Int32?, timeout: Duration) {
+    /// What ended a wait: jobs in the mailbox (the eventfd), bytes on the socket; neither after a
+    /// timeout (then the loop reads anyway, which also sends a due heartbeat).
+    private struct Wake {
+        var mailbox: Bool
+        var socket: Bool
+        static let everything = Wake(mailbox: true, socket: true)
+    }
+
+    /// Sleeps in poll() until jobs or bytes arrive or `timeout` passes.
+    private func waitForEvents(socket: Int32?, timeout: Duration) -> Wake {
         var descriptors = [pollfd(fd: mailbox.eventFD, events: Int16(POLLIN), revents: 0)]
         if let socket { descriptors.append(pollfd(fd: socket, events: Int16(POLLIN), revents: 0)) }
-        _ = poll(&descriptors, nfds_t(descriptors.count), timeout.pollMilliseconds)
+        let ready = poll(&descriptors, nfds_t(descriptors.count), timeout.pollMilliseconds)
+        guard ready > 0 else { return Wake(mailbox: ready < 0, socket: false) }
+        return Wake(
+            mailbox: descriptors[0].revents != 0,
+            socket: descriptors.count > 1 && descriptors[1].revents != 0)
     }
 
     /// How long poll() may sleep: at most half a heartbeat, and not past the next deadline.
@@ -187,10 +207,12 @@ final class ConnectionCore {
         return max(wake, .zero)
     }
 
-    /// Reads every frame librabbitmq has or the socket holds right now (bounded, so jobs are not starved).
+    /// Reads the frames one read of the socket brings, and those librabbitmq already holds
+    /// (bounded, so jobs are not starved). A second read would only find an empty socket.
     private func pump(_ connection: amqp_connection_state_t) throws(AMQPError) {
         var frame = amqp_frame_t()
-        for _ in 0..<1024 {
+        for index in 0..<1024 {
+            if index > 0 && amqp_data_in_buffer(connection) == 0 && amqp_frames_enqueued(connection) == 0 { break }
             var immediately = timeval(tv_sec: 0, tv_usec: 0)
             let status = amqp_simple_wait_frame_noblock(connection, &frame, &immediately)
             if status == AMQP_STATUS_TIMEOUT.rawValue { break }
@@ -287,6 +309,7 @@ final class ConnectionCore {
             amqp_confirm_select(connection, Self.dataChannel)
             try check(amqp_get_rpc_reply(connection), "confirm.select", channel: Self.dataChannel)
             controlChannelOpen = false
+            rpcChannelOpen = false
             for item in topology {
                 do {
                     try declareOnControlChannel(item)
@@ -298,7 +321,7 @@ final class ConnectionCore {
             for (tag, consumer) in consumers.sorted(by: { $0.key < $1.key }) {
                 try startConsumer(connection, tag: tag, queue: consumer.queue, prefetch: consumer.prefetch)
             }
-            if wantsReplyConsumer { try startReplyConsumer(connection) }
+            if wantsReplyConsumer { try prepareRPCChannel() }
         } catch {
             amqp_destroy_connection(connection)
             self.connection = nil
@@ -315,9 +338,10 @@ final class ConnectionCore {
     private func login(_ connection: amqp_connection_state_t) throws(AMQPError) {
         let arena = CArena()
         defer { arena.release() }
-        // `connection.blocked`: the broker tells this client when a resource alarm blocks publishing
-        // (RabbitMQ only sends it to clients that announce the capability).
-        var properties = arena.clientProperties(connectionName: configuration.connectionName, capabilities: ["connection.blocked"])
+        // RabbitMQ sends these only to clients that announce the capability: `connection.blocked`
+        // when a resource alarm blocks publishing, `basic.cancel` when a consumer's queue is deleted.
+        var properties = arena.clientProperties(
+            connectionName: configuration.connectionName, capabilities: ["connection.blocked", "consumer_cancel_notify"])
         let seconds = Int32(max(1, configuration.heartbeat.components.seconds))
         let reply = paz_amqp_login_plain(
             connection, configuration.virtualHost, 0, 131_072, seconds, &properties,
@@ -350,6 +374,7 @@ final class ConnectionCore {
         content = nil
         returns.removeAll()
         controlChannelOpen = false
+        rpcChannelOpen = false
         replyConsumerActive = false
         setBlocked(nil)
         state.set(.reconnecting(reason: reason))
@@ -426,14 +451,14 @@ final class ConnectionCore {
                     exchange: String(amqp: returned.exchange), routingKey: String(amqp: returned.routing_key)))
         case PAZ_BASIC_CANCEL:
             let cancel = decoded.assumingMemoryBound(to: amqp_basic_cancel_t.self).pointee
-            let tag = String(amqp: cancel.consumer_tag)
-            logger.warning("AMQP consumer cancelled by the broker (queue deleted?)", metadata: ["consumer": "\(tag)"])
-            consumers.removeValue(forKey: tag)?.continuation.finish()
+            consumerCancelled(tag: String(amqp: cancel.consumer_tag))
         case PAZ_CHANNEL_CLOSE:
             let close = decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
             let text = String(amqp: close.reply_text)
             sendCloseOK(channel: channel)
-            if channel == Self.controlChannel {
+            if channel == Self.rpcChannel {
+                rpcChannelClosed(replyCode: close.reply_code, replyText: text)
+            } else if channel == Self.controlChannel {
                 controlChannelOpen = false
                 logger.warning("AMQP control channel closed", metadata: ["reply": "\(close.reply_code) \(text)"])
             } else {
@@ -475,8 +500,11 @@ final class ConnectionCore {
                 // The consumer was cancelled while this was in flight: give it back.
                 amqp_basic_reject(connection, Self.dataChannel, deliveryTag, 1)
             }
-        case .returned(let replyCode, let replyText, _, _):
-            if case .int(let sequence) = partial.properties.headers[Self.sequenceHeader], sequence > 0 {
+        case .returned(let replyCode, let replyText, let exchange, let routingKey):
+            if let id = partial.properties.correlationID, let call = calls.removeValue(forKey: id) {
+                call.completion.fail(
+                    .unroutable(exchange: exchange, routingKey: routingKey, replyCode: replyCode, replyText: replyText))
+            } else if case .int(let sequence) = partial.properties.headers[Self.sequenceHeader], sequence > 0 {
                 returns[UInt64(sequence)] = (replyCode, replyText)
             } else {
                 logger.warning("AMQP returned message without its sequence header", metadata: ["reply": "\(replyCode) \(replyText)"])
@@ -489,7 +517,7 @@ final class ConnectionCore {
     private func block(reason: String) {
         let reason = reason.isEmpty ? "resource alarm" : reason
         setBlocked(reason)
-        let waiting = pendingConfirms.filter { if case .untracked = $0.value.waiter { false } else { true } }
+        let waiting = pendingConfirms
         logger.warning(
             "AMQP connection blocked by the broker (resource alarm); publishes fail until it is unblocked",
             metadata: ["reason": "\(reason)", "failedInFlight": "\(waiting.count)"])
@@ -534,18 +562,7 @@ final class ConnectionCore {
     }
 
     private func resolve(_ pending: PendingConfirm, _ outcome: Result<Void, AMQPError>) {
-        switch pending.waiter {
-        case .publish(let completion):
-            completion.resume(outcome)
-        case .rpc(let id):
-            if case .failure(let error) = outcome, let call = calls.removeValue(forKey: id) {
-                call.completion.fail(error)
-            }
-        case .untracked:
-            if case .failure(let error) = outcome {
-                logger.warning("AMQP unconfirmed publish failed", metadata: ["error": "\(error)"])
-            }
-        }
+        pending.completion.resume(outcome)
     }
 
     private func sendCloseOK(channel: amqp_channel_t) {
@@ -694,34 +711,57 @@ final class ConnectionCore {
     /// Writes one basic.publish on the confirm channel and records who waits for its confirm.
     func publish(
         exchange: String, routingKey: String, body: [UInt8], properties: AMQPProperties, mandatory: Bool,
-        waiter: ConfirmWaiter
+        completion: Completion<Void>
     ) throws(AMQPError) {
         let connection = try live()
-        if let blockedReason {
-            if case .untracked = waiter {} else { throw .blocked(reason: blockedReason) }
-        }
-        let arena = CArena()
-        defer { arena.release() }
-        // The sender's identity, verified by RabbitMQ against this connection's user (a republished
-        // delivery carries its original sender's, which RabbitMQ would refuse).
+        if let blockedReason { throw .blocked(reason: blockedReason) }
         var stamped = properties
-        stamped.userID = configuration.user
         // Its confirm sequence number: a basic.return names its message only by its content, and
         // one basic.ack may confirm several messages (`multiple`), so this tells which one came back.
         if mandatory { stamped.headers[Self.sequenceHeader] = .int(Int64(nextSequence)) }
+        try write(
+            connection, channel: Self.dataChannel, exchange: exchange, routingKey: routingKey, body: body,
+            properties: stamped, mandatory: mandatory)
+        pendingConfirms[nextSequence] = PendingConfirm(
+            completion: completion, exchange: exchange, routingKey: routingKey,
+            deadline: ContinuousClock.now + configuration.confirmTimeout)
+        nextSequence += 1
+    }
+
+    /// Writes one basic.publish on the RPC channel (opened on first use and again after the broker
+    /// closed it); a failure is logged, as nobody waits for it.
+    func publishUnconfirmed(exchange: String, routingKey: String, body: [UInt8], properties: AMQPProperties) {
+        do throws(AMQPError) {
+            let connection = try live()
+            if !rpcChannelOpen { try prepareRPCChannel() }
+            try write(
+                connection, channel: Self.rpcChannel, exchange: exchange, routingKey: routingKey, body: body,
+                properties: properties, mandatory: false)
+        } catch {
+            logger.warning("AMQP unconfirmed publish failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// One basic.publish frame set, stamped with the sender's identity (verified by RabbitMQ against
+    /// this connection's user; a republished delivery carries its original sender's, which RabbitMQ
+    /// would refuse). A failed write breaks the connection.
+    private func write(
+        _ connection: amqp_connection_state_t, channel: amqp_channel_t, exchange: String, routingKey: String,
+        body: [UInt8], properties: AMQPProperties, mandatory: Bool
+    ) throws(AMQPError) {
+        let arena = CArena()
+        defer { arena.release() }
+        var stamped = properties
+        stamped.userID = configuration.user
         var cProperties = arena.properties(stamped)
         let status = amqp_basic_publish(
-            connection, Self.dataChannel, arena.bytes(exchange), arena.bytes(routingKey), mandatory ? 1 : 0, 0,
+            connection, channel, arena.bytes(exchange), arena.bytes(routingKey), mandatory ? 1 : 0, 0,
             &cProperties, arena.bytes(body))
         guard status == AMQP_STATUS_OK.rawValue else {
             let error = AMQPError.library(operation: "basic.publish", status: status, message: libraryMessage(status))
             broken = error
             throw error
         }
-        pendingConfirms[nextSequence] = PendingConfirm(
-            waiter: waiter, exchange: exchange, routingKey: routingKey,
-            deadline: ContinuousClock.now + configuration.confirmTimeout)
-        nextSequence += 1
     }
 
     private func startConsumer(_ connection: amqp_connection_state_t, tag: String, queue: String, prefetch: UInt16)
@@ -737,14 +777,39 @@ final class ConnectionCore {
         try check(amqp_get_rpc_reply(connection), "basic.consume \(queue)", channel: Self.dataChannel)
     }
 
-    private func startReplyConsumer(_ connection: amqp_connection_state_t) throws(AMQPError) {
-        let arena = CArena()
-        defer { arena.release() }
-        amqp_basic_consume(
-            connection, Self.dataChannel, arena.bytes(Self.replyQueue), arena.bytes(Self.replyConsumerTag), 0, 1, 0,
-            amqp_table_t(num_entries: 0, entries: nil))
-        try check(amqp_get_rpc_reply(connection), "basic.consume \(Self.replyQueue)", channel: Self.dataChannel)
-        replyConsumerActive = true
+    /// Opens the RPC channel unless it is open and, once a call was made on this connection,
+    /// starts its direct reply-to consumer unless it runs.
+    private func prepareRPCChannel() throws(AMQPError) {
+        try onDataChannel { connection throws(AMQPError) in
+            if !rpcChannelOpen {
+                amqp_channel_open(connection, Self.rpcChannel)
+                try check(amqp_get_rpc_reply(connection), "channel.open", channel: Self.rpcChannel)
+                rpcChannelOpen = true
+            }
+            guard wantsReplyConsumer && !replyConsumerActive else { return }
+            let arena = CArena()
+            defer { arena.release() }
+            amqp_basic_consume(
+                connection, Self.rpcChannel, arena.bytes(Self.replyQueue), arena.bytes(Self.replyConsumerTag), 0, 1, 0,
+                amqp_table_t(num_entries: 0, entries: nil))
+            try check(amqp_get_rpc_reply(connection), "basic.consume \(Self.replyQueue)", channel: Self.rpcChannel)
+            replyConsumerActive = true
+        }
+    }
+
+    /// The broker closed the RPC channel: the calls waiting on its reply consumer fail now, and the
+    /// channel opens again with the next call or reply.
+    private func rpcChannelClosed(replyCode: UInt16, replyText: String) {
+        rpcChannelOpen = false
+        replyConsumerActive = false
+        logger.warning("AMQP RPC channel closed by the broker; it opens again with the next call", metadata: [
+            "reply": "\(replyCode) \(replyText)", "callsFailed": "\(calls.count)",
+        ])
+        let waiting = calls
+        calls.removeAll()
+        for call in waiting.values {
+            call.completion.fail(.channelClosed(operation: "RPC request", replyCode: replyCode, replyText: replyText))
+        }
     }
 
     /// Starts a manual-ack consumer; it is restarted after every reconnect until cancelled.
@@ -770,6 +835,49 @@ final class ConnectionCore {
         _ = try? onDataChannel { connection throws(AMQPError) in
             amqp_basic_cancel(connection, Self.dataChannel, arena.bytes(consumerTag))
             try check(amqp_get_rpc_reply(connection), "basic.cancel", channel: Self.dataChannel)
+        }
+    }
+
+    /// The broker cancelled a consumer: its queue was deleted — by someone, or because it was a
+    /// transient queue on a RabbitMQ node that went down. A queue this connection declared is
+    /// declared again (on the node of this connection) and consumed again under the same tag; the
+    /// stream of any other consumer ends.
+    private func consumerCancelled(tag: String) {
+        guard let consumer = consumers[tag] else { return }
+        let ours = topology.contains { if case .queue(let queue) = $0 { queue.name == consumer.queue } else { false } }
+        guard ours else {
+            logger.warning("AMQP consumer cancelled by the broker (its queue was deleted)", metadata: ["consumer": "\(tag)"])
+            consumers[tag] = nil
+            consumer.continuation.finish()
+            return
+        }
+        logger.warning("AMQP queue deleted under its consumer; declaring it again and consuming", metadata: [
+            "consumer": "\(tag)", "amqp.queue": "\(consumer.queue)",
+        ])
+        // After the frame at hand: declaring waits for replies, which the frame loop must not do mid-frame.
+        let epoch = epoch
+        _ = mailbox.post { core in core.consumeAgain(tag: tag, epoch: epoch) }
+    }
+
+    /// Declares a cancelled consumer's queue and its bindings again and restarts the consumer; a
+    /// refusal breaks the connection, whose reconnect declares everything and restarts every consumer
+    /// (then, with a new `epoch`, there is nothing left to do here).
+    private func consumeAgain(tag: String, epoch cancelledIn: UInt64) {
+        guard let consumer = consumers[tag], connection != nil, epoch == cancelledIn else { return }
+        do throws(AMQPError) {
+            for item in topology {
+                switch item {
+                case .queue(let queue) where queue.name == consumer.queue: try declareOnControlChannel(item)
+                case .binding(let binding) where binding.queue == consumer.queue: try declareOnControlChannel(item)
+                default: continue
+                }
+            }
+            try onDataChannel { connection throws(AMQPError) in
+                try startConsumer(connection, tag: tag, queue: consumer.queue, prefetch: consumer.prefetch)
+            }
+        } catch {
+            logger.warning("AMQP could not consume the declared-again queue; reconnecting", metadata: ["error": "\(error)"])
+            if broken == nil { broken = error }
         }
     }
 
@@ -805,15 +913,15 @@ final class ConnectionCore {
         let connection = try live()
         if !replyConsumerActive {
             wantsReplyConsumer = true
-            try onDataChannel { _ throws(AMQPError) in try startReplyConsumer(connection) }
+            try prepareRPCChannel()
         }
         var request = properties
         request.correlationID = id
         request.replyTo = Self.replyQueue
         request.persistent = false
-        try publish(
-            exchange: exchange, routingKey: routingKey, body: body, properties: request, mandatory: true,
-            waiter: .rpc(correlationID: id))
+        try write(
+            connection, channel: Self.rpcChannel, exchange: exchange, routingKey: routingKey, body: body,
+            properties: request, mandatory: true)
         calls[id] = PendingCall(
             completion: completion, routingKey: routingKey, timeout: timeout, deadline: ContinuousClock.now + timeout)
     }

@@ -32,7 +32,8 @@ final class Mailbox: Sendable {
         return accepted
     }
 
-    /// Takes every queued job (and clears the wake-up counter).
+    /// Takes every queued job and clears the wake-up counter (called when poll() found the eventfd
+    /// readable).
     func take() -> [ConnectionJob] {
         var counter: UInt64 = 0
         _ = read(eventFD, &counter, MemoryLayout<UInt64>.size)

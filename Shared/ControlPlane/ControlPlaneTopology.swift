@@ -22,7 +22,7 @@ package enum ControlPlaneTopology {
         var deadLetters = AMQPQueue.quorum(name: Routing.deadLetterQueue, deliveryLimit: Routing.deliveryLimit)
         deadLetters.messageTTLMilliseconds = Int(deadLetterRetention.components.seconds) * 1000
         deadLetters.otherArguments["x-max-length"] = .int(Int64(deadLetterCapacity))
-        try await declareReplacingClassic(deadLetters, on: connection)
+        try await declareReplacing(deadLetters, on: connection)
         try await connection.bind(
             AMQPBinding(queue: Routing.deadLetterQueue, exchange: Routing.deadLetterExchange, routingKey: ""))
         for tier in RetryPolicy.tiers {
@@ -57,29 +57,37 @@ package enum ControlPlaneTopology {
         try await connection.bind(AMQPBinding(queue: name, exchange: exchange, routingKey: routingKey))
     }
 
-    /// A queue of RPC requests (a driver's queries): a quorum queue, so that it answers while any one
-    /// RabbitMQ node is down (a classic queue is unavailable while its node is); a request waits at
-    /// most a minute (callers give up sooner: their requests carry their own expiration) and at most
-    /// 10,000 wait — beyond that a request is refused at once (nacked) instead of queueing. Expired
-    /// requests are dropped, not dead-lettered.
+    /// A queue of RPC requests (a driver's queries): a transient classic queue, which answers in
+    /// about half the time of a quorum queue (docs/benchmarks.md, `amqp-rpc`) and needs no
+    /// durability — a request expires within a minute and its caller gives up at its own deadline.
+    /// Availability comes from its consumers: when the RabbitMQ node that holds it goes down, the
+    /// cluster deletes it, and every consumer declares it again on the node it is (re)connected to
+    /// (``PazAMQP/AMQPConnection``); the requests in it at that moment are lost, and their callers
+    /// time out. At most 10,000 wait; beyond that a request is dropped at once (its caller times
+    /// out) instead of queueing. Expired requests are dropped, not dead-lettered. A quorum queue of
+    /// the same name (versions before this one) is replaced.
     package static func declareRequestQueue(
         _ name: String, boundTo exchange: String, routingKey: String, on connection: AMQPConnection
     ) async throws(AMQPError) {
-        var queue = AMQPQueue.quorum(name: name, deliveryLimit: Routing.deliveryLimit)
+        var queue = AMQPQueue(name: name, durable: false, autoDelete: false)
         queue.messageTTLMilliseconds = 60_000
         queue.otherArguments = ["x-max-length": .int(10_000), "x-overflow": .string("reject-publish")]
-        try await declareReplacingClassic(queue, on: connection)
+        try await declareReplacing(queue, on: connection)
         try await connection.bind(AMQPBinding(queue: name, exchange: exchange, routingKey: routingKey))
     }
 
-    /// Declares `queue`, a quorum queue that versions before the cluster topology declared classic.
-    /// Such a queue holds only requests that expire within a minute or copies of dead letters, so a
-    /// classic one of the same name is deleted and the queue declared again (once, at the first start
-    /// of the new version; docs/operations.md, "Upgrading to quorum request queues").
-    package static func declareReplacingClassic(_ queue: AMQPQueue, on connection: AMQPConnection) async throws(AMQPError) {
+    /// Declares `queue`, which an earlier version declared with another type or durability (the
+    /// dead-letter queue and request queues were classic before the cluster topology; request queues
+    /// were quorum queues between it and transient request queues). Such a queue holds only
+    /// requests that expire within a minute or copies of dead letters, so the old one is deleted and
+    /// the queue declared again (once, at the first start of the new version; docs/operations.md,
+    /// "Upgrading: queues that change type").
+    package static func declareReplacing(_ queue: AMQPQueue, on connection: AMQPConnection) async throws(AMQPError) {
         do {
             try await connection.declare(queue)
-        } catch .channelClosed(_, let code, let text) where code == 406 && text.contains("x-queue-type") {
+        } catch .channelClosed(_, let code, let text)
+            where code == 406 && (text.contains("x-queue-type") || text.contains("'durable'"))
+        {
             _ = try await connection.deleteQueue(queue.name)
             try await connection.declare(queue)
         }

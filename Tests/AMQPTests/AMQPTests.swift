@@ -31,6 +31,22 @@ func eventually(timeout: Duration, _ condition: () async throws -> Bool) async r
     return try await condition()
 }
 
+/// Declares `queue` and answers every request on it with `prefix` + its body — the bare protocol:
+/// answer on reply-to with the correlation id, then ack. Cancel the task to stop it.
+func echoResponder(on connection: AMQPConnection, queue: String, prefix: String) async throws -> Task<Void, any Error> {
+    try await connection.declare(AMQPQueue(name: queue, durable: false, autoDelete: true))
+    let consumer = try await connection.consume(queue: queue, prefetch: 32)
+    return Task {
+        for await request in consumer {
+            guard let replyTo = request.properties.replyTo else { continue }
+            connection.publishUnconfirmed(
+                exchange: "", routingKey: replyTo, body: Array(prefix.utf8) + request.body,
+                properties: AMQPProperties(correlationID: request.properties.correlationID, persistent: false))
+            try await connection.ack(request)
+        }
+    }
+}
+
 /// Thread-safe record of what a consumer saw.
 final class Record: Sendable {
     private let items = Mutex<[String]>([])
@@ -231,18 +247,7 @@ struct AMQPTests {
         let client = try await connect(server, name: "rpc-client")
         let responderConnection = try await connect(server, name: "rpc-responder")
         let queue = unique("rpc")
-        try await responderConnection.declare(AMQPQueue(name: queue, durable: false, autoDelete: true))
-        let consumer = try await responderConnection.consume(queue: queue, prefetch: 32)
-        let responder = Task {
-            // The bare protocol: answer on reply-to with the correlation id, then ack.
-            for await request in consumer {
-                guard let replyTo = request.properties.replyTo else { continue }
-                try await responderConnection.publishUnconfirmed(
-                    exchange: "", routingKey: replyTo, body: Array("echo:".utf8) + request.body,
-                    properties: AMQPProperties(correlationID: request.properties.correlationID, persistent: false))
-                try await responderConnection.ack(request)
-            }
-        }
+        let responder = try await echoResponder(on: responderConnection, queue: queue, prefix: "echo:")
         try await Task.sleep(for: .milliseconds(200))
 
         let reply = try await client.call(routingKey: queue, body: Array("hello".utf8), timeout: .seconds(5))
@@ -274,6 +279,63 @@ struct AMQPTests {
         responder.cancel()
         await responderConnection.close()
         await client.close()
+    }
+
+    @Test("RPC: a request to a missing exchange fails that call (its channel closes) and the next call works")
+    func rpcChannelRecovers() async throws {
+        let server = try await TestRabbitMQ.sharedServer()
+        let client = try await connect(server, name: "rpc-channel-client")
+        let responderConnection = try await connect(server, name: "rpc-channel-responder")
+        let queue = unique("rpc-channel")
+        let responder = try await echoResponder(on: responderConnection, queue: queue, prefix: "")
+        #expect(try await client.call(routingKey: queue, body: Array("one".utf8), timeout: .seconds(5)).text == "one")
+        await #expect {
+            _ = try await client.call(exchange: unique("missing"), routingKey: queue, body: [1], timeout: .seconds(5))
+        } throws: { error in
+            guard case AMQPError.channelClosed(_, let code, _) = error else { return false }
+            return code == 404
+        }
+        // The channel (and its reply consumer) opened again; the connection was never lost.
+        #expect(try await client.call(routingKey: queue, body: Array("two".utf8), timeout: .seconds(5)).text == "two")
+        #expect(client.epoch == 1)
+        responder.cancel()
+        await responderConnection.close()
+        await client.close()
+    }
+
+    @Test("a consumer whose queue is deleted declares it again and goes on consuming, on the same connection")
+    func consumerRedeclaresDeletedQueue() async throws {
+        let server = try await TestRabbitMQ.sharedServer()
+        let owner = try await connect(server, name: "redeclare-owner")
+        let other = try await connect(server, name: "redeclare-other")
+        let queue = unique("redeclare")
+        try await owner.declare(AMQPQueue(name: queue, durable: false, autoDelete: false))
+        let consumer = try await owner.consume(queue: queue, prefetch: 4)
+        let received = Record()
+        let consuming = Task {
+            for await delivery in consumer {
+                received.append(delivery.text)
+                try? await owner.ack(delivery)
+            }
+        }
+        try await other.publish(exchange: "", routingKey: queue, body: Array("before".utf8))
+        #expect(await eventually(timeout: .seconds(10)) { received.all == ["before"] })
+
+        // As the cluster does with a transient queue whose node went down.
+        try await other.deleteQueue(queue)
+        let redeclared = await eventually(timeout: .seconds(10)) {
+            (try? await other.queueStatus(queue))??.consumerCount == 1
+        }
+        #expect(redeclared, "the consumer did not declare its queue again")
+        try await other.publish(exchange: "", routingKey: queue, body: Array("after".utf8))
+        #expect(await eventually(timeout: .seconds(10)) { received.all == ["before", "after"] })
+        #expect(owner.epoch == 1, "the connection was replaced instead")
+
+        consuming.cancel()
+        await consumer.cancel()
+        _ = try? await other.deleteQueue(queue)
+        await other.close()
+        await owner.close()
     }
 
     @Test("after a broker restart: topology deleted out of band is re-declared, stale delivery tags are refused")

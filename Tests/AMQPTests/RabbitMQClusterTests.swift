@@ -7,7 +7,7 @@ import Testing
 
 @Suite("A 3-node RabbitMQ cluster on loopback: quorum queues on every node, a node killed")
 struct RabbitMQClusterTests {
-    @Test("a quorum queue has a member on each node; kill -9 of the node in use loses no confirmed message; the node rejoins")
+    @Test("a quorum queue has a member on each node; kill -9 of the node in use loses no confirmed message; a transient queue of that node is declared again by its consumer on another node; the node rejoins")
     func killOneNode() async throws {
         let cluster = try await RabbitMQCluster.start()
         for process in cluster.processes { FixtureCleanup.stopAtExit(process) }
@@ -25,6 +25,27 @@ struct RabbitMQClusterTests {
         let queue = unique("cluster-quorum")
         try await connection.declare(.quorum(name: queue, deliveryLimit: 5))
         #expect(try await cluster.nodes[1].quorumMembers(queue) == names)
+
+        // A transient queue (as a driver's query queue) lives on the node that declared it: the
+        // first node. Its consumer is connected to the second.
+        let transient = unique("cluster-transient")
+        try await connection.declare(AMQPQueue(name: transient, durable: false, autoDelete: false))
+        var responderConfiguration = configuration
+        responderConfiguration.host = "127.0.0.1"
+        responderConfiguration.port = cluster.nodes[1].port
+        responderConfiguration.otherNodes = [AMQPNode(host: "127.0.0.1", port: cluster.nodes[2].port)]
+        responderConfiguration.connectionName = "cluster-test-consumer"
+        let responder = AMQPConnection(configuration: responderConfiguration, logger: Logger(label: "test.amqp.cluster.consumer"))
+        try await responder.waitUntilConnected(timeout: .seconds(20))
+        try await responder.declare(AMQPQueue(name: transient, durable: false, autoDelete: false))
+        let transientConsumer = try await responder.consume(queue: transient, prefetch: 10)
+        let transientReceived = Record()
+        let transientConsuming = Task {
+            for await delivery in transientConsumer {
+                transientReceived.append(delivery.text)
+                try? await responder.ack(delivery)
+            }
+        }
 
         // Every publish is confirmed by a majority of the members before it returns.
         for index in 0..<100 {
@@ -46,6 +67,21 @@ struct RabbitMQClusterTests {
         #expect(await eventually(timeout: .seconds(30)) { consumed.all.count >= 100 })
         #expect(Set(consumed.all) == Set((0..<100).map { "m\($0)" }))
         #expect(consumed.all.count == 100)
+
+        // The cluster deleted the transient queue with its node; its consumer declared it again on
+        // its own node and consumes it there (its connection never moved).
+        var sent = 0
+        let answered = await eventually(timeout: .seconds(30)) {
+            sent += 1
+            try? await connection.publish(exchange: "", routingKey: transient, body: Array("after-\(sent)".utf8))
+            return !transientReceived.all.isEmpty
+        }
+        #expect(answered, "no message reached the transient queue's consumer after its node died")
+        #expect(responder.epoch == 1)
+        transientConsuming.cancel()
+        await transientConsumer.cancel()
+        _ = try? await responder.deleteQueue(transient)
+        await responder.close()
 
         // Started again on its data, the killed node rejoins the cluster.
         try await cluster.nodes[0].restart()

@@ -188,34 +188,25 @@ struct MessagingTests {
         await connection.close()
     }
 
-    @Test("RPC: a request the broker refuses (basic.nack) is sent again until it is taken, within the deadline")
-    func rpcResendsNackedRequests() async throws {
-        let connection = try await Self.connect("rpc-nack")
-        // A queue that holds one message and refuses (nacks) publishes past it.
-        let full = "test.rpc-full.\(UUID().uuidString.prefix(8).lowercased())"
-        var queue = AMQPQueue(name: full, durable: false, autoDelete: false)
-        queue.otherArguments = ["x-max-length": .int(1), "x-overflow": .string("reject-publish")]
-        try await connection.declare(queue)
-        try await connection.publish(exchange: "", routingKey: full, body: Array("filler".utf8))
-        await #expect(throws: AMQPError.self) {
-            try await connection.publish(exchange: "", routingKey: full, body: Array("refused".utf8))
-        }
-
+    @Test("RPC: a request no queue takes is sent again for up to a second, so a request queue declared meanwhile takes it")
+    func rpcResendsUnroutableRequests() async throws {
+        let connection = try await Self.connect("rpc-unroutable")
+        let name = "test.rpc-late.\(UUID().uuidString.prefix(8).lowercased())"
         let client = RPCClient(amqp: connection)
+        let started = ContinuousClock.now
         let call = Task {
-            try await client.call(Self.command(marker: "nack"), exchange: "", routingKey: full, timeout: .seconds(60))
+            try await client.call(Self.command(marker: "late"), exchange: "", routingKey: name, timeout: .seconds(30))
         }
-        // While the queue is full the request is refused and sent again; once there is room it is taken.
-        try await Task.sleep(for: .milliseconds(500))
-        #expect(try await connection.queueStatus(full)?.messageCount == 1)
-        let consumer = try await connection.consume(queue: full, prefetch: 10)
+        // As a request queue whose node was lost, declared again by its consumer a moment later.
+        try await Task.sleep(for: .milliseconds(300))
+        try await connection.declare(AMQPQueue(name: name, durable: false, autoDelete: false))
+        let consumer = try await connection.consume(queue: name, prefetch: 10)
         let responder = RPCResponder(amqp: connection)
         for try await delivery in consumer {
-            try await connection.ack(delivery)
-            guard delivery.properties.replyTo != nil else { continue }  // the filler
             let request = try MessageCodec.decode(CommandPayload.self, from: Data(delivery.body))
             let reply = request.reply(.failure(OperationError(code: "test", message: "answered", retriable: false)))
             _ = await responder.answer(delivery, kind: request.kind, with: reply)
+            try await connection.ack(delivery)
             break
         }
         let answered = try await call.value
@@ -224,8 +215,19 @@ struct MessagingTests {
             return
         }
         #expect(failure.message == "answered")
+        #expect(ContinuousClock.now - started < .seconds(5))
         await consumer.cancel()
-        _ = try await connection.deleteQueue(full)
+        _ = try await connection.deleteQueue(name)
+
+        // With no queue at all it fails as unroutable once the grace has passed, long before its deadline.
+        let start = ContinuousClock.now
+        await #expect {
+            _ = try await client.call(Self.command(marker: "nobody"), exchange: "", routingKey: name, timeout: .seconds(30))
+        } throws: { error in
+            if case RPCClient.Failure.unroutable = error { true } else { false }
+        }
+        let waited = ContinuousClock.now - start
+        #expect(waited >= .milliseconds(500) && waited < .seconds(5), "failed after \(waited)")
         await connection.close()
     }
 

@@ -4,23 +4,25 @@ import PazControlPlane
 import PazSchemas
 import Testing
 
-/// Request queues (a driver's queries) are quorum queues, so they answer while any one RabbitMQ
-/// node is down; a classic one left by an older version is replaced once.
-@Suite("Request queues: quorum, replacing a classic one of an older version")
+/// Request queues (a driver's queries) are transient classic queues, which their consumers declare
+/// again when the node holding them goes down (AMQPTests, RabbitMQClusterTests); the quorum one of
+/// the versions before is replaced once.
+@Suite("Request queues: transient classic, replacing a quorum one of an older version")
 struct RequestQueueTests {
-    @Test("a classic request queue of an older version is replaced by the quorum one; requests with their own expiration pass, expired ones are dropped")
-    func replacesClassic() async throws {
+    @Test("a quorum request queue of an older version is replaced by the transient one; requests with their own expiration pass, expired ones are dropped")
+    func replacesQuorum() async throws {
         let connection = try await MessagingTests.connect("request-queue")
         let name = "test.queries.\(UUID().uuidString.prefix(8).lowercased())"
         let key = "test.queries.\(UUID().uuidString.prefix(8).lowercased())"
-        // What versions before the cluster topology declared.
-        var classic = AMQPQueue(name: name, messageTTLMilliseconds: 60_000)
-        classic.otherArguments = ["x-max-length": .int(10_000), "x-overflow": .string("reject-publish")]
-        try await connection.declare(classic)
+        // What versions between the cluster topology and the transient request queues declared.
+        var quorum = AMQPQueue.quorum(name: name, deliveryLimit: Routing.deliveryLimit)
+        quorum.messageTTLMilliseconds = 60_000
+        quorum.otherArguments = ["x-max-length": .int(10_000), "x-overflow": .string("reject-publish")]
+        try await connection.declare(quorum)
 
         try await ControlPlaneTopology.declareRequestQueue(name, boundTo: Routing.commandsExchange, routingKey: key, on: connection)
-        // Now a quorum queue: declaring the classic one is refused, declaring it again is not.
-        await #expect(throws: AMQPError.self) { try await connection.declare(classic) }
+        // Now a transient classic queue: declaring the quorum one is refused, declaring it again is not.
+        await #expect(throws: AMQPError.self) { try await connection.declare(quorum) }
         try await ControlPlaneTopology.declareRequestQueue(name, boundTo: Routing.commandsExchange, routingKey: key, on: connection)
 
         try await connection.publish(

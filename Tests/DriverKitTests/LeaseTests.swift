@@ -11,7 +11,7 @@ import Synchronization
 import Testing
 
 /// Per-machine leases and the query queue, against the shared RabbitMQ and Redis.
-@Suite(.timeLimit(.minutes(2))) struct LeaseTests {
+@Suite(.timeLimit(.minutes(3))) struct LeaseTests {
     @Test("Commands for one machine never run at once: a remove sent during a slow create waits for it")
     func oneCommandPerMachine() async throws {
         let harness = try await Harness.start(prefetch: 8)

@@ -4,12 +4,12 @@ package import PazSchemas
 
 /// The one request/reply client of the control plane (driver queries, state polls, SSH broker).
 ///
-/// Every request is transient, carries an expiration equal to the caller's deadline (a request
-/// nobody took in time expires in its queue instead of piling up), is mandatory (no queue: failed
-/// at once), and its wait ends at the deadline or as soon as the calling task is cancelled. A request
-/// the broker refused (`basic.nack`: it was not enqueued, so it cannot run twice) is sent again after
-/// a pause (100 ms, doubling to 2 s) until the deadline: a quorum queue whose leader is being
-/// re-elected after a node was lost refuses publishes for a while.
+/// Every request is transient and unconfirmed (its reply is its confirmation), carries an
+/// expiration equal to the caller's deadline (a request nobody took in time expires in its queue
+/// instead of piling up), is mandatory, and its wait ends at the deadline or as soon as the calling
+/// task is cancelled. A request that no queue takes is sent again after a pause (100 ms, doubling)
+/// for up to ``unroutableGrace`` — a transient request queue is declared again by its consumers
+/// when its RabbitMQ node was lost — and then fails as unroutable.
 package struct RPCClient: Sendable {
     /// Why a call returned no reply.
     package enum Failure: Error, Sendable, Hashable, CustomStringConvertible {
@@ -37,6 +37,8 @@ package struct RPCClient: Sendable {
 
     /// The connection requests go out on.
     package let amqp: AMQPConnection
+    /// How long an unroutable request is sent again before the call fails.
+    package static let unroutableGrace = Duration.seconds(1)
 
     package init(amqp: AMQPConnection) {
         self.amqp = amqp
@@ -53,7 +55,8 @@ package struct RPCClient: Sendable {
         } catch {
             throw .unreadable("the request could not be encoded: \(error)")
         }
-        let deadline = ContinuousClock.now + timeout
+        let start = ContinuousClock.now
+        let deadline = start + timeout
         var pause = Duration.milliseconds(100)
         let delivery: AMQPDelivery
         while true {
@@ -65,13 +68,13 @@ package struct RPCClient: Sendable {
                 delivery = try await amqp.call(
                     exchange: exchange, routingKey: routingKey, body: Array(body), properties: properties, timeout: remaining)
                 break
-            } catch .nacked where ContinuousClock.now + pause < deadline {
+            } catch .unroutable where ContinuousClock.now + pause < min(deadline, start + Self.unroutableGrace) {
                 do {
                     try await Task.sleep(for: pause)
                 } catch {
                     throw .cancelled
                 }
-                pause = min(pause * 2, .seconds(2))
+                pause *= 2
             } catch {
                 switch error {
                 case .rpcTimeout: throw .timeout(after: timeout)
@@ -106,21 +109,21 @@ package struct RPCResponder: Sendable {
 
     /// Answers `request` with `reply` on its reply-to (transient, its correlation id) and returns
     /// `.done`; a request without reply-to is dead-lettered (`missing-reply-to`). The reply is not
-    /// confirmed: the caller's deadline covers a lost one, and a caller that is gone is not retried.
+    /// confirmed and not waited for: the caller's deadline covers a lost one, and a caller that is gone is not retried.
     package func answer(_ request: AMQPDelivery, kind: MessageKind, with reply: ReplyEnvelope) async -> HandlerOutcome {
         guard let replyTo = request.properties.replyTo, !replyTo.isEmpty else {
             return .deadLetter(reason: "missing-reply-to", detail: "\(kind.rawValue) is a request and needs a reply-to")
         }
         do {
             let body = try MessageCodec.encode(reply)
-            try await amqp.publishUnconfirmed(
+            amqp.publishUnconfirmed(
                 exchange: "", routingKey: replyTo, body: Array(body),
                 properties: AMQPProperties(
                     messageID: reply.messageId.rawValue,
                     correlationID: request.properties.correlationID ?? reply.inReplyTo?.rawValue,
                     contentType: Routing.contentType, type: reply.kind.rawValue, persistent: false))
         } catch {
-            // Lost with the connection or the caller: its deadline covers it.
+            // A reply envelope always encodes; were it not to, the caller's deadline covers it.
         }
         return .done
     }
