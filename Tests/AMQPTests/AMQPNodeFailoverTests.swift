@@ -41,12 +41,7 @@ struct AMQPNodeFailoverTests {
         try await connection.declare(AMQPQueue(name: queue, durable: false, autoDelete: false))
         let consumed = Record()
         let consumer = try await connection.consume(queue: queue, prefetch: 10)
-        let consuming = Task {
-            for await delivery in consumer {
-                consumed.append(String(decoding: delivery.body, as: UTF8.self))
-                try? await connection.ack(delivery)
-            }
-        }
+        let consuming = recordBodies(of: consumer, on: connection, into: consumed)
         try await connection.publish(exchange: "", routingKey: queue, body: Array("on-first".utf8))
         #expect(await eventually(timeout: .seconds(10)) { consumed.all == ["on-first"] })
 

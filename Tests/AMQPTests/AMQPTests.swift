@@ -47,6 +47,17 @@ func echoResponder(on connection: AMQPConnection, queue: String, prefix: String)
     }
 }
 
+/// Records the body of each delivery of `consumer` as text into `record` and acks it; cancel the
+/// task (and the consumer) to stop.
+func recordBodies(of consumer: AMQPConsumer, on connection: AMQPConnection, into record: Record) -> Task<Void, Never> {
+    Task {
+        for await delivery in consumer {
+            record.append(delivery.text)
+            try? await connection.ack(delivery)
+        }
+    }
+}
+
 /// Thread-safe record of what a consumer saw.
 final class Record: Sendable {
     private let items = Mutex<[String]>([])
@@ -312,12 +323,7 @@ struct AMQPTests {
         try await owner.declare(AMQPQueue(name: queue, durable: false, autoDelete: false))
         let consumer = try await owner.consume(queue: queue, prefetch: 4)
         let received = Record()
-        let consuming = Task {
-            for await delivery in consumer {
-                received.append(delivery.text)
-                try? await owner.ack(delivery)
-            }
-        }
+        let consuming = recordBodies(of: consumer, on: owner, into: received)
         try await other.publish(exchange: "", routingKey: queue, body: Array("before".utf8))
         #expect(await eventually(timeout: .seconds(10)) { received.all == ["before"] })
 

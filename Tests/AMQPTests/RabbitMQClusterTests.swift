@@ -40,12 +40,7 @@ struct RabbitMQClusterTests {
         try await responder.declare(AMQPQueue(name: transient, durable: false, autoDelete: false))
         let transientConsumer = try await responder.consume(queue: transient, prefetch: 10)
         let transientReceived = Record()
-        let transientConsuming = Task {
-            for await delivery in transientConsumer {
-                transientReceived.append(delivery.text)
-                try? await responder.ack(delivery)
-            }
-        }
+        let transientConsuming = recordBodies(of: transientConsumer, on: responder, into: transientReceived)
 
         // Every publish is confirmed by a majority of the members before it returns.
         for index in 0..<100 {
@@ -58,12 +53,7 @@ struct RabbitMQClusterTests {
         let consumed = Record()
         try await connection.waitUntilConnected(timeout: .seconds(30))
         let consumer = try await connection.consume(queue: queue, prefetch: 50)
-        let consuming = Task {
-            for await delivery in consumer {
-                consumed.append(String(decoding: delivery.body, as: UTF8.self))
-                try? await connection.ack(delivery)
-            }
-        }
+        let consuming = recordBodies(of: consumer, on: connection, into: consumed)
         #expect(await eventually(timeout: .seconds(30)) { consumed.all.count >= 100 })
         #expect(Set(consumed.all) == Set((0..<100).map { "m\($0)" }))
         #expect(consumed.all.count == 100)
