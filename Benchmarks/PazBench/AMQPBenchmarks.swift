@@ -99,9 +99,8 @@ struct AMQPRPCBenchmark: AsyncParsableCommand {
             let responderConnection = try await open("bench-rpc-responder")
             try await responderConnection.declare(AMQPExchange(name: Routing.commandsExchange, kind: .direct))
             if quorumQueue {
-                try await responderConnection.declare(AMQPQueue.quorum(name: "bench-rpc", deliveryLimit: Routing.deliveryLimit))
-                try await responderConnection.bind(
-                    AMQPBinding(queue: "bench-rpc", exchange: Routing.commandsExchange, routingKey: "bench-rpc"))
+                try await ControlPlaneTopology.declareQueue(
+                    "bench-rpc", boundTo: Routing.commandsExchange, routingKey: "bench-rpc", on: responderConnection)
             } else {
                 try await ControlPlaneTopology.declareRequestQueue(
                     "bench-rpc", boundTo: Routing.commandsExchange, routingKey: "bench-rpc", on: responderConnection)

@@ -163,7 +163,7 @@ final class ConnectionCore {
             }
             // Only jobs woke the loop and librabbitmq holds nothing unread: a read would find nothing.
             let onlyJobs = wake.mailbox && !wake.socket
-            if !onlyJobs || amqp_data_in_buffer(connection) != 0 || amqp_frames_enqueued(connection) != 0 {
+            if !onlyJobs || holdsUnread(connection) {
                 do {
                     try pump(connection)
                 } catch {
@@ -197,9 +197,14 @@ final class ConnectionCore {
             socket: descriptors.count > 1 && descriptors[1].revents != 0)
     }
 
+    /// Whether librabbitmq holds bytes or frames it has read but not handed out yet (poll() cannot see them).
+    private func holdsUnread(_ connection: amqp_connection_state_t) -> Bool {
+        amqp_data_in_buffer(connection) != 0 || amqp_frames_enqueued(connection) != 0
+    }
+
     /// How long poll() may sleep: at most half a heartbeat, and not past the next deadline.
     private func nextWakeUp(_ connection: amqp_connection_state_t) -> Duration {
-        if amqp_frames_enqueued(connection) != 0 || amqp_data_in_buffer(connection) != 0 { return .zero }
+        if holdsUnread(connection) { return .zero }
         let now = ContinuousClock.now
         var wake = min(configuration.heartbeat / 2, .milliseconds(500))
         if let first = pendingConfirms[oldestPending] { wake = min(wake, first.deadline - now) }
@@ -212,7 +217,7 @@ final class ConnectionCore {
     private func pump(_ connection: amqp_connection_state_t) throws(AMQPError) {
         var frame = amqp_frame_t()
         for index in 0..<1024 {
-            if index > 0 && amqp_data_in_buffer(connection) == 0 && amqp_frames_enqueued(connection) == 0 { break }
+            if index > 0 && !holdsUnread(connection) { break }
             var immediately = timeval(tv_sec: 0, tv_usec: 0)
             let status = amqp_simple_wait_frame_noblock(connection, &frame, &immediately)
             if status == AMQP_STATUS_TIMEOUT.rawValue { break }
@@ -234,7 +239,7 @@ final class ConnectionCore {
             guard pending.deadline <= now else { break }
             pendingConfirms[oldestPending] = nil
             oldestPending += 1
-            resolve(pending, .failure(.confirmTimeout(after: configuration.confirmTimeout)))
+            pending.completion.fail(.confirmTimeout(after: configuration.confirmTimeout))
         }
         for (id, call) in calls where call.deadline <= now {
             calls[id] = nil
@@ -366,7 +371,7 @@ final class ConnectionCore {
         let pending = pendingConfirms
         pendingConfirms.removeAll()
         for entry in pending.values {
-            resolve(entry, .failure(.connectionLost(operation: "publish confirm", reason: reason)))
+            entry.completion.fail(.connectionLost(operation: "publish confirm", reason: reason))
         }
         let waiting = calls
         calls.removeAll()
@@ -393,7 +398,7 @@ final class ConnectionCore {
         }
         let pending = pendingConfirms
         pendingConfirms.removeAll()
-        for entry in pending.values { resolve(entry, .failure(.closed)) }
+        for entry in pending.values { entry.completion.fail(.closed) }
         for call in calls.values { call.completion.fail(.closed) }
         calls.removeAll()
         for consumer in consumers.values { consumer.continuation.finish() }
@@ -523,7 +528,7 @@ final class ConnectionCore {
             metadata: ["reason": "\(reason)", "failedInFlight": "\(waiting.count)"])
         for (sequence, entry) in waiting {
             pendingConfirms[sequence] = nil
-            resolve(entry, .failure(.blocked(reason: reason)))
+            entry.completion.fail(.blocked(reason: reason))
         }
         while oldestPending < nextSequence && pendingConfirms[oldestPending] == nil { oldestPending += 1 }
     }
@@ -551,18 +556,14 @@ final class ConnectionCore {
             var sequence = oldestPending
             while sequence <= tag {
                 if let pending = pendingConfirms.removeValue(forKey: sequence) {
-                    resolve(pending, outcome(sequence, pending))
+                    pending.completion.resume(outcome(sequence, pending))
                 }
                 sequence += 1
             }
         } else if let pending = pendingConfirms.removeValue(forKey: tag) {
-            resolve(pending, outcome(tag, pending))
+            pending.completion.resume(outcome(tag, pending))
         }
         while oldestPending < nextSequence && pendingConfirms[oldestPending] == nil { oldestPending += 1 }
-    }
-
-    private func resolve(_ pending: PendingConfirm, _ outcome: Result<Void, AMQPError>) {
-        pending.completion.resume(outcome)
     }
 
     private func sendCloseOK(channel: amqp_channel_t) {
