@@ -43,11 +43,15 @@ import Testing
         try await harness.send(harness.command(.machineCreate(create)))
         let key = StoreKeys.lease(harness.tenant, create.machineId)
         let redis = harness.store.redis
-        // Wait until the create holds the lease, then let another owner take it (as after an expiry).
-        let deadline = ContinuousClock.now + .seconds(10)
-        while try await redis.command("GET", RedisArgument(key)).string == nil, ContinuousClock.now < deadline {
+        // Wait until the driver's create runs (under the lease), then let another owner take the lease
+        // (as after an expiry). Waiting only for the lease lost a race on a loaded machine: the
+        // intruder came while the command was still journaling and announcing its start, so that run
+        // stopped before the driver's create and the retry consumed the long delay uncancelled.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while harness.driver.count("create") == 0, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(50))
         }
+        try #require(harness.driver.count("create") == 1)
         let holder = try #require(try await redis.command("GET", RedisArgument(key)).string)
         #expect(holder.hasSuffix(":" + harness.configuration.instanceId))
         try await redis.command("SET", RedisArgument(key), "999999999:intruder", "PX", "4000")
