@@ -172,7 +172,8 @@ struct SSHSessionTests {
             return
         }
         #expect(operation == "exec")
-        #expect(ContinuousClock.now - started < .seconds(5))
+        // Well before the 30 s the command runs (a loaded CI machine once took 5.45 s here).
+        #expect(ContinuousClock.now - started < .seconds(20))
         #expect("\(error!)".contains("timed out after 500 ms"))
     }
 }
