@@ -126,12 +126,16 @@ struct AMQPRPCBenchmark: AsyncParsableCommand {
             for _ in 0..<200 { try await call() }
             var latencies: [Double] = []
             latencies.reserveCapacity(calls)
+            let cpuBefore = ProcessCPU.now()
             for _ in 0..<calls {
                 let start = ContinuousClock.now
                 try await call()
                 let elapsed = ContinuousClock.now - start
                 latencies.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1e3)
             }
+            let cpu = ProcessCPU.now() - cpuBefore
+            print(String(format: "this process's CPU per round trip (client and responder): %.0f µs (user %.0f, system %.0f)",
+                         cpu.total / Double(calls), cpu.user / Double(calls), cpu.system / Double(calls)))
             responder.cancel()
             _ = try? await client.deleteQueue("bench-rpc")
             await client.close()
@@ -144,5 +148,23 @@ struct AMQPRPCBenchmark: AsyncParsableCommand {
                      percentile(0.5), percentile(0.9), percentile(0.99), latencies.last ?? 0))
         print("request queue: \(quorumQueue ? "quorum (as the SSH broker's)" : "transient classic (as the drivers' query queues)")")
         print(String(format: "amqp-rpc: %.3f ms", percentile(0.5)))
+    }
+}
+
+/// This process's CPU time so far, in microseconds (getrusage).
+struct ProcessCPU {
+    var user: Double
+    var system: Double
+    var total: Double { user + system }
+
+    static func now() -> ProcessCPU {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func microseconds(_ time: timeval) -> Double { Double(time.tv_sec) * 1e6 + Double(time.tv_usec) }
+        return ProcessCPU(user: microseconds(usage.ru_utime), system: microseconds(usage.ru_stime))
+    }
+
+    static func - (after: ProcessCPU, before: ProcessCPU) -> ProcessCPU {
+        ProcessCPU(user: after.user - before.user, system: after.system - before.system)
     }
 }
