@@ -176,9 +176,12 @@ package struct MessageConsumer<Payload: MessagePayload>: Sendable {
                 return
             }
         }
-        // Not waited for: a failed ack (the connection was replaced) means a redelivery, and
-        // handlers are idempotent.
-        amqp.acknowledge(delivery)
+        do {
+            try await amqp.ack(delivery)
+        } catch {
+            // A stale delivery (the connection was replaced) is redelivered; handlers are idempotent.
+            logger.warning("Could not acknowledge a delivery; it will be redelivered", metadata: ["error": "\(error)"])
+        }
     }
 
     /// A republish failed. On a live connection the delivery is rejected after a pause — requeued

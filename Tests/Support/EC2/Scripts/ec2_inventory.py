@@ -14,9 +14,11 @@ resources and of ids that never existed.
 """
 import argparse
 import json
+import time
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError, ResponseParserError
 
 
 def tags_of(item):
@@ -81,6 +83,20 @@ def inventory(ec2, region, account):
     return found
 
 
+def taken_again_on_server_errors(take, attempts=3):
+    """moto answers an occasional 500 (an HTML page, which botocore cannot parse and does not retry)
+    while other tests change its state at the same moment: the region's whole listing is taken
+    again, so the snapshot stays one listing."""
+    for attempt in range(attempts):
+        try:
+            return take()
+        except (ResponseParserError, ClientError) as error:
+            status = getattr(error, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode") or 500
+            if attempt + 1 == attempts or status < 500:
+                raise
+            time.sleep(0.5)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--endpoint", required=True)
@@ -92,8 +108,10 @@ def main():
     found = []
     for region in args.region:
         session = boto3.session.Session(region_name=region)
-        account = session.client("sts", endpoint_url=args.endpoint, config=config).get_caller_identity()["Account"]
-        found += inventory(session.client("ec2", endpoint_url=args.endpoint, config=config), region, account)
+        account = taken_again_on_server_errors(
+            lambda: session.client("sts", endpoint_url=args.endpoint, config=config).get_caller_identity()["Account"])
+        ec2 = session.client("ec2", endpoint_url=args.endpoint, config=config)
+        found += taken_again_on_server_errors(lambda: inventory(ec2, region, account))
     print(json.dumps({"resources": found}))
 
 
