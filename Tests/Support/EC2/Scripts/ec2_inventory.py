@@ -18,7 +18,8 @@ import time
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError, ResponseParserError
+from botocore.exceptions import ClientError
+from botocore.parsers import ResponseParserError
 
 
 def tags_of(item):
