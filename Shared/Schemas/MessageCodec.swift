@@ -21,14 +21,23 @@ package enum MessageCodec {
 
     /// Reads any message, dispatching on its `kind`.
     package static func decode(_ data: Data) throws(SchemaError) -> Message {
-        try read(AnyMessage.self, from: data).message
+        let kind = try header(of: data)
+        switch kind.category {
+        case .command: return .command(try decodeEnvelope(CommandPayload.self, from: data))
+        case .reply: return .reply(try decodeEnvelope(ReplyPayload.self, from: data))
+        case .event: return .event(try decodeEnvelope(EventPayload.self, from: data))
+        }
     }
 
     /// Reads a message that must be of `Payload`'s category (e.g. on a command queue).
     package static func decode<Payload: MessagePayload>(
         _: Payload.Type, from data: Data
     ) throws(SchemaError) -> Envelope<Payload> {
-        try read(CategoryMessage<Payload>.self, from: data).envelope
+        let kind = try header(of: data)
+        guard kind.category == Payload.category else {
+            throw .unexpectedCategory(kind: kind, expected: Payload.category)
+        }
+        return try decodeEnvelope(Payload.self, from: data)
     }
 
     /// Writes a message.
@@ -46,6 +55,9 @@ package enum MessageCodec {
     package static func encodeValue<Value: Encodable>(_ value: Value, style: Style = .compact) throws(SchemaError)
         -> Data
     {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = Timestamp.encodingStrategy
         let compact: Data
         do {
             compact = try encoder.encode(value)
@@ -59,7 +71,7 @@ package enum MessageCodec {
     /// for values stored with their own version (e.g. ``DriverAnnouncement/schemaVersion``).
     package static func decodeValue<Value: Decodable>(_: Value.Type, from data: Data) throws(SchemaError) -> Value {
         do {
-            return try decoder.decode(Value.self, from: data)
+            return try decoder().decode(Value.self, from: data)
         } catch {
             throw schemaError(from: error)
         }
@@ -123,20 +135,6 @@ package enum MessageCodec {
         return Data(output)
     }
 
-    /// One encoder and one decoder for every message (both are safe to share between threads).
-    private static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = Timestamp.encodingStrategy
-        return encoder
-    }()
-
-    private static let decoder: JSONDecoder = {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = Timestamp.decodingStrategy
-        return decoder
-    }()
-
     /// The fields read before the rest, so a message of another major is never decoded further.
     private struct Header: Decodable {
         /// nil when absent or not a string.
@@ -151,68 +149,48 @@ package enum MessageCodec {
             schemaVersion = try? container.decodeIfPresent(String.self, forKey: .schemaVersion)
             kind = try? container.decodeIfPresent(String.self, forKey: .kind)
         }
-
-        /// The message's kind, once its version is one this build reads.
-        func checkedKind() throws(SchemaError) -> MessageKind {
-            guard let text = schemaVersion, let version = SchemaVersion(text) else {
-                throw .invalidSchemaVersion(found: schemaVersion)
-            }
-            guard SchemaVersion.current.canRead(version) else {
-                throw .unsupportedMajorVersion(found: version, supported: .current)
-            }
-            guard let name = kind, let kind = MessageKind(rawValue: name) else {
-                throw .unknownKind(kind)
-            }
-            return kind
-        }
     }
 
-    /// A message of `Payload`'s category, read in one pass over the JSON: its header is checked
-    /// before the rest is decoded.
-    private struct CategoryMessage<Payload: MessagePayload>: Decodable {
-        let envelope: Envelope<Payload>
-
-        init(from decoder: any Decoder) throws {
-            let kind = try Header(from: decoder).checkedKind()
-            guard kind.category == Payload.category else {
-                throw SchemaError.unexpectedCategory(kind: kind, expected: Payload.category)
-            }
-            envelope = try MessageCodec.checkedTenant(Envelope<Payload>(from: decoder))
-        }
+    private static func decoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = Timestamp.decodingStrategy
+        return decoder
     }
 
-    /// A message of any category, read in one pass: the header's kind chooses the payload type.
-    private struct AnyMessage: Decodable {
-        let message: Message
-
-        init(from decoder: any Decoder) throws {
-            switch try Header(from: decoder).checkedKind().category {
-            case .command: message = .command(try MessageCodec.checkedTenant(Envelope<CommandPayload>(from: decoder)))
-            case .reply: message = .reply(try MessageCodec.checkedTenant(Envelope<ReplyPayload>(from: decoder)))
-            case .event: message = .event(try MessageCodec.checkedTenant(Envelope<EventPayload>(from: decoder)))
-            }
-        }
-    }
-
-    private static func checkedTenant<Payload>(_ envelope: Envelope<Payload>) throws(SchemaError) -> Envelope<Payload> {
-        if envelope.kind.requiresTenant && envelope.tenantId == nil {
-            throw .invalidField(path: "tenantId", detail: "required for \(envelope.kind.rawValue)")
-        }
-        return envelope
-    }
-
-    /// Decodes `Value` (a message wrapper above), keeping the schema errors it throws and
-    /// translating the decoder's own.
-    private static func read<Value: Decodable>(_: Value.Type, from data: Data) throws(SchemaError) -> Value {
+    private static func header(of data: Data) throws(SchemaError) -> MessageKind {
+        let header: Header
         do {
-            return try decoder.decode(Value.self, from: data)
-        } catch let error as SchemaError {
-            throw error
+            header = try decoder().decode(Header.self, from: data)
         } catch DecodingError.typeMismatch(_, let context) where context.codingPath.isEmpty {
             throw .malformedJSON(detail: "expected a JSON object")
         } catch {
             throw schemaError(from: error)
         }
+        guard let text = header.schemaVersion, let version = SchemaVersion(text) else {
+            throw .invalidSchemaVersion(found: header.schemaVersion)
+        }
+        guard SchemaVersion.current.canRead(version) else {
+            throw .unsupportedMajorVersion(found: version, supported: .current)
+        }
+        guard let name = header.kind, let kind = MessageKind(rawValue: name) else {
+            throw .unknownKind(header.kind)
+        }
+        return kind
+    }
+
+    private static func decodeEnvelope<Payload: MessagePayload>(
+        _: Payload.Type, from data: Data
+    ) throws(SchemaError) -> Envelope<Payload> {
+        let envelope: Envelope<Payload>
+        do {
+            envelope = try decoder().decode(Envelope<Payload>.self, from: data)
+        } catch {
+            throw schemaError(from: error)
+        }
+        if envelope.kind.requiresTenant && envelope.tenantId == nil {
+            throw .invalidField(path: "tenantId", detail: "required for \(envelope.kind.rawValue)")
+        }
+        return envelope
     }
 
     private static func schemaError(from error: any Error) -> SchemaError {
