@@ -42,6 +42,12 @@ extension DriverService {
                 }
             }
             return .done
+        } catch PublishError.broker(let error) where error.isRetriable {
+            // RabbitMQ refused or lost the command's events (a quorum queue nacked for over 18 s
+            // around node faults in CI): the broker's trouble, not the command's, so it spends no
+            // attempt; the journal makes the next run report what this one did instead of redoing it.
+            request.logger.warning("the command's events were not taken; trying again shortly", metadata: ["error": "\(error)"])
+            return .deferred(reason: "RabbitMQ did not take the command's events: \(error)")
         } catch {
             request.logger.warning("command failed; it will be retried if attempts remain", metadata: ["error": "\(error)"])
             return .retry(reason: "\(error)")
