@@ -7,7 +7,9 @@ import PazLocalServers
 import PazSchemas
 
 /// Starts a private broker, runs `body` with a connection factory, always stops the broker.
-private func withBroker<T>(_ body: (@escaping (String) async throws -> AMQPConnection) async throws -> T) async throws -> T {
+private func withBroker<T>(
+    _ body: (@escaping (String) async throws -> AMQPConnection, _ brokerPID: Int32?) async throws -> T
+) async throws -> T {
     print("starting rabbitmq-server on a free loopback port…")
     let server = try await RabbitMQServer.start()
     var logger = Logger(label: "paz-bench.amqp")
@@ -22,7 +24,7 @@ private func withBroker<T>(_ body: (@escaping (String) async throws -> AMQPConne
         return connection
     }
     do {
-        let result = try await body(open)
+        let result = try await body(open, server.brokerProcess?.pid)
         await server.stop()
         return result
     } catch {
@@ -47,7 +49,7 @@ struct AMQPConfirmsBenchmark: AsyncParsableCommand {
     var bodySize = 256
 
     func run() async throws {
-        let rate = try await withBroker { open in
+        let rate = try await withBroker { open, _ in
             let connection = try await open("bench-confirms")
             try await connection.declare(AMQPQueue.quorum(name: "bench-confirms", deliveryLimit: 5))
             let body = [UInt8](repeating: 0x61, count: bodySize)
@@ -94,7 +96,7 @@ struct AMQPRPCBenchmark: AsyncParsableCommand {
     var quorumQueue = false
 
     func run() async throws {
-        let latencies = try await withBroker { open in
+        let latencies = try await withBroker { open, brokerPID in
             let client = try await open("bench-rpc-client")
             let responderConnection = try await open("bench-rpc-responder")
             try await responderConnection.declare(AMQPExchange(name: Routing.commandsExchange, kind: .direct))
@@ -127,6 +129,7 @@ struct AMQPRPCBenchmark: AsyncParsableCommand {
             var latencies: [Double] = []
             latencies.reserveCapacity(calls)
             let cpuBefore = ProcessCPU.now()
+            let brokerBefore = brokerPID.flatMap(ProcessCPU.of)
             for _ in 0..<calls {
                 let start = ContinuousClock.now
                 try await call()
@@ -136,6 +139,11 @@ struct AMQPRPCBenchmark: AsyncParsableCommand {
             let cpu = ProcessCPU.now() - cpuBefore
             print(String(format: "this process's CPU per round trip (client and responder): %.0f µs (user %.0f, system %.0f)",
                          cpu.total / Double(calls), cpu.user / Double(calls), cpu.system / Double(calls)))
+            if let before = brokerBefore, let after = brokerPID.flatMap(ProcessCPU.of) {
+                let broker = after - before
+                print(String(format: "the broker's CPU per round trip: %.0f µs (user %.0f, system %.0f)",
+                             broker.total / Double(calls), broker.user / Double(calls), broker.system / Double(calls)))
+            }
             responder.cancel()
             _ = try? await client.deleteQueue("bench-rpc")
             await client.close()
@@ -162,6 +170,18 @@ struct ProcessCPU {
         getrusage(RUSAGE_SELF.rawValue, &usage)
         func microseconds(_ time: timeval) -> Double { Double(time.tv_sec) * 1e6 + Double(time.tv_usec) }
         return ProcessCPU(user: microseconds(usage.ru_utime), system: microseconds(usage.ru_stime))
+    }
+
+    /// Another process's CPU time so far (`/proc/PID/stat`, clock ticks), or nil when unreadable.
+    static func of(_ pid: Int32) -> ProcessCPU? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let afterName = stat.lastIndex(of: ")")
+        else { return nil }
+        // Fields after the command name: state is field 3, utime 14 and stime 15.
+        let fields = stat[stat.index(after: afterName)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        let tick = 1e6 / Double(sysconf(Int32(_SC_CLK_TCK)))
+        return ProcessCPU(user: user * tick, system: system * tick)
     }
 
     static func - (after: ProcessCPU, before: ProcessCPU) -> ProcessCPU {

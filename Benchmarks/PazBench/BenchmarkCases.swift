@@ -5,6 +5,7 @@ enum BenchmarkCases {
     static let all: [any ParsableCommand.Type] = [
         AMQPConfirmsBenchmark.self,
         AMQPRPCBenchmark.self,
+        MessageCodecBenchmark.self,
         RedisHGetAllBenchmark.self,
         StatusBenchmark.self,
         AcceptBenchmark.self,

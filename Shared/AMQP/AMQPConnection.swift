@@ -159,6 +159,13 @@ package final class AMQPConnection: Sendable {
         return AMQPConsumer(stream: stream, tag: tag, connection: self)
     }
 
+    /// Acknowledges a delivery without waiting for it to be written: the ack goes out after
+    /// everything posted to this connection before it. Its failure (a delivery of a replaced
+    /// connection, a lost or closed connection) is only logged: the broker delivers the message again.
+    package func acknowledge(_ delivery: AMQPDelivery) {
+        _ = mailbox.post { core in core.acknowledge(delivery) }
+    }
+
     /// Acknowledges a delivery.
     package func ack(_ delivery: AMQPDelivery) async throws(AMQPError) {
         try await perform { core throws(AMQPError) in try core.settle(delivery, .ack) }

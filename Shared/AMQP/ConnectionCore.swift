@@ -889,6 +889,15 @@ final class ConnectionCore {
         case reject(requeue: Bool)
     }
 
+    /// Acks a delivery for a caller that does not wait (see ``AMQPConnection/acknowledge(_:)``).
+    func acknowledge(_ delivery: AMQPDelivery) {
+        do throws(AMQPError) {
+            try settle(delivery, .ack)
+        } catch {
+            logger.warning("AMQP could not acknowledge a delivery; it will be redelivered", metadata: ["error": "\(error)"])
+        }
+    }
+
     /// Acks/nacks/rejects a delivery of the current connection; a stale tag is refused, never sent.
     func settle(_ delivery: AMQPDelivery, _ settlement: Settlement) throws(AMQPError) {
         let connection = try live()

@@ -1,4 +1,5 @@
 package import Foundation
+import PazJSON
 
 /// The one place messages are turned into bytes and back, applying the compatibility rules:
 ///
@@ -21,11 +22,11 @@ package enum MessageCodec {
 
     /// Reads any message, dispatching on its `kind`.
     package static func decode(_ data: Data) throws(SchemaError) -> Message {
-        let kind = try header(of: data)
+        let (document, kind) = try document(data)
         switch kind.category {
-        case .command: return .command(try decodeEnvelope(CommandPayload.self, from: data))
-        case .reply: return .reply(try decodeEnvelope(ReplyPayload.self, from: data))
-        case .event: return .event(try decodeEnvelope(EventPayload.self, from: data))
+        case .command: return .command(try decodeEnvelope(CommandPayload.self, from: document))
+        case .reply: return .reply(try decodeEnvelope(ReplyPayload.self, from: document))
+        case .event: return .event(try decodeEnvelope(EventPayload.self, from: document))
         }
     }
 
@@ -33,11 +34,11 @@ package enum MessageCodec {
     package static func decode<Payload: MessagePayload>(
         _: Payload.Type, from data: Data
     ) throws(SchemaError) -> Envelope<Payload> {
-        let kind = try header(of: data)
+        let (document, kind) = try document(data)
         guard kind.category == Payload.category else {
             throw .unexpectedCategory(kind: kind, expected: Payload.category)
         }
-        return try decodeEnvelope(Payload.self, from: data)
+        return try decodeEnvelope(Payload.self, from: document)
     }
 
     /// Writes a message.
@@ -55,23 +56,20 @@ package enum MessageCodec {
     package static func encodeValue<Value: Encodable>(_ value: Value, style: Style = .compact) throws(SchemaError)
         -> Data
     {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = Timestamp.encodingStrategy
-        let compact: Data
+        let compact: [UInt8]
         do {
             compact = try encoder.encode(value)
         } catch {
             throw .encodingFailed(detail: String(describing: error))
         }
-        return style == .pretty ? indent(compact) : compact
+        return Data(style == .pretty ? indent(compact) : compact)
     }
 
     /// Reads any schema value written by ``encodeValue(_:style:)``. No version check: use it only
     /// for values stored with their own version (e.g. ``DriverAnnouncement/schemaVersion``).
     package static func decodeValue<Value: Decodable>(_: Value.Type, from data: Data) throws(SchemaError) -> Value {
         do {
-            return try decoder().decode(Value.self, from: data)
+            return try decoder.decode(Value.self, from: [UInt8](data))
         } catch {
             throw schemaError(from: error)
         }
@@ -82,8 +80,7 @@ package enum MessageCodec {
     /// Indents compact JSON by two spaces per level, `"key": value`, empty `{}` and `[]` kept on
     /// one line. Done here rather than by `JSONEncoder.prettyPrinted` so the fixture layout does not
     /// depend on one Foundation version's pretty printer.
-    private static func indent(_ compact: Data) -> Data {
-        let bytes = [UInt8](compact)
+    private static func indent(_ bytes: [UInt8]) -> [UInt8] {
         var output: [UInt8] = []
         output.reserveCapacity(bytes.count * 2)
         var depth = 0
@@ -132,58 +129,45 @@ package enum MessageCodec {
                 output.append(byte)
             }
         }
-        return Data(output)
+        return output
     }
 
-    /// The fields read before the rest, so a message of another major is never decoded further.
-    private struct Header: Decodable {
-        /// nil when absent or not a string.
-        var schemaVersion: String?
-        /// nil when absent or not a string.
-        var kind: String?
+    /// The canonical writer: keys sorted, `/` not escaped, dates as ``Timestamp/format(_:)``.
+    private static let encoder = JSONBytesEncoder(formatDate: Timestamp.format)
 
-        enum CodingKeys: String, CodingKey { case schemaVersion, kind }
+    private static let decoder = JSONBytesDecoder(
+        parseDate: Timestamp.parse, dateDescription: "an ISO 8601 timestamp like 2026-11-22T04:25:00.123Z")
 
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            schemaVersion = try? container.decodeIfPresent(String.self, forKey: .schemaVersion)
-            kind = try? container.decodeIfPresent(String.self, forKey: .kind)
-        }
-    }
-
-    private static func decoder() -> JSONDecoder {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = Timestamp.decodingStrategy
-        return decoder
-    }
-
-    private static func header(of data: Data) throws(SchemaError) -> MessageKind {
-        let header: Header
+    /// Parses a message once and checks its header (`schemaVersion`, then `kind`), so a message of
+    /// another major is never decoded further.
+    private static func document(_ data: Data) throws(SchemaError) -> (JSONDocument, MessageKind) {
+        let document: JSONDocument
         do {
-            header = try decoder().decode(Header.self, from: data)
-        } catch DecodingError.typeMismatch(_, let context) where context.codingPath.isEmpty {
-            throw .malformedJSON(detail: "expected a JSON object")
+            document = try JSONDocument(parsing: [UInt8](data))
         } catch {
             throw schemaError(from: error)
         }
-        guard let text = header.schemaVersion, let version = SchemaVersion(text) else {
-            throw .invalidSchemaVersion(found: header.schemaVersion)
+        guard document.isObject else { throw .malformedJSON(detail: "expected a JSON object") }
+        let versionText = document.string(forKey: EnvelopeKey.schemaVersion.stringValue)
+        guard let text = versionText, let version = SchemaVersion(text) else {
+            throw .invalidSchemaVersion(found: versionText)
         }
         guard SchemaVersion.current.canRead(version) else {
             throw .unsupportedMajorVersion(found: version, supported: .current)
         }
-        guard let name = header.kind, let kind = MessageKind(rawValue: name) else {
-            throw .unknownKind(header.kind)
+        let kindName = document.string(forKey: EnvelopeKey.kind.stringValue)
+        guard let name = kindName, let kind = MessageKind(rawValue: name) else {
+            throw .unknownKind(kindName)
         }
-        return kind
+        return (document, kind)
     }
 
     private static func decodeEnvelope<Payload: MessagePayload>(
-        _: Payload.Type, from data: Data
+        _: Payload.Type, from document: JSONDocument
     ) throws(SchemaError) -> Envelope<Payload> {
         let envelope: Envelope<Payload>
         do {
-            envelope = try decoder().decode(Envelope<Payload>.self, from: data)
+            envelope = try decoder.decode(Envelope<Payload>.self, from: document)
         } catch {
             throw schemaError(from: error)
         }

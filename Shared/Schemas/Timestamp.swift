@@ -78,29 +78,11 @@ package enum Timestamp {
         return Date(timeIntervalSince1970: Double(milliseconds) / 1000)
     }
 
-    /// Encoding strategy for `JSONEncoder` (``format(_:)``).
-    package static let encodingStrategy = JSONEncoder.DateEncodingStrategy.custom { date, encoder in
-        var container = encoder.singleValueContainer()
-        try container.encode(format(date))
-    }
-
     /// Encoding strategy for `JSONEncoder` writing ``formatSeconds(_:)``: the text of Foundation's
     /// `.iso8601` strategy, without the ICU calendar that strategy loads (megabytes resident).
     package static let secondsEncodingStrategy = JSONEncoder.DateEncodingStrategy.custom { date, encoder in
         var container = encoder.singleValueContainer()
         try container.encode(formatSeconds(date))
-    }
-
-    /// Decoding strategy for `JSONDecoder`.
-    static let decodingStrategy = JSONDecoder.DateDecodingStrategy.custom { decoder in
-        let container = try decoder.singleValueContainer()
-        let text = try container.decode(String.self)
-        guard let date = parse(text) else {
-            throw DecodingError.dataCorruptedError(
-                in: container,
-                debugDescription: "\"\(text)\" is not an ISO 8601 timestamp like 2026-11-22T04:25:00.123Z")
-        }
-        return date
     }
 
     private struct Digits {

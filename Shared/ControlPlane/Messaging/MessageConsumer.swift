@@ -176,12 +176,9 @@ package struct MessageConsumer<Payload: MessagePayload>: Sendable {
                 return
             }
         }
-        do {
-            try await amqp.ack(delivery)
-        } catch {
-            // A stale delivery (the connection was replaced) is redelivered; handlers are idempotent.
-            logger.warning("Could not acknowledge a delivery; it will be redelivered", metadata: ["error": "\(error)"])
-        }
+        // Not waited for: a failed ack (the connection was replaced) means a redelivery, and
+        // handlers are idempotent.
+        amqp.acknowledge(delivery)
     }
 
     /// A republish failed. On a live connection the delivery is rejected after a pause — requeued
