@@ -4,8 +4,8 @@ package import Foundation
 /// UTF-8 bytes, no whitespace, `/` not escaped — the bytes Foundation's `JSONEncoder` writes with
 /// `[.sortedKeys, .withoutEscapingSlashes]`, without its intermediate tree of values.
 ///
-/// Members are written in the order the value encodes them, and an object's members are put in
-/// key order once the value that opened it is done. `Data` is written as Base64, `URL` as its
+/// Members are written in the order the value encodes them; an object whose members came in
+/// another order than their keys' is rewritten in key order once the value that opened it is done. `Data` is written as Base64, `URL` as its
 /// absolute string, dates by ``formatDate``; NaN and infinities are refused.
 package struct JSONBytesEncoder: Sendable {
     /// A date's string form.
@@ -28,7 +28,8 @@ final class EncodingState {
     enum Kind { case empty, object, array, single }
 
     /// A value being written: it starts at `start` in ``bytes``; an object's members since
-    /// `membersStart` in ``members`` are its own.
+    /// `membersStart` in ``members`` are its own; `elements` counts an array's elements or an
+    /// object's members.
     struct Frame {
         var kind: Kind
         var start: Int
@@ -36,8 +37,8 @@ final class EncodingState {
         var elements = 0
     }
 
-    /// An object member (`"key":value` at `start..<end`), or a value written separately by a
-    /// nested container (`deferred`, placed after `end` when its parent closes).
+    /// An object member (`"key":value` at `start..<end`, after its separating comma), or a value
+    /// written separately by a nested container (`deferred`, placed after `end` when its parent closes).
     struct Member {
         var key: String
         var start: Int
@@ -57,7 +58,7 @@ final class EncodingState {
     init(options: JSONBytesEncoder, path: [any CodingKey]) {
         self.options = options
         self.path = path
-        bytes.reserveCapacity(256)
+        bytes.reserveCapacity(512)
     }
 
     /// Closes every open value and returns the bytes.
@@ -107,7 +108,9 @@ final class EncodingState {
     func openObject(_ frame: Int) -> Bool {
         guard frames.indices.contains(frame) else { return refuse("a keyed container was used after its value was done") }
         switch frames[frame].kind {
-        case .empty: frames[frame].kind = .object
+        case .empty:
+            frames[frame].kind = .object
+            bytes.append(UInt8(ascii: "{"))
         case .object: break
         default: return refuse("a keyed container was requested for a value already encoded as another kind")
         }
@@ -141,8 +144,10 @@ final class EncodingState {
         frame == frames.count - 1 || refuse("a container was written to while a value inside it was still open")
     }
 
-    /// Writes `"key":` for a member of the innermost object; returns where the member starts.
-    func beginMember(_ key: String) -> Int {
+    /// Writes `"key":` for a member of the object `frame` (the innermost); returns where the member starts.
+    func beginMember(_ frame: Int, _ key: String) -> Int {
+        if frames[frame].elements > 0 { bytes.append(UInt8(ascii: ",")) }
+        frames[frame].elements += 1
         let start = bytes.count
         JSONText.appendString(key, to: &bytes)
         bytes.append(UInt8(ascii: ":"))
@@ -189,26 +194,28 @@ final class EncodingState {
 
     private func closeObject(_ frame: Frame) {
         let own = members[frame.membersStart...]
-        var order = Array(own.indices)
-        let sorted = zip(order, order.dropFirst()).allSatisfy { own[$0].key.utf8.lexicographicallyPrecedes(own[$1].key.utf8) }
-        if !sorted {
-            order.sort { left, right in
-                let (a, b) = (own[left].key, own[right].key)
-                return a == b ? left < right : a.utf8.lexicographicallyPrecedes(b.utf8)
-            }
-            // A key written twice keeps its last value (as a dictionary would).
-            order = order.enumerated().filter { position, index in
-                position + 1 == order.count || own[order[position + 1]].key != own[index].key
-            }.map(\.element)
+        let inOrder = zip(own, own.dropFirst()).allSatisfy { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+        if inOrder && !own.contains(where: { $0.deferred != nil }) {
+            bytes.append(UInt8(ascii: "}"))
+            return
         }
+        var order = Array(own.indices)
+        order.sort { left, right in
+            let (a, b) = (own[left].key, own[right].key)
+            return a == b ? left < right : a.utf8.lexicographicallyPrecedes(b.utf8)
+        }
+        // A key written twice keeps its last value (as a dictionary would).
+        order = order.enumerated().filter { position, index in
+            position + 1 == order.count || own[order[position + 1]].key != own[index].key
+        }.map(\.element)
+        let body = frame.start + 1  // after the `{`
         scratch.removeAll(keepingCapacity: true)
-        scratch.append(contentsOf: bytes[frame.start...])
-        bytes.removeSubrange(frame.start...)
-        bytes.append(UInt8(ascii: "{"))
+        scratch.append(contentsOf: bytes[body...])
+        bytes.removeSubrange(body...)
         for (position, index) in order.enumerated() {
             if position > 0 { bytes.append(UInt8(ascii: ",")) }
             let member = own[index]
-            bytes.append(contentsOf: scratch[(member.start - frame.start)..<(member.end - frame.start)])
+            bytes.append(contentsOf: scratch[(member.start - body)..<(member.end - body)])
             if let child = member.deferred { bytes.append(contentsOf: child.finishedBytes()) }
         }
         bytes.append(UInt8(ascii: "}"))
@@ -298,7 +305,7 @@ struct ObjectEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
     private func member(_ key: Key, _ write: () throws -> Void) rethrows {
         guard state.isInnermost(frame) else { return }
         let name = key.stringValue
-        let start = state.beginMember(name)
+        let start = state.beginMember(frame, name)
         try write()
         state.endMember(name, start: start)
     }
@@ -344,7 +351,7 @@ struct ObjectEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
         let child = state.child(path: codingPath + [key])
         if state.isInnermost(frame) {
             let name = name ?? key.stringValue
-            state.endMember(name, start: state.beginMember(name), deferred: child)
+            state.endMember(name, start: state.beginMember(frame, name), deferred: child)
         }
         return ValueEncoder(state: child, frame: 0, depth: child.path.count)
     }

@@ -50,6 +50,21 @@ package enum MessageKind: String, Sendable, Hashable, Codable, CaseIterable {
         self != .eventDriverAnnounce
     }
 
+    /// The kind named `name` on the wire, or nil (a dictionary lookup: every message's header is read this way).
+    package static func named(_ name: String) -> MessageKind? { byName[name] }
+
+    private static let byName = Dictionary(uniqueKeysWithValues: allCases.map { ($0.rawValue, $0) })
+
+    package init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let name = try container.decode(String.self)
+        guard let kind = Self.named(name) else {
+            throw DecodingError.dataCorruptedError(
+                in: container, debugDescription: "Cannot initialize MessageKind from invalid String value \(name)")
+        }
+        self = kind
+    }
+
     /// The category the kind belongs to.
     package var category: MessageCategory {
         if rawValue.hasPrefix("reply.") { return .reply }
@@ -148,19 +163,20 @@ package struct Envelope<Payload: MessagePayload>: Sendable, Hashable, Codable {
         payload = try Payload(kind: kind, from: container)
     }
 
+    /// Writes the keys in their canonical (sorted) order, so the encoder need not reorder them.
     package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: EnvelopeKey.self)
-        try container.encode(schemaVersion, forKey: .schemaVersion)
-        try container.encode(messageId, forKey: .messageId)
-        try container.encode(kind, forKey: .kind)
-        try container.encodeIfPresent(tenantId, forKey: .tenantId)
-        try container.encodeIfPresent(operationId, forKey: .operationId)
+        try container.encode(createdAt, forKey: .createdAt)
         try container.encodeIfPresent(idempotencyKey, forKey: .idempotencyKey)
         try container.encodeIfPresent(inReplyTo, forKey: .inReplyTo)
+        try container.encode(kind, forKey: .kind)
+        try container.encode(messageId, forKey: .messageId)
+        try container.encodeIfPresent(operationId, forKey: .operationId)
+        try payload.encode(to: &container)
+        try container.encode(schemaVersion, forKey: .schemaVersion)
+        try container.encodeIfPresent(tenantId, forKey: .tenantId)
         try container.encode(trace.traceparent, forKey: .traceparent)
         try container.encodeIfPresent(trace.traceState, forKey: .tracestate)
-        try container.encode(createdAt, forKey: .createdAt)
-        try payload.encode(to: &container)
     }
 }
 

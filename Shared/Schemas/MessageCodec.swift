@@ -156,7 +156,7 @@ package enum MessageCodec {
             throw .unsupportedMajorVersion(found: version, supported: .current)
         }
         let kindName = document.string(forKey: EnvelopeKey.kind.stringValue)
-        guard let name = kindName, let kind = MessageKind(rawValue: name) else {
+        guard let name = kindName, let kind = MessageKind.named(name) else {
             throw .unknownKind(kindName)
         }
         return (document, kind)

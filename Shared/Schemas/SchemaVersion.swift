@@ -15,14 +15,24 @@ package struct SchemaVersion: Sendable, Hashable, Comparable, Codable, CustomStr
     /// The version this build writes.
     package static let current = SchemaVersion(major: 1, minor: 0)
 
-    /// Parses `"MAJOR.MINOR"` (non-negative decimal integers, no sign, no leading `+`); nil otherwise.
+    /// Parses `"MAJOR.MINOR"` (non-negative decimal integers of at most 9 digits, no sign); nil otherwise.
     package init?(_ text: String) {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 2,
-            parts.allSatisfy({ !$0.isEmpty && $0.count <= 9 && $0.allSatisfy { $0.isASCII && $0.isNumber } }),
-            let major = Int(parts[0]), let minor = Int(parts[1])
-        else { return nil }
-        self.init(major: major, minor: minor)
+        var parts = (major: 0, minor: 0)
+        var digits = 0
+        var sawDot = false
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: "."), !sawDot, digits > 0 {
+                sawDot = true
+                digits = 0
+                continue
+            }
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), digits < 9 else { return nil }
+            digits += 1
+            let digit = Int(byte - UInt8(ascii: "0"))
+            if sawDot { parts.minor = parts.minor * 10 + digit } else { parts.major = parts.major * 10 + digit }
+        }
+        guard sawDot, digits > 0 else { return nil }
+        self.init(major: parts.major, minor: parts.minor)
     }
 
     /// Whether a reader of this version can read a message written with `other` (same major).
@@ -45,7 +55,10 @@ package struct SchemaVersion: Sendable, Hashable, Comparable, Codable, CustomStr
         try container.encode(description)
     }
 
-    package var description: String { "\(major).\(minor)" }
+    package var description: String { self == .current ? Self.currentText : "\(major).\(minor)" }
+
+    /// The current version's text, made once: every message written carries it.
+    private static let currentText = "\(current.major).\(current.minor)"
 
     package static func < (lhs: SchemaVersion, rhs: SchemaVersion) -> Bool {
         (lhs.major, lhs.minor) < (rhs.major, rhs.minor)

@@ -22,9 +22,7 @@ package struct TraceContext: Sendable, Hashable {
         let bytes = Array(traceparent.utf8)
         guard bytes.count >= 55,
             bytes[2] == UInt8(ascii: "-"), bytes[35] == UInt8(ascii: "-"), bytes[52] == UInt8(ascii: "-"),
-            bytes.enumerated().allSatisfy({ index, byte in
-                index >= 55 || [2, 35, 52].contains(index) || Self.isLowerHex(byte)
-            })
+            (0..<55).allSatisfy({ index in index == 2 || index == 35 || index == 52 || Self.isLowerHex(bytes[index]) })
         else { return nil }
         let version = String(decoding: bytes[0..<2], as: UTF8.self)
         guard version != "ff" else { return nil }
@@ -67,7 +65,7 @@ package struct TraceContext: Sendable, Hashable {
     /// The `traceparent` header value (always version `00`).
     package var traceparent: String {
         let hexFlags = String(flags, radix: 16)
-        return "00-\(traceID)-\(spanID)-\(hexFlags.count == 1 ? "0" + hexFlags : hexFlags)"
+        return "00-" + traceID + "-" + spanID + (hexFlags.count == 1 ? "-0" : "-") + hexFlags
     }
 
     private static func isLowerHex(_ byte: UInt8) -> Bool {
