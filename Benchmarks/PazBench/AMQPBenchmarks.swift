@@ -137,8 +137,9 @@ struct AMQPRPCBenchmark: AsyncParsableCommand {
                 latencies.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1e3)
             }
             let cpu = ProcessCPU.now() - cpuBefore
-            print(String(format: "this process's CPU per round trip (client and responder): %.0f µs (user %.0f, system %.0f)",
-                         cpu.total / Double(calls), cpu.user / Double(calls), cpu.system / Double(calls)))
+            print(String(format: "this process's CPU per round trip (client and responder): %.0f µs (user %.0f, system %.0f), %.1f context switches",
+                         cpu.total / Double(calls), cpu.user / Double(calls), cpu.system / Double(calls),
+                         cpu.contextSwitches / Double(calls)))
             if let before = brokerBefore, let after = brokerPID.flatMap(ProcessCPU.of) {
                 let broker = after - before
                 print(String(format: "the broker's CPU per round trip: %.0f µs (user %.0f, system %.0f)",
@@ -159,17 +160,20 @@ struct AMQPRPCBenchmark: AsyncParsableCommand {
     }
 }
 
-/// This process's CPU time so far, in microseconds (getrusage).
+/// This process's CPU time so far, in microseconds, and its context switches (getrusage).
 struct ProcessCPU {
     var user: Double
     var system: Double
+    var contextSwitches = 0.0
     var total: Double { user + system }
 
     static func now() -> ProcessCPU {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         func microseconds(_ time: timeval) -> Double { Double(time.tv_sec) * 1e6 + Double(time.tv_usec) }
-        return ProcessCPU(user: microseconds(usage.ru_utime), system: microseconds(usage.ru_stime))
+        return ProcessCPU(
+            user: microseconds(usage.ru_utime), system: microseconds(usage.ru_stime),
+            contextSwitches: Double(usage.ru_nvcsw + usage.ru_nivcsw))
     }
 
     /// Another process's CPU time so far (`/proc/PID/stat`, clock ticks), or nil when unreadable.
@@ -185,6 +189,8 @@ struct ProcessCPU {
     }
 
     static func - (after: ProcessCPU, before: ProcessCPU) -> ProcessCPU {
-        ProcessCPU(user: after.user - before.user, system: after.system - before.system)
+        ProcessCPU(
+            user: after.user - before.user, system: after.system - before.system,
+            contextSwitches: after.contextSwitches - before.contextSwitches)
     }
 }
