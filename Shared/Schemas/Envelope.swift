@@ -59,10 +59,14 @@ package enum MessageKind: String, Sendable, Hashable, Codable, CaseIterable {
         let container = try decoder.singleValueContainer()
         let name = try container.decode(String.self)
         guard let kind = Self.named(name) else {
-            throw DecodingError.dataCorruptedError(
-                in: container, debugDescription: "Cannot initialize MessageKind from invalid String value \(name)")
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: Self.unknownName(name))
         }
         self = kind
+    }
+
+    /// Why `name` was refused as a kind.
+    static func unknownName(_ name: String) -> String {
+        "Cannot initialize MessageKind from invalid String value \(name)"
     }
 
     /// The category the kind belongs to.
@@ -142,39 +146,62 @@ package struct Envelope<Payload: MessagePayload>: Sendable, Hashable, Codable {
         self.payload = payload
     }
 
+    /// Every header field is a string on the wire, read as one and then checked here: no nested
+    /// decoder per field (every message is read this way).
     package init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: EnvelopeKey.self)
-        schemaVersion = try container.decode(SchemaVersion.self, forKey: .schemaVersion)
-        messageId = try container.decode(MessageID.self, forKey: .messageId)
-        tenantId = try container.decodeIfPresent(TenantID.self, forKey: .tenantId)
-        operationId = try container.decodeIfPresent(OperationID.self, forKey: .operationId)
-        idempotencyKey = try container.decodeIfPresent(IdempotencyKey.self, forKey: .idempotencyKey)
-        inReplyTo = try container.decodeIfPresent(MessageID.self, forKey: .inReplyTo)
-        let traceparent = try container.decode(String.self, forKey: .traceparent)
-        let tracestate = try container.decodeIfPresent(String.self, forKey: .tracestate)
-        guard let trace = TraceContext(traceparent: traceparent, tracestate: tracestate) else {
-            throw DecodingError.dataCorruptedError(
-                forKey: .traceparent, in: container,
-                debugDescription: "\"\(traceparent)\" is not a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)")
+        func text(_ key: EnvelopeKey) throws -> String? { try container.decodeIfPresent(String.self, forKey: key) }
+        func required(_ key: EnvelopeKey) throws -> String { try container.decode(String.self, forKey: key) }
+        func invalid(_ key: EnvelopeKey, _ detail: String) -> DecodingError {
+            .dataCorruptedError(forKey: key, in: container, debugDescription: detail)
+        }
+        func identifier<Tag>(_ key: EnvelopeKey, _ value: String) throws -> Identifier<Tag> {
+            do {
+                return try Identifier(value, field: key.stringValue)
+            } catch {
+                throw invalid(key, error.message)
+            }
+        }
+        let version = try required(.schemaVersion)
+        guard let schemaVersion = SchemaVersion(version) else {
+            throw invalid(.schemaVersion, SchemaVersion.notAVersion(version))
+        }
+        self.schemaVersion = schemaVersion
+        messageId = try identifier(.messageId, try required(.messageId))
+        tenantId = try text(.tenantId).map { try identifier(.tenantId, $0) }
+        operationId = try text(.operationId).map { try identifier(.operationId, $0) }
+        idempotencyKey = try text(.idempotencyKey).map { try identifier(.idempotencyKey, $0) }
+        inReplyTo = try text(.inReplyTo).map { try identifier(.inReplyTo, $0) }
+        let traceparent = try required(.traceparent)
+        guard let trace = TraceContext(traceparent: traceparent, tracestate: try text(.tracestate)) else {
+            throw invalid(.traceparent, "\"\(traceparent)\" is not a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)")
         }
         self.trace = trace
-        createdAt = try container.decode(Date.self, forKey: .createdAt)
-        let kind = try container.decode(MessageKind.self, forKey: .kind)
+        let created = try required(.createdAt)
+        guard let createdAt = Timestamp.parse(created) else {
+            throw invalid(.createdAt, "\"\(created)\" is not \(Timestamp.shape)")
+        }
+        self.createdAt = createdAt
+        let kindName = try required(.kind)
+        guard let kind = MessageKind.named(kindName) else {
+            throw invalid(.kind, MessageKind.unknownName(kindName))
+        }
         payload = try Payload(kind: kind, from: container)
     }
 
-    /// Writes the keys in their canonical (sorted) order, so the encoder need not reorder them.
+    /// Writes the keys in their canonical (sorted) order, so the encoder need not reorder them, and
+    /// every header field as the string it is on the wire.
     package func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: EnvelopeKey.self)
-        try container.encode(createdAt, forKey: .createdAt)
-        try container.encodeIfPresent(idempotencyKey, forKey: .idempotencyKey)
-        try container.encodeIfPresent(inReplyTo, forKey: .inReplyTo)
-        try container.encode(kind, forKey: .kind)
-        try container.encode(messageId, forKey: .messageId)
-        try container.encodeIfPresent(operationId, forKey: .operationId)
+        try container.encode(Timestamp.format(createdAt), forKey: .createdAt)
+        try container.encodeIfPresent(idempotencyKey?.rawValue, forKey: .idempotencyKey)
+        try container.encodeIfPresent(inReplyTo?.rawValue, forKey: .inReplyTo)
+        try container.encode(kind.rawValue, forKey: .kind)
+        try container.encode(messageId.rawValue, forKey: .messageId)
+        try container.encodeIfPresent(operationId?.rawValue, forKey: .operationId)
         try payload.encode(to: &container)
-        try container.encode(schemaVersion, forKey: .schemaVersion)
-        try container.encodeIfPresent(tenantId, forKey: .tenantId)
+        try container.encode(schemaVersion.description, forKey: .schemaVersion)
+        try container.encodeIfPresent(tenantId?.rawValue, forKey: .tenantId)
         try container.encode(trace.traceparent, forKey: .traceparent)
         try container.encodeIfPresent(trace.traceState, forKey: .tracestate)
     }

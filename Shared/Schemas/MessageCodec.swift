@@ -136,7 +136,7 @@ package enum MessageCodec {
     private static let encoder = JSONBytesEncoder(formatDate: Timestamp.format)
 
     private static let decoder = JSONBytesDecoder(
-        parseDate: Timestamp.parse, dateDescription: "an ISO 8601 timestamp like 2026-11-22T04:25:00.123Z")
+        parseDate: Timestamp.parse, dateDescription: Timestamp.shape)
 
     /// Parses a message once and checks its header (`schemaVersion`, then `kind`), so a message of
     /// another major is never decoded further.

@@ -35,6 +35,11 @@ package struct SchemaVersion: Sendable, Hashable, Comparable, Codable, CustomStr
         self.init(major: parts.major, minor: parts.minor)
     }
 
+    /// Why `text` was refused as a schema version.
+    static func notAVersion(_ text: String) -> String {
+        "schemaVersion \"\(text)\" is not of the form MAJOR.MINOR"
+    }
+
     /// Whether a reader of this version can read a message written with `other` (same major).
     package func canRead(_ other: SchemaVersion) -> Bool {
         major == other.major
@@ -45,7 +50,7 @@ package struct SchemaVersion: Sendable, Hashable, Comparable, Codable, CustomStr
         let text = try container.decode(String.self)
         guard let version = SchemaVersion(text) else {
             throw DecodingError.dataCorruptedError(
-                in: container, debugDescription: "schemaVersion \"\(text)\" is not of the form MAJOR.MINOR")
+                in: container, debugDescription: Self.notAVersion(text))
         }
         self = version
     }

@@ -6,6 +6,9 @@ package import Foundation
 /// Foundation's ISO 8601 format style truncates binary fractions (…59.999 becomes …59.998), which
 /// would make golden fixtures drift, so this formatter works on whole milliseconds.
 package enum Timestamp {
+    /// What a timestamp looks like, for errors ("\"x\" is not <this>").
+    static let shape = "an ISO 8601 timestamp like 2026-11-22T04:25:00.123Z"
+
     /// Formats `date` in UTC, rounded to the millisecond.
     package static func format(_ date: Date) -> String {
         let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
