@@ -83,29 +83,41 @@ struct AMQPConfirmsBenchmark: AsyncParsableCommand {
 }
 
 /// `amqp-rpc`: request/reply round trips (encoded envelopes) through the control plane's RPC client
-/// and a consumer with a responder on another connection.
+/// and a consumer with a responder on another connection, and in alternating blocks of the same run
+/// the transport's floor: the same round trip through PazAMQP alone (the request's bytes echoed, no
+/// envelopes, no consumer kit), so both see the same broker and the same noise.
 struct AMQPRPCBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "amqp-rpc",
         abstract: "RPC round-trip latency with direct reply-to (target p50 ≤ 0.5 ms).")
 
-    @Option(help: "Round trips to measure (after 200 warm-up calls).")
+    @Option(help: "Round trips to measure on each path (after 200 warm-up calls), in blocks of 500.")
     var calls = 5_000
 
     @Flag(help: "Use a quorum request queue (as the SSH broker's) instead of the transient classic queue the drivers' query queues are.")
     var quorumQueue = false
 
+    /// Latencies (ms) and this process's and the broker's CPU over the control plane's calls.
+    private struct Measured {
+        var controlPlane: [Double] = []
+        var transport: [Double] = []
+        var cpu = ProcessCPU(user: 0, system: 0)
+        var brokerCPU: ProcessCPU?
+    }
+
     func run() async throws {
-        let latencies = try await withBroker { open, brokerPID in
+        let measured = try await withBroker { open, brokerPID in
             let client = try await open("bench-rpc-client")
             let responderConnection = try await open("bench-rpc-responder")
             try await responderConnection.declare(AMQPExchange(name: Routing.commandsExchange, kind: .direct))
-            if quorumQueue {
-                try await ControlPlaneTopology.declareQueue(
-                    "bench-rpc", boundTo: Routing.commandsExchange, routingKey: "bench-rpc", on: responderConnection)
-            } else {
-                try await ControlPlaneTopology.declareRequestQueue(
-                    "bench-rpc", boundTo: Routing.commandsExchange, routingKey: "bench-rpc", on: responderConnection)
+            for queue in ["bench-rpc", "bench-rpc-floor"] {
+                if quorumQueue {
+                    try await ControlPlaneTopology.declareQueue(
+                        queue, boundTo: Routing.commandsExchange, routingKey: queue, on: responderConnection)
+                } else {
+                    try await ControlPlaneTopology.declareRequestQueue(
+                        queue, boundTo: Routing.commandsExchange, routingKey: queue, on: responderConnection)
+                }
             }
             // The control plane's own RPC path: RPCClient → MessageConsumer → RPCResponder, as a driver's queries.
             let consumer = MessageConsumer(
@@ -118,45 +130,91 @@ struct AMQPRPCBenchmark: AsyncParsableCommand {
                     with: request.envelope.reply(.catalogLocations(CatalogLocations(locations: []))))
             }
             let responder = Task { await consumer.run() }
+            // The floor: PazAMQP's call, consume, unconfirmed publish and ack, nothing else.
+            let echo = try await responderConnection.consume(queue: "bench-rpc-floor", prefetch: 32)
+            let echoing = Task {
+                for await delivery in echo {
+                    responderConnection.publishUnconfirmed(
+                        exchange: "", routingKey: delivery.properties.replyTo ?? "", body: delivery.body,
+                        properties: AMQPProperties(correlationID: delivery.properties.correlationID, persistent: false))
+                    responderConnection.acknowledge(delivery)
+                }
+            }
             let rpc = RPCClient(amqp: client)
             let tenant = TenantID("tnt_bench")
+            func request() -> CommandEnvelope {
+                CommandEnvelope(tenantId: tenant, trace: .newTrace(), payload: .catalogLocations(CatalogLocationsQuery()))
+            }
             func call() async throws {
-                let request = CommandEnvelope(
-                    tenantId: tenant, trace: .newTrace(), payload: .catalogLocations(CatalogLocationsQuery()))
-                _ = try await rpc.call(request, exchange: Routing.commandsExchange, routingKey: "bench-rpc", timeout: .seconds(5))
+                _ = try await rpc.call(request(), exchange: Routing.commandsExchange, routingKey: "bench-rpc", timeout: .seconds(5))
             }
-            for _ in 0..<200 { try await call() }
-            var latencies: [Double] = []
-            latencies.reserveCapacity(calls)
-            let cpuBefore = ProcessCPU.now()
-            let brokerBefore = brokerPID.flatMap(ProcessCPU.of)
-            for _ in 0..<calls {
+            let floorBody = Array(try MessageCodec.encode(request()))
+            func floorCall() async throws {
+                _ = try await client.call(
+                    exchange: Routing.commandsExchange, routingKey: "bench-rpc-floor", body: floorBody,
+                    properties: AMQPProperties(persistent: false), timeout: .seconds(5))
+            }
+            func timed(_ body: () async throws -> Void) async rethrows -> Double {
                 let start = ContinuousClock.now
-                try await call()
+                try await body()
                 let elapsed = ContinuousClock.now - start
-                latencies.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1e3)
+                return Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1e3
             }
-            let cpu = ProcessCPU.now() - cpuBefore
-            print(String(format: "this process's CPU per round trip (client and responder): %.0f µs (user %.0f, system %.0f), %.1f context switches",
-                         cpu.total / Double(calls), cpu.user / Double(calls), cpu.system / Double(calls),
-                         cpu.contextSwitches / Double(calls)))
-            if let before = brokerBefore, let after = brokerPID.flatMap(ProcessCPU.of) {
-                let broker = after - before
-                print(String(format: "the broker's CPU per round trip: %.0f µs (user %.0f, system %.0f)",
-                             broker.total / Double(calls), broker.user / Double(calls), broker.system / Double(calls)))
+            for _ in 0..<200 {
+                try await call()
+                try await floorCall()
+            }
+            var results = Measured()
+            var brokerCPU = ProcessCPU(user: 0, system: 0)
+            while results.controlPlane.count < calls {
+                let block = min(500, calls - results.controlPlane.count)
+                let cpuBefore = ProcessCPU.now()
+                let brokerBefore = brokerPID.flatMap(ProcessCPU.of)
+                for _ in 0..<block { results.controlPlane.append(try await timed(call)) }
+                results.cpu = results.cpu + (ProcessCPU.now() - cpuBefore)
+                if let before = brokerBefore, let after = brokerPID.flatMap(ProcessCPU.of) {
+                    brokerCPU = brokerCPU + (after - before)
+                    results.brokerCPU = brokerCPU
+                }
+                for _ in 0..<block { results.transport.append(try await timed(floorCall)) }
             }
             responder.cancel()
+            echoing.cancel()
             _ = try? await client.deleteQueue("bench-rpc")
+            _ = try? await client.deleteQueue("bench-rpc-floor")
             await client.close()
             await responderConnection.close()
-            return latencies.sorted()
+            return results
         }
-        func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
-        print("calls: \(latencies.count)")
-        print(String(format: "p50: %.3f ms, p90: %.3f ms, p99: %.3f ms, max: %.3f ms",
-                     percentile(0.5), percentile(0.9), percentile(0.99), latencies.last ?? 0))
+        let count = Double(measured.controlPlane.count)
+        let cpu = measured.cpu
+        print(String(format: "this process's CPU per round trip (client and responder): %.0f µs (user %.0f, system %.0f), %.1f context switches",
+                     cpu.total / count, cpu.user / count, cpu.system / count, cpu.contextSwitches / count))
+        if let broker = measured.brokerCPU {
+            print(String(format: "the broker's CPU per round trip: %.0f µs (user %.0f, system %.0f)",
+                         broker.total / count, broker.user / count, broker.system / count))
+        }
+        let controlPlane = Percentiles(measured.controlPlane)
+        let transport = Percentiles(measured.transport)
+        print("calls: \(measured.controlPlane.count) on each path, alternating in blocks of 500")
+        print("control plane (RPCClient → MessageConsumer → RPCResponder): \(controlPlane)")
+        print("transport floor (PazAMQP alone, the request's bytes echoed): \(transport)")
         print("request queue: \(quorumQueue ? "quorum (as the SSH broker's)" : "transient classic (as the drivers' query queues)")")
-        print(String(format: "amqp-rpc: %.3f ms", percentile(0.5)))
+        print(String(format: "amqp-rpc: %.3f ms (floor %.3f ms)", controlPlane.p50, transport.p50))
+    }
+}
+
+/// p50/p90/p99/max of latencies in milliseconds.
+private struct Percentiles: CustomStringConvertible {
+    let sorted: [Double]
+
+    init(_ latencies: [Double]) { sorted = latencies.sorted() }
+
+    func at(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
+    var p50: Double { at(0.5) }
+
+    var description: String {
+        String(format: "p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms", at(0.5), at(0.9), at(0.99), sorted.last ?? 0)
     }
 }
 
@@ -186,6 +244,12 @@ struct ProcessCPU {
         guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
         let tick = 1e6 / Double(sysconf(Int32(_SC_CLK_TCK)))
         return ProcessCPU(user: user * tick, system: system * tick)
+    }
+
+    static func + (left: ProcessCPU, right: ProcessCPU) -> ProcessCPU {
+        ProcessCPU(
+            user: left.user + right.user, system: left.system + right.system,
+            contextSwitches: left.contextSwitches + right.contextSwitches)
     }
 
     static func - (after: ProcessCPU, before: ProcessCPU) -> ProcessCPU {

@@ -19,13 +19,17 @@ final class Mailbox: Sendable {
     deinit { Glibc.close(eventFD) }
 
     /// Queues `job` and wakes the thread. Returns false once the mailbox is closed (the job will never run).
+    ///
+    /// Only the first job after a ``take()`` writes the eventfd: the jobs posted behind it are taken
+    /// by the same wake-up, so a burst (a reply, then its request's ack) costs one write, and often
+    /// one wake of the thread. (A job taken before its poster's write leaves one spurious wake-up.)
     func post(_ job: @escaping ConnectionJob) -> Bool {
-        let accepted = state.withLock { state in
-            guard !state.closed else { return false }
+        let (accepted, first) = state.withLock { state in
+            guard !state.closed else { return (false, false) }
             state.jobs.append(job)
-            return true
+            return (true, state.jobs.count == 1)
         }
-        if accepted {
+        if first {
             var one: UInt64 = 1
             _ = write(eventFD, &one, MemoryLayout<UInt64>.size)
         }
