@@ -148,7 +148,7 @@ struct AMQPRPCBenchmark: AsyncParsableCommand {
             func call() async throws {
                 _ = try await rpc.call(request(), exchange: Routing.commandsExchange, routingKey: "bench-rpc", timeout: .seconds(5))
             }
-            let floorBody = Array(try MessageCodec.encode(request()))
+            let floorBody = try MessageCodec.encodeBody(request())
             func floorCall() async throws {
                 _ = try await client.call(
                     exchange: Routing.commandsExchange, routingKey: "bench-rpc-floor", body: floorBody,

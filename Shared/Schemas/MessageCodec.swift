@@ -22,7 +22,7 @@ package enum MessageCodec {
 
     /// Reads any message, dispatching on its `kind`.
     package static func decode(_ data: Data) throws(SchemaError) -> Message {
-        let (document, kind) = try document(data)
+        let (document, kind) = try document([UInt8](data))
         switch kind.category {
         case .command: return .command(try decodeEnvelope(CommandPayload.self, from: document))
         case .reply: return .reply(try decodeEnvelope(ReplyPayload.self, from: document))
@@ -34,7 +34,14 @@ package enum MessageCodec {
     package static func decode<Payload: MessagePayload>(
         _: Payload.Type, from data: Data
     ) throws(SchemaError) -> Envelope<Payload> {
-        let (document, kind) = try document(data)
+        try decode(Payload.self, from: [UInt8](data))
+    }
+
+    /// Reads a message that must be of `Payload`'s category from a delivery's bytes.
+    package static func decode<Payload: MessagePayload>(
+        _: Payload.Type, from bytes: [UInt8]
+    ) throws(SchemaError) -> Envelope<Payload> {
+        let (document, kind) = try document(bytes)
         guard kind.category == Payload.category else {
             throw .unexpectedCategory(kind: kind, expected: Payload.category)
         }
@@ -45,10 +52,17 @@ package enum MessageCodec {
     package static func encode<Payload: MessagePayload>(
         _ envelope: Envelope<Payload>, style: Style = .compact
     ) throws(SchemaError) -> Data {
+        Data(try encodeBody(envelope, style: style))
+    }
+
+    /// Writes a message as a delivery's body.
+    package static func encodeBody<Payload: MessagePayload>(
+        _ envelope: Envelope<Payload>, style: Style = .compact
+    ) throws(SchemaError) -> [UInt8] {
         if envelope.kind.requiresTenant && envelope.tenantId == nil {
             throw .encodingFailed(detail: "\(envelope.kind.rawValue) requires a tenantId")
         }
-        return try encodeValue(envelope, style: style)
+        return try encodeBytes(envelope, style: style)
     }
 
     /// Writes any schema value (e.g. a ``DriverAnnouncement`` for the Redis registry) with the
@@ -56,13 +70,17 @@ package enum MessageCodec {
     package static func encodeValue<Value: Encodable>(_ value: Value, style: Style = .compact) throws(SchemaError)
         -> Data
     {
+        Data(try encodeBytes(value, style: style))
+    }
+
+    private static func encodeBytes<Value: Encodable>(_ value: Value, style: Style) throws(SchemaError) -> [UInt8] {
         let compact: [UInt8]
         do {
             compact = try encoder.encode(value)
         } catch {
             throw .encodingFailed(detail: String(describing: error))
         }
-        return Data(style == .pretty ? indent(compact) : compact)
+        return style == .pretty ? indent(compact) : compact
     }
 
     /// Reads any schema value written by ``encodeValue(_:style:)``. No version check: use it only
@@ -140,10 +158,10 @@ package enum MessageCodec {
 
     /// Parses a message once and checks its header (`schemaVersion`, then `kind`), so a message of
     /// another major is never decoded further.
-    private static func document(_ data: Data) throws(SchemaError) -> (JSONDocument, MessageKind) {
+    private static func document(_ bytes: [UInt8]) throws(SchemaError) -> (JSONDocument, MessageKind) {
         let document: JSONDocument
         do {
-            document = try JSONDocument(parsing: [UInt8](data))
+            document = try JSONDocument(parsing: bytes)
         } catch {
             throw schemaError(from: error)
         }

@@ -24,7 +24,7 @@ package struct OutgoingMessage: Sendable {
         _ envelope: Envelope<Payload>, exchange: String, routingKey: String, mandatory: Bool
     ) throws(SchemaError) {
         self.init(
-            exchange: exchange, routingKey: routingKey, body: Array(try MessageCodec.encode(envelope)),
+            exchange: exchange, routingKey: routingKey, body: try MessageCodec.encodeBody(envelope),
             properties: AMQPProperties(
                 messageID: envelope.messageId.rawValue, contentType: Routing.contentType, type: envelope.kind.rawValue),
             mandatory: mandatory)

@@ -127,7 +127,7 @@ package struct MessageConsumer<Payload: MessagePayload>: Sendable {
         let sender = delivery.originalSender(ownUser: amqp.configuration.user)
         let outcome: HandlerOutcome
         do {
-            let envelope = try MessageCodec.decode(Payload.self, from: Data(delivery.body))
+            let envelope = try MessageCodec.decode(Payload.self, from: delivery.body)
             outcome = await handler(Inbound(
                 envelope: envelope, delivery: delivery, attempt: attempt, isLastAttempt: attempt >= settings.retry.maxAttempts,
                 deferrals: deferrals, sender: sender, lastError: delivery.stringHeader(Routing.lastErrorHeader)))

@@ -49,9 +49,9 @@ package struct RPCClient: Sendable {
     package func call(
         _ request: CommandEnvelope, exchange: String, routingKey: String, timeout: Duration
     ) async throws(Failure) -> ReplyEnvelope {
-        let body: Data
+        let body: [UInt8]
         do {
-            body = try MessageCodec.encode(request)
+            body = try MessageCodec.encodeBody(request)
         } catch {
             throw .unreadable("the request could not be encoded: \(error)")
         }
@@ -66,7 +66,7 @@ package struct RPCClient: Sendable {
                 expiration: Self.expiration(remaining), persistent: false)
             do {
                 delivery = try await amqp.call(
-                    exchange: exchange, routingKey: routingKey, body: Array(body), properties: properties, timeout: remaining)
+                    exchange: exchange, routingKey: routingKey, body: body, properties: properties, timeout: remaining)
                 break
             } catch .unroutable where ContinuousClock.now + pause < min(deadline, start + Self.unroutableGrace) {
                 do {
@@ -85,7 +85,7 @@ package struct RPCClient: Sendable {
             }
         }
         do {
-            return try MessageCodec.decode(ReplyPayload.self, from: Data(delivery.body))
+            return try MessageCodec.decode(ReplyPayload.self, from: delivery.body)
         } catch {
             throw .unreadable("the reply (\(error.reason)): \(error)")
         }
@@ -115,9 +115,9 @@ package struct RPCResponder: Sendable {
             return .deadLetter(reason: "missing-reply-to", detail: "\(kind.rawValue) is a request and needs a reply-to")
         }
         do {
-            let body = try MessageCodec.encode(reply)
+            let body = try MessageCodec.encodeBody(reply)
             amqp.publishUnconfirmed(
-                exchange: "", routingKey: replyTo, body: Array(body),
+                exchange: "", routingKey: replyTo, body: body,
                 properties: AMQPProperties(
                     messageID: reply.messageId.rawValue,
                     correlationID: request.properties.correlationID ?? reply.inReplyTo?.rawValue,
