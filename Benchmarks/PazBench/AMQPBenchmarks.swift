@@ -102,6 +102,7 @@ struct AMQPRPCBenchmark: AsyncParsableCommand {
         var controlPlane: [Double] = []
         var transport: [Double] = []
         var cpu = ProcessCPU(user: 0, system: 0)
+        var transportCPU = ProcessCPU(user: 0, system: 0)
         var brokerCPU: ProcessCPU?
     }
 
@@ -176,7 +177,9 @@ struct AMQPRPCBenchmark: AsyncParsableCommand {
                     brokerCPU = brokerCPU + (after - before)
                     results.brokerCPU = brokerCPU
                 }
+                let transportBefore = ProcessCPU.now()
                 for _ in 0..<block { results.transport.append(try await timed(floorCall)) }
+                results.transportCPU = results.transportCPU + (ProcessCPU.now() - transportBefore)
             }
             responder.cancel()
             echoing.cancel()
@@ -190,6 +193,10 @@ struct AMQPRPCBenchmark: AsyncParsableCommand {
         let cpu = measured.cpu
         print(String(format: "this process's CPU per round trip (client and responder): %.0f µs (user %.0f, system %.0f), %.1f context switches",
                      cpu.total / count, cpu.user / count, cpu.system / count, cpu.contextSwitches / count))
+        let transportCPU = measured.transportCPU
+        print(String(format: "the transport alone (PazAMQP, floor calls), CPU per round trip: %.0f µs (user %.0f, system %.0f), %.1f context switches",
+                     transportCPU.total / count, transportCPU.user / count, transportCPU.system / count,
+                     transportCPU.contextSwitches / count))
         if let broker = measured.brokerCPU {
             print(String(format: "the broker's CPU per round trip: %.0f µs (user %.0f, system %.0f)",
                          broker.total / count, broker.user / count, broker.system / count))
