@@ -104,28 +104,17 @@ final class EncodingState {
 
     // MARK: Containers
 
-    /// Makes `frame` an object (if it is not one already); false if it is another kind.
-    func openObject(_ frame: Int) -> Bool {
-        guard frames.indices.contains(frame) else { return refuse("a keyed container was used after its value was done") }
+    /// Makes `frame` an object or an array (if it is not that already) and writes its opening
+    /// bracket; false if it is another kind.
+    func open(_ frame: Int, as kind: Kind) -> Bool {
+        let container = kind == .object ? "a keyed container" : "an unkeyed container"
+        guard frames.indices.contains(frame) else { return refuse("\(container) was used after its value was done") }
         switch frames[frame].kind {
         case .empty:
-            frames[frame].kind = .object
-            bytes.append(UInt8(ascii: "{"))
-        case .object: break
-        default: return refuse("a keyed container was requested for a value already encoded as another kind")
-        }
-        return true
-    }
-
-    /// Makes `frame` an array (if it is not one already); false if it is another kind.
-    func openArray(_ frame: Int) -> Bool {
-        guard frames.indices.contains(frame) else { return refuse("an unkeyed container was used after its value was done") }
-        switch frames[frame].kind {
-        case .empty:
-            frames[frame].kind = .array
-            bytes.append(UInt8(ascii: "["))
-        case .array: break
-        default: return refuse("an unkeyed container was requested for a value already encoded as another kind")
+            frames[frame].kind = kind
+            bytes.append(kind == .object ? UInt8(ascii: "{") : UInt8(ascii: "["))
+        case kind: break
+        default: return refuse("\(container) was requested for a value already encoded as another kind")
         }
         return true
     }
@@ -263,12 +252,12 @@ struct ValueEncoder: Encoder, SingleValueEncodingContainer {
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func container<Key: CodingKey>(keyedBy _: Key.Type) -> KeyedEncodingContainer<Key> {
-        _ = state.openObject(frame)
+        _ = state.open(frame, as: .object)
         return KeyedEncodingContainer(ObjectEncoder<Key>(state: state, frame: frame, depth: depth))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
-        _ = state.openArray(frame)
+        _ = state.open(frame, as: .array)
         return ArrayEncoder(state: state, frame: frame, depth: depth)
     }
 

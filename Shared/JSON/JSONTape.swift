@@ -105,8 +105,8 @@ struct JSONTape: Sendable {
         private mutating func parseValue(_ input: UnsafeBufferPointer<UInt8>) throws(JSONSyntaxError) {
             guard position < input.count else { throw JSONSyntaxError(offset: position, problem: "unexpected end of data") }
             switch input[position] {
-            case UInt8(ascii: "{"): try parseObject(input)
-            case UInt8(ascii: "["): try parseArray(input)
+            case UInt8(ascii: "{"): try parseContainer(input, .object)
+            case UInt8(ascii: "["): try parseContainer(input, .array)
             case UInt8(ascii: "\""): try parseString(input)
             case UInt8(ascii: "t"): try parseLiteral(input, "true", .true)
             case UInt8(ascii: "f"): try parseLiteral(input, "false", .false)
@@ -204,39 +204,33 @@ struct JSONTape: Sendable {
             }
         }
 
-        private mutating func parseObject(_ input: UnsafeBufferPointer<UInt8>) throws(JSONSyntaxError) {
+        /// An object (`"key": value` members) or an array, its members separated by commas.
+        private mutating func parseContainer(_ input: UnsafeBufferPointer<UInt8>, _ kind: Kind) throws(JSONSyntaxError) {
             try enter()
+            let (closer, name): (UInt8, String) = kind == .object ? (UInt8(ascii: "}"), "object") : (UInt8(ascii: "]"), "array")
             let index = entries.count
-            append(.object, start: position, count: 0)
+            append(kind, start: position, count: 0)
             position += 1
             var members: Int32 = 0
             skipWhitespace(input)
-            if position < input.count && input[position] == UInt8(ascii: "}") {
+            if position < input.count && input[position] == closer {
                 position += 1
             } else {
                 while true {
                     skipWhitespace(input)
-                    guard position < input.count, input[position] == UInt8(ascii: "\"") else {
-                        throw JSONSyntaxError(offset: position, problem: "expected a key (a string)")
-                    }
-                    try parseString(input)
-                    skipWhitespace(input)
-                    guard position < input.count, input[position] == UInt8(ascii: ":") else {
-                        throw JSONSyntaxError(offset: position, problem: "expected ':' after a key")
-                    }
-                    position += 1
-                    skipWhitespace(input)
+                    if kind == .object { try parseKey(input) }
                     try parseValue(input)
                     members += 1
                     skipWhitespace(input)
-                    guard position < input.count else { throw JSONSyntaxError(offset: position, problem: "unterminated object") }
+                    guard position < input.count else { throw JSONSyntaxError(offset: position, problem: "unterminated \(name)") }
                     if input[position] == UInt8(ascii: ",") {
                         position += 1
-                    } else if input[position] == UInt8(ascii: "}") {
+                    } else if input[position] == closer {
                         position += 1
                         break
                     } else {
-                        throw JSONSyntaxError(offset: position, problem: "expected ',' or '}' in an object")
+                        throw JSONSyntaxError(
+                            offset: position, problem: "expected ',' or '\(Unicode.Scalar(closer))' in an \(name)")
                     }
                 }
             }
@@ -245,35 +239,18 @@ struct JSONTape: Sendable {
             depth -= 1
         }
 
-        private mutating func parseArray(_ input: UnsafeBufferPointer<UInt8>) throws(JSONSyntaxError) {
-            try enter()
-            let index = entries.count
-            append(.array, start: position, count: 0)
-            position += 1
-            var elements: Int32 = 0
-            skipWhitespace(input)
-            if position < input.count && input[position] == UInt8(ascii: "]") {
-                position += 1
-            } else {
-                while true {
-                    skipWhitespace(input)
-                    try parseValue(input)
-                    elements += 1
-                    skipWhitespace(input)
-                    guard position < input.count else { throw JSONSyntaxError(offset: position, problem: "unterminated array") }
-                    if input[position] == UInt8(ascii: ",") {
-                        position += 1
-                    } else if input[position] == UInt8(ascii: "]") {
-                        position += 1
-                        break
-                    } else {
-                        throw JSONSyntaxError(offset: position, problem: "expected ',' or ']' in an array")
-                    }
-                }
+        /// A member's key and the `:` after it.
+        private mutating func parseKey(_ input: UnsafeBufferPointer<UInt8>) throws(JSONSyntaxError) {
+            guard position < input.count, input[position] == UInt8(ascii: "\"") else {
+                throw JSONSyntaxError(offset: position, problem: "expected a key (a string)")
             }
-            entries[index].count = elements
-            entries[index].next = Int32(entries.count)
-            depth -= 1
+            try parseString(input)
+            skipWhitespace(input)
+            guard position < input.count, input[position] == UInt8(ascii: ":") else {
+                throw JSONSyntaxError(offset: position, problem: "expected ':' after a key")
+            }
+            position += 1
+            skipWhitespace(input)
         }
     }
 }
