@@ -153,8 +153,8 @@ final class EncodingState {
         frames[frame].elements += 1
     }
 
-    /// An element of the array `frame` written separately (by a nested container), placed here when the array closes.
-    func deferElement(_ frame: Int, _ child: EncodingState) {
+    /// An element of the innermost array written separately (by a nested container), placed here when the array closes.
+    func deferElement(_ child: EncodingState) {
         members.append(Member(key: "", start: bytes.count, end: bytes.count, deferred: child))
     }
 
@@ -391,7 +391,7 @@ struct ArrayEncoder: UnkeyedEncodingContainer {
     /// An element a separate encoder writes.
     private func deferred() -> ValueEncoder {
         let child = state.child(path: codingPath + [IndexKey(count)])
-        element { state.deferElement(frame, child) }
+        element { state.deferElement(child) }
         return ValueEncoder(state: child, frame: 0, depth: child.path.count)
     }
 }
