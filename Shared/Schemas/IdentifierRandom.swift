@@ -49,11 +49,19 @@ package struct IdentifierRandom: RandomNumberGenerator {
         Self.pool.withLock { $0.take() }
     }
 
-    /// `words` random words as lowercase hex, 16 digits each.
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// `words` random words as lowercase hex, 16 digits each (written into the string's own
+    /// storage: every message carries two such ids).
     package mutating func hex(words: Int) -> String {
-        (0..<words).map { _ in
-            let digits = String(next(), radix: 16)
-            return String(repeating: "0", count: 16 - digits.count) + digits
-        }.joined()
+        String(unsafeUninitializedCapacity: words * 16) { text in
+            for word in 0..<words {
+                let value = next()
+                for digit in 0..<16 {
+                    text[word * 16 + digit] = Self.hexDigits[Int((value >> UInt64(60 - 4 * digit)) & 0xF)]
+                }
+            }
+            return words * 16
+        }
     }
 }

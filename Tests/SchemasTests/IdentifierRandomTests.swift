@@ -19,4 +19,15 @@ struct IdentifierRandomTests {
         #expect(Set((0..<5_000).map { _ in ULID.make() }).count == 5_000)
         #expect(Set((0..<5_000).map { _ in TraceContext.newTrace().spanID }).count == 5_000)
     }
+
+    @Test("hex words are 16 lowercase digits each, every digit position taking every value")
+    func hexWords() {
+        var random = IdentifierRandom()
+        let texts = (0..<2_000).map { _ in random.hex(words: 2) }
+        #expect(texts.allSatisfy { $0.utf8.count == 32 && $0.utf8.allSatisfy { "0123456789abcdef".utf8.contains($0) } })
+        for position in 0..<32 {
+            let digits = Set(texts.map { Array($0.utf8)[position] })
+            #expect(digits.count == 16, "position \(position) took \(digits.count) values")
+        }
+    }
 }

@@ -61,7 +61,7 @@ package struct QEMUProcess: Sendable {
     /// Ends QEMU at once: QMP `quit`, then SIGKILL when it has not exited within 10 s.
     package func quit(qmpTimeout: Duration) async {
         guard runningPID != nil else { return }
-        try? await QMPClient(socketPath: files.qmpSocket.path, timeout: qmpTimeout).execute("quit")
+        _ = try? await QMPClient(socketPath: files.qmpSocket.path, timeout: qmpTimeout).execute("quit")
         if await !waitForExit(timeout: .seconds(10)) { await forceKill() }
     }
 
