@@ -53,7 +53,7 @@ package struct JSONDocument: Sendable {
         guard isObject else { return nil }
         guard let index = tape.find(key, inObject: 0), tape[index].kind == .string else { return nil }
         let entry = tape[index]
-        return try? JSONText.string(tape.slice(entry), escaped: entry.escaped, nonASCII: entry.nonASCII)
+        return try? tape.text(entry)
     }
 }
 
@@ -104,7 +104,7 @@ final class DecodingState {
         let entry = tape[index]
         guard entry.kind == .string else { throw mismatch(String.self, entry, path()) }
         do {
-            return try JSONText.string(tape.slice(entry), escaped: entry.escaped, nonASCII: entry.nonASCII)
+            return try tape.text(entry)
         } catch {
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: path(),
@@ -184,8 +184,6 @@ final class DecodingState {
         return .typeMismatch(type, DecodingError.Context(
             codingPath: path, debugDescription: "Expected to decode \(type) but found \(found) instead."))
     }
-
-    func find(_ key: String, inObject object: Int) -> Int? { tape.find(key, inObject: object) }
 }
 
 /// The decoder of one value; also its single-value container.
@@ -265,10 +263,10 @@ struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         return keys
     }
 
-    func contains(_ key: Key) -> Bool { state.find(key.stringValue, inObject: object) != nil }
+    func contains(_ key: Key) -> Bool { state.tape.find(key.stringValue, inObject: object) != nil }
 
     private func value(_ key: Key) throws -> Int {
-        guard let index = state.find(key.stringValue, inObject: object) else {
+        guard let index = state.tape.find(key.stringValue, inObject: object) else {
             throw DecodingError.keyNotFound(key, DecodingError.Context(
                 codingPath: codingPath, debugDescription: "No value associated with key \(key) (\"\(key.stringValue)\")."))
         }
@@ -305,23 +303,29 @@ struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         try state.decode(T.self, at: try value(key), depth: depth, key: key)
     }
 
+    /// The value index of `key` unless it is missing or null.
+    private func present(_ key: Key) -> Int? {
+        guard let index = state.tape.find(key.stringValue, inObject: object), !state.isNull(index) else { return nil }
+        return index
+    }
+
     func decodeIfPresent<T: Decodable>(_: T.Type, forKey key: Key) throws -> T? {
-        guard let index = state.find(key.stringValue, inObject: object), !state.isNull(index) else { return nil }
+        guard let index = present(key) else { return nil }
         return try state.decode(T.self, at: index, depth: depth, key: key)
     }
 
     func decodeIfPresent(_: String.Type, forKey key: Key) throws -> String? {
-        guard let index = state.find(key.stringValue, inObject: object), !state.isNull(index) else { return nil }
+        guard let index = present(key) else { return nil }
         return try state.string(at: index) { state.codingPath(depth, key) }
     }
 
     func decodeIfPresent(_: Int.Type, forKey key: Key) throws -> Int? {
-        guard let index = state.find(key.stringValue, inObject: object), !state.isNull(index) else { return nil }
+        guard let index = present(key) else { return nil }
         return try state.integer(Int.self, at: index) { state.codingPath(depth, key) }
     }
 
     func decodeIfPresent(_: Bool.Type, forKey key: Key) throws -> Bool? {
-        guard let index = state.find(key.stringValue, inObject: object), !state.isNull(index) else { return nil }
+        guard let index = present(key) else { return nil }
         return try state.bool(at: index) { state.codingPath(depth, key) }
     }
 
@@ -336,11 +340,11 @@ struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     }
 
     func superDecoder() throws -> any Decoder {
-        detached(at: state.find("super", inObject: object), SuperKey())
+        detached(at: state.tape.find("super", inObject: object), SuperKey())
     }
 
     func superDecoder(forKey key: Key) throws -> any Decoder {
-        detached(at: state.find(key.stringValue, inObject: object), key)
+        detached(at: state.tape.find(key.stringValue, inObject: object), key)
     }
 
     /// A decoder with its own path, for containers that outlive the call that made them. A
@@ -350,8 +354,7 @@ struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         if let index {
             return ValueDecoder(state: DecodingState(tape: state.tape, options: state.options, path: path), index: index, depth: path.count)
         }
-        let null = try! JSONTape(parsing: Array("null".utf8))
-        return ValueDecoder(state: DecodingState(tape: null, options: state.options, path: path), index: 0, depth: path.count)
+        return ValueDecoder(state: DecodingState(tape: .null, options: state.options, path: path), index: 0, depth: path.count)
     }
 }
 

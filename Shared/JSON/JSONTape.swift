@@ -51,7 +51,14 @@ struct JSONTape: Sendable {
         bytes[Int(entry.start)..<Int(entry.start + entry.count)]
     }
 
-    /// The value index of `key` in the object at `object` (the last, if repeated), or nil.
+    /// The text of a string entry.
+    func text(_ entry: Entry) throws(JSONText.StringProblem) -> String {
+        try JSONText.string(slice(entry), escaped: entry.escaped, nonASCII: entry.nonASCII)
+    }
+
+    /// A document of one `null`: what a missing member reads as where a decoder must be given.
+    static let null = try! JSONTape(parsing: Array("null".utf8))
+
     /// The value index of `key` in the object at `object` (the last, if repeated), or nil.
     func find(_ key: String, inObject object: Int) -> Int? {
         var key = key
@@ -62,7 +69,7 @@ struct JSONTape: Sendable {
             while member < end {
                 let entry = self[member]
                 if entry.escaped {
-                    if (try? JSONText.string(slice(entry), escaped: true, nonASCII: entry.nonASCII))?.utf8
+                    if (try? text(entry))?.utf8
                         .elementsEqual(wanted) == true
                     {
                         found = member + 1
