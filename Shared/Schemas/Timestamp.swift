@@ -15,12 +15,10 @@ package enum Timestamp {
         let (days, millisecondOfDay) = floorDivide(milliseconds, 86_400_000)
         let (year, month, day) = civilDate(fromDays: days)
         let seconds = millisecondOfDay / 1000
-        guard (0...9999).contains(year) else {
-            return pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2) + "T" + pad(seconds / 3600, 2) + ":"
-                + pad(seconds / 60 % 60, 2) + ":" + pad(seconds % 60, 2) + "." + pad(millisecondOfDay % 1000, 3) + "Z"
-        }
+        // A year outside 0…9999 is written as `pad` writes it; every other field has its width.
+        let unusualYear = (0...9999).contains(year) ? nil : pad(year, 4)
         // Every message carries one: written digit by digit into the string's own storage.
-        return String(unsafeUninitializedCapacity: 24) { text in
+        return String(unsafeUninitializedCapacity: 20 + (unusualYear?.utf8.count ?? 4)) { text in
             var index = 0
             func put(_ value: Int64, _ width: Int) {
                 var remaining = value
@@ -34,7 +32,15 @@ package enum Timestamp {
                 text[index] = UInt8(ascii: separator)
                 index += 1
             }
-            put(year, 4); put("-"); put(month, 2); put("-"); put(day, 2); put("T")
+            if let unusualYear {
+                for byte in unusualYear.utf8 {
+                    text[index] = byte
+                    index += 1
+                }
+            } else {
+                put(year, 4)
+            }
+            put("-"); put(month, 2); put("-"); put(day, 2); put("T")
             put(seconds / 3600, 2); put(":"); put(seconds / 60 % 60, 2); put(":"); put(seconds % 60, 2)
             put("."); put(millisecondOfDay % 1000, 3); put("Z")
             return index
