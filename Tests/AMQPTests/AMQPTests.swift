@@ -359,8 +359,7 @@ struct AMQPTests {
 
         try await owner.publish(exchange: "", routingKey: work, body: Array("m1".utf8))
         let consumer = try await owner.consume(queue: work, prefetch: 1)
-        var iterator = consumer.makeAsyncIterator()
-        let first = try #require(await iterator.next())
+        let first = try #require(await consumer.next(within: .seconds(30)))
         #expect(first.text == "m1")
         #expect(!first.redelivered)
 
@@ -381,7 +380,7 @@ struct AMQPTests {
             return true
         }
         // The consumer resumed on the new connection and gets the unacked message again.
-        let again = try #require(await iterator.next())
+        let again = try #require(await consumer.next(within: .seconds(60)))
         #expect(again.text == "m1")
         #expect(again.redelivered)
         try await owner.ack(again)

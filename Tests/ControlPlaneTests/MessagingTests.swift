@@ -192,23 +192,22 @@ struct MessagingTests {
     func rpcResendsUnroutableRequests() async throws {
         let connection = try await Self.connect("rpc-unroutable")
         let name = "test.rpc-late.\(UUID().uuidString.prefix(8).lowercased())"
-        let client = RPCClient(amqp: connection)
+        // A grace far longer than the 300 ms below, so a loaded machine's slow declare still lands in it.
+        let patient = RPCClient(amqp: connection, unroutableGrace: .seconds(20))
         let started = ContinuousClock.now
         let call = Task {
-            try await client.call(Self.command(marker: "late"), exchange: "", routingKey: name, timeout: .seconds(30))
+            try await patient.call(Self.command(marker: "late"), exchange: "", routingKey: name, timeout: .seconds(30))
         }
         // As a request queue whose node was lost, declared again by its consumer a moment later.
         try await Task.sleep(for: .milliseconds(300))
         try await connection.declare(AMQPQueue(name: name, durable: false, autoDelete: false))
         let consumer = try await connection.consume(queue: name, prefetch: 10)
         let responder = RPCResponder(amqp: connection)
-        for try await delivery in consumer {
-            let request = try MessageCodec.decode(CommandPayload.self, from: Data(delivery.body))
-            let reply = request.reply(.failure(OperationError(code: "test", message: "answered", retriable: false)))
-            _ = await responder.answer(delivery, kind: request.kind, with: reply)
-            try await connection.ack(delivery)
-            break
-        }
+        let delivery = try #require(await consumer.next(within: .seconds(30)), "the resent request never arrived")
+        let request = try MessageCodec.decode(CommandPayload.self, from: Data(delivery.body))
+        let reply = request.reply(.failure(OperationError(code: "test", message: "answered", retriable: false)))
+        _ = await responder.answer(delivery, kind: request.kind, with: reply)
+        try await connection.ack(delivery)
         let answered = try await call.value
         guard case .failure(let failure) = answered.payload else {
             Issue.record("expected the test's answer, got \(answered.kind)")
@@ -219,7 +218,9 @@ struct MessagingTests {
         await consumer.cancel()
         _ = try await connection.deleteQueue(name)
 
-        // With no queue at all it fails as unroutable once the grace has passed, long before its deadline.
+        // With no queue at all it fails as unroutable once the (default, 1 s) grace has passed, long
+        // before its deadline.
+        let client = RPCClient(amqp: connection)
         let start = ContinuousClock.now
         await #expect {
             _ = try await client.call(Self.command(marker: "nobody"), exchange: "", routingKey: name, timeout: .seconds(30))
@@ -228,6 +229,45 @@ struct MessagingTests {
         }
         let waited = ContinuousClock.now - start
         #expect(waited >= .milliseconds(500) && waited < .seconds(5), "failed after \(waited)")
+        await connection.close()
+    }
+
+    @Test("A nacked publish is published again after a pause, and the nack is thrown only once the pauses are spent")
+    func nackedPublishesArePublishedAgain() async throws {
+        let connection = try await Self.connect("nack-retry")
+        // A queue that holds one message and refuses (nacks) the next while it is full.
+        let name = "test.nack-retry.\(UUID().uuidString.prefix(8).lowercased())"
+        var full = AMQPQueue(name: name, durable: false, autoDelete: false)
+        full.otherArguments = ["x-max-length": .int(1), "x-overflow": .string("reject-publish")]
+        try await connection.declare(full)
+        let publisher = ConfirmedPublisher(amqp: connection)
+        func message(_ text: String) -> OutgoingMessage {
+            OutgoingMessage(exchange: "", routingKey: name, body: Array(text.utf8), properties: AMQPProperties(), mandatory: true)
+        }
+        try await publisher.publish(message("first"))
+
+        // Nothing makes room: refused after every pause.
+        let started = ContinuousClock.now
+        await #expect {
+            try await publisher.publish(message("refused"))
+        } throws: { error in
+            if case AMQPError.nacked = error { true } else { false }
+        }
+        #expect(ContinuousClock.now - started >= .milliseconds(1700), "the pauses were not spent")
+
+        // Room is made while it waits: taken on a later try.
+        let second = Task { try await publisher.publish(message("second")) }
+        try await Task.sleep(for: .milliseconds(20))
+        let consumer = try await connection.consume(queue: name, prefetch: 1)
+        let first = try #require(await consumer.next(within: .seconds(30)))
+        #expect(first.text == "first")
+        try await connection.ack(first)
+        try await second.value
+        let taken = try #require(await consumer.next(within: .seconds(30)))
+        #expect(taken.text == "second")
+        try await connection.ack(taken)
+        await consumer.cancel()
+        _ = try await connection.deleteQueue(name)
         await connection.close()
     }
 
@@ -240,8 +280,7 @@ struct MessagingTests {
         var properties = AMQPProperties()
         properties.headers[Routing.originUserHeader] = .string("paz-gateway")
         try await connection.publish(exchange: "", routingKey: queue, body: [1], properties: properties)
-        var iterator = consumer.makeAsyncIterator()
-        let delivery = try #require(await iterator.next())
+        let delivery = try #require(await consumer.next(within: .seconds(30)))
         // Published by this very user: the header is believed.
         #expect(delivery.originalSender(ownUser: own) == "paz-gateway")
         // Seen by a consumer of another user, the same header is not.

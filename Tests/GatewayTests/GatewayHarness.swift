@@ -240,9 +240,7 @@ final class GatewayHarness: Sendable {
         let envelope = EventEnvelope(
             tenantId: try TenantID(tenant), operationId: try OperationID(operation), trace: .newTrace(),
             payload: .operation(OperationProgress(command: command, phase: phase, machines: machines)))
-        try await amqp.publish(
-            exchange: Routing.eventsExchange, routingKey: Routing.eventRoutingKey(.eventOperation),
-            body: Array(try MessageCodec.encode(envelope)), mandatory: true)
+        try await ConfirmedPublisher(amqp: amqp).publish(.event(envelope))
     }
 }
 

@@ -341,10 +341,10 @@ struct GatewayTests {
         defer { Task { await gateway.stop() } }
         let marker = "not-json-\(UUID().uuidString)"
         let deadLetters = try await DeadLetterDrain.open(on: gateway.amqp)
-        // Other suites bind throwaway queues to paz.events on the shared broker; one deleted while
-        // this message is routed to it makes the broker nack. Publishing again is what a real
-        // publisher does with a nack.
-        try await Self.publishRetryingNacks(gateway.amqp, body: Array(marker.utf8))
+        // Published as the services publish: a nacked message is published again.
+        try await ConfirmedPublisher(amqp: gateway.amqp).publish(OutgoingMessage(
+            exchange: Routing.eventsExchange, routingKey: Routing.eventRoutingKey(.eventOperation),
+            body: Array(marker.utf8), properties: AMQPProperties(), mandatory: true))
         let found = try await deadLetters.take(marker: marker, count: 1, timeout: .seconds(30)).first
         await deadLetters.close()
         let delivery = try #require(found)
@@ -352,21 +352,6 @@ struct GatewayTests {
         #expect(delivery.properties.headers[Routing.deadLetterDetailHeader] != nil)
         let status = try await gateway.amqp.queueStatus("paz.gateway.events")
         #expect(status?.messageCount == 0)
-    }
-
-    /// Publishes an operation event, again after a nack (at most ten tries, 200 ms apart).
-    private static func publishRetryingNacks(_ amqp: AMQPConnection, body: [UInt8]) async throws {
-        for attempt in 1...10 {
-            do {
-                try await amqp.publish(
-                    exchange: Routing.eventsExchange, routingKey: Routing.eventRoutingKey(.eventOperation),
-                    body: body, mandatory: true)
-                return
-            } catch {
-                guard case .nacked = error, attempt < 10 else { throw error }
-                try await Task.sleep(for: .milliseconds(200))
-            }
-        }
     }
 
     @Test("Redis unreachable: calls answer 503 with Retry-After, the gateway keeps serving")

@@ -1,5 +1,6 @@
 import Foundation
 import PazAMQP
+import PazControlPlane
 import PazGatewayAPI
 import PazHTTP
 import PazSchemas
@@ -40,9 +41,9 @@ struct GatewaySchemaMinorTests {
         machines[0]["details"] = machineDetails
         payload["machines"] = machines
         newer["payload"] = payload
-        try await gateway.amqp.publish(
+        try await ConfirmedPublisher(amqp: gateway.amqp).publish(OutgoingMessage(
             exchange: Routing.eventsExchange, routingKey: Routing.eventRoutingKey(.eventOperation),
-            body: Array(try JSONSerialization.data(withJSONObject: newer)), mandatory: true)
+            body: Array(try JSONSerialization.data(withJSONObject: newer)), properties: AMQPProperties(), mandatory: true))
 
         let client = gateway.client(token: tenant.token)
         #expect(await eventually {

@@ -85,8 +85,7 @@ struct AMQPPermissionTests {
             try await gateway.publish(
                 exchange: Routing.commandsExchange, routingKey: "generic", body: Array("command".utf8),
                 properties: AMQPProperties(messageID: "c1"))
-            var iterator = commands.makeAsyncIterator()
-            let command = try #require(await iterator.next())
+            let command = try #require(await commands.next(within: .seconds(30)))
             #expect(command.properties.userID == ServiceKind.gateway.userName)
             try await generic.ack(command)
             await commands.cancel()

@@ -1,5 +1,6 @@
 import Foundation
 import PazAMQP
+import PazControlPlane
 import PazLocalServers
 import PazRedis
 import PazSchemas
@@ -21,22 +22,8 @@ struct EventApplierTests {
             tenantId: tenant, trace: .newTrace(),
             payload: .machineState(MachineStateChanged(
                 machine: machine, oldState: nil, newState: state, observedAt: observedAt, source: source)))
-        // As the services' publishers do, a message RabbitMQ refused (basic.nack: it happens for
-        // moments on the loaded CI machine) is published again, in order, before the next one.
-        let body = try MessageCodec.encodeBody(event)
-        var attempt = 1
-        while true {
-            do throws(AMQPError) {
-                try await connection.publish(
-                    exchange: Routing.eventsExchange, routingKey: Routing.eventRoutingKey(.eventMachineState), body: body,
-                    properties: AMQPProperties(messageID: event.messageId.rawValue, contentType: Routing.contentType))
-                return
-            } catch {
-                guard case .nacked = error, attempt < 10 else { throw error }
-                attempt += 1
-            }
-            try await Task.sleep(for: .milliseconds(200))
-        }
+        // As a driver publishes it (a nacked message is published again).
+        try await ConfirmedPublisher(amqp: connection).publish(.event(event))
     }
 
     @Test("A poll's own change event is acknowledged without a second write")

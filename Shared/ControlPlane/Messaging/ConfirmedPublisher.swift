@@ -47,11 +47,32 @@ package struct ConfirmedPublisher: Sendable {
         self.amqp = amqp
     }
 
-    /// Publishes one message and waits for its confirm.
+    /// The pauses before a nacked message is published again. RabbitMQ nacks a message a quorum
+    /// queue it routes to could not take: one whose leader is not running at that moment (just
+    /// declared, restarting, being deleted), or that did not register this channel as its publisher
+    /// in time. Its documentation's advice is to publish it again; a queue that did take it gets a
+    /// duplicate, which consumers already handle (delivery is at least once).
+    static let nackRetryPauses: [Duration] = [.milliseconds(50), .milliseconds(200), .milliseconds(500), .seconds(1)]
+
+    /// Publishes one message and waits for its confirm; a nacked one is published again after each
+    /// of ``nackRetryPauses`` before the nack is thrown.
     package func publish(_ message: OutgoingMessage) async throws(AMQPError) {
-        try await amqp.publish(
-            exchange: message.exchange, routingKey: message.routingKey, body: message.body,
-            properties: message.properties, mandatory: message.mandatory)
+        var pauses = Self.nackRetryPauses[...]
+        while true {
+            do {
+                try await amqp.publish(
+                    exchange: message.exchange, routingKey: message.routingKey, body: message.body,
+                    properties: message.properties, mandatory: message.mandatory)
+                return
+            } catch .nacked(let exchange, let routingKey) {
+                guard let pause = pauses.popFirst() else { throw .nacked(exchange: exchange, routingKey: routingKey) }
+                do {
+                    try await Task.sleep(for: pause)
+                } catch {
+                    throw .cancelled
+                }
+            }
+        }
     }
 
     /// Publishes an event (``OutgoingMessage/event(_:)``) and waits for its confirm.

@@ -7,7 +7,7 @@ package import PazSchemas
 /// Every request is transient and unconfirmed (its reply is its confirmation), carries an
 /// expiration equal to the caller's deadline (a request nobody took in time expires in its queue
 /// instead of piling up), is mandatory, and its wait ends at the deadline or as soon as the calling
-/// task is cancelled. A request that no queue takes is sent again after a pause (100 ms, doubling)
+/// task is cancelled. A request that no queue takes is sent again after a pause (100 ms, doubling up to 1 s)
 /// for up to ``unroutableGrace`` — a transient request queue is declared again by its consumers
 /// when its RabbitMQ node was lost — and then fails as unroutable.
 package struct RPCClient: Sendable {
@@ -37,11 +37,12 @@ package struct RPCClient: Sendable {
 
     /// The connection requests go out on.
     package let amqp: AMQPConnection
-    /// How long an unroutable request is sent again before the call fails.
-    package static let unroutableGrace = Duration.seconds(1)
+    /// How long an unroutable request is sent again before the call fails (1 s unless told).
+    package let unroutableGrace: Duration
 
-    package init(amqp: AMQPConnection) {
+    package init(amqp: AMQPConnection, unroutableGrace: Duration = .seconds(1)) {
         self.amqp = amqp
+        self.unroutableGrace = unroutableGrace
     }
 
     /// Sends `request` to `exchange`/`routingKey` and returns the reply envelope (a
@@ -68,13 +69,13 @@ package struct RPCClient: Sendable {
                 delivery = try await amqp.call(
                     exchange: exchange, routingKey: routingKey, body: body, properties: properties, timeout: remaining)
                 break
-            } catch .unroutable where ContinuousClock.now + pause < min(deadline, start + Self.unroutableGrace) {
+            } catch .unroutable where ContinuousClock.now + pause < min(deadline, start + unroutableGrace) {
                 do {
                     try await Task.sleep(for: pause)
                 } catch {
                     throw .cancelled
                 }
-                pause *= 2
+                pause = min(pause * 2, .seconds(1))
             } catch {
                 switch error {
                 case .rpcTimeout: throw .timeout(after: timeout)
