@@ -204,7 +204,7 @@ struct MessagingTests {
         let consumer = try await connection.consume(queue: name, prefetch: 10)
         let responder = RPCResponder(amqp: connection)
         let delivery = try #require(await consumer.next(within: .seconds(30)), "the resent request never arrived")
-        let request = try MessageCodec.decode(CommandPayload.self, from: Data(delivery.body))
+        let request = try MessageCodec.decode(CommandPayload.self, from: delivery.body)
         let reply = request.reply(.failure(OperationError(code: "test", message: "answered", retriable: false)))
         _ = await responder.answer(delivery, kind: request.kind, with: reply)
         try await connection.ack(delivery)

@@ -86,7 +86,7 @@ import Testing
         let query = harness.command(.machineStates(MachineStatesQuery(machines: refs)), operation: nil)
         let reply = try await harness.connection.call(
             exchange: Routing.commandsExchange, routingKey: harness.driver.name.rawValue,
-            body: Array(try MessageCodec.encode(query)), properties: AMQPProperties(type: query.kind.rawValue),
+            body: try MessageCodec.encodeBody(query), properties: AMQPProperties(type: query.kind.rawValue),
             timeout: .seconds(10))
         try await harness.stop()
 

@@ -82,7 +82,7 @@ struct Harness {
     }
 
     func send(_ envelope: CommandEnvelope) async throws {
-        try await sendRaw(Array(try MessageCodec.encode(envelope)), kind: envelope.kind.rawValue)
+        try await sendRaw(try MessageCodec.encodeBody(envelope), kind: envelope.kind.rawValue)
     }
 
     func sendRaw(_ body: [UInt8], kind: String = "machine.create") async throws {

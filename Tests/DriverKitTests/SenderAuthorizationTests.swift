@@ -32,7 +32,7 @@ import Testing
         // Not run: a create from another driver (through the default exchange, which its RabbitMQ
         // permissions allow) and from guest (a user of no service kind).
         let forged = harness.command(.machineCreate(sampleCreate(driver: harness.driver.name)))
-        let body = Array(try MessageCodec.encode(forged))
+        let body = try MessageCodec.encodeBody(forged)
         var tagged = try JSONSerialization.jsonObject(with: Data(body)) as! [String: Any]
         tagged["marker"] = marker
         let taggedBody = Array(try JSONSerialization.data(withJSONObject: tagged))
@@ -41,7 +41,7 @@ import Testing
         // Run: the same from the gateway.
         try await gateway.publish(
             exchange: Routing.commandsExchange, routingKey: harness.driver.name.rawValue,
-            body: Array(try MessageCodec.encode(harness.command(.machineCreate(sampleCreate(driver: harness.driver.name))))))
+            body: try MessageCodec.encodeBody(harness.command(.machineCreate(sampleCreate(driver: harness.driver.name)))))
         let events = try await harness.events { count($0, phase: .succeeded) >= 1 }
         #expect(count(events, phase: .succeeded) == 1)
 

@@ -209,7 +209,7 @@ final class GatewayHarness: Sendable {
             group.addTask {
                 var envelopes: [CommandEnvelope] = []
                 for await delivery in consumer {
-                    if let envelope = try? MessageCodec.decode(CommandPayload.self, from: Data(delivery.body)) {
+                    if let envelope = try? MessageCodec.decode(CommandPayload.self, from: delivery.body) {
                         envelopes.append(envelope)
                     }
                     try? await amqp.ack(delivery)

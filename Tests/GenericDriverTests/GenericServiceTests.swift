@@ -80,7 +80,7 @@ import Testing
         func send(_ payload: CommandPayload) async throws {
             let command = CommandEnvelope(tenantId: tenant, operationId: .random(), trace: TraceContext.newTrace(), payload: payload)
             try await connection.publish(exchange: Routing.commandsExchange, routingKey: "generic",
-                                         body: Array(try MessageCodec.encode(command)))
+                                         body: try MessageCodec.encodeBody(command))
         }
         try await send(.machineCreate(create))
         var finished: [String: OperationProgress] = [:]

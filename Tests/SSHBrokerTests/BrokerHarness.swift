@@ -162,8 +162,8 @@ struct BrokerHarness: Sendable {
     {
         let envelope = CommandEnvelope(tenantId: tenant, trace: .newTrace(), payload: payload)
         let delivery = try await callRaw(
-            Array(try MessageCodec.encode(envelope)), messageID: envelope.messageId.rawValue, via: connection)
-        return (envelope, try MessageCodec.decode(ReplyPayload.self, from: Data(delivery.body)))
+            try MessageCodec.encodeBody(envelope), messageID: envelope.messageId.rawValue, via: connection)
+        return (envelope, try MessageCodec.decode(ReplyPayload.self, from: delivery.body))
     }
 
     /// Sends raw bytes as a request (direct reply-to) and returns the raw reply.

@@ -81,7 +81,7 @@ struct DeadLetterTests {
             newer["kind"] = "ssh.revoke"
             newer["schemaVersion"] = "1.9"
             let delivery = try await harness.callRaw(Array(try JSONSerialization.data(withJSONObject: newer)))
-            let reply = try MessageCodec.decode(ReplyPayload.self, from: Data(delivery.body))
+            let reply = try MessageCodec.decode(ReplyPayload.self, from: delivery.body)
             #expect(reply.inReplyTo == known.messageId)
             #expect(reply.tenantId == tenant)
             #expect(reply.trace.traceID == known.trace.traceID)

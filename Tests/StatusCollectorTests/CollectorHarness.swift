@@ -199,7 +199,7 @@ final class EventCapture: Sendable {
     /// Collects until the calling task is cancelled.
     func collect() async throws {
         for await delivery in try await connection.consume(queue: queue, prefetch: 64) {
-            if let event = try? MessageCodec.decode(EventPayload.self, from: Data(delivery.body)) {
+            if let event = try? MessageCodec.decode(EventPayload.self, from: delivery.body) {
                 events.withLock { $0.append(event) }
             }
             try await connection.ack(delivery)

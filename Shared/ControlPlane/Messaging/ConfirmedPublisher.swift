@@ -47,11 +47,11 @@ package struct ConfirmedPublisher: Sendable {
         self.amqp = amqp
     }
 
-    /// The pauses before a nacked message is published again. RabbitMQ nacks a message a quorum
-    /// queue it routes to could not take: one whose leader is not running at that moment (just
-    /// declared, restarting, being deleted), or that did not register this channel as its publisher
-    /// in time. Its documentation's advice is to publish it again; a queue that did take it gets a
-    /// duplicate, which consumers already handle (delivery is at least once).
+    /// The pauses before a nacked message is published again. RabbitMQ nacks a message a queue it
+    /// routes to could not take at that moment: a classic queue being deleted, a quorum queue whose
+    /// leader is not running (just declared, restarting, being deleted) or that did not register
+    /// this channel as its publisher in time (docs/control-plane.md, "Nacked publishes"). A queue
+    /// that did take it gets a duplicate, which consumers already handle (delivery is at least once).
     static let nackRetryPauses: [Duration] = [.milliseconds(50), .milliseconds(200), .milliseconds(500), .seconds(1)]
 
     /// Publishes one message and waits for its confirm; a nacked one is published again after each
