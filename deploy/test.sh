@@ -18,14 +18,6 @@ deploy/check-manifests.sh "$(swift build --show-bin-path)"  # systemd units (wit
 # The run's output is long and CI shows only its end: on failure, repeat what failed last.
 log=$(mktemp); trap 'rm -f "$log"' EXIT
 if swift test --skip-build "$@" 2>&1 | tee "$log"; then exit 0; fi
-# What the run's RabbitMQ brokers logged as errors or crashes, most frequent first (the shared
-# brokers' data directories outlive the test process; private ones are removed with their suite).
-echo "=== RabbitMQ errors during the run ==="
-find "${TMPDIR:-/tmp}" -maxdepth 3 -path '*paz-rabbit*/log/*.log' -newer "$log" -print0 2>/dev/null \
-    | xargs -0 -r grep -h -E '\[error\]|crash|timeout' 2>/dev/null \
-    | sed -E 's/^[0-9-]+ [0-9:.+]+ //; s/<[0-9.]+>//g; s/[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+:[0-9]+//g' \
-    | grep -v -E "no queue '|PLAIN login refused|Channel error on connection|state: starting" \
-    | sort | uniq -c | sort -rn | head -n 25 || true
 echo "=== what failed ==="
 grep -E '✘|error: |Fatal error|Test Case .* failed' "$log" | grep -v ' passed after ' | tail -n 40 || true
 exit 1
